@@ -1,0 +1,116 @@
+import { IdpruneError } from '../errors.ts';
+import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
+import type { ElementType, Feeds, HostTensor } from '../onnx/runtime.ts';
+import { allocate, type InputSpec } from '../onnx/shapes.ts';
+import type { NdArray } from './npy.ts';
+
+/** Samples for every model input, checked against the model: same count, matching shapes and types. */
+export interface Dataset {
+  source: string;
+  count: number;
+  arrays: Record<string, NdArray>;
+}
+
+const FLOAT_INPUTS: ElementType[] = ['float32', 'float16', 'float64'];
+const ACCEPTS: Record<string, NdArray['dtype'][]> = {
+  float: ['float32', 'float64', 'float16', 'uint8'],
+  int: ['int64', 'int32', 'uint8'],
+  bool: ['bool', 'uint8'],
+};
+
+function acceptedFor(type: ElementType): NdArray['dtype'][] {
+  if (FLOAT_INPUTS.includes(type)) return ACCEPTS.float;
+  if (type === 'bool') return ACCEPTS.bool;
+  return ACCEPTS.int;
+}
+
+/**
+ * Matches arrays to model inputs. A single unnamed array (a plain .npy file) feeds a model with one input.
+ */
+export function makeDataset(arrays: Map<string, NdArray>, inputs: readonly InputSpec[], source: string): Dataset {
+  const matched: Record<string, NdArray> = {};
+  if (inputs.length === 1 && arrays.size === 1) {
+    matched[inputs[0].name] = [...arrays.values()][0];
+  } else {
+    for (const input of inputs) {
+      const array = arrays.get(input.name);
+      if (!array) throw new IdpruneError(`${source}: no array for model input "${input.name}" (found: ${[...arrays.keys()].join(', ') || 'none'})`);
+      matched[input.name] = array;
+    }
+  }
+  let count = -1;
+  for (const input of inputs) {
+    const array = matched[input.name];
+    const where = `${source}: input "${input.name}"`;
+    if (!acceptedFor(input.type).includes(array.dtype)) {
+      throw new IdpruneError(`${where} has data type ${array.dtype}, but the model expects ${input.type}`);
+    }
+    const expected = `[${input.dims.map((d) => d ?? '?').join(', ')}]`;
+    if (array.shape.length !== input.dims.length) {
+      throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (batch axis first)`);
+    }
+    input.dims.forEach((d, axis) => {
+      if (axis > 0 && d !== null && array.shape[axis] !== d) {
+        throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (axis ${axis} differs)`);
+      }
+    });
+    if (count >= 0 && array.shape[0] !== count) throw new IdpruneError(`${source}: inputs have different sample counts (${count} and ${array.shape[0]})`);
+    count = array.shape[0];
+    checkFinite(array, where);
+  }
+  if (count <= 0) throw new IdpruneError(`${source}: no samples`);
+  return { source, count, arrays: matched };
+}
+
+function checkFinite(array: NdArray, where: string): void {
+  if (!['float32', 'float64', 'float16'].includes(array.dtype)) return;
+  const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
+  const data = array.data as Float32Array | Float64Array | Uint16Array;
+  const half = array.dtype === 'float16';
+  for (let i = 0; i < data.length; i++) {
+    const v = half ? halfToFloat(data[i]) : data[i];
+    if (!Number.isFinite(v)) {
+      throw new IdpruneError(`${where} contains ${Number.isNaN(v) ? 'NaN' : 'infinity'} (sample ${Math.floor(i / perSample)})`);
+    }
+  }
+}
+
+/** The batch size to run: the model's fixed batch dimension if it has one, else the requested size. */
+export function batchSizeFor(inputs: readonly InputSpec[], requested: number): number {
+  const fixed = inputs.map((i) => i.dims[0]).find((d) => d !== null);
+  return fixed ?? requested;
+}
+
+/** Number of samples used: with a fixed batch size, an incomplete last batch is left out. */
+export function usableCount(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number): number {
+  const fixed = inputs.some((i) => i.dims[0] !== null);
+  return fixed ? dataset.count - (dataset.count % batchSize) : dataset.count;
+}
+
+/** Feeds for samples [start, start + size), converted to the model's input types. */
+export function sliceFeeds(dataset: Dataset, inputs: readonly InputSpec[], start: number, size: number): Feeds {
+  const feeds: Feeds = {};
+  for (const input of inputs) {
+    const array = dataset.arrays[input.name];
+    const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
+    feeds[input.name] = convert(array, input.type, start * perSample, size * perSample, [size, ...array.shape.slice(1)]);
+  }
+  return feeds;
+}
+
+export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<Feeds> {
+  const count = Math.min(usableCount(dataset, inputs, batchSize), limit);
+  for (let start = 0; start < count; start += batchSize) yield sliceFeeds(dataset, inputs, start, Math.min(batchSize, count - start));
+}
+
+function convert(array: NdArray, type: ElementType, offset: number, length: number, dims: number[]): HostTensor {
+  const source = array.data.subarray(offset, offset + length);
+  if (array.dtype === type || (type === 'bool' && array.dtype === 'uint8')) return { type, dims, data: source.slice() };
+  const out = allocate(type, length);
+  const read: (i: number) => number =
+    array.dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
+  if (out instanceof BigInt64Array) for (let i = 0; i < length; i++) out[i] = BigInt(read(i));
+  else if (type === 'float16') for (let i = 0; i < length; i++) out[i] = floatToHalf(read(i));
+  else for (let i = 0; i < length; i++) out[i] = read(i);
+  return { type, dims, data: out };
+}

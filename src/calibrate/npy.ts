@@ -1,0 +1,72 @@
+import { IdpruneError } from '../errors.ts';
+
+export type NpyDtype = 'float32' | 'float64' | 'float16' | 'uint8' | 'int64' | 'int32' | 'bool';
+
+/** An n-dimensional array read from a .npy file; data is a typed array over its own buffer. */
+export interface NdArray {
+  dtype: NpyDtype;
+  shape: number[];
+  data: Float32Array | Float64Array | Uint16Array | Uint8Array | BigInt64Array | Int32Array;
+}
+
+const DESCRIPTORS: Record<string, { dtype: NpyDtype; bytes: number }> = {
+  '<f4': { dtype: 'float32', bytes: 4 },
+  '<f8': { dtype: 'float64', bytes: 8 },
+  '<f2': { dtype: 'float16', bytes: 2 },
+  '|u1': { dtype: 'uint8', bytes: 1 },
+  '<u1': { dtype: 'uint8', bytes: 1 },
+  '|b1': { dtype: 'bool', bytes: 1 },
+  '<i8': { dtype: 'int64', bytes: 8 },
+  '<i4': { dtype: 'int32', bytes: 4 },
+};
+
+/** Parses a NumPy .npy file (format 1.0–3.0, little-endian, C order). */
+export function parseNpy(bytes: Uint8Array, source: string): NdArray {
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new IdpruneError(`${source} is not a .npy file`);
+  const major = bytes[6];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const header = new TextDecoder('latin1').decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || !fortran || shapeText === undefined) throw new IdpruneError(`${source}: malformed .npy header`);
+  const kind = DESCRIPTORS[descr];
+  if (!kind) throw new IdpruneError(`${source}: unsupported dtype ${descr} (supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)`);
+  if (fortran === 'True') throw new IdpruneError(`${source}: array is in Fortran order; save it in C order (np.ascontiguousarray)`);
+  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const dataStart = headerStart + headerLength;
+  const byteLength = count * kind.bytes;
+  if (bytes.length - dataStart < byteLength) throw new IdpruneError(`${source}: file is truncated (${bytes.length - dataStart} of ${byteLength} data bytes)`);
+  // Copy into a fresh, aligned buffer.
+  const buffer = bytes.slice(dataStart, dataStart + byteLength).buffer;
+  const data = {
+    float32: () => new Float32Array(buffer),
+    float64: () => new Float64Array(buffer),
+    float16: () => new Uint16Array(buffer),
+    uint8: () => new Uint8Array(buffer),
+    bool: () => new Uint8Array(buffer),
+    int64: () => new BigInt64Array(buffer),
+    int32: () => new Int32Array(buffer),
+  }[kind.dtype]();
+  return { dtype: kind.dtype, shape, data };
+}
+
+/** Serialises an array as .npy (version 1.0). */
+export function toNpy(array: NdArray): Uint8Array {
+  const descr = Object.entries(DESCRIPTORS).find(([, v]) => v.dtype === array.dtype)![0];
+  const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const body = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
+  const out = new Uint8Array(10 + header.length + body.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(body, 10 + header.length);
+  return out;
+}

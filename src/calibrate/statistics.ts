@@ -1,0 +1,114 @@
+import { TensorProto_DataType, type ModelProto } from 'onnx-buf';
+import { type Matrix, zeros } from '../linalg/matrix.ts';
+import { encodeModel } from '../onnx/model.ts';
+import type { ElementType, HostTensor, Runtime } from '../onnx/runtime.ts';
+import type { InputSpec } from '../onnx/shapes.ts';
+import { batches, type Dataset, usableCount } from './dataset.ts';
+import { crossGramModel, exposeTensors, gramModel, gramOutputName, type Probe } from './instrument.ts';
+import { type Progress, silentProgress } from './progress.ts';
+
+export interface PassOptions {
+  runtime: Runtime;
+  dataset: Dataset;
+  inputs: readonly InputSpec[];
+  batchSize: number;
+  progress?: Progress;
+  label?: string;
+}
+
+function accumulate(target: Matrix, batch: HostTensor): void {
+  const data = batch.data as Float64Array;
+  for (let i = 0; i < data.length; i++) target.data[i] += data[i];
+}
+
+/**
+ * One pass over the data: the Gram matrix ZᵀZ of every probed tensor, accumulated in float64.
+ * Memory is one C × C matrix per probe, whatever the number of samples.
+ */
+export async function collectGrams(model: ModelProto, probes: readonly Probe[], options: PassOptions): Promise<Matrix[]> {
+  const { runtime, dataset, inputs, batchSize } = options;
+  const progress = options.progress ?? silentProgress;
+  const grams = probes.map((p) => zeros(p.channels, p.channels));
+  if (probes.length === 0) return grams;
+  const session = await runtime.load(encodeModel(gramModel(model, probes)));
+  try {
+    progress.begin(options.label ?? 'statistics', usableCount(dataset, inputs, batchSize));
+    let done = 0;
+    for (const feeds of batches(dataset, inputs, batchSize)) {
+      const out = await session.run(feeds);
+      probes.forEach((_, i) => accumulate(grams[i], out[gramOutputName(i)]));
+      done += Object.values(feeds)[0].dims[0];
+      progress.advance(done);
+    }
+  } finally {
+    progress.end();
+    await session.release();
+  }
+  return grams;
+}
+
+export interface CrossGrams {
+  /** PᵀP: the pruned network's activation with itself. */
+  pruned: Matrix[];
+  /** PᵀO: the pruned network's activation against the original's, same samples. */
+  cross: Matrix[];
+}
+
+const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
+  float32: TensorProto_DataType.FLOAT,
+  float16: TensorProto_DataType.FLOAT16,
+  float64: TensorProto_DataType.DOUBLE,
+};
+
+/**
+ * One pass running the original and a partially pruned network side by side on the same batches,
+ * accumulating PᵀP and PᵀO at each probe (the probed tensors still have all their channels in
+ * the pruned network).
+ */
+export async function collectCrossGrams(
+  original: ModelProto,
+  pruned: ModelProto,
+  probes: readonly Probe[],
+  options: PassOptions,
+): Promise<CrossGrams> {
+  const { runtime, dataset, inputs, batchSize } = options;
+  const progress = options.progress ?? silentProgress;
+  const tensors = probes.map((p) => p.tensor);
+  const result: CrossGrams = {
+    pruned: probes.map((p) => zeros(p.channels, p.channels)),
+    cross: probes.map((p) => zeros(p.channels, p.channels)),
+  };
+  const originalSession = await runtime.load(encodeModel(exposeTensors(original, tensors)));
+  const prunedSession = await runtime.load(encodeModel(exposeTensors(pruned, tensors)));
+  let crossSession: Awaited<ReturnType<Runtime['load']>> | undefined;
+  try {
+    progress.begin(options.label ?? 'correction', usableCount(dataset, inputs, batchSize));
+    let done = 0;
+    for (const feeds of batches(dataset, inputs, batchSize)) {
+      const o = await originalSession.run(feeds);
+      const p = await prunedSession.run(feeds);
+      if (!crossSession) {
+        const types = tensors.map((t) => DATA_TYPES[o[t].type] ?? TensorProto_DataType.FLOAT);
+        crossSession = await runtime.load(encodeModel(crossGramModel(probes, types, 13)));
+      }
+      const crossFeeds: Record<string, HostTensor> = {};
+      tensors.forEach((t, i) => {
+        crossFeeds[`p${i}`] = p[t];
+        crossFeeds[`o${i}`] = o[t];
+      });
+      const out = await crossSession.run(crossFeeds);
+      probes.forEach((_, i) => {
+        accumulate(result.pruned[i], out[`pp${i}`]);
+        accumulate(result.cross[i], out[`po${i}`]);
+      });
+      done += Object.values(feeds)[0].dims[0];
+      progress.advance(done);
+    }
+  } finally {
+    progress.end();
+    await originalSession.release();
+    await prunedSession.release();
+    await crossSession?.release();
+  }
+  return result;
+}

@@ -1,0 +1,87 @@
+import type { Budget } from '../../compress/allocate.ts';
+import { compressModel, describeBudget, type CorrectionMode } from '../../compress/pipeline.ts';
+import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
+import { IdpruneError } from '../../errors.ts';
+import { analyzeModel } from '../../graph/analysis.ts';
+import { compareModels } from '../../evaluate/compare.ts';
+import { measureLatency } from '../../evaluate/latency.ts';
+import { decodeModel } from '../../onnx/model.ts';
+import { nodeRuntime } from '../../onnx/runtime-node.ts';
+import { buildReport } from '../../report/report.ts';
+import { formatCompression } from '../../report/text.ts';
+import { checkOutputPath, readArrays, readBytes, readLabels, writeAtomic } from '../files.ts';
+import { terminalProgress } from '../progress-bar.ts';
+
+export interface CompressFlags {
+  calib: string;
+  output: string;
+  targetFlops?: number;
+  targetParams?: number;
+  tolerance?: number;
+  mode: CorrectionMode;
+  roundTo: number;
+  minKeep: number;
+  skip: string[];
+  batchSize: number;
+  eval?: string;
+  labels?: string;
+  minAgreement?: number;
+  json?: string;
+  force?: boolean;
+}
+
+function budgetOf(flags: CompressFlags): Budget {
+  const given = [flags.targetFlops, flags.targetParams, flags.tolerance].filter((x) => x !== undefined);
+  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params and --tolerance');
+  if (flags.targetParams !== undefined) return { kind: 'params', fraction: flags.targetParams };
+  if (flags.tolerance !== undefined) return { kind: 'tolerance', error: flags.tolerance };
+  return { kind: 'flops', fraction: flags.targetFlops ?? 0.5 };
+}
+
+export async function compressCommand(path: string, flags: CompressFlags, version: string): Promise<void> {
+  const budget = budgetOf(flags);
+  if (flags.minAgreement !== undefined && !flags.eval) throw new IdpruneError('--min-agreement needs --eval data');
+  if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
+  checkOutputPath(flags.output, [path], Boolean(flags.force));
+  const original = readBytes(path, 'model');
+  const model = decodeModel(original, path);
+  const calibration = readArrays(flags.calib, 'calibration data');
+  const evaluation = flags.eval ? readArrays(flags.eval, 'evaluation data') : undefined;
+  const labels = flags.labels ? readLabels(flags.labels) : undefined;
+  const progress = terminalProgress();
+  const date = new Date();
+
+  const result = await compressModel(model, (a) => makeDataset(calibration, a.inputs, flags.calib), nodeRuntime, {
+    budget,
+    mode: flags.mode,
+    roundTo: flags.roundTo,
+    minKeep: flags.minKeep,
+    skip: flags.skip,
+    batchSize: flags.batchSize,
+    progress,
+    version,
+    date,
+  });
+  const after = await analyzeModel(result.model, nodeRuntime);
+  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: flags.mode });
+
+  if (evaluation) {
+    const inputs = result.analysis.inputs;
+    const dataset = makeDataset(evaluation, inputs, flags.eval!);
+    const batchSize = batchSizeFor(inputs, flags.batchSize);
+    const start = performance.now();
+    report.evaluation = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize, labels, progress });
+    report.latency = await measureLatency(original, result.bytes, sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)), nodeRuntime);
+    report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
+  }
+
+  console.log(formatCompression(report));
+  if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');
+  if (flags.minAgreement !== undefined && report.evaluation!.agreement < flags.minAgreement) {
+    throw new IdpruneError(
+      `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below --min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,
+    );
+  }
+  writeAtomic(flags.output, result.bytes);
+  console.log(`\nwrote ${flags.output}`);
+}

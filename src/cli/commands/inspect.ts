@@ -1,0 +1,33 @@
+import { analyzeModel } from '../../graph/analysis.ts';
+import { decodeModel } from '../../onnx/model.ts';
+import { nodeRuntime } from '../../onnx/runtime-node.ts';
+import { summarizeSpace } from '../../report/spaces.ts';
+import { count, formatSpaces } from '../../report/text.ts';
+import { readBytes } from '../files.ts';
+
+export async function inspectCommand(path: string, options: { json?: boolean }): Promise<void> {
+  const model = decodeModel(readBytes(path, 'model'), path);
+  const analysis = await analyzeModel(model, nodeRuntime);
+  const spaces = analysis.spaces.map((s) => summarizeSpace(analysis, s));
+  const outputs = model.graph!.output.map((o) => ({ name: o.name, shape: analysis.shapes.get(o.name) }));
+  const summary = {
+    model: path,
+    inputs: analysis.inputs,
+    outputs,
+    params: analysis.params,
+    flops: analysis.flops,
+    prunableFlopsShare: spaces.filter((s) => s.prunable).reduce((a, s) => a + s.flopsShare, 0),
+    spaces,
+  };
+  if (options.json) {
+    console.log(JSON.stringify(summary, null, 2));
+    return;
+  }
+  const dims = (d: (number | null)[] | number[] | undefined) => `[${(d ?? []).map((x) => x ?? '?').join(', ')}]`;
+  console.log(`model    ${path}`);
+  for (const i of analysis.inputs) console.log(`input    ${i.name} ${i.type} ${dims(i.dims)}`);
+  for (const o of outputs) console.log(`output   ${o.name} ${dims(o.shape)} (for one sample)`);
+  console.log(`size     ${count(analysis.params)} parameters, ${count(analysis.flops)} MACs per sample`);
+  console.log(`spaces   ${spaces.filter((s) => s.prunable).length} of ${spaces.length} prunable\n`);
+  console.log(formatSpaces(spaces));
+}

@@ -1,0 +1,24 @@
+import cliProgress from 'cli-progress';
+import { type Progress, silentProgress } from '../calibrate/progress.ts';
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise (logs stay clean). */
+export function terminalProgress(): Progress {
+  if (!process.stderr.isTTY) return silentProgress;
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    begin(label, total) {
+      bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: `${label.padEnd(16)} [{bar}] {value}/{total} samples  {duration_formatted}`, hideCursor: true, clearOnComplete: true },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(total, 0);
+    },
+    advance(done) {
+      bar?.update(done);
+    },
+    end() {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { IdpruneError } from '../errors.ts';
+import { type CostTerm, totalCost } from '../evaluate/cost.ts';
+import type { ChannelRanking } from './selection.ts';
+
+export type Budget =
+  | { kind: 'flops' | 'params'; fraction: number }
+  | { kind: 'tolerance'; error: number };
+
+export interface AllocationInput {
+  /** Prunable spaces: id → channel count and ranking. */
+  spaces: Map<number, { channels: number; ranking: ChannelRanking }>;
+  flops: CostTerm[];
+  params: CostTerm[];
+  budget: Budget;
+  roundTo: number;
+  minKeep: number;
+}
+
+/** Kept counts a space may take, largest first: all channels, then multiples of roundTo down to minKeep. */
+export function allowedSizes(channels: number, roundTo: number, minKeep: number): number[] {
+  const floor = Math.min(channels, Math.max(1, minKeep));
+  const sizes = [channels];
+  for (let k = Math.floor((channels - 1) / roundTo) * roundTo; k >= floor; k -= roundTo) if (k > 0) sizes.push(k);
+  return sizes;
+}
+
+/**
+ * Chooses how many channels each space keeps. With a tolerance, each space keeps the fewest
+ * channels whose relative error (‖Z − Z_S T‖_F / ‖Z‖_F) stays within it. With a FLOPs or parameter
+ * target, channels are removed greedily where the error added per unit of cost saved is smallest,
+ * until the whole model's cost meets the target.
+ */
+export function allocateChannels(input: AllocationInput): Map<number, number> {
+  const ids = [...input.spaces.keys()];
+  const sizes = new Map(ids.map((id) => [id, allowedSizes(input.spaces.get(id)!.channels, input.roundTo, input.minKeep)]));
+  const step = new Map(ids.map((id) => [id, 0]));
+  const keepOf = (id: number) => sizes.get(id)![step.get(id)!];
+  const budget = input.budget;
+
+  if (budget.kind === 'tolerance') {
+    for (const id of ids) {
+      const err = input.spaces.get(id)!.ranking.relativeError;
+      const list = sizes.get(id)!;
+      let s = 0;
+      while (s + 1 < list.length && Math.sqrt(err[list[s + 1]]) <= budget.error) s++;
+      step.set(id, s);
+    }
+    return new Map(ids.map((id) => [id, keepOf(id)]));
+  }
+
+  const terms = budget.kind === 'flops' ? input.flops : input.params;
+  const fractionOf = (id: number, keep = keepOf(id)) => {
+    const space = input.spaces.get(id);
+    return space ? keep / space.channels : 1;
+  };
+  const original = totalCost(terms, () => 1);
+  const target = budget.fraction * original;
+  const floor = totalCost(terms, (id) => fractionOf(id, sizes.get(id)?.at(-1) ?? 0));
+  if (floor > target) {
+    throw new IdpruneError(
+      `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +
+        `${(floor / original).toFixed(3)} of the original ${budget.kind}`,
+    );
+  }
+  const termsOf = new Map(ids.map((id) => [id, terms.filter((t) => t.spaces.includes(id))]));
+  let current = original;
+  while (current > target) {
+    let best = -1;
+    let bestScore = Infinity;
+    let bestSaving = 0;
+    for (const id of ids) {
+      const list = sizes.get(id)!;
+      const s = step.get(id)!;
+      if (s + 1 >= list.length) continue;
+      const space = input.spaces.get(id)!;
+      let saving = 0;
+      for (const term of termsOf.get(id)!) {
+        let v = term.value * ((list[s] - list[s + 1]) / space.channels);
+        for (const other of term.spaces) if (other !== id) v *= fractionOf(other);
+        saving += v;
+      }
+      if (saving <= 0) continue;
+      const err = space.ranking.relativeError;
+      const score = (err[list[s + 1]] - err[list[s]]) / saving;
+      if (score < bestScore) {
+        bestScore = score;
+        best = id;
+        bestSaving = saving;
+      }
+    }
+    if (best < 0) break;
+    step.set(best, step.get(best)! + 1);
+    current -= bestSaving;
+  }
+  return new Map(ids.map((id) => [id, keepOf(id)]));
+}

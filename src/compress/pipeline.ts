@@ -1,0 +1,174 @@
+import type { ModelProto } from 'onnx-buf';
+import { type Dataset, batchSizeFor } from '../calibrate/dataset.ts';
+import type { Probe } from '../calibrate/instrument.ts';
+import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/statistics.ts';
+import { IdpruneError } from '../errors.ts';
+import { type Analysis, analyzeModel } from '../graph/analysis.ts';
+import type { ChannelSpace } from '../graph/types.ts';
+import type { Matrix } from '../linalg/matrix.ts';
+import { encodeModel, setMetadata } from '../onnx/model.ts';
+import type { Runtime } from '../onnx/runtime.ts';
+import { allocateChannels, type Budget } from './allocate.ts';
+import { correctedInterpolationMatrix, interpolationMatrix } from './interpolation.ts';
+import { spaceLevels } from './levels.ts';
+import { type ChannelRanking, rankChannels } from './selection.ts';
+import { applySurgery, type SpaceDecision } from './surgery.ts';
+
+export type CorrectionMode = 'corrected' | 'plain';
+
+export interface CompressOptions {
+  budget: Budget;
+  /** 'corrected' fits each consumer against the original activation given the pruned upstream. */
+  mode?: CorrectionMode;
+  roundTo?: number;
+  minKeep?: number;
+  skip?: string[];
+  batchSize?: number;
+  progress?: Progress;
+  /** Recorded in the output model's metadata. */
+  version?: string;
+  date?: Date;
+}
+
+export interface SpaceOutcome {
+  space: ChannelSpace;
+  kept: number;
+  /** Estimated relative error ‖Z − Z_S T‖_F / ‖Z‖_F on the calibration data (original network). */
+  error: number;
+  keep: number[];
+}
+
+export interface CompressResult {
+  model: ModelProto;
+  bytes: Uint8Array;
+  analysis: Analysis;
+  outcomes: SpaceOutcome[];
+  calibrationSamples: number;
+  passes: number;
+  timings: Record<string, number>;
+}
+
+/** model + calibration data → channel spaces → statistics → selection → surgery → smaller model. */
+export async function compressModel(
+  model: ModelProto,
+  calibration: (analysis: Analysis) => Dataset,
+  runtime: Runtime,
+  options: CompressOptions,
+): Promise<CompressResult> {
+  const timings: Record<string, number> = {};
+  const timed = async <T>(stage: string, work: () => Promise<T> | T): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[stage] = (timings[stage] ?? 0) + (performance.now() - start) / 1000;
+    }
+  };
+
+  const analysis = await timed('analysis', () => analyzeModel(model, runtime, options.skip));
+  const prunable = analysis.spaces.filter((s) => s.prunable);
+  if (prunable.length === 0) {
+    const reasons = analysis.spaces.map((s) => `  space ${s.id}: ${s.reason}`).join('\n');
+    throw new IdpruneError(`the model has no prunable channel space${reasons ? ':\n' + reasons : ''}`);
+  }
+  const dataset = calibration(analysis);
+  const pass: PassOptions = {
+    runtime,
+    dataset,
+    inputs: analysis.inputs,
+    batchSize: batchSizeFor(analysis.inputs, options.batchSize ?? 64),
+    progress: options.progress ?? silentProgress,
+  };
+
+  const probes = readProbes(analysis, prunable);
+  const grams = await timed('statistics', () => collectGrams(model, probes, { ...pass, label: 'statistics' }));
+  const gramOf = new Map(probes.map((p, i) => [p.tensor, grams[i]]));
+
+  const { rankings, kept } = await timed('selection', () => {
+    const rankings = new Map<number, ChannelRanking>();
+    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf.get(t)!)));
+    const kept = allocateChannels({
+      spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)! }])),
+      flops: analysis.cost.flops,
+      params: analysis.cost.params,
+      budget: options.budget,
+      roundTo: options.roundTo ?? 1,
+      minKeep: options.minKeep ?? 1,
+    });
+    return { rankings, kept };
+  });
+
+  const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
+  const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
+  const plainDecision = (space: ChannelSpace): SpaceDecision => {
+    const keep = keepOf(space);
+    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf.get(t)!, keep)])) };
+  };
+
+  let passes = 1;
+  let decisions: SpaceDecision[];
+  if ((options.mode ?? 'corrected') === 'plain') {
+    decisions = toPrune.map(plainDecision);
+  } else {
+    const levels = spaceLevels(analysis.index, toPrune);
+    // The first level sees the original network upstream: its correction is the plain one.
+    decisions = (levels[0] ?? []).map(plainDecision);
+    for (let l = 1; l < levels.length; l++) {
+      const pruned = applySurgery(model, decisions);
+      const levelProbes = probes.filter((p) => levels[l].some((s) => readTensors(s).includes(p.tensor)));
+      const label = `correction ${l}/${levels.length - 1}`;
+      const cross = await timed('correction', () => collectCrossGrams(model, pruned, levelProbes, { ...pass, label }));
+      passes++;
+      const fitted = new Map<string, { pruned: Matrix; cross: Matrix }>(
+        levelProbes.map((p, i) => [p.tensor, { pruned: cross.pruned[i], cross: cross.cross[i] }]),
+      );
+      for (const space of levels[l]) {
+        const keep = keepOf(space);
+        const interpolation = new Map(
+          readTensors(space).map((t) => [t, correctedInterpolationMatrix(fitted.get(t)!.pruned, fitted.get(t)!.cross, keep)]),
+        );
+        decisions.push({ space, keep, interpolation });
+      }
+    }
+  }
+
+  const output = await timed('surgery', () => {
+    const result = applySurgery(model, decisions);
+    setMetadata(result, {
+      'idprune.version': options.version ?? 'unknown',
+      'idprune.target': describeBudget(options.budget),
+      'idprune.mode': options.mode ?? 'corrected',
+      'idprune.date': (options.date ?? new Date()).toISOString(),
+      'idprune.calibration_samples': String(dataset.count),
+    });
+    return result;
+  });
+
+  const outcomes = prunable.map((space) => {
+    const k = kept.get(space.id)!;
+    const ranking = rankings.get(space.id)!;
+    return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
+  });
+  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, timings };
+}
+
+export function describeBudget(budget: Budget): string {
+  return budget.kind === 'tolerance' ? `tolerance=${budget.error}` : `${budget.kind}=${budget.fraction}`;
+}
+
+/** The distinct tensors a space's consumers read: one interpolation each. */
+export function readTensors(space: ChannelSpace): string[] {
+  return [...new Set(space.consumers.map((c) => c.reads))];
+}
+
+function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): Probe[] {
+  return spaces.flatMap((space) =>
+    readTensors(space).map((tensor) => ({
+      tensor,
+      layout: space.tensors.find((t) => t.name === tensor)!.layout,
+      channels: space.channels,
+      shape: analysis.shapes.get(tensor)!,
+    })),
+  );
+}

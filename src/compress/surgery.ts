@@ -1,0 +1,108 @@
+import { clone } from '@bufbuild/protobuf';
+import { type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
+import type { ChannelSpace } from '../graph/types.ts';
+import type { Matrix } from '../linalg/matrix.ts';
+import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
+import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
+import { mixChannels, sliceChannels } from './tensor-ops.ts';
+
+/** What to do to one space: the channels it keeps and, per read tensor, the interpolation to fold in. */
+export interface SpaceDecision {
+  space: ChannelSpace;
+  keep: number[];
+  interpolation: Map<string, Matrix>;
+}
+
+/**
+ * Constants being rewritten. A constant shared by several nodes is first copied, so that each
+ * edit reaches exactly the node it was meant for.
+ */
+class ConstantWriter {
+  private readonly values = new Map<string, FloatArray>();
+  private readonly ints = new Map<string, number[]>();
+  private readonly users = new Map<string, number>();
+  private copies = 0;
+
+  constructor(private readonly index: GraphIndex) {
+    for (const [name, list] of index.consumers) this.users.set(name, list.length);
+  }
+
+  /** The name of node `node`'s input `input`, made private to that node. */
+  private own(node: number, input: number): string {
+    const nodeProto = this.index.nodes[node];
+    const name = nodeProto.input[input];
+    const occurrences = nodeProto.input.filter((n) => n === name).length;
+    if ((this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
+    const fresh = `${name}__idprune${++this.copies}`;
+    const source = this.index.constants.get(name)!;
+    const copy = clone(TensorProtoSchema, source);
+    copy.name = fresh;
+    this.index.graph.initializer.push(copy);
+    this.index.constants.set(fresh, copy);
+    this.index.constantHome.set(fresh, { kind: 'initializer', index: this.index.graph.initializer.length - 1 });
+    if (this.values.has(name)) this.values.set(fresh, this.values.get(name)!);
+    if (this.ints.has(name)) this.ints.set(fresh, this.ints.get(name)!);
+    nodeProto.input[input] = fresh;
+    this.users.set(name, (this.users.get(name) ?? 1) - 1);
+    this.users.set(fresh, 1);
+    return fresh;
+  }
+
+  updateFloat(node: number, input: number, edit: (value: FloatArray) => FloatArray): void {
+    const name = this.own(node, input);
+    const current = this.values.get(name) ?? readFloatTensor(this.index.constants.get(name)!);
+    this.values.set(name, edit(current));
+  }
+
+  updateInt(node: number, input: number, edit: (values: number[]) => number[]): void {
+    const name = this.own(node, input);
+    const current = this.ints.get(name) ?? readIntTensor(this.index.constants.get(name)!);
+    this.ints.set(name, edit([...current]));
+  }
+
+  /** Writes every edited constant back where it lives (initializer or Constant node). */
+  commit(): void {
+    const store = (name: string, tensor: TensorProto) => {
+      const home = this.index.constantHome.get(name)!;
+      if (home.kind === 'initializer') this.index.graph.initializer[home.index] = tensor;
+      else attribute(this.index.nodes[home.node], 'value')!.t = tensor;
+    };
+    for (const [name, value] of this.values) store(name, withFloatData(this.index.constants.get(name)!, value.dims, value.data));
+    for (const [name, values] of this.ints) store(name, withIntData(this.index.constants.get(name)!, values));
+  }
+}
+
+/** A new model with every decision applied: producers and per-channel constants sliced, consumers corrected. */
+export function applySurgery(model: ModelProto, decisions: readonly SpaceDecision[]): ModelProto {
+  const copy = clone(ModelProtoSchema, model);
+  const index = indexGraph(copy);
+  const writer = new ConstantWriter(index);
+  for (const { space, keep, interpolation } of decisions) {
+    for (const s of space.slices) writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, s.axis, s.block, keep));
+    for (const c of space.consumers) {
+      const mix = interpolation.get(c.reads);
+      if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
+      writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, c.weight.axis, c.weight.block, mix));
+    }
+    for (const e of space.shapeEntries) {
+      writer.updateInt(e.node, e.input, (values) => {
+        values[e.position] = keep.length * e.block;
+        return values;
+      });
+    }
+    updateValueInfo(copy, space, keep.length);
+  }
+  writer.commit();
+  return copy;
+}
+
+/** Declared shapes of the space's tensors follow the kept channel count. */
+function updateValueInfo(model: ModelProto, space: ChannelSpace, kept: number): void {
+  const layouts = new Map(space.tensors.map((t) => [t.name, t.layout]));
+  for (const info of model.graph!.valueInfo) {
+    const layout = layouts.get(info.name);
+    if (!layout || info.type?.value.case !== 'tensorType') continue;
+    const dim = info.type.value.value.shape?.dim[layout.axis];
+    if (dim?.value.case === 'dimValue') dim.value.value = BigInt(kept * layout.block);
+  }
+}

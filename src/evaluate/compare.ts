@@ -1,0 +1,102 @@
+import { batches, type Dataset, usableCount } from '../calibrate/dataset.ts';
+import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { IdpruneError } from '../errors.ts';
+import { halfToFloat } from '../onnx/float16.ts';
+import type { HostTensor, Runtime } from '../onnx/runtime.ts';
+import type { InputSpec } from '../onnx/shapes.ts';
+
+export interface Comparison {
+  samples: number;
+  /** Share of samples where both models pick the same top-1 class (argmax over the last axis). */
+  agreement: number;
+  accuracy?: { original: number; candidate: number };
+  maxAbsDifference: number;
+  /** ‖candidate − original‖₂ / ‖original‖₂ over all outputs. */
+  relativeL2: number;
+  cosine: number;
+}
+
+export interface CompareOptions {
+  runtime: Runtime;
+  dataset: Dataset;
+  inputs: readonly InputSpec[];
+  batchSize: number;
+  labels?: ArrayLike<number | bigint>;
+  progress?: Progress;
+}
+
+function toNumbers(t: HostTensor): ArrayLike<number> {
+  if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToFloat);
+  if (t.type === 'float32' || t.type === 'float64') return t.data as Float32Array | Float64Array;
+  throw new IdpruneError(`model output has type ${t.type}; comparison needs a float output`);
+}
+
+/** Runs both models on the same batches and compares their first outputs. */
+export async function compareModels(original: Uint8Array, candidate: Uint8Array, options: CompareOptions): Promise<Comparison> {
+  const { runtime, dataset, inputs, batchSize } = options;
+  const progress = options.progress ?? silentProgress;
+  const a = await runtime.load(original);
+  const b = await runtime.load(candidate);
+  const output = a.outputNames[0];
+  if (!b.outputNames.includes(output)) {
+    await Promise.all([a.release(), b.release()]);
+    throw new IdpruneError(`the candidate model has no output named "${output}"`);
+  }
+  const total = usableCount(dataset, inputs, batchSize);
+  if (options.labels && options.labels.length < total) {
+    throw new IdpruneError(`labels hold ${options.labels.length} entries for ${total} samples`);
+  }
+  let rows = 0, same = 0, correctA = 0, correctB = 0, samples = 0;
+  let maxAbs = 0, diff2 = 0, norm2A = 0, norm2B = 0, dot = 0;
+  try {
+    progress.begin('evaluation', total);
+    for (const feeds of batches(dataset, inputs, batchSize)) {
+      const batch = Object.values(feeds)[0].dims[0];
+      const ya = (await a.run(feeds, [output]))[output];
+      const yb = (await b.run(feeds, [output]))[output];
+      if (ya.dims.join() !== yb.dims.join()) throw new IdpruneError(`output "${output}" has shape [${ya.dims}] in the original and [${yb.dims}] in the candidate`);
+      const va = toNumbers(ya);
+      const vb = toNumbers(yb);
+      for (let i = 0; i < va.length; i++) {
+        const d = vb[i] - va[i];
+        maxAbs = Math.max(maxAbs, Math.abs(d));
+        diff2 += d * d;
+        norm2A += va[i] * va[i];
+        norm2B += vb[i] * vb[i];
+        dot += va[i] * vb[i];
+      }
+      const classes = ya.dims.at(-1) ?? 1;
+      const perBatch = va.length / classes;
+      for (let r = 0; r < perBatch; r++) {
+        const ta = argmax(va, r * classes, classes);
+        const tb = argmax(vb, r * classes, classes);
+        if (ta === tb) same++;
+        if (options.labels && perBatch === batch) {
+          const label = Number(options.labels[samples + r]);
+          if (ta === label) correctA++;
+          if (tb === label) correctB++;
+        }
+      }
+      rows += perBatch;
+      samples += batch;
+      progress.advance(samples);
+    }
+  } finally {
+    progress.end();
+    await Promise.all([a.release(), b.release()]);
+  }
+  return {
+    samples,
+    agreement: same / rows,
+    accuracy: options.labels ? { original: correctA / samples, candidate: correctB / samples } : undefined,
+    maxAbsDifference: maxAbs,
+    relativeL2: norm2A > 0 ? Math.sqrt(diff2 / norm2A) : Math.sqrt(diff2),
+    cosine: norm2A > 0 && norm2B > 0 ? dot / Math.sqrt(norm2A * norm2B) : 1,
+  };
+}
+
+function argmax(v: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (v[offset + i] > v[offset + best]) best = i;
+  return best;
+}

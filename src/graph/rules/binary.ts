@@ -1,0 +1,31 @@
+import { registerRule } from '../registry.ts';
+import type { ConstantSlice } from '../types.ts';
+import { block, nodeAt, rankOf } from './helpers.ts';
+
+/**
+ * Add / Sub / Mul / Div. With a constant operand that is per-channel or broadcast (a bias, a scale)
+ * the space passes through and the constant is sliced with it. With two activations the output
+ * joins both: that is channel-wise only when both are the same space (x · erf(x) in GELU);
+ * the builder checks that, and otherwise the join is a residual stream.
+ */
+registerRule(['Add', 'Sub', 'Mul', 'Div'], {
+  visit(ctx, arrival) {
+    const node = nodeAt(ctx, arrival);
+    const otherIndex = arrival.input === 0 ? 1 : 0;
+    const other = node.input[otherIndex];
+    const output = { name: node.output[0], layout: arrival.layout };
+    const outRank = rankOf(ctx, node.output[0]);
+    const inRank = rankOf(ctx, arrival.tensor);
+    if (outRank === undefined || inRank !== outRank) return block(`${node.opType} broadcasts the channel tensor to another rank`);
+    if (!ctx.constant(other)) return { kind: 'pass', outputs: [output], sameSpace: [other] };
+    const dims = ctx.constantDims(other)!;
+    // Align the constant's axes with the activation's from the right (numpy broadcasting).
+    const axis = arrival.layout.axis - (outRank - dims.length);
+    const size = axis >= 0 ? dims[axis] : 1;
+    const full = arrival.channels * arrival.layout.block;
+    const slices: ConstantSlice[] = [];
+    if (size === full) slices.push({ node: arrival.node, input: otherIndex, axis, block: arrival.layout.block });
+    else if (size !== 1) return block(`${node.opType} constant has ${size} entries on the channel axis, expected 1 or ${full}`);
+    return { kind: 'pass', outputs: [output], slices };
+  },
+});

@@ -1,0 +1,25 @@
+import { intAttr } from '../../onnx/graph-index.ts';
+import { registerRule } from '../registry.ts';
+import { block, nodeAt } from './helpers.ts';
+
+/** Conv with a constant weight [O, C/group, k…]: produces O channels; with group 1 it absorbs its input space. */
+registerRule('Conv', {
+  produce(ctx, i) {
+    const node = nodeAt(ctx, i);
+    const weightDims = ctx.constantDims(node.input[1]);
+    if (!weightDims || intAttr(node, 'group', 1) !== 1) return null;
+    const bias = node.input[2];
+    if (bias && !ctx.constant(bias)) return null;
+    const slices = [{ node: i, input: 1, axis: 0, block: 1 }];
+    if (bias) slices.push({ node: i, input: 2, axis: 0, block: 1 });
+    return { output: node.output[0], layout: { axis: 1, block: 1 }, channels: weightDims[0], slices };
+  },
+  visit(ctx, arrival) {
+    const node = nodeAt(ctx, arrival);
+    if (arrival.input !== 0) return block('Conv reads the channels as its weight');
+    if (!ctx.constant(node.input[1])) return block('Conv weight is computed at run time');
+    if (intAttr(node, 'group', 1) !== 1) return block('grouped or depthwise Conv is not supported yet');
+    if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block('Conv input channels are not on axis 1');
+    return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: 1, block: 1 } };
+  },
+});

@@ -1,0 +1,20 @@
+import type { NodeProto } from 'onnx-buf';
+import type { Arrival, RuleContext, Visit } from '../types.ts';
+
+export const block = (reason: string): Visit => ({ kind: 'block', reason });
+
+export function nodeAt(ctx: RuleContext, arrival: Arrival | number): NodeProto {
+  return ctx.index.nodes[typeof arrival === 'number' ? arrival : arrival.node];
+}
+
+/** Passes the space unchanged to the node's first output; other outputs must be unused. */
+export function passFirstOutput(ctx: RuleContext, arrival: Arrival): Visit {
+  const node = nodeAt(ctx, arrival);
+  const extraUsed = node.output.slice(1).some((name) => name && (ctx.index.consumers.has(name) || ctx.index.graphOutputs.has(name)));
+  if (extraUsed) return block(`${node.opType} uses a secondary output`);
+  return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }] };
+}
+
+export function rankOf(ctx: RuleContext, tensor: string): number | undefined {
+  return ctx.shapes.get(tensor)?.length;
+}

@@ -1,0 +1,10 @@
+// Every op rule registers itself on import; add a rule by adding a file here.
+import './batchnorm.ts';
+import './binary.ts';
+import './channelwise-unary.ts';
+import './conv.ts';
+import './flatten.ts';
+import './gemm.ts';
+import './matmul.ts';
+import './pool.ts';
+import './reshape.ts';

@@ -1,0 +1,90 @@
+import type { GraphIndex } from '../onnx/graph-index.ts';
+import type { Shapes } from '../onnx/shapes.ts';
+
+/**
+ * Where the channels sit in a tensor: along `axis`, channel c occupying entries
+ * [c·block, (c+1)·block) of that axis (block > 1 after flattening C×H×W into one axis).
+ */
+export interface Layout {
+  axis: number;
+  block: number;
+}
+
+/** A constant input of a node that holds one slice per channel along `axis`. */
+export interface ConstantSlice {
+  node: number;
+  input: number;
+  axis: number;
+  block: number;
+}
+
+/** A shape constant entry (of a Reshape) that spells out channels × block and must follow the kept count. */
+export interface ShapeEntry {
+  node: number;
+  input: number;
+  position: number;
+  block: number;
+}
+
+/** A node whose constant weight reads the space on `axis`; it absorbs the interpolation matrix there. */
+export interface Consumer {
+  node: number;
+  /** The activation tensor the node reads. */
+  reads: string;
+  weight: ConstantSlice;
+}
+
+export interface SpaceTensor {
+  name: string;
+  layout: Layout;
+}
+
+/** A set of tensor axes that must keep the same channel subset together. */
+export interface ChannelSpace {
+  id: number;
+  channels: number;
+  producers: number[];
+  tensors: SpaceTensor[];
+  channelwise: number[];
+  /** Constants sliced to the kept channels: producer weights and biases, per-channel parameters. */
+  slices: ConstantSlice[];
+  shapeEntries: ShapeEntry[];
+  consumers: Consumer[];
+  prunable: boolean;
+  reason?: string;
+}
+
+export interface RuleContext {
+  index: GraphIndex;
+  shapes: Shapes;
+  constant(name: string): boolean;
+  constantDims(name: string): number[] | undefined;
+}
+
+export interface Arrival {
+  node: number;
+  input: number;
+  tensor: string;
+  layout: Layout;
+  channels: number;
+}
+
+export type Visit =
+  | { kind: 'pass'; outputs: SpaceTensor[]; slices?: ConstantSlice[]; shapeEntries?: ShapeEntry[]; sameSpace?: string[] }
+  | { kind: 'consume'; weight: ConstantSlice }
+  | { kind: 'block'; reason: string };
+
+export interface Production {
+  output: string;
+  layout: Layout;
+  channels: number;
+  slices: ConstantSlice[];
+}
+
+/** How one op type treats channel spaces. */
+export interface OpRule {
+  /** A space arrives on input `arrival.input`: pass it on, absorb it, or stop it with a reason. */
+  visit(ctx: RuleContext, arrival: Arrival): Visit;
+  /** Whether the node starts a new space on its output, and what to slice when it is pruned. */
+  produce?(ctx: RuleContext, node: number): Production | null;
+}

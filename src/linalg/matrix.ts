@@ -1,0 +1,70 @@
+/** A dense row-major float64 matrix. Small matrices only: channel counts, not samples. */
+export interface Matrix {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+export function zeros(rows: number, cols: number): Matrix {
+  return { rows, cols, data: new Float64Array(rows * cols) };
+}
+
+export function fromRows(rows: number[][]): Matrix {
+  const m = zeros(rows.length, rows[0]?.length ?? 0);
+  rows.forEach((row, i) => row.forEach((v, j) => (m.data[i * m.cols + j] = v)));
+  return m;
+}
+
+export function get(m: Matrix, i: number, j: number): number {
+  return m.data[i * m.cols + j];
+}
+
+export function multiply(a: Matrix, b: Matrix): Matrix {
+  if (a.cols !== b.rows) throw new Error(`multiply: ${a.rows}x${a.cols} by ${b.rows}x${b.cols}`);
+  const out = zeros(a.rows, b.cols);
+  for (let i = 0; i < a.rows; i++) {
+    for (let k = 0; k < a.cols; k++) {
+      const aik = a.data[i * a.cols + k];
+      if (aik === 0) continue;
+      const bRow = k * b.cols;
+      const oRow = i * b.cols;
+      for (let j = 0; j < b.cols; j++) out.data[oRow + j] += aik * b.data[bRow + j];
+    }
+  }
+  return out;
+}
+
+export function transpose(a: Matrix): Matrix {
+  const out = zeros(a.cols, a.rows);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out.data[j * a.rows + i] = a.data[i * a.cols + j];
+  return out;
+}
+
+/** The Gram matrix AᵀA. */
+export function gram(a: Matrix): Matrix {
+  return multiply(transpose(a), a);
+}
+
+/** Rows `rowIdx` and columns `colIdx` of `m`, in that order. */
+export function submatrix(m: Matrix, rowIdx: readonly number[], colIdx: readonly number[]): Matrix {
+  const out = zeros(rowIdx.length, colIdx.length);
+  rowIdx.forEach((r, i) => colIdx.forEach((c, j) => (out.data[i * out.cols + j] = m.data[r * m.cols + c])));
+  return out;
+}
+
+export function trace(m: Matrix): number {
+  let t = 0;
+  for (let i = 0; i < Math.min(m.rows, m.cols); i++) t += m.data[i * m.cols + i];
+  return t;
+}
+
+export function addInPlace(target: Matrix, source: Matrix, scale = 1): void {
+  if (target.rows !== source.rows || target.cols !== source.cols) throw new Error('addInPlace: shape mismatch');
+  for (let i = 0; i < target.data.length; i++) target.data[i] += scale * source.data[i];
+}
+
+export function frobeniusNorm(m: Matrix): number {
+  let s = 0;
+  for (const v of m.data) s += v * v;
+  return Math.sqrt(s);
+}

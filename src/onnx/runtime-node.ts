@@ -1,0 +1,39 @@
+import * as ort from 'onnxruntime-node';
+import { IdpruneError } from '../errors.ts';
+import type { Feeds, HostTensor, InferenceSession, Runtime } from './runtime.ts';
+
+/** ONNX Runtime for Node.js (native CPU). */
+export const nodeRuntime: Runtime = {
+  async load(model: Uint8Array): Promise<InferenceSession> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+    } catch (err) {
+      throw new IdpruneError(`ONNX Runtime cannot load the model: ${firstLine(err)}`);
+    }
+    return {
+      inputNames: session.inputNames,
+      outputNames: session.outputNames,
+      async run(feeds: Feeds, outputNames?: readonly string[]) {
+        const ortFeeds: Record<string, ort.Tensor> = {};
+        for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data as never, t.dims);
+        let result: ort.InferenceSession.ReturnType;
+        try {
+          result = outputNames ? await session.run(ortFeeds, outputNames as string[]) : await session.run(ortFeeds);
+        } catch (err) {
+          throw new IdpruneError(`ONNX Runtime failed to run the model: ${firstLine(err)}`);
+        }
+        const out: Record<string, HostTensor> = {};
+        for (const [name, t] of Object.entries(result)) {
+          out[name] = { type: t.type as HostTensor['type'], dims: [...t.dims], data: t.data as HostTensor['data'] };
+        }
+        return out;
+      },
+      release: () => session.release(),
+    };
+  },
+};
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0];
+}

@@ -1,0 +1,47 @@
+import type { CompressResult } from '../compress/pipeline.ts';
+import type { Comparison } from '../evaluate/compare.ts';
+import type { Latency } from '../evaluate/latency.ts';
+import { type SpaceSummary, summarizeSpace } from './spaces.ts';
+
+export interface ModelSize {
+  params: number;
+  flops: number;
+}
+
+export interface CompressionReport {
+  tool: { name: 'idprune'; version: string };
+  date: string;
+  target: string;
+  mode: string;
+  calibrationSamples: number;
+  passesOverData: number;
+  before: ModelSize;
+  after: ModelSize;
+  spaces: (SpaceSummary & { kept: number; error: number | null })[];
+  timingsSeconds: Record<string, number>;
+  evaluation?: Comparison;
+  latency?: Latency;
+}
+
+export function buildReport(
+  result: CompressResult,
+  after: ModelSize,
+  meta: { version: string; date: Date; target: string; mode: string },
+): CompressionReport {
+  const outcomes = new Map(result.outcomes.map((o) => [o.space.id, o]));
+  return {
+    tool: { name: 'idprune', version: meta.version },
+    date: meta.date.toISOString(),
+    target: meta.target,
+    mode: meta.mode,
+    calibrationSamples: result.calibrationSamples,
+    passesOverData: result.passes,
+    before: { params: result.analysis.params, flops: result.analysis.flops },
+    after,
+    spaces: result.analysis.spaces.map((space) => {
+      const outcome = outcomes.get(space.id);
+      return { ...summarizeSpace(result.analysis, space), kept: outcome?.kept ?? space.channels, error: outcome ? outcome.error : null };
+    }),
+    timingsSeconds: result.timings,
+  };
+}

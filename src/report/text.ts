@@ -1,0 +1,66 @@
+import type { Comparison } from '../evaluate/compare.ts';
+import type { Latency } from '../evaluate/latency.ts';
+import type { CompressionReport, ModelSize } from './report.ts';
+import type { SpaceSummary } from './spaces.ts';
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export const percent = (x: number, digits = 1) => `${(100 * x).toFixed(digits)}%`;
+
+export function count(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+const list = (names: string[]) => (names.length > 2 ? `${names.slice(0, 2).join(', ')} +${names.length - 2}` : names.join(', '));
+
+export function formatSpaces(spaces: readonly SpaceSummary[]): string {
+  return table(
+    ['space', 'producers', 'consumers', 'channels', 'FLOPs', 'status'],
+    spaces.map((s) => [String(s.id), list(s.producers), list(s.consumers), String(s.channels), percent(s.flopsShare), s.prunable ? 'prunable' : `intact: ${s.reason}`]),
+  );
+}
+
+export function formatSize(label: string, size: ModelSize): string {
+  return `${label}: ${count(size.params)} parameters, ${count(size.flops)} MACs per sample`;
+}
+
+export function formatCompression(report: CompressionReport): string {
+  const rows = report.spaces.map((s) => [
+    String(s.id),
+    list(s.producers),
+    `${s.channels} → ${s.kept}`,
+    s.error === null ? '-' : s.error.toFixed(4),
+    s.prunable ? '' : `intact: ${s.reason}`,
+  ]);
+  const ratio = (a: number, b: number) => `${count(b)} → ${count(a)} (${percent(a / b)})`;
+  const lines = [
+    table(['space', 'producers', 'channels', 'error', 'note'], rows),
+    '',
+    `parameters  ${ratio(report.after.params, report.before.params)}`,
+    `FLOPs (MAC) ${ratio(report.after.flops, report.before.flops)}`,
+    `channels    ${report.spaces.reduce((a, s) => a + s.channels, 0)} → ${report.spaces.reduce((a, s) => a + s.kept, 0)}`,
+    `calibration ${report.calibrationSamples} samples, ${report.passesOverData} pass(es), mode ${report.mode}, target ${report.target}`,
+    `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
+  ];
+  if (report.evaluation) lines.push('', formatComparison(report.evaluation));
+  if (report.latency) lines.push(formatLatency(report.latency));
+  return lines.join('\n');
+}
+
+export function formatComparison(c: Comparison): string {
+  const lines = [`agreement   ${percent(c.agreement, 2)} same top-1 on ${c.samples} samples`];
+  if (c.accuracy) lines.push(`accuracy    original ${percent(c.accuracy.original, 2)}, compressed ${percent(c.accuracy.candidate, 2)}`);
+  lines.push(`deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, relative L2 ${c.relativeL2.toPrecision(3)}, cosine ${c.cosine.toFixed(5)}`);
+  return lines.join('\n');
+}
+
+export function formatLatency(l: Latency): string {
+  return `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms (ratio ${l.ratio.toFixed(3)}, median of ${l.runs} runs)`;
+}

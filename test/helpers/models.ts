@@ -1,0 +1,111 @@
+import type { ModelProto } from 'onnx-buf';
+import { TensorProto_DataType } from 'onnx-buf';
+import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../../src/onnx/build.ts';
+
+/** Deterministic pseudo-random numbers (mulberry32) so test models are the same on every run. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomArray(n: number, seed: number, scale = 1): Float64Array {
+  const rand = random(seed);
+  return Float64Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+}
+
+const F = TensorProto_DataType.FLOAT;
+
+/** input [N,3,8,8] → Conv 3→8 → BatchNorm → Relu → Conv 8→4 → output [N,4,8,8]. */
+export function convBnReluConv(seed = 1): ModelProto {
+  return makeModel({
+    nodes: [
+      makeNode('Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
+      makeNode('BatchNormalization', ['c1', 'scale', 'shift', 'mean', 'var'], ['bn'], {}, 'bn1'),
+      makeNode('Relu', ['bn'], ['r1'], {}, 'relu1'),
+      makeNode('Conv', ['r1', 'w2', 'b2'], ['y'], { kernel_shape: [1, 1] }, 'conv2'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 3, 8, 8])],
+    outputs: [valueInfo('y', F, ['N', 4, 8, 8])],
+    initializers: [
+      floatTensor('w1', [8, 3, 3, 3], randomArray(216, seed, 0.5)),
+      floatTensor('b1', [8], randomArray(8, seed + 1, 0.1)),
+      floatTensor('scale', [8], randomArray(8, seed + 2).map((v) => 1 + 0.3 * v)),
+      floatTensor('shift', [8], randomArray(8, seed + 3, 0.2)),
+      floatTensor('mean', [8], randomArray(8, seed + 4, 0.1)),
+      floatTensor('var', [8], randomArray(8, seed + 5).map((v) => 1 + 0.5 * Math.abs(v))),
+      floatTensor('w2', [4, 8, 1, 1], randomArray(32, seed + 6, 0.5)),
+      floatTensor('b2', [4], randomArray(4, seed + 7, 0.1)),
+    ],
+  });
+}
+
+/** input [N,2,6,6] → Conv 2→6 → Relu → Flatten → Gemm (216→5, transB as given). */
+export function convReluFlattenGemm(transB: 0 | 1, seed = 2): ModelProto {
+  const w = randomArray(216 * 5, seed + 2, 0.2);
+  return makeModel({
+    nodes: [
+      makeNode('Conv', ['x', 'w1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
+      makeNode('Relu', ['c1'], ['r1'], {}, 'relu'),
+      makeNode('Flatten', ['r1'], ['f'], { axis: 1 }, 'flatten'),
+      makeNode('Gemm', ['f', 'w2', 'b2'], ['y'], { transB }, 'fc'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 2, 6, 6])],
+    outputs: [valueInfo('y', F, ['N', 5])],
+    initializers: [
+      floatTensor('w1', [6, 2, 3, 3], randomArray(108, seed, 0.5)),
+      floatTensor('w2', transB ? [5, 216] : [216, 5], w),
+      floatTensor('b2', [5], randomArray(5, seed + 3, 0.1)),
+    ],
+  });
+}
+
+/** input [N,10] → MatMul 10→12 → Add bias → Relu → MatMul 12→3. */
+export function matmulAddReluMatmul(seed = 3): ModelProto {
+  return makeModel({
+    nodes: [
+      makeNode('MatMul', ['x', 'w1'], ['m1'], {}, 'fc1'),
+      makeNode('Add', ['m1', 'b1'], ['a1'], {}, 'bias1'),
+      makeNode('Relu', ['a1'], ['r1'], {}, 'relu1'),
+      makeNode('MatMul', ['r1', 'w2'], ['y'], {}, 'fc2'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 10])],
+    outputs: [valueInfo('y', F, ['N', 3])],
+    initializers: [
+      floatTensor('w1', [10, 12], randomArray(120, seed, 0.5)),
+      floatTensor('b1', [12], randomArray(12, seed + 1, 0.2)),
+      floatTensor('w2', [12, 3], randomArray(36, seed + 2, 0.5)),
+    ],
+  });
+}
+
+/** Two Gemm layers in a row (8 → 16 → 16 → 4) with the given transB, for a chain of two spaces. */
+export function gemmChain(transB: 0 | 1, seed = 4): ModelProto {
+  const dims = (k: number, n: number) => (transB ? [n, k] : [k, n]);
+  return makeModel({
+    nodes: [
+      makeNode('Gemm', ['x', 'w1', 'b1'], ['g1'], { transB }, 'fc1'),
+      makeNode('Relu', ['g1'], ['r1'], {}, 'relu1'),
+      makeNode('Gemm', ['r1', 'w2', 'b2'], ['g2'], { transB }, 'fc2'),
+      makeNode('Tanh', ['g2'], ['r2'], {}, 'tanh2'),
+      makeNode('Gemm', ['r2', 'w3', 'b3'], ['y'], { transB }, 'fc3'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 8])],
+    outputs: [valueInfo('y', F, ['N', 4])],
+    initializers: [
+      floatTensor('w1', dims(8, 16), randomArray(128, seed, 0.5)),
+      floatTensor('b1', [16], randomArray(16, seed + 1, 0.1)),
+      floatTensor('w2', dims(16, 16), randomArray(256, seed + 2, 0.3)),
+      floatTensor('b2', [16], randomArray(16, seed + 3, 0.1)),
+      floatTensor('w3', dims(16, 4), randomArray(64, seed + 4, 0.3)),
+      floatTensor('b3', [4], randomArray(4, seed + 5, 0.1)),
+    ],
+  });
+}
+
+export { int64Tensor };
