@@ -19,12 +19,15 @@ export const nodeRuntime: Runtime = {
         for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data as never, t.dims);
         let result: ort.InferenceSession.ReturnType;
         try {
-          result = outputNames ? await session.run(ortFeeds, outputNames as string[]) : await session.run(ortFeeds);
+          // Always fetch every output: onnxruntime-node 1.23 labels a requested subset of outputs
+          // with the names of the first outputs, whatever was asked for.
+          result = await session.run(ortFeeds);
         } catch (err) {
           throw new IdpruneError(`ONNX Runtime failed to run the model: ${firstLine(err)}`);
         }
         const out: Record<string, HostTensor> = {};
         for (const [name, t] of Object.entries(result)) {
+          if (outputNames && !outputNames.includes(name)) continue;
           out[name] = { type: t.type as HostTensor['type'], dims: [...t.dims], data: t.data as HostTensor['data'] };
         }
         return out;

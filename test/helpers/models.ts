@@ -1,6 +1,7 @@
 import type { ModelProto } from 'onnx-buf';
 import { TensorProto_DataType } from 'onnx-buf';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../../src/onnx/build.ts';
+import { readFloatTensor } from '../../src/onnx/tensor.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32) so test models are the same on every run. */
 export function random(seed: number): () => number {
@@ -109,3 +110,16 @@ export function gemmChain(transB: 0 | 1, seed = 4): ModelProto {
 }
 
 export { int64Tensor };
+
+/** The same model computing in float16: weights, inputs and outputs stored as float16. */
+export function toFloat16(model: ModelProto): ModelProto {
+  const graph = model.graph!;
+  graph.initializer = graph.initializer.map((t) => {
+    const value = readFloatTensor(t);
+    return floatTensor(t.name, value.dims, value.data, TensorProto_DataType.FLOAT16);
+  });
+  for (const v of [...graph.input, ...graph.output]) {
+    if (v.type?.value.case === 'tensorType') v.type.value.value.elemType = TensorProto_DataType.FLOAT16;
+  }
+  return model;
+}

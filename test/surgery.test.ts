@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type ModelProto, TensorProto_DataType } from 'onnx-buf';
+import { makeDataset } from '../src/calibrate/dataset.ts';
+import { compressModel } from '../src/compress/pipeline.ts';
+import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
+import { analyzeModel } from '../src/graph/analysis.ts';
+import { identityMatrix } from './helpers/matrices.ts';
+import { floatTensor, makeNode, valueInfo } from '../src/onnx/build.ts';
+import { nodeRuntime } from '../src/onnx/runtime-node.ts';
+import { readFloatTensor } from '../src/onnx/tensor.ts';
+import { convBnReluConv, convReluFlattenGemm, gemmChain, matmulAddReluMatmul, toFloat16 } from './helpers/models.ts';
+import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
+
+const cases: [string, () => ModelProto, number[]][] = [
+  ['Conv → BatchNorm → Relu → Conv', () => convBnReluConv(), [16, 3, 8, 8]],
+  ['Conv → Relu → Flatten → Gemm (transB 0)', () => convReluFlattenGemm(0), [16, 2, 6, 6]],
+  ['Conv → Relu → Flatten → Gemm (transB 1)', () => convReluFlattenGemm(1), [16, 2, 6, 6]],
+  ['MatMul → Add → Relu → MatMul', () => matmulAddReluMatmul(), [16, 10]],
+  ['Gemm chain (transB 0)', () => gemmChain(0), [16, 8]],
+  ['Gemm chain (transB 1)', () => gemmChain(1), [16, 8]],
+];
+
+/** Keeps every channel of every prunable space, with the identity as interpolation. */
+async function keepEverything(model: ModelProto): Promise<ModelProto> {
+  const analysis = await analyzeModel(model, nodeRuntime);
+  const decisions: SpaceDecision[] = analysis.spaces
+    .filter((s) => s.prunable)
+    .map((space) => {
+      const keep = Array.from({ length: space.channels }, (_, c) => c);
+      return { space, keep, interpolation: new Map(space.consumers.map((c) => [c.reads, identityMatrix(space.channels)])) };
+    });
+  assert.ok(decisions.length > 0, 'the model has a prunable space');
+  return applySurgery(model, decisions);
+}
+
+describe('surgery keeping every channel reproduces the model', () => {
+  for (const [name, build, shape] of cases) {
+    it(name, async () => {
+      const model = build();
+      const x = floatData(shape, 42);
+      const before = await run(model, 'x', x);
+      const after = await run(await keepEverything(model), 'x', x);
+      assert.ok(maxAbsDiff(before.data, after.data) < 1e-5);
+    });
+  }
+
+  it('with float16 weights', async () => {
+    const model = toFloat16(convBnReluConv());
+    const x = halfData([8, 3, 8, 8], 43);
+    const before = await run(model, 'x', x);
+    const after = await run(await keepEverything(model), 'x', x);
+    assert.ok(maxAbsDiff(before.data, after.data) < 1e-5);
+  });
+});
+
+describe('compression', () => {
+  for (const [name, build, shape] of cases) {
+    it(`of ${name} loads in ONNX Runtime with the same input and output names`, async () => {
+      const model = build();
+      const calib = floatData([64, ...shape.slice(1)], 7);
+      const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+        budget: { kind: 'flops', fraction: 0.7 },
+      });
+      assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some channels were removed');
+      const before = await run(model, 'x', calib);
+      const after = await run(result.bytes, 'x', calib);
+      assert.deepEqual(after.inputNames, before.inputNames);
+      assert.deepEqual(after.outputNames, before.outputNames);
+      assert.deepEqual(after.dims, before.dims);
+    });
+  }
+
+  it('removes duplicated channels with zero error', async () => {
+    const model = convBnReluConv();
+    const graph = model.graph!;
+    // Make output channels 4..7 of the first conv (and their BatchNorm parameters) copies of 0..3.
+    for (const name of ['w1', 'b1', 'scale', 'shift', 'mean', 'var']) {
+      const index = graph.initializer.findIndex((t) => t.name === name);
+      const value = readFloatTensor(graph.initializer[index]);
+      const per = value.data.length / 8;
+      for (let i = 0; i < 4 * per; i++) value.data[4 * per + i] = value.data[i];
+      graph.initializer[index] = floatTensor(name, value.dims, value.data);
+    }
+    const calib = floatData([32, 3, 8, 8], 8);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'tolerance', error: 1e-6 },
+      mode: 'plain',
+    });
+    assert.equal(result.outcomes[0].kept, 4);
+    const held = floatData([16, 3, 8, 8], 9);
+    assert.ok(maxAbsDiff((await run(model, 'x', held)).data, (await run(result.bytes, 'x', held)).data) < 1e-4);
+  });
+
+  it('slices weights held in Constant nodes', async () => {
+    const model = matmulAddReluMatmul();
+    const graph = model.graph!;
+    for (const t of graph.initializer.splice(0)) graph.node.unshift(makeNode('Constant', [], [t.name], { value: t }));
+    const calib = floatData([64, 10], 10);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    assert.equal(result.model.graph!.initializer.length, 0, 'weights stay in Constant nodes');
+    const kept = result.outcomes[0].kept;
+    const w1 = result.model.graph!.node.find((n) => n.output[0] === 'w1')!.attribute[0].t!;
+    assert.deepEqual(readFloatTensor(w1).dims, [10, kept]);
+    assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [64, 3]);
+  });
+});
+
+describe('surgery on shared constants', () => {
+  it('copies a constant read by two nodes before changing it for one', async () => {
+    const model = matmulAddReluMatmul();
+    const graph = model.graph!;
+    // fc1's bias is also read by a node outside the space: that reader must see it unchanged.
+    graph.node.push(makeNode('ReduceSum', ['b1'], ['bias_sum'], { keepdims: 0 }, 'reads_bias'));
+    graph.output.push(valueInfo('bias_sum'));
+    const calib = floatData([32, 10], 11);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    assert.ok(result.outcomes[0].kept < 12);
+    const session = await nodeRuntime.load(result.bytes);
+    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, ['bias_sum']);
+    const expected = readFloatTensor(graph.initializer.find((t) => t.name === 'b1')!).data.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs((out.bias_sum.data as Float32Array)[0] - expected) < 1e-5);
+    await session.release();
+  });
+});
+
+describe('float16 models', () => {
+  it('compress with float16 calibration data and keep float16 weights', async () => {
+    const model = toFloat16(convBnReluConv());
+    const calib = halfData([32, 3, 8, 8], 12);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    assert.ok(result.model.graph!.initializer.every((t) => t.dataType === TensorProto_DataType.FLOAT16));
+    const out = await run(result.bytes, 'x', calib);
+    assert.deepEqual(out.dims, [32, 4, 8, 8]);
+    assert.ok(out.data.every(Number.isFinite));
+  });
+});
