@@ -41,8 +41,8 @@ export function parseNpy(bytes: Uint8Array, source: string): NdArray {
   const dataStart = headerStart + headerLength;
   const byteLength = count * kind.bytes;
   if (bytes.length - dataStart < byteLength) throw new IdpruneError(`${source}: file is truncated (${bytes.length - dataStart} of ${byteLength} data bytes)`);
-  // Copy into a fresh, aligned buffer.
-  const buffer = bytes.slice(dataStart, dataStart + byteLength).buffer;
+  // Copy into a fresh, aligned buffer (a Node Buffer's slice() would be a view into a shared pool).
+  const buffer = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
   const data = {
     float32: () => new Float32Array(buffer),
     float64: () => new Float64Array(buffer),

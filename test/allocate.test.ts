@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { allocateChannels, allowedSizes, type AllocationInput, type Budget } from '../src/compress/allocate.ts';
+import type { ChannelRanking } from '../src/compress/selection.ts';
+import { type CostTerm, totalCost } from '../src/evaluate/cost.ts';
+
+/** A ranking whose relative error falls as `decay`^k (smaller decay = more redundant channels). */
+function ranking(channels: number, decay: number): ChannelRanking {
+  const relativeError = Float64Array.from({ length: channels + 1 }, (_, k) => (k === channels ? 0 : decay ** k));
+  return { order: Array.from({ length: channels }, (_, c) => c), relativeError, rank: channels };
+}
+
+/** Two spaces, 0 (16 channels) then 1 (32 channels), in a chain of three layers, plus a fixed cost. */
+function chain(budget: Budget, decays = [0.8, 0.8], extra: Partial<AllocationInput> = {}): AllocationInput {
+  const flops: CostTerm[] = [
+    { value: 1000, spaces: [0] },
+    { value: 4000, spaces: [0, 1] },
+    { value: 500, spaces: [1] },
+    { value: 100, spaces: [] },
+  ];
+  return {
+    spaces: new Map([
+      [0, { channels: 16, ranking: ranking(16, decays[0]) }],
+      [1, { channels: 32, ranking: ranking(32, decays[1]) }],
+    ]),
+    flops,
+    params: flops,
+    budget,
+    roundTo: 1,
+    minKeep: 1,
+    ...extra,
+  };
+}
+
+const costAfter = (input: AllocationInput, kept: Map<number, number>) =>
+  totalCost(input.flops, (s) => kept.get(s)! / input.spaces.get(s)!.channels);
+
+describe('allocation', () => {
+  it('meets a FLOPs target', () => {
+    const input = chain({ kind: 'flops', fraction: 0.5 });
+    const kept = allocateChannels(input);
+    assert.ok(costAfter(input, kept) <= 0.5 * 5600);
+  });
+
+  it('takes more from the space whose error grows more slowly', () => {
+    const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.5 }, [0.95, 0.5]));
+    assert.ok(kept.get(0)! / 16 > kept.get(1)! / 32);
+  });
+
+  it('keeps counts that are multiples of --round-to', () => {
+    const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.4 }, [0.8, 0.8], { roundTo: 8 }));
+    for (const k of kept.values()) assert.equal(k % 8, 0);
+  });
+
+  it('keeps at least --min-keep channels', () => {
+    const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.2 }, [0.1, 0.99], { minKeep: 6 }));
+    for (const k of kept.values()) assert.ok(k >= 6);
+  });
+
+  it('keeps the fewest channels within a tolerance', () => {
+    const kept = allocateChannels(chain({ kind: 'tolerance', error: 0.5 }, [0.8, 0.5]));
+    // sqrt(0.8^k) ≤ 0.5 first at k = 7; sqrt(0.5^k) ≤ 0.5 at k = 2.
+    assert.deepEqual([kept.get(0), kept.get(1)], [7, 2]);
+  });
+
+  it('refuses a target below what pruning every space can reach', () => {
+    assert.throws(() => allocateChannels(chain({ kind: 'flops', fraction: 0.01 })), /target flops 0.01 is not reachable/);
+  });
+
+  it('lists allowed sizes from all channels down to the minimum', () => {
+    assert.deepEqual(allowedSizes(10, 4, 1), [10, 8, 4]);
+    assert.deepEqual(allowedSizes(10, 1, 8), [10, 9, 8]);
+  });
+});

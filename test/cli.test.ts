@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { toNpy } from '../src/calibrate/npy.ts';
+import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
+import { encodeModel } from '../src/onnx/model.ts';
+import { convReluFlattenGemm } from './helpers/models.ts';
+import { floatData } from './helpers/run.ts';
+
+const main = new URL('../src/cli/main.ts', import.meta.url).pathname;
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function idprune(...args: string[]): Promise<Outcome> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, IDPRUNE_DEBUG: '' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** One clear line on stderr, a non-zero exit, and no stack trace. */
+function assertCleanFailure(outcome: Outcome, message: RegExp): void {
+  assert.notEqual(outcome.code, 0);
+  assert.match(outcome.stderr, message);
+  assert.doesNotMatch(outcome.stderr, /\n\s+at /, 'no stack trace');
+}
+
+let dir: string;
+const path = (name: string) => join(dir, name);
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'idprune-cli-'));
+  writeFileSync(path('model.onnx'), encodeModel(convReluFlattenGemm(1)));
+  writeFileSync(path('calib.npy'), toNpy(floatData([64, 2, 6, 6], 1)));
+  writeFileSync(path('heldout.npy'), toNpy(floatData([40, 2, 6, 6], 2)));
+  writeFileSync(path('labels.npy'), toNpy({ dtype: 'int64', shape: [40], data: BigInt64Array.from({ length: 40 }, (_, i) => BigInt(i % 5)) }));
+  writeFileSync(path('wrong-shape.npy'), toNpy(floatData([8, 3, 6, 6], 3)));
+  writeFileSync(path('wrong-type.npy'), toNpy({ dtype: 'int64', shape: [8, 2, 6, 6], data: new BigInt64Array(576) }));
+  const nan = floatData([8, 2, 6, 6], 4);
+  (nan.data as Float32Array)[100] = NaN;
+  writeFileSync(path('nan.npy'), toNpy(nan));
+  writeFileSync(path('not-onnx.onnx'), 'this is a text file, not a model');
+  const relu = makeModel({ nodes: [makeNode('Relu', ['x'], ['y'])], inputs: [valueInfo('x', undefined, ['N', 2, 6, 6])], outputs: [valueInfo('y')] });
+  writeFileSync(path('relu.onnx'), encodeModel(relu));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('idprune compress', () => {
+  it('writes a smaller model, the table and a JSON report', async () => {
+    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('small.onnx'), '--target-flops', '0.5', '--eval', path('heldout.npy'), '--labels', path('labels.npy'), '--json', path('report.json'));
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /FLOPs \(MAC\)/);
+    assert.match(out.stdout, /agreement\s+\d+\.\d+% same top-1 on 40 samples/);
+    assert.match(out.stdout, /accuracy\s+original/);
+    assert.ok(existsSync(path('small.onnx')));
+    const report = JSON.parse(readFileSync(path('report.json'), 'utf8'));
+    assert.ok(report.after.flops <= 0.5 * report.before.flops);
+    assert.equal(report.evaluation.samples, 40);
+    assert.ok(report.latency.ratio > 0);
+  });
+
+  it('refuses a file that is not ONNX', async () => {
+    assertCleanFailure(await idprune('compress', path('not-onnx.onnx'), '--calib', path('calib.npy'), '-o', path('o1.onnx')), /not-onnx.onnx is not an ONNX model/);
+  });
+
+  it('refuses a model with no prunable space', async () => {
+    assertCleanFailure(await idprune('compress', path('relu.onnx'), '--calib', path('calib.npy'), '-o', path('o2.onnx')), /no prunable channel space/);
+  });
+
+  it('refuses data of the wrong shape', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('wrong-shape.npy'), '-o', path('o3.onnx')), /shape \[8, 3, 6, 6\], but the model expects \[\?, 2, 6, 6\]/);
+  });
+
+  it('refuses data of the wrong type', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('wrong-type.npy'), '-o', path('o4.onnx')), /data type int64, but the model expects float32/);
+  });
+
+  it('refuses NaN in the data', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('nan.npy'), '-o', path('o5.onnx')), /contains NaN \(sample 1\)/);
+  });
+
+  it('refuses an unknown option', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o6.onnx'), '--frobnicate'), /unknown option '--frobnicate'/);
+  });
+
+  it('refuses an impossible target', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o7.onnx'), '--target-flops', '0.001'), /not reachable/);
+  });
+
+  it('refuses a target outside (0, 1]', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o8.onnx'), '--target-flops', '1.5'), /expected a number in \(0, 1\]/);
+  });
+
+  it('refuses a missing calibration file', async () => {
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('missing.npy'), '-o', path('o9.onnx')), /missing.npy: no such file/);
+  });
+
+  it('writes no model when agreement is below --min-agreement', async () => {
+    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('rejected.onnx'), '--target-flops', '0.3', '--eval', path('heldout.npy'), '--min-agreement', '1');
+    assertCleanFailure(out, /agreement .* is below --min-agreement 100.00%; no model written/);
+    assert.ok(!existsSync(path('rejected.onnx')));
+  });
+
+  it('never overwrites the input model', async () => {
+    const before = readFileSync(path('model.onnx'));
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('model.onnx'), '--force'), /is the input model/);
+    assert.deepEqual(readFileSync(path('model.onnx')), before);
+  });
+
+  it('does not overwrite an existing file without --force', async () => {
+    writeFileSync(path('taken.onnx'), 'keep me');
+    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('taken.onnx')), /exists; pass --force/);
+    assert.equal(readFileSync(path('taken.onnx'), 'utf8'), 'keep me');
+  });
+});
+
+describe('idprune inspect', () => {
+  it('lists channel spaces with their status as JSON', async () => {
+    const out = await idprune('inspect', path('model.onnx'), '--json');
+    assert.equal(out.code, 0, out.stderr);
+    const summary = JSON.parse(out.stdout);
+    // Conv: 6 channels × 6×6 positions × (2 inputs × 3×3 kernel); Gemm: 5 outputs × 216 features.
+    assert.equal(summary.flops, 6 * 36 * 2 * 9 + 5 * 216);
+    assert.deepEqual(summary.spaces.map((s: { prunable: boolean }) => s.prunable), [true, false]);
+    assert.match(summary.spaces[1].reason, /model output/);
+  });
+
+  it('prints a table', async () => {
+    const out = await idprune('inspect', path('model.onnx'));
+    assert.match(out.stdout, /space\s+producers\s+consumers\s+channels\s+FLOPs\s+status/);
+  });
+});
+
+describe('idprune eval', () => {
+  it('reports agreement, accuracy, deviation, size and latency', async () => {
+    await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('eval-small.onnx'), '--target-flops', '0.6');
+    const out = await idprune('eval', path('model.onnx'), path('eval-small.onnx'), '--data', path('heldout.npy'), '--labels', path('labels.npy'), '--json', '--runs', '3');
+    assert.equal(out.code, 0, out.stderr);
+    const result = JSON.parse(out.stdout);
+    assert.equal(result.samples, 40);
+    assert.ok(result.agreement >= 0 && result.agreement <= 1);
+    assert.ok(result.accuracy.original >= 0);
+    assert.ok(result.candidate.flops < result.original.flops);
+    assert.ok(result.latency.ratio > 0);
+  });
+
+  it('agrees fully when a model is compared with itself', async () => {
+    const out = await idprune('eval', path('model.onnx'), path('model.onnx'), '--data', path('heldout.npy'), '--json', '--runs', '2');
+    const result = JSON.parse(out.stdout);
+    assert.equal(result.agreement, 1);
+    assert.equal(result.maxAbsDifference, 0);
+  });
+});

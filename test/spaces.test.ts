@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ModelProto } from 'onnx-buf';
+import { makeDataset } from '../src/calibrate/dataset.ts';
+import { compressModel } from '../src/compress/pipeline.ts';
+import { analyzeModel } from '../src/graph/analysis.ts';
+import { findChannelSpaces } from '../src/graph/spaces.ts';
+import { indexGraph } from '../src/onnx/graph-index.ts';
+import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
+import { nodeRuntime } from '../src/onnx/runtime-node.ts';
+import { readIntTensor } from '../src/onnx/tensor.ts';
+import { convBnReluConv, convReluFlattenGemm, randomArray } from './helpers/models.ts';
+import { floatData, run } from './helpers/run.ts';
+
+const spacesOf = async (model: ModelProto) => (await analyzeModel(model, nodeRuntime)).spaces;
+
+/** input [N,4] → Gemm 4→6 (fc1) → <middle nodes on "h"> → Gemm 6→3 (fc2) reading `readAs`. */
+function mlpWith(middle: ReturnType<typeof makeNode>[], readAs: string, extra: ReturnType<typeof floatTensor>[] = []): ModelProto {
+  return makeModel({
+    nodes: [makeNode('Gemm', ['x', 'w1', 'b1'], ['h'], {}, 'fc1'), ...middle, makeNode('Gemm', [readAs, 'w2'], ['y'], {}, 'fc2')],
+    inputs: [valueInfo('x', undefined, ['N', 4])],
+    outputs: [valueInfo('y', undefined, ['N', 3])],
+    initializers: [floatTensor('w1', [4, 6], randomArray(24, 1)), floatTensor('b1', [6], randomArray(6, 2)), floatTensor('w2', [6, 3], randomArray(18, 3)), ...extra],
+  });
+}
+
+describe('channel spaces', () => {
+  it('follow Conv → BatchNorm → Relu into the next Conv', async () => {
+    const [space] = await spacesOf(convBnReluConv());
+    assert.equal(space.prunable, true);
+    assert.equal(space.channels, 8);
+    assert.equal(space.channelwise.length, 2);
+    assert.deepEqual(space.slices.map((s) => s.input), [1, 2, 1, 2, 3, 4]);
+    assert.deepEqual(space.consumers.map((c) => [c.reads, c.weight.axis]), [['r1', 1]]);
+  });
+
+  it('map a flattened channel to a block of H·W features of the Gemm', async () => {
+    const [space] = await spacesOf(convReluFlattenGemm(1));
+    assert.deepEqual(space.consumers[0].weight, { node: 3, input: 1, axis: 1, block: 36 });
+  });
+
+  it('pass through the Erf form of GELU, whose Mul joins the space with itself', async () => {
+    const gelu = [
+      makeNode('Div', ['h', 'sqrt2'], ['d']),
+      makeNode('Erf', ['d'], ['e']),
+      makeNode('Add', ['e', 'one'], ['e1']),
+      makeNode('Mul', ['h', 'e1'], ['m']),
+      makeNode('Mul', ['m', 'half'], ['g']),
+    ];
+    const consts = [floatTensor('sqrt2', [], [Math.SQRT2]), floatTensor('one', [], [1]), floatTensor('half', [], [0.5])];
+    const [space] = await spacesOf(mlpWith(gelu, 'g', consts));
+    assert.equal(space.prunable, true, space.reason);
+    assert.equal(space.channelwise.length, 5);
+  });
+
+  it('slice a per-channel constant of Mul and leave a scalar one', async () => {
+    const nodes = [makeNode('Mul', ['h', 'scale'], ['s']), makeNode('Add', ['s', 'shift'], ['a'])];
+    const [space] = await spacesOf(mlpWith(nodes, 'a', [floatTensor('scale', [6], randomArray(6, 4)), floatTensor('shift', [], [0.5])]));
+    assert.equal(space.prunable, true);
+    assert.deepEqual(space.slices.map((s) => [s.node, s.input]), [[0, 1], [0, 2], [1, 1]]);
+  });
+
+  it('stop at a residual Add of two activations, saying why', async () => {
+    const nodes = [makeNode('Gemm', ['x', 'w3'], ['h2'], {}, 'side'), makeNode('Add', ['h', 'h2'], ['sum'], {}, 'residual')];
+    const spaces = await spacesOf(mlpWith(nodes, 'sum', [floatTensor('w3', [4, 6], randomArray(24, 5))]));
+    const fc1 = spaces.find((s) => s.producers[0] === 0)!;
+    assert.equal(fc1.prunable, false);
+    assert.match(fc1.reason!, /Add "residual" joins this space with another activation/);
+  });
+
+  it('stop at an op without a rule, naming it', async () => {
+    const [space] = await spacesOf(mlpWith([makeNode('Softmax', ['h'], ['p'], { axis: 1 }, 'softmax')], 'p'));
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /Softmax "softmax": no rule for op Softmax/);
+  });
+
+  it('stop at an op of a custom domain', async () => {
+    const custom = makeNode('Relu', ['h'], ['r'], {}, 'custom');
+    custom.domain = 'com.example';
+    const model = mlpWith([custom], 'r');
+    model.opsetImport.push({ ...model.opsetImport[0], domain: 'com.example', version: 1n });
+    const index = indexGraph(model);
+    const shapes = new Map([['x', [1, 4]], ['h', [1, 6]], ['r', [1, 6]], ['y', [1, 3]]]);
+    const [space] = findChannelSpaces(index, shapes);
+    assert.match(space.reason!, /no rule for op com\.example\.Relu/);
+  });
+
+  it('keep a space that is a model output intact', async () => {
+    const model = mlpWith([makeNode('Relu', ['h'], ['r'])], 'r');
+    model.graph!.output.push(valueInfo('r'));
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /"r" is a model output/);
+  });
+
+  it('keep a space read by a grouped Conv intact', async () => {
+    const model = convBnReluConv();
+    const conv2 = model.graph!.node[3];
+    conv2.attribute.push(makeNode('X', [], [], { group: 2 }).attribute[0]);
+    model.graph!.initializer = model.graph!.initializer.map((t) => (t.name === 'w2' ? floatTensor('w2', [4, 4, 1, 1], randomArray(16, 9)) : t));
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /grouped or depthwise Conv/);
+  });
+
+  it('leave a space named by --skip intact', async () => {
+    const spaces = (await analyzeModel(convBnReluConv(), nodeRuntime, ['conv1'])).spaces;
+    assert.equal(spaces[0].prunable, false);
+    assert.match(spaces[0].reason!, /skipped by request \(conv1\)/);
+  });
+
+  it('refuse a --skip name that the model does not have', async () => {
+    await assert.rejects(analyzeModel(convBnReluConv(), nodeRuntime, ['nope']), /--skip names no node or tensor of the model: nope/);
+  });
+});
+
+describe('Reshape into a Gemm', () => {
+  function convReshapeGemm(): ModelProto {
+    const model = convReluFlattenGemm(1);
+    const flatten = model.graph!.node[2];
+    Object.assign(flatten, makeNode('Reshape', ['r1', 'flat_shape'], ['f'], {}, 'reshape'));
+    model.graph!.initializer.push(int64Tensor('flat_shape', [2], [-1, 216]));
+    return model;
+  }
+
+  it('is a flatten whose shape constant follows the kept channels', async () => {
+    const model = convReshapeGemm();
+    const calib = floatData([64, 2, 6, 6], 3);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'c'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.5 },
+    });
+    const kept = result.outcomes[0].kept;
+    const shape = result.model.graph!.initializer.find((t) => t.name === 'flat_shape')!;
+    assert.deepEqual(readIntTensor(shape), [-1, kept * 36]);
+    assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [64, 5]);
+  });
+});
