@@ -2,6 +2,7 @@ import { clone, create } from '@bufbuild/protobuf';
 import { type ModelProto, ModelProtoSchema, type NodeProto, type TensorProto, TensorProto_DataType, ValueInfoProtoSchema } from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
 import { int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
+import { hasSubgraphs } from '../onnx/graph-index.ts';
 
 /** A tensor whose channel statistics are collected. */
 export interface Probe {
@@ -65,14 +66,38 @@ export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelPro
   });
   graph.node.push(...fragment.nodes);
   graph.initializer.push(...fragment.initializers);
+  dropUnusedNodes(copy);
   return copy;
 }
 
-/** A copy of the model that outputs just the named tensors. */
+/** A copy of the model that outputs just the named tensors, computing nothing else. */
 export function exposeTensors(model: ModelProto, tensors: readonly string[]): ModelProto {
   const copy = clone(ModelProtoSchema, model);
   copy.graph!.output = tensors.map((name) => create(ValueInfoProtoSchema, { name }));
+  dropUnusedNodes(copy);
   return copy;
+}
+
+/**
+ * Removes nodes and initializers that no graph output depends on. ONNX Runtime would still run
+ * them, and the statistics passes ask for tensors early in the network.
+ */
+function dropUnusedNodes(model: ModelProto): void {
+  const graph = model.graph!;
+  if (graph.node.some(hasSubgraphs)) return; // subgraphs may read outer tensors implicitly
+  const needed = new Set(graph.output.map((o) => o.name));
+  const keep = new Array<boolean>(graph.node.length).fill(false);
+  for (let i = graph.node.length - 1; i >= 0; i--) {
+    const node = graph.node[i];
+    if (!node.output.some((o) => needed.has(o))) continue;
+    keep[i] = true;
+    for (const input of node.input) if (input) needed.add(input);
+  }
+  graph.node = graph.node.filter((_, i) => keep[i]);
+  const dropped = new Set(graph.initializer.filter((t) => !needed.has(t.name)).map((t) => t.name));
+  graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name));
+  // Older exports list initializers among the inputs: a dropped one must not become a required input.
+  graph.input = graph.input.filter((v) => !dropped.has(v.name));
 }
 
 /**
