@@ -141,3 +141,17 @@ describe('float16 models', () => {
     assert.ok(out.data.every(Number.isFinite));
   });
 });
+
+describe('models with a fixed batch size', () => {
+  it('of 1 compress, feeding one sample at a time', async () => {
+    const model = convBnReluConv();
+    model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, [1, 3, 8, 8]);
+    const calib = floatData([20, 3, 8, 8], 13);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    assert.equal(result.calibrationSamples, 20);
+    assert.ok(result.outcomes[0].kept < 8);
+    assert.deepEqual((await run(result.bytes, 'x', floatData([1, 3, 8, 8], 14))).dims, [1, 4, 8, 8]);
+  });
+});
