@@ -6,7 +6,6 @@ import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
-import type { Matrix } from '../linalg/matrix.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
@@ -107,42 +106,39 @@ export async function compressModel(
   };
 
   let passes = 1;
-  let decisions: SpaceDecision[];
+  let output: ModelProto;
   if ((options.mode ?? 'corrected') === 'plain') {
-    decisions = toPrune.map(plainDecision);
+    const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
+    output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
+    // Level by level, each layer's correction is fitted on the network pruned so far. The first
+    // level sees the original network upstream: its correction is the plain one.
     const levels = spaceLevels(analysis.index, toPrune);
-    // The first level sees the original network upstream: its correction is the plain one.
-    decisions = (levels[0] ?? []).map(plainDecision);
+    const first = await timed('interpolation', () => (levels[0] ?? []).map(plainDecision));
+    output = await timed('surgery', () => applySurgery(model, first));
     for (let l = 1; l < levels.length; l++) {
-      const pruned = applySurgery(model, decisions);
       const levelProbes = probes.filter((p) => levels[l].some((s) => readTensors(s).includes(p.tensor)));
       const label = `correction ${l}/${levels.length - 1}`;
-      const cross = await timed('correction', () => collectCrossGrams(model, pruned, levelProbes, { ...pass, label }));
+      const current = output;
+      const cross = await timed('correction', () => collectCrossGrams(model, current, levelProbes, { ...pass, label }));
       passes++;
-      const fitted = new Map<string, { pruned: Matrix; cross: Matrix }>(
-        levelProbes.map((p, i) => [p.tensor, { pruned: cross.pruned[i], cross: cross.cross[i] }]),
+      const fitted = new Map(levelProbes.map((p, i) => [p.tensor, { pruned: cross.pruned[i], cross: cross.cross[i] }]));
+      const decisions = await timed('interpolation', () =>
+        levels[l].map((space): SpaceDecision => {
+          const keep = keepOf(space);
+          const fit = (t: string) => correctedInterpolationMatrix(fitted.get(t)!.pruned, fitted.get(t)!.cross, keep);
+          return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, fit(t)])) };
+        }),
       );
-      for (const space of levels[l]) {
-        const keep = keepOf(space);
-        const interpolation = new Map(
-          readTensors(space).map((t) => [t, correctedInterpolationMatrix(fitted.get(t)!.pruned, fitted.get(t)!.cross, keep)]),
-        );
-        decisions.push({ space, keep, interpolation });
-      }
+      output = await timed('surgery', () => applySurgery(current, decisions));
     }
   }
-
-  const output = await timed('surgery', () => {
-    const result = applySurgery(model, decisions);
-    setMetadata(result, {
-      'idprune.version': options.version ?? 'unknown',
-      'idprune.target': describeBudget(options.budget),
-      'idprune.mode': options.mode ?? 'corrected',
-      'idprune.date': (options.date ?? new Date()).toISOString(),
-      'idprune.calibration_samples': String(dataset.count),
-    });
-    return result;
+  setMetadata(output, {
+    'idprune.version': options.version ?? 'unknown',
+    'idprune.target': describeBudget(options.budget),
+    'idprune.mode': options.mode ?? 'corrected',
+    'idprune.date': (options.date ?? new Date()).toISOString(),
+    'idprune.calibration_samples': String(dataset.count),
   });
 
   const outcomes = prunable.map((space) => {

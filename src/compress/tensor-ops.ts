@@ -36,14 +36,16 @@ export function mixChannels(t: FloatArray, axis: number, block: number, mix: Mat
   const dims = [...t.dims];
   dims[axis] = k * block;
   const data = new Float64Array(outer * k * inner);
+  const source = t.data;
+  const weights = mix.data;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < k; i++) {
       const to = (o * k + i) * inner;
       for (let c = 0; c < channels; c++) {
-        const w = mix.data[i * channels + c];
+        const w = weights[i * channels + c];
         if (w === 0) continue;
         const from = (o * channels + c) * inner;
-        for (let p = 0; p < inner; p++) data[to + p] += w * t.data[from + p];
+        for (let p = 0; p < inner; p++) data[to + p] += w * source[from + p];
       }
     }
   }

@@ -30,52 +30,47 @@ export function pivotedCholesky(g: Matrix, relTol = 1e-12): PivotedCholesky {
     maxDiag = Math.max(maxDiag, d[i]);
   }
   const threshold = relTol * maxDiag;
-  const remaining = new Set<number>(Array.from({ length: n }, (_, i) => i));
+  let remaining = Array.from({ length: n }, (_, i) => i);
   const order: number[] = [];
   const diagonal = new Float64Array(n);
   const residual = new Float64Array(n + 1);
-  // l[j] is column j of the factor, indexed by original channel.
-  const l: Float64Array[] = [];
-  let rank = n;
-
-  const remainingTrace = () => {
-    let s = 0;
-    for (const i of remaining) s += Math.max(d[i], 0);
-    return s;
-  };
+  // factor[i][j]: row of channel i of the factor (its j-th column is the j-th pivot step), so the
+  // dot products below run over contiguous memory.
+  const factor = Array.from({ length: n }, () => new Float64Array(n));
 
   for (let j = 0; j < n; j++) {
-    residual[j] = remainingTrace();
+    let trace = 0;
     let p = -1;
     let best = -Infinity;
     for (const i of remaining) {
+      trace += Math.max(d[i], 0);
       if (d[i] > best) {
         best = d[i];
         p = i;
       }
     }
+    residual[j] = trace;
     if (best <= threshold) {
-      rank = j;
       // The rest reconstruct exactly; order them by what little energy they have left.
-      const rest = [...remaining].sort((a, b) => d[b] - d[a]);
-      for (const i of rest) order.push(i);
+      order.push(...remaining.sort((a, b) => d[b] - d[a]));
       residual.fill(0, j);
-      return { order, diagonal, residual, rank };
+      return { order, diagonal, residual, rank: j };
     }
     const pivot = Math.sqrt(best);
     diagonal[j] = pivot;
     order.push(p);
-    remaining.delete(p);
-    const col = new Float64Array(n);
-    col[p] = pivot;
+    remaining = remaining.filter((i) => i !== p);
+    const rowP = factor[p];
+    rowP[j] = pivot;
     for (const i of remaining) {
+      const rowI = factor[i];
       let s = g.data[i * n + p];
-      for (const prev of l) s -= prev[i] * prev[p];
-      col[i] = s / pivot;
-      d[i] -= col[i] * col[i];
+      for (let k = 0; k < j; k++) s -= rowI[k] * rowP[k];
+      const l = s / pivot;
+      rowI[j] = l;
+      d[i] -= l * l;
     }
-    l.push(col);
   }
   residual[n] = 0;
-  return { order, diagonal, residual, rank };
+  return { order, diagonal, residual, rank: n };
 }
