@@ -51,16 +51,33 @@ describe('statistics', () => {
     assert.ok(relativeDifference(flat.data, spatial.data) < 1e-12);
   });
 
-  it('cross-Gram of a model with itself equals its Gram matrix', async () => {
-    const model = convBnReluConv();
+  it('cross-Gram of a model with itself, all channels kept, equals its Gram matrix', async () => {
+    const model = convReluFlattenGemm(0);
     const analysis = await analyzeModel(model, nodeRuntime);
-    const dataset = makeDataset(new Map([['x', floatData([6, 3, 8, 8], 7)]]), analysis.inputs, 'x');
+    const dataset = makeDataset(new Map([['x', floatData([6, 2, 6, 6], 7)]]), analysis.inputs, 'x');
     const pass = { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 4 };
-    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, shape: [1, 8, 8, 8] };
-    const [gram] = await collectGrams(model, [probe], pass);
-    const cross = await collectCrossGrams(model, model, [probe], pass);
+    const [gram] = await collectGrams(model, [{ tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 6, shape: [1, 6, 6, 6] }], pass);
+    const flat = { tensor: 'f', layout: { axis: 1, block: 36 }, channels: 6, keep: [0, 1, 2, 3, 4, 5] };
+    const cross = await collectCrossGrams(model, model, [flat], pass);
     assert.ok(relativeDifference(cross.pruned[0].data, gram.data) < 1e-12);
     assert.ok(relativeDifference(cross.cross[0].data, gram.data) < 1e-12);
+  });
+
+  it('collect receptive-field features of a Conv consumer: taps × channels', async () => {
+    const model = convBnReluConv();
+    const analysis = await analyzeModel(model, nodeRuntime);
+    const dataset = makeDataset(new Map([['x', floatData([4, 3, 8, 8], 8)]]), analysis.inputs, 'x');
+    const pass = { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 4 };
+    const layout = { axis: 1, block: 1 };
+    const probe = { tensor: 'r1', layout, channels: 8, keep: [1, 4], conv: { kernel: [3, 3], attributes: [] } };
+    const cross = await collectCrossGrams(model, model, [probe], pass);
+    assert.deepEqual([cross.pruned[0].rows, cross.cross[0].cols], [2 * 9, 8 * 9]);
+    // Without padding a 3×3 window fits 6×6 times in 8×8; its centre tap sees the inner positions.
+    const activation = await run(exposeTensors(model, ['r1']), 'x', floatData([4, 3, 8, 8], 8));
+    let centre = 0;
+    for (let s = 0; s < 4; s++) for (let y = 1; y < 7; y++) for (let x = 1; x < 7; x++) centre += activation.data[((s * 8 + 1) * 8 + y) * 8 + x] ** 2;
+    const centreFeature = 0 * 9 + 4; // kept channel 1, tap (1, 1)
+    assert.ok(Math.abs(cross.pruned[0].data[centreFeature * 18 + centreFeature] - centre) < 1e-6 * centre);
   });
 
   it('run only the nodes the probed tensors need', () => {

@@ -1,7 +1,16 @@
 import { clone, create } from '@bufbuild/protobuf';
-import { type ModelProto, ModelProtoSchema, type NodeProto, type TensorProto, TensorProto_DataType, ValueInfoProtoSchema } from 'onnx-buf';
+import {
+  type AttributeProto,
+  AttributeProtoSchema,
+  type ModelProto,
+  ModelProtoSchema,
+  type NodeProto,
+  type TensorProto,
+  TensorProto_DataType,
+  ValueInfoProtoSchema,
+} from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
-import { int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
+import { floatTensor, int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
 import { hasSubgraphs } from '../onnx/graph-index.ts';
 
 /** A tensor whose channel statistics are collected. */
@@ -101,21 +110,100 @@ function dropUnusedNodes(model: ModelProto): void {
 }
 
 /**
- * A standalone model with inputs p{i}, o{i} (a pruned and the original network's activation at
- * the same probe) and outputs pᵀp and pᵀo per probe.
+ * What a consumer layer sees of a space: its input features. For a Conv these are the channels
+ * at every tap of its receptive field (im2col); for a Gemm or MatMul, the channels, each block
+ * entry (a flattened spatial position) counting as a row of its own.
  */
-export function crossGramModel(probes: readonly Probe[], elemTypes: readonly TensorProto_DataType[], opset: number): ModelProto {
+export interface ConsumerProbe {
+  tensor: string;
+  layout: Layout;
+  channels: number;
+  /** Channels kept on the pruned side. */
+  keep: number[];
+  /** The Conv consumer's kernel dims and its geometry attributes; absent for Gemm / MatMul. */
+  conv?: { kernel: number[]; attributes: AttributeProto[] };
+  /**
+   * When the Conv's output is added straight to another activation (a residual block's end), that
+   * operand: the fit then also makes up for its deviation from the original network.
+   */
+  residual?: { tensor: string; channels: number };
+}
+
+export function featureCount(probe: ConsumerProbe, channels: number): number {
+  return channels * (probe.conv ? probe.conv.kernel.reduce((a, b) => a * b, 1) : 1);
+}
+
+/** Rows of consumer input features (float64), for the given channels of `x` (all when undefined). */
+function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, keep: number[] | undefined, elemType: TensorProto_DataType, prefix: string): string {
+  const n = keep ? keep.length : probe.channels;
+  let rows: string;
+  if (probe.conv) {
+    let input = x;
+    if (keep) {
+      fragment.initializers.push(int64Tensor(`${prefix}/keep`, [n], keep));
+      fragment.nodes.push(makeNode('Gather', [x, `${prefix}/keep`], [`${prefix}/kept`], { axis: 1 }));
+      input = `${prefix}/kept`;
+    }
+    // A depthwise Conv with one-hot kernels lays out each receptive field as n·taps channels.
+    const kernel = probe.conv.kernel;
+    const taps = kernel.reduce((a, b) => a * b, 1);
+    const onehot = new Float64Array(n * taps * taps);
+    for (let c = 0; c < n; c++) for (let t = 0; t < taps; t++) onehot[(c * taps + t) * taps + t] = 1;
+    fragment.initializers.push(floatTensor(`${prefix}/taps`, [n * taps, 1, ...kernel], onehot, elemType));
+    const patches = makeNode('Conv', [input, `${prefix}/taps`], [`${prefix}/patches`], { group: n });
+    patches.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
+    fragment.nodes.push(patches);
+    const rank = kernel.length + 2;
+    const perm = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
+    fragment.nodes.push(makeNode('Transpose', [`${prefix}/patches`], [`${prefix}/moved`], { perm }));
+    rows = reshape(fragment, `${prefix}/moved`, [-1, n * taps], `${prefix}/rows`);
+  } else {
+    // Gemm and MatMul read the channels on the last axis. A flattened channel's block entries
+    // become rows: one interpolation for all of them keeps the fit well determined.
+    const block = probe.layout.block;
+    let split = reshape(fragment, x, [-1, probe.channels, block], `${prefix}/split`);
+    if (keep) {
+      fragment.initializers.push(int64Tensor(`${prefix}/keep`, [n], keep));
+      fragment.nodes.push(makeNode('Gather', [split, `${prefix}/keep`], [`${prefix}/kept`], { axis: 1 }));
+      split = `${prefix}/kept`;
+    }
+    fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
+    rows = reshape(fragment, `${prefix}/moved`, [-1, n], `${prefix}/rows`);
+  }
+  fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f64`], { to: TensorProto_DataType.DOUBLE }));
+  return `${prefix}/f64`;
+}
+
+/**
+ * A standalone model with inputs p{i}, o{i} (the pruned and the original network's activation
+ * read by consumer i, same samples) and outputs pp{i} = PᵀP over the kept channels' features and
+ * po{i} = PᵀO against all of the original's features. For a probe with a residual operand it also
+ * takes that operand from both networks (rp{i}, ro{i}) and outputs pd{i} = Pᵀ(ro − rp).
+ */
+export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[]): ModelProto {
   const fragment: Fragment = { nodes: [], initializers: [] };
   const inputs = [];
   const outputs = [];
   for (let i = 0; i < probes.length; i++) {
-    const probe = probes[i];
     inputs.push(valueInfo(`p${i}`, elemTypes[i]), valueInfo(`o${i}`, elemTypes[i]));
-    const p = asRows(fragment, `p${i}`, probe, `p${i}`);
-    const o = asRows(fragment, `o${i}`, probe, `o${i}`);
+    const p = featureRows(fragment, `p${i}`, probes[i], probes[i].keep, elemTypes[i], `p${i}`);
+    const o = featureRows(fragment, `o${i}`, probes[i], undefined, elemTypes[i], `o${i}`);
     crossProduct(fragment, p, p, `pp${i}`);
     crossProduct(fragment, p, o, `po${i}`);
     outputs.push(valueInfo(`pp${i}`, TensorProto_DataType.DOUBLE), valueInfo(`po${i}`, TensorProto_DataType.DOUBLE));
+    const residual = probes[i].residual;
+    if (residual && probes[i].conv) {
+      inputs.push(valueInfo(`rp${i}`, elemTypes[i]), valueInfo(`ro${i}`, elemTypes[i]));
+      fragment.nodes.push(makeNode('Sub', [`ro${i}`, `rp${i}`], [`d${i}`]));
+      // The Conv's output positions are the rows of its receptive-field features.
+      const rank = probes[i].conv!.kernel.length + 2;
+      const perm = [0, ...Array.from({ length: rank - 2 }, (_, a) => a + 2), 1];
+      fragment.nodes.push(makeNode('Transpose', [`d${i}`], [`d${i}/moved`], { perm }));
+      const rows = reshape(fragment, `d${i}/moved`, [-1, residual.channels], `d${i}/rows`);
+      fragment.nodes.push(makeNode('Cast', [rows], [`d${i}/f64`], { to: TensorProto_DataType.DOUBLE }));
+      crossProduct(fragment, p, `d${i}/f64`, `pd${i}`);
+      outputs.push(valueInfo(`pd${i}`, TensorProto_DataType.DOUBLE));
+    }
   }
-  return makeModel({ nodes: fragment.nodes, inputs, outputs, initializers: fragment.initializers, opset: Math.max(opset, 13) });
+  return makeModel({ nodes: fragment.nodes, inputs, outputs, initializers: fragment.initializers, opset: 13 });
 }

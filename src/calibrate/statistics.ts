@@ -4,7 +4,7 @@ import { encodeModel } from '../onnx/model.ts';
 import type { ElementType, HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, type Dataset, usableCount } from './dataset.ts';
-import { crossGramModel, exposeTensors, gramModel, gramOutputName, type Probe } from './instrument.ts';
+import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
 
 export interface PassOptions {
@@ -48,10 +48,12 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
 }
 
 export interface CrossGrams {
-  /** PᵀP: the pruned network's activation with itself. */
+  /** PᵀP: the pruned network's consumer features (kept channels) with themselves. */
   pruned: Matrix[];
-  /** PᵀO: the pruned network's activation against the original's, same samples. */
+  /** PᵀO: against the original network's consumer features (all channels), same samples. */
   cross: Matrix[];
+  /** Pᵀ(Ro − Rp) for probes with a residual operand R: its deviation from the original. */
+  residual: (Matrix | undefined)[];
 }
 
 const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
@@ -62,21 +64,23 @@ const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
 
 /**
  * One pass running the original and a partially pruned network side by side on the same batches,
- * accumulating PᵀP and PᵀO at each probe (the probed tensors still have all their channels in
- * the pruned network).
+ * accumulating, for each consumer, the Gram matrix of its input features in the pruned network
+ * and their cross products with the original's. The probed tensors still have all their channels
+ * in the pruned network; the kept ones are selected inside the pass.
  */
 export async function collectCrossGrams(
   original: ModelProto,
   pruned: ModelProto,
-  probes: readonly Probe[],
+  probes: readonly ConsumerProbe[],
   options: PassOptions,
 ): Promise<CrossGrams> {
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
-  const tensors = probes.map((p) => p.tensor);
+  const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual.tensor] : [p.tensor])))];
   const result: CrossGrams = {
-    pruned: probes.map((p) => zeros(p.channels, p.channels)),
-    cross: probes.map((p) => zeros(p.channels, p.channels)),
+    pruned: probes.map((p) => zeros(featureCount(p, p.keep.length), featureCount(p, p.keep.length))),
+    cross: probes.map((p) => zeros(featureCount(p, p.keep.length), featureCount(p, p.channels))),
+    residual: probes.map((p) => (p.residual ? zeros(featureCount(p, p.keep.length), p.residual.channels) : undefined)),
   };
   const originalSession = await runtime.load(encodeModel(exposeTensors(original, tensors)));
   const prunedSession = await runtime.load(encodeModel(exposeTensors(pruned, tensors)));
@@ -88,18 +92,23 @@ export async function collectCrossGrams(
       const o = await originalSession.run(feeds);
       const p = await prunedSession.run(feeds);
       if (!crossSession) {
-        const types = tensors.map((t) => DATA_TYPES[o[t].type] ?? TensorProto_DataType.FLOAT);
-        crossSession = await runtime.load(encodeModel(crossGramModel(probes, types, 13)));
+        const types = probes.map((probe) => DATA_TYPES[o[probe.tensor].type] ?? TensorProto_DataType.FLOAT);
+        crossSession = await runtime.load(encodeModel(consumerCrossGramModel(probes, types)));
       }
       const crossFeeds: Record<string, HostTensor> = {};
-      tensors.forEach((t, i) => {
-        crossFeeds[`p${i}`] = p[t];
-        crossFeeds[`o${i}`] = o[t];
+      probes.forEach((probe, i) => {
+        crossFeeds[`p${i}`] = p[probe.tensor];
+        crossFeeds[`o${i}`] = o[probe.tensor];
+        if (probe.residual) {
+          crossFeeds[`rp${i}`] = p[probe.residual.tensor];
+          crossFeeds[`ro${i}`] = o[probe.residual.tensor];
+        }
       });
       const out = await crossSession.run(crossFeeds);
       probes.forEach((_, i) => {
         accumulate(result.pruned[i], out[`pp${i}`]);
         accumulate(result.cross[i], out[`po${i}`]);
+        if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
       });
       done += Object.values(feeds)[0].dims[0];
       progress.advance(done);

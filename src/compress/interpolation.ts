@@ -16,12 +16,3 @@ export function interpolationMatrix(gram: Matrix, keep: readonly number[]): Matr
   for (let i = 0; i < keep.length; i++) rest.forEach((c, j) => (t.data[i * n + c] = solved.data[i * rest.length + j]));
   return t;
 }
-
-/**
- * T = argmin ‖O − P[:, keep] · T‖ fitted against the original network's activation O given the
- * pruned network's P on the same samples: T = (PᵀP)[keep, keep]⁻¹ (PᵀO)[keep, :].
- */
-export function correctedInterpolationMatrix(prunedGram: Matrix, crossGram: Matrix, keep: readonly number[], ridge = 1e-6): Matrix {
-  const all = Array.from({ length: crossGram.cols }, (_, c) => c);
-  return solveSymmetric(submatrix(prunedGram, keep, keep), submatrix(crossGram, keep, all), ridge);
-}

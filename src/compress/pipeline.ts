@@ -1,15 +1,18 @@
 import type { ModelProto } from 'onnx-buf';
 import { type Dataset, batchSizeFor } from '../calibrate/dataset.ts';
-import type { Probe } from '../calibrate/instrument.ts';
+import type { ConsumerProbe, Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/statistics.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
-import type { ChannelSpace } from '../graph/types.ts';
+import type { ChannelSpace, Consumer } from '../graph/types.ts';
+import type { Matrix } from '../linalg/matrix.ts';
+import { solveSymmetric } from '../linalg/solve.ts';
+import { tensorDims } from '../onnx/tensor.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
-import { correctedInterpolationMatrix, interpolationMatrix } from './interpolation.ts';
+import { interpolationMatrix } from './interpolation.ts';
 import { spaceLevels } from './levels.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
 import { applySurgery, type SpaceDecision } from './surgery.ts';
@@ -114,20 +117,27 @@ export async function compressModel(
     // Level by level, each layer's correction is fitted on the network pruned so far. The first
     // level sees the original network upstream: its correction is the plain one.
     const levels = spaceLevels(analysis.index, toPrune);
-    const first = await timed('interpolation', () => (levels[0] ?? []).map(plainDecision));
-    output = await timed('surgery', () => applySurgery(model, first));
-    for (let l = 1; l < levels.length; l++) {
-      const levelProbes = probes.filter((p) => levels[l].some((s) => readTensors(s).includes(p.tensor)));
-      const label = `correction ${l}/${levels.length - 1}`;
+    output = model;
+    for (let l = 0; l < levels.length; l++) {
+      const consumers = levels[l].flatMap((space) => space.consumers.map((consumer) => ({ space, consumer })));
+      const consumerProbes = consumers.map(({ space, consumer }) => consumerProbe(analysis, space, consumer, keepOf(space)));
+      const label = `correction ${l + 1}/${levels.length}`;
       const current = output;
-      const cross = await timed('correction', () => collectCrossGrams(model, current, levelProbes, { ...pass, label }));
+      const cross = await timed('correction', () => collectCrossGrams(model, current, consumerProbes, { ...pass, label }));
       passes++;
-      const fitted = new Map(levelProbes.map((p, i) => [p.tensor, { pruned: cross.pruned[i], cross: cross.cross[i] }]));
       const decisions = await timed('interpolation', () =>
         levels[l].map((space): SpaceDecision => {
-          const keep = keepOf(space);
-          const fit = (t: string) => correctedInterpolationMatrix(fitted.get(t)!.pruned, fitted.get(t)!.cross, keep);
-          return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, fit(t)])) };
+          const featureMaps: SpaceDecision['featureMaps'] = new Map();
+          const interpolation = new Map<string, Matrix>();
+          consumers.forEach(({ space: owner, consumer }, i) => {
+            if (owner !== space) return;
+            const map = solveSymmetric(cross.pruned[i], cross.cross[i], CORRECTION_RIDGE);
+            const residual = cross.residual[i];
+            const offset = residual && solveSymmetric(cross.pruned[i], residual, CORRECTION_RIDGE);
+            if (consumerProbes[i].conv) featureMaps.set(consumer.node, { map, offset });
+            else interpolation.set(consumer.reads, map);
+          });
+          return { space, keep: keepOf(space), interpolation, featureMaps };
         }),
       );
       output = await timed('surgery', () => applySurgery(current, decisions));
@@ -156,6 +166,38 @@ export function describeBudget(budget: Budget): string {
 /** The distinct tensors a space's consumers read: one interpolation each. */
 export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
+}
+
+/** Small relative ridge of the corrected fits: guards rank deficiency, costs no accuracy. */
+const CORRECTION_RIDGE = 1e-6;
+
+const CONV_GEOMETRY = new Set(['strides', 'pads', 'dilations', 'auto_pad']);
+
+/** What a consumer reads of a space, as input features of its own (receptive field × channels). */
+function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, keep: number[]): ConsumerProbe {
+  const node = analysis.index.nodes[consumer.node];
+  const layout = space.tensors.find((t) => t.name === consumer.reads)!.layout;
+  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: space.channels, keep };
+  if (node.opType === 'Conv') {
+    const weight = tensorDims(analysis.index.constants.get(node.input[consumer.weight.input])!);
+    probe.conv = { kernel: weight.slice(2), attributes: node.attribute.filter((a) => CONV_GEOMETRY.has(a.name)) };
+    const operand = residualOperand(analysis, consumer.node);
+    if (operand) probe.residual = { tensor: operand, channels: weight[0] };
+  }
+  return probe;
+}
+
+/** The other operand when a node's output goes straight and only into an Add with another activation. */
+function residualOperand(analysis: Analysis, node: number): string | undefined {
+  const { index } = analysis;
+  const output = index.nodes[node].output[0];
+  const readers = index.consumers.get(output) ?? [];
+  if (readers.length !== 1 || index.graphOutputs.has(output)) return undefined;
+  const add = index.nodes[readers[0]];
+  if (add.opType !== 'Add' || add.domain !== '' || add.input.length !== 2) return undefined;
+  const other = add.input[0] === output ? add.input[1] : add.input[0];
+  const sameShape = analysis.shapes.get(other)?.join() === analysis.shapes.get(output)?.join();
+  return other !== output && !index.constants.has(other) && sameShape ? other : undefined;
 }
 
 function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): Probe[] {

@@ -4,13 +4,20 @@ import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
-import { mixChannels, sliceChannels } from './tensor-ops.ts';
+import { mixChannels, mixReceptiveField, sliceChannels } from './tensor-ops.ts';
 
-/** What to do to one space: the channels it keeps and, per read tensor, the interpolation to fold in. */
+/** What to do to one space: the channels it keeps and the correction each consumer absorbs. */
 export interface SpaceDecision {
   space: ChannelSpace;
   keep: number[];
+  /** Per read tensor, T (k × C) with Z ≈ Z[:, keep] · T, folded into every consumer reading it. */
   interpolation: Map<string, Matrix>;
+  /**
+   * Per Conv consumer, a map of its receptive-field features (k·taps × C·taps), fitted on its own,
+   * and an offset (k·taps × outputs) added to the folded weight; takes the place of
+   * `interpolation` for that node.
+   */
+  featureMaps?: Map<number, { map: Matrix; offset?: Matrix }>;
 }
 
 /**
@@ -77,9 +84,14 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
   const copy = clone(ModelProtoSchema, model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
-  for (const { space, keep, interpolation } of decisions) {
+  for (const { space, keep, interpolation, featureMaps } of decisions) {
     for (const s of space.slices) writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, s.axis, s.block, keep));
     for (const c of space.consumers) {
+      const features = featureMaps?.get(c.node);
+      if (features) {
+        writer.updateFloat(c.node, c.weight.input, (v) => mixReceptiveField(v, c.weight.axis, keep.length, features.map, features.offset));
+        continue;
+      }
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
       writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, c.weight.axis, c.weight.block, mix));
