@@ -4,7 +4,7 @@ import { encodeModel } from '../onnx/model.ts';
 import type { ElementType, HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, type Dataset, usableCount } from './dataset.ts';
-import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe } from './instrument.ts';
+import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
 
 export interface PassOptions {
@@ -50,10 +50,8 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
 export interface CrossGrams {
   /** PᵀP: the pruned network's consumer features (kept channels) with themselves. */
   pruned: Matrix[];
-  /** PᵀO: against the original network's consumer features (all channels), same samples. */
-  cross: Matrix[];
-  /** Pᵀ(Ro − Rp) for probes with a residual operand R: its deviation from the original. */
-  residual: (Matrix | undefined)[];
+  /** PᵀY: against the fit's target from the original network, same samples (see consumerCrossGramModel). */
+  target: Matrix[];
 }
 
 const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
@@ -76,11 +74,10 @@ export async function collectCrossGrams(
 ): Promise<CrossGrams> {
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
-  const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual.tensor] : [p.tensor])))];
+  const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual] : [p.tensor])))];
   const result: CrossGrams = {
     pruned: probes.map((p) => zeros(featureCount(p, p.keep.length), featureCount(p, p.keep.length))),
-    cross: probes.map((p) => zeros(featureCount(p, p.keep.length), featureCount(p, p.channels))),
-    residual: probes.map((p) => (p.residual ? zeros(featureCount(p, p.keep.length), p.residual.channels) : undefined)),
+    target: probes.map((p) => zeros(featureCount(p, p.keep.length), targetCount(p))),
   };
   const originalSession = await runtime.load(encodeModel(exposeTensors(original, tensors)));
   const prunedSession = await runtime.load(encodeModel(exposeTensors(pruned, tensors)));
@@ -100,15 +97,14 @@ export async function collectCrossGrams(
         crossFeeds[`p${i}`] = p[probe.tensor];
         crossFeeds[`o${i}`] = o[probe.tensor];
         if (probe.residual) {
-          crossFeeds[`rp${i}`] = p[probe.residual.tensor];
-          crossFeeds[`ro${i}`] = o[probe.residual.tensor];
+          crossFeeds[`rp${i}`] = p[probe.residual];
+          crossFeeds[`ro${i}`] = o[probe.residual];
         }
       });
       const out = await crossSession.run(crossFeeds);
       probes.forEach((_, i) => {
         accumulate(result.pruned[i], out[`pp${i}`]);
-        accumulate(result.cross[i], out[`po${i}`]);
-        if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
+        accumulate(result.target[i], out[`pt${i}`]);
       });
       done += Object.values(feeds)[0].dims[0];
       progress.advance(done);

@@ -4,7 +4,7 @@ import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
-import { mixChannels, mixReceptiveField, sliceChannels } from './tensor-ops.ts';
+import { mixChannels, sliceChannels } from './tensor-ops.ts';
 
 /** What to do to one space: the channels it keeps and the correction each consumer absorbs. */
 export interface SpaceDecision {
@@ -12,12 +12,8 @@ export interface SpaceDecision {
   keep: number[];
   /** Per read tensor, T (k × C) with Z ≈ Z[:, keep] · T, folded into every consumer reading it. */
   interpolation: Map<string, Matrix>;
-  /**
-   * Per Conv consumer, a map of its receptive-field features (k·taps × C·taps), fitted on its own,
-   * and an offset (k·taps × outputs) added to the folded weight; takes the place of
-   * `interpolation` for that node.
-   */
-  featureMaps?: Map<number, { map: Matrix; offset?: Matrix }>;
+  /** Per consumer node, a weight refitted for the kept channels; takes the place of `interpolation`. */
+  refits?: Map<number, FloatArray>;
 }
 
 /**
@@ -84,12 +80,12 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
   const copy = clone(ModelProtoSchema, model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
-  for (const { space, keep, interpolation, featureMaps } of decisions) {
+  for (const { space, keep, interpolation, refits } of decisions) {
     for (const s of space.slices) writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, s.axis, s.block, keep));
     for (const c of space.consumers) {
-      const features = featureMaps?.get(c.node);
-      if (features) {
-        writer.updateFloat(c.node, c.weight.input, (v) => mixReceptiveField(v, c.weight.axis, keep.length, features.map, features.offset));
+      const refit = refits?.get(c.node);
+      if (refit) {
+        writer.updateFloat(c.node, c.weight.input, () => refit);
         continue;
       }
       const mix = interpolation.get(c.reads);

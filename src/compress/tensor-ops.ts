@@ -52,18 +52,3 @@ export function mixChannels(t: FloatArray, axis: number, block: number, mix: Mat
   return { dims, data };
 }
 
-/**
- * Folds a map of receptive-field features M (k·taps × C·taps) into a Conv weight [O, C, kernel…]
- * read on `axis` 1, plus an optional offset (k·taps × O): the result reads k channels.
- */
-export function mixReceptiveField(t: FloatArray, axis: number, kept: number, map: Matrix, offset?: Matrix): FloatArray {
-  const features = t.dims.slice(axis).reduce((a, b) => a * b, 1);
-  const view = { dims: [...t.dims.slice(0, axis), features], data: t.data };
-  const mixed = mixChannels(view, axis, 1, map);
-  if (offset) {
-    const outputs = t.dims[0];
-    const width = map.rows;
-    for (let o = 0; o < outputs; o++) for (let f = 0; f < width; f++) mixed.data[o * width + f] += offset.data[f * outputs + o];
-  }
-  return { dims: [...t.dims.slice(0, axis), kept, ...t.dims.slice(axis + 1)], data: mixed.data };
-}
