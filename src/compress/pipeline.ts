@@ -1,18 +1,15 @@
 import type { ModelProto } from 'onnx-buf';
 import { type Dataset, batchSizeFor } from '../calibrate/dataset.ts';
-import type { ConsumerProbe, Probe } from '../calibrate/instrument.ts';
+import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/statistics.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
-import type { ChannelSpace, Consumer } from '../graph/types.ts';
-import type { Matrix } from '../linalg/matrix.ts';
-import { solveSymmetric } from '../linalg/solve.ts';
-import { type FloatArray, tensorDims } from '../onnx/tensor.ts';
-import { refitConvWeight } from './refit.ts';
+import type { ChannelSpace } from '../graph/types.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
+import { consumerFits, correctedDecisions } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { spaceLevels } from './levels.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
@@ -22,7 +19,10 @@ export type CorrectionMode = 'corrected' | 'plain';
 
 export interface CompressOptions {
   budget: Budget;
-  /** 'corrected' fits each consumer against the original activation given the pruned upstream. */
+  /**
+   * 'corrected' (default) fits each consumer against the original network given the pruned
+   * upstream, one pass over the data per depth level; 'plain' interpolates from the first pass.
+   */
   mode?: CorrectionMode;
   roundTo?: number;
   minKeep?: number;
@@ -115,35 +115,16 @@ export async function compressModel(
     const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
-    // Level by level, each layer's correction is fitted on the network pruned so far. The first
-    // level sees the original network upstream: its correction is the plain one.
-    const levels = spaceLevels(analysis.index, toPrune);
+    // Level by level, each consumer is fitted on the network pruned so far (see correction.ts).
     output = model;
+    const levels = spaceLevels(analysis.index, toPrune);
     for (let l = 0; l < levels.length; l++) {
-      const consumers = levels[l].flatMap((space) => space.consumers.map((consumer) => ({ space, consumer })));
-      const consumerProbes = consumers.map(({ space, consumer }) => consumerProbe(analysis, space, consumer, keepOf(space), dataset.count));
-      const label = `correction ${l + 1}/${levels.length}`;
+      const fits = consumerFits(analysis, levels[l], keepOf, dataset.count);
       const current = output;
-      const cross = await timed('correction', () => collectCrossGrams(model, current, consumerProbes, { ...pass, label }));
+      const label = `correction ${l + 1}/${levels.length}`;
+      const stats = await timed('correction', () => collectCrossGrams(model, current, fits.map((f) => f.probe), { ...pass, label }));
       passes++;
-      const decisions = await timed('interpolation', () =>
-        levels[l].map((space): SpaceDecision => {
-          const keep = keepOf(space);
-          const refits = new Map<number, FloatArray>();
-          const interpolation = new Map<string, Matrix>();
-          consumers.forEach(({ space: owner, consumer }, i) => {
-            if (owner !== space) return;
-            const conv = consumerProbes[i].conv;
-            if (conv) {
-              const [outputs, , ...kernel] = tensorDims(conv.weight);
-              refits.set(consumer.node, refitConvWeight(outputs, kernel, keep.length, cross.pruned[i], cross.target[i], CORRECTION_RIDGE));
-            } else {
-              interpolation.set(consumer.reads, solveSymmetric(cross.pruned[i], cross.target[i], CORRECTION_RIDGE));
-            }
-          });
-          return { space, keep, interpolation, refits };
-        }),
-      );
+      const decisions = await timed('interpolation', () => correctedDecisions(fits, stats, keepOf));
       output = await timed('surgery', () => applySurgery(current, decisions));
     }
   }
@@ -170,54 +151,6 @@ export function describeBudget(budget: Budget): string {
 /** The distinct tensors a space's consumers read: one interpolation each. */
 export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
-}
-
-/** Small relative ridge of the corrected fits: guards rank deficiency, costs no accuracy. */
-const CORRECTION_RIDGE = 1e-6;
-
-const CONV_GEOMETRY = new Set(['strides', 'pads', 'dilations', 'auto_pad']);
-
-/**
- * Rows of receptive-field statistics wanted per feature. Beyond this, output positions are sampled
- * on a grid: high-resolution layers would otherwise dominate the time. (Measured on the VGG and
- * ResNet fixtures, whose layers all stay below it: sampling down to 100 rows per feature cost
- * 0.1–0.3 points of agreement.)
- */
-const ROWS_PER_FEATURE = 1000;
-
-/** What a consumer reads of a space, as input features of its own (receptive field × channels). */
-function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, keep: number[], samples: number): ConsumerProbe {
-  const node = analysis.index.nodes[consumer.node];
-  const layout = space.tensors.find((t) => t.name === consumer.reads)!.layout;
-  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: space.channels, keep };
-  if (node.opType === 'Conv') {
-    const weightTensor = analysis.index.constants.get(node.input[consumer.weight.input])!;
-    const weight = tensorDims(weightTensor);
-    const spatial = analysis.shapes.get(node.output[0])!.slice(2);
-    const features = space.channels * weight.slice(2).reduce((a, b) => a * b, 1);
-    const positions = spatial.reduce((a, b) => a * b, 1);
-    const step = Math.max(1, Math.floor(((samples * positions) / (ROWS_PER_FEATURE * features)) ** (1 / spatial.length)));
-    probe.conv = {
-      weight: weightTensor,
-      attributes: node.attribute.filter((a) => CONV_GEOMETRY.has(a.name)),
-      stride: spatial.map((size) => Math.min(step, size)),
-    };
-    probe.residual = residualOperand(analysis, consumer.node);
-  }
-  return probe;
-}
-
-/** The other operand when a node's output goes straight and only into an Add with another activation. */
-function residualOperand(analysis: Analysis, node: number): string | undefined {
-  const { index } = analysis;
-  const output = index.nodes[node].output[0];
-  const readers = index.consumers.get(output) ?? [];
-  if (readers.length !== 1 || index.graphOutputs.has(output)) return undefined;
-  const add = index.nodes[readers[0]];
-  if (add.opType !== 'Add' || add.domain !== '' || add.input.length !== 2) return undefined;
-  const other = add.input[0] === output ? add.input[1] : add.input[0];
-  const sameShape = analysis.shapes.get(other)?.join() === analysis.shapes.get(output)?.join();
-  return other !== output && !index.constants.has(other) && sameShape ? other : undefined;
 }
 
 function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): Probe[] {
