@@ -60,6 +60,30 @@ describe('channel spaces', () => {
     assert.deepEqual(space.slices.map((s) => [s.node, s.input]), [[0, 1], [0, 2], [1, 1]]);
   });
 
+  it('pass through a global pooling written as ReduceMean over the spatial axes', async () => {
+    const model = makeModel({
+      nodes: [
+        makeNode('Conv', ['x', 'w1'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
+        makeNode('Relu', ['c'], ['r']),
+        makeNode('ReduceMean', ['r'], ['pooled'], { axes: [2, 3], keepdims: 0 }, 'pool'),
+        makeNode('Gemm', ['pooled', 'w2'], ['y'], { transB: 1 }, 'fc'),
+      ],
+      inputs: [valueInfo('x', undefined, ['N', 2, 5, 5])],
+      outputs: [valueInfo('y', undefined, ['N', 3])],
+      initializers: [floatTensor('w1', [6, 2, 3, 3], randomArray(108, 6)), floatTensor('w2', [3, 6], randomArray(18, 7))],
+    });
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, true, space.reason);
+    assert.deepEqual(space.consumers.map((c) => [c.reads, c.weight.axis]), [['pooled', 1]]);
+  });
+
+  it('stop at a ReduceMean over the channel axis', async () => {
+    const nodes = [makeNode('ReduceMean', ['h'], ['m'], { axes: [1], keepdims: 1 }, 'mean'), makeNode('Sub', ['h', 'm'], ['centred'])];
+    const [space] = await spacesOf(mlpWith(nodes, 'centred'));
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /ReduceMean reduces the channel axis/);
+  });
+
   it('stop at a residual Add of two activations, saying why', async () => {
     const nodes = [makeNode('Gemm', ['x', 'w3'], ['h2'], {}, 'side'), makeNode('Add', ['h', 'h2'], ['sum'], {}, 'residual')];
     const spaces = await spacesOf(mlpWith(nodes, 'sum', [floatTensor('w3', [4, 6], randomArray(24, 5))]));

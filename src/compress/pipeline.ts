@@ -72,8 +72,9 @@ export async function compressModel(
   const analysis = await timed('analysis', () => analyzeModel(model, runtime, options.skip));
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
-    const reasons = analysis.spaces.map((s) => `  space ${s.id}: ${s.reason}`).join('\n');
-    throw new IdpruneError(`the model has no prunable channel space${reasons ? ':\n' + reasons : ''}`);
+    const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
+    const more = analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
+    throw new IdpruneError(`the model has no prunable channel space${shown}${more}`);
   }
   const dataset = calibration(analysis);
   const pass: PassOptions = {

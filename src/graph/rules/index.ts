@@ -7,4 +7,5 @@ import './flatten.ts';
 import './gemm.ts';
 import './matmul.ts';
 import './pool.ts';
+import './reduce.ts';
 import './reshape.ts';
