@@ -2,13 +2,13 @@ import { IdpruneError } from '../errors.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
 import type { ElementType, Feeds, HostTensor } from '../onnx/runtime.ts';
 import { allocate, type InputSpec } from '../onnx/shapes.ts';
-import type { NdArray } from './npy.ts';
+import { type ArraySource, arraySource, type NdArray } from './npy.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
 export interface Dataset {
   source: string;
   count: number;
-  arrays: Record<string, NdArray>;
+  arrays: Record<string, ArraySource>;
 }
 
 const FLOAT_INPUTS: ElementType[] = ['float32', 'float16', 'float64'];
@@ -27,15 +27,16 @@ function acceptedFor(type: ElementType): NdArray['dtype'][] {
 /**
  * Matches arrays to model inputs. A single unnamed array (a plain .npy file) feeds a model with one input.
  */
-export function makeDataset(arrays: Map<string, NdArray>, inputs: readonly InputSpec[], source: string): Dataset {
-  const matched: Record<string, NdArray> = {};
+export function makeDataset(arrays: Map<string, NdArray | ArraySource>, inputs: readonly InputSpec[], source: string): Dataset {
+  const matched: Record<string, ArraySource> = {};
+  const asSource = (a: NdArray | ArraySource) => ('data' in a ? arraySource(a) : a);
   if (inputs.length === 1 && arrays.size === 1) {
-    matched[inputs[0].name] = [...arrays.values()][0];
+    matched[inputs[0].name] = asSource([...arrays.values()][0]);
   } else {
     for (const input of inputs) {
       const array = arrays.get(input.name);
       if (!array) throw new IdpruneError(`${source}: no array for model input "${input.name}" (found: ${[...arrays.keys()].join(', ') || 'none'})`);
-      matched[input.name] = array;
+      matched[input.name] = asSource(array);
     }
   }
   let count = -1;
@@ -62,15 +63,19 @@ export function makeDataset(arrays: Map<string, NdArray>, inputs: readonly Input
   return { source, count, arrays: matched };
 }
 
-function checkFinite(array: NdArray, where: string): void {
+/** Scans float data for NaN and infinity, a chunk of samples at a time. */
+function checkFinite(array: ArraySource, where: string): void {
   if (!['float32', 'float64', 'float16'].includes(array.dtype)) return;
   const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
-  const data = array.data as Float32Array | Float64Array | Uint16Array;
   const half = array.dtype === 'float16';
-  for (let i = 0; i < data.length; i++) {
-    const v = half ? halfToFloat(data[i]) : data[i];
-    if (!Number.isFinite(v)) {
-      throw new IdpruneError(`${where} contains ${Number.isNaN(v) ? 'NaN' : 'infinity'} (sample ${Math.floor(i / perSample)})`);
+  const chunk = Math.max(1, Math.floor(2 ** 20 / Math.max(1, perSample)));
+  for (let start = 0; start < array.shape[0]; start += chunk) {
+    const data = array.rows(start, Math.min(chunk, array.shape[0] - start)) as Float32Array | Float64Array | Uint16Array;
+    for (let i = 0; i < data.length; i++) {
+      const v = half ? halfToFloat(data[i]) : data[i];
+      if (!Number.isFinite(v)) {
+        throw new IdpruneError(`${where} contains ${Number.isNaN(v) ? 'NaN' : 'infinity'} (sample ${start + Math.floor(i / perSample)})`);
+      }
     }
   }
 }
@@ -92,8 +97,7 @@ export function sliceFeeds(dataset: Dataset, inputs: readonly InputSpec[], start
   const feeds: Feeds = {};
   for (const input of inputs) {
     const array = dataset.arrays[input.name];
-    const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
-    feeds[input.name] = convert(array, input.type, start * perSample, size * perSample, [size, ...array.shape.slice(1)]);
+    feeds[input.name] = convert(array.dtype, array.rows(start, size), input.type, [size, ...array.shape.slice(1)]);
   }
   return feeds;
 }
@@ -103,12 +107,11 @@ export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSi
   for (let start = 0; start < count; start += batchSize) yield sliceFeeds(dataset, inputs, start, Math.min(batchSize, count - start));
 }
 
-function convert(array: NdArray, type: ElementType, offset: number, length: number, dims: number[]): HostTensor {
-  const source = array.data.subarray(offset, offset + length);
-  if (array.dtype === type || (type === 'bool' && array.dtype === 'uint8')) return { type, dims, data: source.slice() };
+function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: ElementType, dims: number[]): HostTensor {
+  if (dtype === type || (type === 'bool' && dtype === 'uint8')) return { type, dims, data: source.slice() };
+  const length = source.length;
   const out = allocate(type, length);
-  const read: (i: number) => number =
-    array.dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
+  const read: (i: number) => number = dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
   if (out instanceof BigInt64Array) for (let i = 0; i < length; i++) out[i] = BigInt(read(i));
   else if (type === 'float16') for (let i = 0; i < length; i++) out[i] = floatToHalf(read(i));
   else for (let i = 0; i < length; i++) out[i] = read(i);

@@ -9,6 +9,29 @@ export interface NdArray {
   data: Float32Array | Float64Array | Uint16Array | Uint8Array | BigInt64Array | Int32Array;
 }
 
+/**
+ * Rows of an array along its first (sample) axis, read on demand: a .npy file is read a batch at a
+ * time, so memory does not grow with the number of samples.
+ */
+export interface ArraySource {
+  dtype: NpyDtype;
+  shape: number[];
+  /** Samples [start, start + count), as a typed array of their values. */
+  rows(start: number, count: number): NdArray['data'];
+}
+
+export function arraySource(array: NdArray): ArraySource {
+  const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
+  return { dtype: array.dtype, shape: array.shape, rows: (start, count) => array.data.subarray(start * perSample, (start + count) * perSample) };
+}
+
+export interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  bytesPerValue: number;
+  dataOffset: number;
+}
+
 const DESCRIPTORS: Record<string, { dtype: NpyDtype; bytes: number }> = {
   '<f4': { dtype: 'float32', bytes: 4 },
   '<f8': { dtype: 'float64', bytes: 8 },
@@ -20,14 +43,15 @@ const DESCRIPTORS: Record<string, { dtype: NpyDtype; bytes: number }> = {
   '<i4': { dtype: 'int32', bytes: 4 },
 };
 
-/** Parses a NumPy .npy file (format 1.0–3.0, little-endian, C order). */
-export function parseNpy(bytes: Uint8Array, source: string): NdArray {
+/** Parses a .npy header (format 1.0–3.0, little-endian, C order) from the file's first bytes. */
+export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new IdpruneError(`${source} is not a .npy file`);
   const major = bytes[6];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
+  if (bytes.length < headerStart + headerLength) throw new IdpruneError(`${source}: truncated .npy header`);
   const header = new TextDecoder('latin1').decode(bytes.subarray(headerStart, headerStart + headerLength));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
@@ -37,22 +61,38 @@ export function parseNpy(bytes: Uint8Array, source: string): NdArray {
   if (!kind) throw new IdpruneError(`${source}: unsupported dtype ${descr} (supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)`);
   if (fortran === 'True') throw new IdpruneError(`${source}: array is in Fortran order; save it in C order (np.ascontiguousarray)`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  const count = shape.reduce((a, b) => a * b, 1);
-  const dataStart = headerStart + headerLength;
-  const byteLength = count * kind.bytes;
-  if (bytes.length - dataStart < byteLength) throw new IdpruneError(`${source}: file is truncated (${bytes.length - dataStart} of ${byteLength} data bytes)`);
-  // Copy into a fresh, aligned buffer (a Node Buffer's slice() would be a view into a shared pool).
-  const buffer = new Uint8Array(bytes.subarray(dataStart, dataStart + byteLength)).buffer;
-  const data = {
-    float32: () => new Float32Array(buffer),
-    float64: () => new Float64Array(buffer),
-    float16: () => new Uint16Array(buffer),
-    uint8: () => new Uint8Array(buffer),
-    bool: () => new Uint8Array(buffer),
-    int64: () => new BigInt64Array(buffer),
-    int32: () => new Int32Array(buffer),
-  }[kind.dtype]();
-  return { dtype: kind.dtype, shape, data };
+  return { dtype: kind.dtype, shape, bytesPerValue: kind.bytes, dataOffset: headerStart + headerLength };
+}
+
+/** Typed values over a copy of `bytes` (aligned, owning its buffer). */
+export function typedValues(dtype: NpyDtype, bytes: Uint8Array): NdArray['data'] {
+  // A Node Buffer's slice() would be a view into a shared pool: copy into a fresh buffer.
+  const buffer = new Uint8Array(bytes).buffer;
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
+    case 'float16':
+      return new Uint16Array(buffer);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer);
+    case 'int64':
+      return new BigInt64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+  }
+}
+
+/** Parses a whole NumPy .npy file held in memory. */
+export function parseNpy(bytes: Uint8Array, source: string): NdArray {
+  const header = parseNpyHeader(bytes, source);
+  const byteLength = header.shape.reduce((a, b) => a * b, 1) * header.bytesPerValue;
+  const available = bytes.length - header.dataOffset;
+  if (available < byteLength) throw new IdpruneError(`${source}: file is truncated (${available} of ${byteLength} data bytes)`);
+  const data = typedValues(header.dtype, bytes.subarray(header.dataOffset, header.dataOffset + byteLength));
+  return { dtype: header.dtype, shape: header.shape, data };
 }
 
 /** Serialises an array as .npy (version 1.0). */

@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { type NdArray, parseNpy } from '../calibrate/npy.ts';
+import { type ArraySource, arraySource, type NdArray, parseNpyHeader, typedValues } from '../calibrate/npy.ts';
 import { parseNpz } from '../calibrate/npz.ts';
 import { IdpruneError } from '../errors.ts';
 
@@ -10,17 +10,42 @@ export function readBytes(path: string, what: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
-/** Arrays from a .npy file, a .npz archive, or a folder of `<input name>.npy` files. */
-export function readArrays(path: string, what = 'data'): Map<string, NdArray> {
+/**
+ * Arrays from a .npy file, a .npz archive, or a folder of `<input name>.npy` files. .npy files are
+ * read a batch of samples at a time; a .npz archive is read whole.
+ */
+export function readArrays(path: string, what = 'data'): Map<string, ArraySource> {
   if (!existsSync(path)) throw new IdpruneError(`${what} ${path}: no such file or folder`);
   if (statSync(path).isDirectory()) {
     const files = readdirSync(path).filter((f) => f.endsWith('.npy')).sort();
     if (files.length === 0) throw new IdpruneError(`${what} folder ${path} holds no .npy files`);
-    return new Map(files.map((f) => [basename(f, '.npy'), parseNpy(readBytes(join(path, f), what), join(path, f))]));
+    return new Map(files.map((f) => [basename(f, '.npy'), npyFile(join(path, f), what)]));
   }
-  const bytes = readBytes(path, what);
-  if (extname(path).toLowerCase() === '.npz') return parseNpz(bytes, path);
-  return new Map([[basename(path, extname(path)), parseNpy(bytes, path)]]);
+  if (extname(path).toLowerCase() === '.npz') {
+    return new Map([...parseNpz(readBytes(path, what), path)].map(([name, array]) => [name, arraySource(array)]));
+  }
+  return new Map([[basename(path, extname(path)), npyFile(path, what)]]);
+}
+
+/** A .npy file whose samples are read from disk on demand. */
+function npyFile(path: string, what: string): ArraySource {
+  const size = statSync(path).size;
+  const fd = openSync(path, 'r');
+  const head = new Uint8Array(Math.min(size, 1 << 20));
+  readSync(fd, head, 0, head.length, 0);
+  const header = parseNpyHeader(head, path);
+  const perSample = header.shape.slice(1).reduce((a, b) => a * b, 1) * header.bytesPerValue;
+  const needed = header.dataOffset + (header.shape[0] ?? 1) * perSample;
+  if (size < needed) throw new IdpruneError(`${what} ${path}: file is truncated (${size} of ${needed} bytes)`);
+  return {
+    dtype: header.dtype,
+    shape: header.shape,
+    rows(start, count) {
+      const bytes = new Uint8Array(count * perSample);
+      readSync(fd, bytes, 0, bytes.length, header.dataOffset + start * perSample);
+      return typedValues(header.dtype, bytes);
+    },
+  };
 }
 
 /** Integer class labels from a .npy file. */
@@ -28,7 +53,7 @@ export function readLabels(path: string): NdArray['data'] {
   const array = [...readArrays(path, 'labels').values()][0];
   if (!['int64', 'int32', 'uint8'].includes(array.dtype)) throw new IdpruneError(`labels ${path} have type ${array.dtype}, expected integers`);
   if (array.shape.length !== 1) throw new IdpruneError(`labels ${path} have shape [${array.shape}], expected one label per sample`);
-  return array.data;
+  return array.rows(0, array.shape[0]);
 }
 
 /** Refuses to write over the input model, or over an existing file unless forced. */
