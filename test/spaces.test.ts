@@ -9,7 +9,7 @@ import { indexGraph } from '../src/onnx/graph-index.ts';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readIntTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, randomArray } from './helpers/models.ts';
+import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, randomArray } from './helpers/models.ts';
 import { floatData, run } from './helpers/run.ts';
 
 const spacesOf = async (model: ModelProto) => (await analyzeModel(model, nodeRuntime)).spaces;
@@ -32,6 +32,31 @@ describe('channel spaces', () => {
     assert.equal(space.channelwise.length, 2);
     assert.deepEqual(space.slices.map((s) => s.input), [1, 2, 1, 2, 3, 4]);
     assert.deepEqual(space.consumers.map((c) => [c.reads, c.weight.axis]), [['r1', 1]]);
+  });
+
+  it('pass through a depthwise Conv, slicing its filters and setting its group to the kept count', async () => {
+    const model = depthwiseSeparable();
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, true, space.reason);
+    assert.deepEqual(space.groups, [2]);
+    const calib = floatData([32, 4, 6, 6], 5);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'c'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    const kept = result.outcomes[0].kept;
+    const depthwise = result.model.graph!.node[2];
+    assert.equal(Number(depthwise.attribute.find((a) => a.name === 'group')!.i), kept);
+    assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [32, 4, 6, 6]);
+  });
+
+  it('keep a space read by a grouped (not depthwise) Conv intact', async () => {
+    const model = depthwiseSeparable();
+    const depthwise = model.graph!.node[2];
+    depthwise.attribute.find((a) => a.name === 'group')!.i = 4n;
+    model.graph!.initializer = model.graph!.initializer.map((t) => (t.name === 'wd' ? floatTensor('wd', [8, 2, 3, 3], randomArray(144, 8)) : t));
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /grouped Conv \(group 4 on 8 channels\)/);
   });
 
   it('map a flattened channel to a block of H·W features of the Gemm', async () => {
@@ -124,7 +149,7 @@ describe('channel spaces', () => {
     model.graph!.initializer = model.graph!.initializer.map((t) => (t.name === 'w2' ? floatTensor('w2', [4, 4, 1, 1], randomArray(16, 9)) : t));
     const [space] = await spacesOf(model);
     assert.equal(space.prunable, false);
-    assert.match(space.reason!, /grouped or depthwise Conv/);
+    assert.match(space.reason!, /grouped Conv \(group 2 on 8 channels\)/);
   });
 
   it('leave a space named by --skip intact', async () => {

@@ -9,7 +9,7 @@ import { identityMatrix } from './helpers/matrices.ts';
 import { floatTensor, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, gemmChain, matmulAddReluMatmul, toFloat16 } from './helpers/models.ts';
+import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, toFloat16 } from './helpers/models.ts';
 import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
 
 const cases: [string, () => ModelProto, number[]][] = [
@@ -19,6 +19,7 @@ const cases: [string, () => ModelProto, number[]][] = [
   ['MatMul → Add → Relu → MatMul', () => matmulAddReluMatmul(), [16, 10]],
   ['Gemm chain (transB 0)', () => gemmChain(0), [16, 8]],
   ['Gemm chain (transB 1)', () => gemmChain(1), [16, 8]],
+  ['Conv → Relu → depthwise Conv → Relu → Conv', () => depthwiseSeparable(), [16, 4, 6, 6]],
 ];
 
 /** Keeps every channel of every prunable space, with the identity as interpolation. */
@@ -153,5 +154,27 @@ describe('models with a fixed batch size', () => {
     assert.equal(result.calibrationSamples, 20);
     assert.ok(result.outcomes[0].kept < 8);
     assert.deepEqual((await run(result.bytes, 'x', floatData([1, 3, 8, 8], 14))).dims, [1, 4, 8, 8]);
+  });
+});
+
+describe('constants reached through Identity', () => {
+  it('are followed, and an edited one becomes a new initializer while the shared one stays', async () => {
+    const model = matmulAddReluMatmul();
+    const graph = model.graph!;
+    // PyTorch exports write a shared initializer once and hand out copies through Identity nodes.
+    graph.node.unshift(makeNode('Identity', ['b1'], ['b1_copy']));
+    graph.node.find((n) => n.name === 'bias1')!.input[1] = 'b1_copy';
+    const calib = floatData([32, 10], 15);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    assert.ok(result.analysis.spaces[0].prunable, result.analysis.spaces[0].reason);
+    const kept = result.outcomes[0].kept;
+    const out = result.model.graph!;
+    const bias = out.node.find((n) => n.name === 'bias1')!.input[1];
+    assert.notEqual(bias, 'b1_copy');
+    assert.deepEqual(readFloatTensor(out.initializer.find((t) => t.name === bias)!).dims, [kept]);
+    assert.deepEqual(readFloatTensor(out.initializer.find((t) => t.name === 'b1')!).dims, [12]);
+    assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [32, 3]);
   });
 });

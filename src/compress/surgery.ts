@@ -35,7 +35,8 @@ class ConstantWriter {
     const nodeProto = this.index.nodes[node];
     const name = nodeProto.input[input];
     const occurrences = nodeProto.input.filter((n) => n === name).length;
-    if ((this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
+    const inPlace = this.index.constantHome.get(name)?.kind !== 'copy';
+    if (inPlace && (this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
     const fresh = `${name}__idprune${++this.copies}`;
     const source = this.index.constants.get(name)!;
     const copy = clone(TensorProtoSchema, source);
@@ -68,7 +69,8 @@ class ConstantWriter {
     const store = (name: string, tensor: TensorProto) => {
       const home = this.index.constantHome.get(name)!;
       if (home.kind === 'initializer') this.index.graph.initializer[home.index] = tensor;
-      else attribute(this.index.nodes[home.node], 'value')!.t = tensor;
+      else if (home.kind === 'constant-node') attribute(this.index.nodes[home.node], 'value')!.t = tensor;
+      else throw new Error(`constant ${name} was edited in place of an Identity copy`);
     };
     for (const [name, value] of this.values) store(name, withFloatData(this.index.constants.get(name)!, value.dims, value.data));
     for (const [name, values] of this.ints) store(name, withIntData(this.index.constants.get(name)!, values));
@@ -97,6 +99,10 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
         values[e.position] = keep.length * e.block;
         return values;
       });
+    }
+    for (const node of space.groups) {
+      const group = attribute(index.nodes[node], 'group')!;
+      group.i = BigInt(keep.length);
     }
     updateValueInfo(copy, space, keep.length);
   }

@@ -51,6 +51,7 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
   };
   for (const space of prunable) {
     for (const p of space.producers) link(nodeSpaces, p, space.id);
+    for (const n of space.channelwise) link(nodeSpaces, n, space.id); // a depthwise Conv's MACs
     for (const c of space.consumers) {
       link(nodeSpaces, c.node, space.id);
       link(constantSpaces, index.nodes[c.node].input[c.weight.input], space.id);

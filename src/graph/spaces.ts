@@ -47,6 +47,7 @@ function traceSpace(
     channelwise: [],
     slices: [...start.slices],
     shapeEntries: [],
+    groups: [],
     consumers: [],
     prunable: true,
   };
@@ -87,6 +88,7 @@ function traceSpace(
         space.channelwise.push(consumer);
         space.slices.push(...(visit.slices ?? []));
         space.shapeEntries.push(...(visit.shapeEntries ?? []));
+        space.groups.push(...(visit.groups ?? []));
         for (const other of visit.sameSpace ?? []) sameSpaceChecks.push({ node: consumer, other, layout: tensor.layout });
         queue.push(...visit.outputs);
       }

@@ -49,6 +49,8 @@ export interface ChannelSpace {
   /** Constants sliced to the kept channels: producer weights and biases, per-channel parameters. */
   slices: ConstantSlice[];
   shapeEntries: ShapeEntry[];
+  /** Depthwise Convs whose `group` attribute is the channel count. */
+  groups: number[];
   consumers: Consumer[];
   prunable: boolean;
   reason?: string;
@@ -70,7 +72,7 @@ export interface Arrival {
 }
 
 export type Visit =
-  | { kind: 'pass'; outputs: SpaceTensor[]; slices?: ConstantSlice[]; shapeEntries?: ShapeEntry[]; sameSpace?: string[] }
+  | { kind: 'pass'; outputs: SpaceTensor[]; slices?: ConstantSlice[]; shapeEntries?: ShapeEntry[]; groups?: number[]; sameSpace?: string[] }
   | { kind: 'consume'; weight: ConstantSlice }
   | { kind: 'block'; reason: string };
 

@@ -1,8 +1,12 @@
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from 'onnx-buf';
 import { AttributeProto_AttributeType } from 'onnx-buf';
 
-/** Where a constant's value lives, so surgery can write it back in the same place. */
-export type ConstantHome = { kind: 'initializer'; index: number } | { kind: 'constant-node'; node: number };
+/**
+ * Where a constant's value lives, so surgery can write it back in the same place. 'copy' is the
+ * output of an Identity on a constant (PyTorch writes shared initializers that way): an edited
+ * value becomes a new initializer.
+ */
+export type ConstantHome = { kind: 'initializer'; index: number } | { kind: 'constant-node'; node: number } | { kind: 'copy' };
 
 /** Read-only lookups over a graph: who produces and who reads each tensor, and its constants. */
 export interface GraphIndex {
@@ -42,6 +46,9 @@ export function indexGraph(model: ModelProto): GraphIndex {
         constants.set(node.output[0], value.t);
         constantHome.set(node.output[0], { kind: 'constant-node', node: i });
       }
+    } else if (node.opType === 'Identity' && node.domain === '' && constants.has(node.input[0])) {
+      constants.set(node.output[0], constants.get(node.input[0])!);
+      constantHome.set(node.output[0], { kind: 'copy' });
     }
   });
   const initializerNames = new Set(graph.initializer.map((t) => t.name));

@@ -7,14 +7,14 @@ export interface SpaceSummary {
   producers: string[];
   consumers: string[];
   channels: number;
-  /** Share of the model's FLOPs in the layers writing or reading this space. */
+  /** Share of the model's FLOPs in the layers writing, reading or filtering this space. */
   flopsShare: number;
   prunable: boolean;
   reason?: string;
 }
 
 export function summarizeSpace(analysis: Analysis, space: ChannelSpace): SpaceSummary {
-  const layers = new Set([...space.producers, ...space.consumers.map((c) => c.node)]);
+  const layers = new Set([...space.producers, ...space.channelwise, ...space.consumers.map((c) => c.node)]);
   const flops = analysis.cost.flops.filter((t) => t.node !== undefined && layers.has(t.node)).reduce((sum, t) => sum + t.value, 0);
   return {
     id: space.id,

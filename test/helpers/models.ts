@@ -123,3 +123,25 @@ export function toFloat16(model: ModelProto): ModelProto {
   }
   return model;
 }
+
+/** input [N,4,6,6] → Conv 1×1 4→8 → Relu → depthwise Conv 3×3 (group 8) → Relu → Conv 1×1 8→4. */
+export function depthwiseSeparable(seed = 5): ModelProto {
+  return makeModel({
+    nodes: [
+      makeNode('Conv', ['x', 'we', 'be'], ['e'], { kernel_shape: [1, 1] }, 'expand'),
+      makeNode('Relu', ['e'], ['re'], {}, 'relu_e'),
+      makeNode('Conv', ['re', 'wd', 'bd'], ['d'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 8 }, 'depthwise'),
+      makeNode('Relu', ['d'], ['rd'], {}, 'relu_d'),
+      makeNode('Conv', ['rd', 'wp'], ['y'], { kernel_shape: [1, 1] }, 'project'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 4, 6, 6])],
+    outputs: [valueInfo('y', F, ['N', 4, 6, 6])],
+    initializers: [
+      floatTensor('we', [8, 4, 1, 1], randomArray(32, seed, 0.5)),
+      floatTensor('be', [8], randomArray(8, seed + 1, 0.1)),
+      floatTensor('wd', [8, 1, 3, 3], randomArray(72, seed + 2, 0.5)),
+      floatTensor('bd', [8], randomArray(8, seed + 3, 0.1)),
+      floatTensor('wp', [4, 8, 1, 1], randomArray(32, seed + 4, 0.5)),
+    ],
+  });
+}

@@ -2,7 +2,11 @@ import { intAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
 import { block, nodeAt } from './helpers.ts';
 
-/** Conv with a constant weight [O, C/group, k…]: produces O channels; with group 1 it absorbs its input space. */
+/**
+ * Conv with a constant weight [O, C/group, k…]: with group 1 it produces O channels and absorbs its
+ * input space; a depthwise Conv (group = C, one filter per channel) passes the space through and
+ * is sliced with it.
+ */
 registerRule('Conv', {
   produce(ctx, i) {
     const node = nodeAt(ctx, i);
@@ -18,8 +22,17 @@ registerRule('Conv', {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('Conv reads the channels as its weight');
     if (!ctx.constant(node.input[1])) return block('Conv weight is computed at run time');
-    if (intAttr(node, 'group', 1) !== 1) return block('grouped or depthwise Conv is not supported yet');
     if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block('Conv input channels are not on axis 1');
-    return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: 1, block: 1 } };
+    const group = intAttr(node, 'group', 1);
+    if (group === 1) return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: 1, block: 1 } };
+    const weight = ctx.constantDims(node.input[1])!;
+    const bias = node.input[2];
+    if (group !== arrival.channels || weight[0] !== group || weight[1] !== 1) {
+      return block(`grouped Conv (group ${group} on ${arrival.channels} channels) is not supported yet`);
+    }
+    if (bias && !ctx.constant(bias)) return block('depthwise Conv bias is computed at run time');
+    const slices = [{ node: arrival.node, input: 1, axis: 0, block: 1 }];
+    if (bias) slices.push({ node: arrival.node, input: 2, axis: 0, block: 1 });
+    return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }], slices, groups: [arrival.node] };
   },
 });
