@@ -20,8 +20,8 @@ function chain(budget: Budget, decays = [0.8, 0.8], extra: Partial<AllocationInp
   ];
   return {
     spaces: new Map([
-      [0, { channels: 16, ranking: ranking(16, decays[0]) }],
-      [1, { channels: 32, ranking: ranking(32, decays[1]) }],
+      [0, { channels: 16, ranking: ranking(16, decays[0]), readPoints: 1 }],
+      [1, { channels: 32, ranking: ranking(32, decays[1]), readPoints: 1 }],
     ]),
     flops,
     params: flops,
@@ -45,6 +45,14 @@ describe('allocation', () => {
   it('takes more from the space whose error grows more slowly', () => {
     const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.5 }, [0.95, 0.5]));
     assert.ok(kept.get(0)! / 16 > kept.get(1)! / 32);
+  });
+
+  it('spares a space whose error reaches more read points', () => {
+    const once = allocateChannels(chain({ kind: 'flops', fraction: 0.5 }));
+    const input = chain({ kind: 'flops', fraction: 0.5 });
+    input.spaces.get(1)!.readPoints = 4;
+    const fourTimes = allocateChannels(input);
+    assert.ok(fourTimes.get(1)! > once.get(1)!);
   });
 
   it('keeps counts that are multiples of --round-to', () => {

@@ -9,7 +9,7 @@ import { indexGraph } from '../src/onnx/graph-index.ts';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readIntTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, randomArray } from './helpers/models.ts';
+import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, randomArray, residualBlock } from './helpers/models.ts';
 import { floatData, run } from './helpers/run.ts';
 
 const spacesOf = async (model: ModelProto) => (await analyzeModel(model, nodeRuntime)).spaces;
@@ -109,12 +109,31 @@ describe('channel spaces', () => {
     assert.match(space.reason!, /ReduceMean reduces the channel axis/);
   });
 
-  it('stop at a residual Add of two activations, saying why', async () => {
-    const nodes = [makeNode('Gemm', ['x', 'w3'], ['h2'], {}, 'side'), makeNode('Add', ['h', 'h2'], ['sum'], {}, 'residual')];
-    const spaces = await spacesOf(mlpWith(nodes, 'sum', [floatTensor('w3', [4, 6], randomArray(24, 5))]));
-    const fc1 = spaces.find((s) => s.producers[0] === 0)!;
-    assert.equal(fc1.prunable, false);
-    assert.match(fc1.reason!, /Add "residual" joins this space with another activation/);
+  it('couple the producers of a residual stream into one space', async () => {
+    const spaces = await spacesOf(residualBlock());
+    const stream = spaces.find((s) => s.producers.length > 1)!;
+    assert.equal(stream.prunable, true, stream.reason);
+    assert.deepEqual(stream.producers, [0, 4]);
+    assert.deepEqual(stream.consumers.map((c) => c.node).sort(), [2, 7]);
+    const internal = spaces.find((s) => s.producers[0] === 2)!;
+    assert.equal(internal.prunable, true);
+    assert.equal(spaces.length, 3, 'stream, block-internal, head output');
+  });
+
+  it('leave coupled spaces intact when asked to', async () => {
+    const spaces = (await analyzeModel(residualBlock(), nodeRuntime, [], { keepCoupled: true })).spaces;
+    const stream = spaces.find((s) => s.producers.length > 1)!;
+    assert.equal(stream.prunable, false);
+    assert.match(stream.reason!, /coupled space of 2 producers \(a residual stream\), left intact by request/);
+  });
+
+  it('stop at a join with an activation no prunable layer writes', async () => {
+    const nodes = [makeNode('Add', ['h', 'h_in'], ['sum'], {}, 'residual')];
+    const model = mlpWith(nodes, 'sum');
+    model.graph!.input.push(valueInfo('h_in', undefined, ['N', 6]));
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /Add "residual" joins these channels with "h_in", which no prunable layer writes/);
   });
 
   it('stop at an op without a rule, naming it', async () => {

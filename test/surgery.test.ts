@@ -9,7 +9,7 @@ import { identityMatrix } from './helpers/matrices.ts';
 import { floatTensor, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, toFloat16 } from './helpers/models.ts';
+import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, residualBlock, toFloat16 } from './helpers/models.ts';
 import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
 
 const cases: [string, () => ModelProto, number[]][] = [
@@ -20,6 +20,7 @@ const cases: [string, () => ModelProto, number[]][] = [
   ['Gemm chain (transB 0)', () => gemmChain(0), [16, 8]],
   ['Gemm chain (transB 1)', () => gemmChain(1), [16, 8]],
   ['Conv → Relu → depthwise Conv → Relu → Conv', () => depthwiseSeparable(), [16, 4, 6, 6]],
+  ['residual block: stem and block output coupled', () => residualBlock(), [16, 4, 6, 6]],
 ];
 
 /** Keeps every channel of every prunable space, with the identity as interpolation. */
@@ -176,5 +177,29 @@ describe('constants reached through Identity', () => {
     assert.deepEqual(readFloatTensor(out.initializer.find((t) => t.name === bias)!).dims, [kept]);
     assert.deepEqual(readFloatTensor(out.initializer.find((t) => t.name === 'b1')!).dims, [12]);
     assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [32, 3]);
+  });
+});
+
+describe('coupled spaces', () => {
+  it('slice every producer of a residual stream to the same channels', async () => {
+    const model = residualBlock();
+    const calib = floatData([48, 4, 6, 6], 16);
+    // With the block-internal space skipped, only the stream can give.
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.7 },
+      skip: ['r1'],
+    });
+    const stream = result.outcomes.find((o) => o.space.producers.length > 1)!;
+    assert.ok(stream.kept < 8, 'the stream is pruned');
+    const weight = (name: string) => readFloatTensor(result.model.graph!.initializer.find((t) => t.name === name)!);
+    const original = (name: string) => readFloatTensor(model.graph!.initializer.find((t) => t.name === name)!);
+    // The stem's kept filters are the original filters of the kept channels, and the block's last
+    // Conv writes exactly those channels.
+    const stem = weight('w0');
+    assert.deepEqual(stem.dims, [stream.kept, 4, 3, 3]);
+    stream.keep.forEach((c, i) => assert.deepEqual([...stem.data.subarray(i * 36, (i + 1) * 36)], [...original('w0').data.subarray(c * 36, (c + 1) * 36)].map((v) => Math.fround(v))));
+    assert.deepEqual(weight('w2').dims[0], stream.kept);
+    assert.deepEqual(weight('b2').dims, [stream.kept]);
+    assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [48, 3, 6, 6]);
   });
 });

@@ -118,14 +118,16 @@ function dropUnusedNodes(model: ModelProto): void {
 export interface ConsumerProbe {
   tensor: string;
   layout: Layout;
+  /** Channels of the tensor in the original network. */
   channels: number;
-  /** Channels kept on the pruned side. */
-  keep: number[];
+  /** Channels of the tensor in the pruned network. */
+  kept: number;
   /**
-   * A Conv consumer: its weight, geometry attributes, and the step between the output positions
-   * sampled as rows (neighbouring receptive fields overlap and add little). Absent for Gemm / MatMul.
+   * A Conv consumer: its original weight, geometry attributes, the step between the output
+   * positions sampled as rows (neighbouring receptive fields overlap and add little), and the
+   * output channels it keeps when its own output space is pruned. Absent for Gemm / MatMul.
    */
-  conv?: { weight: TensorProto; attributes: AttributeProto[]; stride: number[] };
+  conv?: { weight: TensorProto; attributes: AttributeProto[]; stride: number[]; outputKeep?: number[] };
   /**
    * When the Conv's output is added straight to another activation (a residual block's end), that
    * operand: the fit then also makes up for its deviation from the original network.
@@ -139,44 +141,32 @@ export function featureCount(probe: ConsumerProbe, channels: number): number {
   return channels * (probe.conv ? kernelOf(probe.conv).reduce((a, b) => a * b, 1) : 1);
 }
 
-/** Columns of the fit's right-hand side: the Conv's outputs, or the original's channels. */
+/** Columns of the fit's right-hand side: the Conv's kept outputs, or the original's channels. */
 export function targetCount(probe: ConsumerProbe): number {
-  return probe.conv ? Number(probe.conv.weight.dims[0]) : probe.channels;
+  if (!probe.conv) return probe.channels;
+  return probe.conv.outputKeep?.length ?? Number(probe.conv.weight.dims[0]);
 }
 
-/** Rows of consumer input features (float32), for the given channels of `x` (all when undefined). */
-function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, keep: number[] | undefined, elemType: TensorProto_DataType, prefix: string): string {
-  const n = keep ? keep.length : probe.channels;
+/** Rows of consumer input features (float32) of `x`, which has `channels` channels. */
+function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, channels: number, elemType: TensorProto_DataType, prefix: string): string {
   let rows: string;
   if (probe.conv) {
-    let input = x;
-    if (keep) {
-      fragment.initializers.push(int64Tensor(`${prefix}/keep`, [n], keep));
-      fragment.nodes.push(makeNode('Gather', [x, `${prefix}/keep`], [`${prefix}/kept`], { axis: 1 }));
-      input = `${prefix}/kept`;
-    }
-    // A depthwise Conv with one-hot kernels lays out each receptive field as n·taps channels.
+    // A depthwise Conv with one-hot kernels lays out each receptive field as channels·taps.
     const kernel = kernelOf(probe.conv);
     const taps = kernel.reduce((a, b) => a * b, 1);
-    const onehot = new Float64Array(n * taps * taps);
-    for (let c = 0; c < n; c++) for (let t = 0; t < taps; t++) onehot[(c * taps + t) * taps + t] = 1;
-    fragment.initializers.push(floatTensor(`${prefix}/taps`, [n * taps, 1, ...kernel], onehot, elemType));
-    const patches = makeNode('Conv', [input, `${prefix}/taps`], [`${prefix}/patches`], { group: n });
+    const onehot = new Float64Array(channels * taps * taps);
+    for (let c = 0; c < channels; c++) for (let t = 0; t < taps; t++) onehot[(c * taps + t) * taps + t] = 1;
+    fragment.initializers.push(floatTensor(`${prefix}/taps`, [channels * taps, 1, ...kernel], onehot, elemType));
+    const patches = makeNode('Conv', [x, `${prefix}/taps`], [`${prefix}/patches`], { group: channels });
     patches.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
     fragment.nodes.push(patches);
-    rows = positionRows(fragment, `${prefix}/patches`, probe.conv.stride, n * taps, prefix);
+    rows = positionRows(fragment, `${prefix}/patches`, probe.conv.stride, channels * taps, prefix);
   } else {
     // Gemm and MatMul read the channels on the last axis. A flattened channel's block entries
     // become rows: one interpolation for all of them keeps the fit well determined.
-    const block = probe.layout.block;
-    let split = reshape(fragment, x, [-1, probe.channels, block], `${prefix}/split`);
-    if (keep) {
-      fragment.initializers.push(int64Tensor(`${prefix}/keep`, [n], keep));
-      fragment.nodes.push(makeNode('Gather', [split, `${prefix}/keep`], [`${prefix}/kept`], { axis: 1 }));
-      split = `${prefix}/kept`;
-    }
+    const split = reshape(fragment, x, [-1, channels, probe.layout.block], `${prefix}/split`);
     fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
-    rows = reshape(fragment, `${prefix}/moved`, [-1, n], `${prefix}/rows`);
+    rows = reshape(fragment, `${prefix}/moved`, [-1, channels], `${prefix}/rows`);
   }
   fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f32`], { to: TensorProto_DataType.FLOAT }));
   return `${prefix}/f32`;
@@ -203,10 +193,10 @@ function positionRows(fragment: Fragment, x: string, stride: number[], features:
 
 /**
  * A standalone model with inputs p{i}, o{i}: the pruned and the original network's activation read
- * by consumer i, on the same samples. Outputs pp{i} = PᵀP over the kept channels' features and
+ * by consumer i, on the same samples. Outputs pp{i} = PᵀP over the pruned network's features and
  * pt{i} = PᵀY against the fit's target Y: for a Conv, the original layer's output (without bias,
- * at the sampled positions) plus, with a residual operand (inputs rp{i}, ro{i}), that operand's
- * deviation ro − rp; for a Gemm or MatMul, the original's channels.
+ * kept output channels, sampled positions) plus, with a residual operand (inputs rp{i}, ro{i}), that
+ * operand's deviation ro − rp; for a Gemm or MatMul, the original's channels.
  */
 export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[]): ModelProto {
   const fragment: Fragment = { nodes: [], initializers: [] };
@@ -215,7 +205,7 @@ export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTyp
   for (let i = 0; i < probes.length; i++) {
     const probe = probes[i];
     inputs.push(valueInfo(`p${i}`, elemTypes[i]), valueInfo(`o${i}`, elemTypes[i]));
-    const p = featureRows(fragment, `p${i}`, probe, probe.keep, elemTypes[i], `p${i}`);
+    const p = featureRows(fragment, `p${i}`, probe, probe.kept, elemTypes[i], `p${i}`);
     let target: string;
     if (probe.conv) {
       const weight = clone(TensorProtoSchema, probe.conv.weight);
@@ -224,10 +214,18 @@ export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTyp
       const conv = makeNode('Conv', [`o${i}`, weight.name], [`y${i}`]);
       conv.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
       fragment.nodes.push(conv);
-      let y = `y${i}`;
+      const outputKeep = probe.conv.outputKeep;
+      if (outputKeep) fragment.initializers.push(int64Tensor(`y${i}/keep`, [outputKeep.length], outputKeep));
+      const kept = (x: string) => {
+        if (!outputKeep) return x;
+        fragment.nodes.push(makeNode('Gather', [x, `y${i}/keep`], [`${x}/kept`], { axis: 1 }));
+        return `${x}/kept`;
+      };
+      let y = kept(`y${i}`);
       if (probe.residual) {
         inputs.push(valueInfo(`rp${i}`, elemTypes[i]), valueInfo(`ro${i}`, elemTypes[i]));
-        fragment.nodes.push(makeNode('Sub', [`ro${i}`, `rp${i}`], [`d${i}`]));
+        // The pruned network's operand already has the kept channels only.
+        fragment.nodes.push(makeNode('Sub', [kept(`ro${i}`), `rp${i}`], [`d${i}`]));
         fragment.nodes.push(makeNode('Add', [y, `d${i}`], [`y${i}/total`]));
         y = `y${i}/total`;
       }
@@ -236,7 +234,7 @@ export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTyp
       fragment.nodes.push(makeNode('Cast', [rows], [`y${i}/f32`], { to: TensorProto_DataType.FLOAT }));
       target = `y${i}/f32`;
     } else {
-      target = featureRows(fragment, `o${i}`, probe, undefined, elemTypes[i], `o${i}`);
+      target = featureRows(fragment, `o${i}`, probe, probe.channels, elemTypes[i], `o${i}`);
     }
     // Receptive fields make these products large: they run in float32 (one batch at a time, summed
     // over batches in float64), several times faster than in float64 at no measured loss.

@@ -61,10 +61,9 @@ const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
 };
 
 /**
- * One pass running the original and a partially pruned network side by side on the same batches,
+ * One pass running the original and the pruned network side by side on the same batches,
  * accumulating, for each consumer, the Gram matrix of its input features in the pruned network
- * and their cross products with the original's. The probed tensors still have all their channels
- * in the pruned network; the kept ones are selected inside the pass.
+ * and their products with the fit's target from the original (see consumerCrossGramModel).
  */
 export async function collectCrossGrams(
   original: ModelProto,
@@ -76,8 +75,8 @@ export async function collectCrossGrams(
   const progress = options.progress ?? silentProgress;
   const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual] : [p.tensor])))];
   const result: CrossGrams = {
-    pruned: probes.map((p) => zeros(featureCount(p, p.keep.length), featureCount(p, p.keep.length))),
-    target: probes.map((p) => zeros(featureCount(p, p.keep.length), targetCount(p))),
+    pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
+    target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
   };
   const originalSession = await runtime.load(encodeModel(exposeTensors(original, tensors)));
   const prunedSession = await runtime.load(encodeModel(exposeTensors(pruned, tensors)));

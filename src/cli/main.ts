@@ -52,6 +52,7 @@ program
   .option('--round-to <m>', 'kept channel counts are multiples of m', positiveInteger, 1)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
+  .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact')
   .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
   .option('--eval <path>', 'held-out data to measure agreement with the original model')
   .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')

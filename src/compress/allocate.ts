@@ -7,8 +7,11 @@ export type Budget =
   | { kind: 'tolerance'; error: number };
 
 export interface AllocationInput {
-  /** Prunable spaces: id → channel count and ranking. */
-  spaces: Map<number, { channels: number; ranking: ChannelRanking }>;
+  /**
+   * Prunable spaces: id → channel count, ranking, and how many tensors the consumers read (each
+   * carries the reconstruction error on: a residual stream read after every block counts for each).
+   */
+  spaces: Map<number, { channels: number; ranking: ChannelRanking; readPoints: number }>;
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
@@ -27,8 +30,8 @@ export function allowedSizes(channels: number, roundTo: number, minKeep: number)
 /**
  * Chooses how many channels each space keeps. With a tolerance, each space keeps the fewest
  * channels whose relative error (‖Z − Z_S T‖_F / ‖Z‖_F) stays within it. With a FLOPs or parameter
- * target, channels are removed greedily where the error added per unit of cost saved is smallest,
- * until the whole model's cost meets the target.
+ * target, channels are removed greedily where the error added (relative squared error times read
+ * points) per unit of cost saved is smallest, until the whole model's cost meets the target.
  */
 export function allocateChannels(input: AllocationInput): Map<number, number> {
   const ids = [...input.spaces.keys()];
@@ -81,7 +84,7 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
       }
       if (saving <= 0) continue;
       const err = space.ranking.relativeError;
-      const score = (err[list[s + 1]] - err[list[s]]) / saving;
+      const score = (space.readPoints * (err[list[s + 1]] - err[list[s]])) / saving;
       if (score < bestScore) {
         bestScore = score;
         best = id;

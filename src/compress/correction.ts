@@ -2,17 +2,20 @@ import type { ConsumerProbe } from '../calibrate/instrument.ts';
 import type { CrossGrams } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
-import { type Matrix, transpose } from '../linalg/matrix.ts';
+import { transpose } from '../linalg/matrix.ts';
 import { solveSymmetric } from '../linalg/solve.ts';
-import { type FloatArray, tensorDims } from '../onnx/tensor.ts';
-import type { SpaceDecision } from './surgery.ts';
+import type { GraphIndex } from '../onnx/graph-index.ts';
+import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
+import type { WeightReplacement } from './surgery.ts';
+import { mixChannels, sliceChannels } from './tensor-ops.ts';
 
 /*
- * Error correction: each consumer of a space is fitted on the network pruned so far, against the
- * original network on the same samples. A Conv consumer is refitted over the receptive-field
- * features of the kept channels to reproduce the original layer's output (and, at a residual
- * block's end, to make up for the other operand's deviation); a Gemm or MatMul consumer gets a
- * channel interpolation T = argmin ‖O − P[:, keep] · T‖.
+ * Error correction. Starting from the pruned network with plain interpolations, consumers are
+ * refitted in topological order, each on the network whose upstream consumers are already
+ * refitted, against the original network on the same samples. A Conv consumer is refitted over
+ * the receptive-field features of its kept input channels to reproduce the original layer's output
+ * (and, at a residual block's end, to make up for the other operand's deviation); a Gemm or MatMul
+ * consumer gets a channel interpolation T = argmin ‖O − P T‖ folded into its original weight.
  */
 
 /** Small relative ridge of the fits: guards rank deficiency, costs no accuracy. */
@@ -33,37 +36,63 @@ export interface ConsumerFit {
   probe: ConsumerProbe;
 }
 
-/** What each consumer of the given spaces reads, as input features of its own. */
-export function consumerFits(analysis: Analysis, spaces: readonly ChannelSpace[], keepOf: (s: ChannelSpace) => number[], samples: number): ConsumerFit[] {
-  return spaces.flatMap((space) =>
-    space.consumers.map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space), samples) })),
+/** The pruned spaces' decisions as seen from one node: what it keeps of the space it writes. */
+export type OutputKeep = (node: number) => { space: ChannelSpace; keep: number[] } | undefined;
+
+/**
+ * Every consumer of the pruned spaces, grouped by depth: a consumer's level counts the consumers
+ * on its longest path from the inputs, so each level's inputs depend only on earlier levels.
+ */
+export function fitLevels(
+  analysis: Analysis,
+  spaces: readonly ChannelSpace[],
+  keepOf: (s: ChannelSpace) => number[],
+  outputKeep: OutputKeep,
+  samples: number,
+): ConsumerFit[][] {
+  const fits = spaces.flatMap((space) =>
+    space.consumers.map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples) })),
   );
+  const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
+  const levels: ConsumerFit[][] = [];
+  for (const fit of fits) (levels[level.get(fit.consumer.node)!] ??= []).push(fit);
+  return levels.filter(Boolean);
 }
 
-/** Decisions for the spaces of `fits`, from the statistics of one correction pass. */
-export function correctedDecisions(fits: readonly ConsumerFit[], stats: CrossGrams, keepOf: (s: ChannelSpace) => number[]): SpaceDecision[] {
-  const decisions = new Map<ChannelSpace, SpaceDecision>();
-  fits.forEach(({ space, consumer, probe }, i) => {
-    let decision = decisions.get(space);
-    if (!decision) {
-      decision = { space, keep: keepOf(space), interpolation: new Map<string, Matrix>(), refits: new Map<number, FloatArray>() };
-      decisions.set(space, decision);
-    }
+function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<number, number> {
+  const tensorDepth = new Map<string, number>();
+  const level = new Map<number, number>();
+  index.nodes.forEach((node, i) => {
+    const depth = Math.max(0, ...node.input.map((t) => tensorDepth.get(t) ?? 0));
+    if (consumers.has(i)) level.set(i, depth);
+    for (const out of node.output) tensorDepth.set(out, consumers.has(i) ? depth + 1 : depth);
+  });
+  return level;
+}
+
+/** New weights for the consumers of one level, from the statistics of its correction pass. */
+export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[], stats: CrossGrams, outputKeep: OutputKeep): WeightReplacement[] {
+  return fits.map(({ consumer, probe }, i) => {
     const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
+    const input = consumer.weight.input;
     if (probe.conv) {
       const [outputs, , ...kernel] = tensorDims(probe.conv.weight);
-      decision.refits!.set(consumer.node, { dims: [outputs, decision.keep.length, ...kernel], data: transpose(solved).data });
-    } else {
-      decision.interpolation.set(consumer.reads, solved);
+      const written = probe.conv.outputKeep?.length ?? outputs;
+      return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
+    const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
+    let value: FloatArray = mixChannels(original, consumer.weight.axis, consumer.weight.block, solved);
+    const written = outputKeep(consumer.node);
+    const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
+    if (written && slice) value = sliceChannels(value, slice.axis, slice.block, written.keep);
+    return { node: consumer.node, input, value };
   });
-  return [...decisions.values()];
 }
 
-function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, keep: number[], samples: number): ConsumerProbe {
+function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {
   const node = analysis.index.nodes[consumer.node];
   const layout = space.tensors.find((t) => t.name === consumer.reads)!.layout;
-  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: space.channels, keep };
+  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: space.channels, kept };
   if (node.opType !== 'Conv') return probe;
   const weight = analysis.index.constants.get(node.input[consumer.weight.input])!;
   const kernel = tensorDims(weight).slice(2);
@@ -75,6 +104,7 @@ function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consum
     weight,
     attributes: node.attribute.filter((a) => CONV_GEOMETRY.has(a.name)),
     stride: spatial.map((size) => Math.min(step, size)),
+    outputKeep: outputKeep(consumer.node)?.keep,
   };
   probe.residual = residualOperand(analysis, consumer.node);
   return probe;

@@ -9,11 +9,10 @@ import type { ChannelSpace } from '../graph/types.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
-import { consumerFits, correctedDecisions } from './correction.ts';
+import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
-import { spaceLevels } from './levels.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
-import { applySurgery, type SpaceDecision } from './surgery.ts';
+import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
 
 export type CorrectionMode = 'corrected' | 'plain';
 
@@ -27,6 +26,8 @@ export interface CompressOptions {
   roundTo?: number;
   minKeep?: number;
   skip?: string[];
+  /** Leave coupled spaces (residual streams, gated branches) intact. */
+  keepCoupled?: boolean;
   batchSize?: number;
   progress?: Progress;
   /** Recorded in the output model's metadata. */
@@ -69,7 +70,7 @@ export async function compressModel(
     }
   };
 
-  const analysis = await timed('analysis', () => analyzeModel(model, runtime, options.skip));
+  const analysis = await timed('analysis', () => analyzeModel(model, runtime, options.skip, { keepCoupled: options.keepCoupled }));
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
     const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
@@ -93,7 +94,7 @@ export async function compressModel(
     const rankings = new Map<number, ChannelRanking>();
     for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf.get(t)!)));
     const kept = allocateChannels({
-      spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)! }])),
+      spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length }])),
       flops: analysis.cost.flops,
       params: analysis.cost.params,
       budget: options.budget,
@@ -112,21 +113,23 @@ export async function compressModel(
 
   let passes = 1;
   let output: ModelProto;
+  const plainDecisions = () => toPrune.map(plainDecision);
   if ((options.mode ?? 'corrected') === 'plain') {
-    const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
+    const decisions = await timed('interpolation', plainDecisions);
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
-    // Level by level, each consumer is fitted on the network pruned so far (see correction.ts).
-    output = model;
-    const levels = spaceLevels(analysis.index, toPrune);
+    // From the plain interpolations, consumers are refitted level by level (see correction.ts).
+    output = await timed('surgery', () => applySurgery(model, plainDecisions()));
+    const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
+    const outputKeep = (node: number) => writers.get(node);
+    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count);
     for (let l = 0; l < levels.length; l++) {
-      const fits = consumerFits(analysis, levels[l], keepOf, dataset.count);
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
-      const stats = await timed('correction', () => collectCrossGrams(model, current, fits.map((f) => f.probe), { ...pass, label }));
+      const stats = await timed('correction', () => collectCrossGrams(model, current, levels[l].map((f) => f.probe), { ...pass, label }));
       passes++;
-      const decisions = await timed('interpolation', () => correctedDecisions(fits, stats, keepOf));
-      output = await timed('surgery', () => applySurgery(current, decisions));
+      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep));
+      output = await timed('surgery', () => replaceWeights(current, weights));
     }
   }
   setMetadata(output, {

@@ -12,8 +12,13 @@ export interface SpaceDecision {
   keep: number[];
   /** Per read tensor, T (k × C) with Z ≈ Z[:, keep] · T, folded into every consumer reading it. */
   interpolation: Map<string, Matrix>;
-  /** Per consumer node, a weight refitted for the kept channels; takes the place of `interpolation`. */
-  refits?: Map<number, FloatArray>;
+}
+
+/** A node's constant input replaced by a new value (a refitted weight). */
+export interface WeightReplacement {
+  node: number;
+  input: number;
+  value: FloatArray;
 }
 
 /**
@@ -82,14 +87,9 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
   const copy = clone(ModelProtoSchema, model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
-  for (const { space, keep, interpolation, refits } of decisions) {
+  for (const { space, keep, interpolation } of decisions) {
     for (const s of space.slices) writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, s.axis, s.block, keep));
     for (const c of space.consumers) {
-      const refit = refits?.get(c.node);
-      if (refit) {
-        writer.updateFloat(c.node, c.weight.input, () => refit);
-        continue;
-      }
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
       writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, c.weight.axis, c.weight.block, mix));
@@ -106,6 +106,15 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
     }
     updateValueInfo(copy, space, keep.length);
   }
+  writer.commit();
+  return copy;
+}
+
+/** A new model with the given constant inputs replaced (each made private to its node first). */
+export function replaceWeights(model: ModelProto, replacements: readonly WeightReplacement[]): ModelProto {
+  const copy = clone(ModelProtoSchema, model);
+  const writer = new ConstantWriter(indexGraph(copy));
+  for (const r of replacements) writer.updateFloat(r.node, r.input, () => r.value);
   writer.commit();
   return copy;
 }

@@ -4,7 +4,7 @@ import { buildCostModel, type CostModel, totalCost } from '../evaluate/cost.ts';
 import { type GraphIndex, indexGraph, nodeLabel } from '../onnx/graph-index.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs, probeShapes, type Shapes } from '../onnx/shapes.ts';
-import { findChannelSpaces } from './spaces.ts';
+import { findChannelSpaces, type SpaceOptions } from './spaces.ts';
 import type { ChannelSpace } from './types.ts';
 
 /** Everything known about a model before any data is seen. */
@@ -19,13 +19,13 @@ export interface Analysis {
   params: number;
 }
 
-export async function analyzeModel(model: ModelProto, runtime: Runtime, skip: readonly string[] = []): Promise<Analysis> {
+export async function analyzeModel(model: ModelProto, runtime: Runtime, skip: readonly string[] = [], options: SpaceOptions = {}): Promise<Analysis> {
   const external = model.graph!.initializer.find((t) => t.externalData.length > 0);
   if (external) throw new IdpruneError(`initializer "${external.name}" keeps its data in an external file, which is not supported yet`);
   const index = indexGraph(model);
   const inputs = inputSpecs(model);
   const shapes = await probeShapes(model, runtime);
-  const spaces = applySkip(index, findChannelSpaces(index, shapes), skip);
+  const spaces = applySkip(index, findChannelSpaces(index, shapes, options), skip);
   const cost = buildCostModel(index, shapes, spaces);
   return {
     model,

@@ -17,30 +17,110 @@ export function ruleContext(index: GraphIndex, shapes: Shapes): RuleContext {
   };
 }
 
+/** A binary op whose other operand must carry the same channels. */
+interface Join {
+  node: number;
+  other: string;
+  layout: SpaceTensor['layout'];
+}
+
+interface Traced {
+  space: ChannelSpace;
+  joins: Join[];
+}
+
+export interface SpaceOptions {
+  /** Leave coupled spaces (several producers joined by Add / Sub / Mul: residual streams) intact. */
+  keepCoupled?: boolean;
+}
+
 /**
  * Finds every channel space: starting at each producer's output, follows the channels through
- * channel-wise ops to the consumers that absorb them. A space meeting anything it cannot follow
- * is kept, marked unprunable with the first reason found.
+ * channel-wise ops to the consumers that absorb them. Spaces joined by an element-wise op of two
+ * activations (a residual stream, a gated branch) are coupled into one: one channel subset for all
+ * their producers and consumers. A space meeting anything it cannot follow is kept, marked
+ * unprunable with the first reason found.
  */
-export function findChannelSpaces(index: GraphIndex, shapes: Shapes): ChannelSpace[] {
+export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: SpaceOptions = {}): ChannelSpace[] {
   const ctx = ruleContext(index, shapes);
-  const spaces: ChannelSpace[] = [];
+  const traced: Traced[] = [];
   index.nodes.forEach((node, i) => {
     const production = ruleFor(node.opType, node.domain)?.produce?.(ctx, i);
-    if (production) spaces.push(traceSpace(ctx, spaces.length, i, production));
+    if (production) traced.push(traceSpace(ctx, i, production));
+  });
+  const spaces = coupleJoined(index, traced, options);
+  spaces.forEach((space, id) => {
+    space.id = id;
+    if (space.consumers.length === 0) block(space, 'no consumer absorbs these channels');
   });
   return spaces;
 }
 
+function block(space: ChannelSpace, reason: string): void {
+  if (space.prunable) {
+    space.prunable = false;
+    space.reason = reason;
+  }
+}
+
+/** Merges the spaces that joins connect (union-find) and checks every join against the result. */
+function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions): ChannelSpace[] {
+  const parent = traced.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  const owners = new Map<string, number[]>();
+  traced.forEach((t, i) => t.space.tensors.forEach((tensor) => owners.set(tensor.name, [...(owners.get(tensor.name) ?? []), i])));
+  traced.forEach((t, i) => {
+    for (const join of t.joins) for (const j of owners.get(join.other) ?? []) parent[find(j)] = find(i);
+  });
+  const groups = new Map<number, Traced[]>();
+  traced.forEach((t, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), t]));
+  return [...groups.values()].map((group) => {
+    const { space, joins } = group.length === 1 ? group[0] : mergeSpaces(group);
+    const members = new Map(space.tensors.map((t) => [t.name, t.layout]));
+    for (const join of joins) {
+      const layout = members.get(join.other);
+      if (!layout || layout.axis !== join.layout.axis || layout.block !== join.layout.block) {
+        const node = index.nodes[join.node];
+        block(space, `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`);
+      }
+    }
+    if (options.keepCoupled && space.producers.length > 1) {
+      block(space, `coupled space of ${space.producers.length} producers (a residual stream), left intact by request`);
+    }
+    return space;
+  });
+}
+
+function mergeSpaces(parts: Traced[]): Traced {
+  const unique = <T>(items: T[], key: (item: T) => string) => [...new Map(items.map((item) => [key(item), item])).values()];
+  const all = <K extends keyof ChannelSpace>(key: K) => parts.flatMap((p) => p.space[key] as unknown[]);
+  const first = parts[0].space;
+  const space: ChannelSpace = {
+    id: first.id,
+    channels: first.channels,
+    producers: [...new Set(all('producers') as number[])],
+    tensors: unique(all('tensors') as SpaceTensor[], (t) => `${t.name}|${t.layout.axis}|${t.layout.block}`),
+    channelwise: [...new Set(all('channelwise') as number[])],
+    slices: unique(all('slices') as ChannelSpace['slices'], (s) => `${s.node}|${s.input}`),
+    shapeEntries: unique(all('shapeEntries') as ChannelSpace['shapeEntries'], (e) => `${e.node}|${e.input}|${e.position}`),
+    groups: [...new Set(all('groups') as number[])],
+    consumers: unique(all('consumers') as ChannelSpace['consumers'], (c) => String(c.node)),
+    prunable: true,
+  };
+  for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
+  if (parts.some((p) => p.space.channels !== space.channels)) block(space, 'joins activations of different channel counts');
+  if (new Set(space.tensors.map((t) => t.name)).size !== space.tensors.length) block(space, 'a tensor carries the channels in two layouts');
+  return { space, joins: parts.flatMap((p) => p.joins) };
+}
+
 function traceSpace(
   ctx: RuleContext,
-  id: number,
   producer: number,
   start: { output: string; layout: SpaceTensor['layout']; channels: number; slices: ChannelSpace['slices'] },
-): ChannelSpace {
+): Traced {
   const { index } = ctx;
   const space: ChannelSpace = {
-    id,
+    id: 0,
     channels: start.channels,
     producers: [producer],
     tensors: [],
@@ -51,15 +131,9 @@ function traceSpace(
     consumers: [],
     prunable: true,
   };
-  const stop = (reason: string) => {
-    if (space.prunable) {
-      space.prunable = false;
-      space.reason = reason;
-    }
-  };
   const members = new Map<string, SpaceTensor>();
   const visited = new Set<number>();
-  const sameSpaceChecks: { node: number; other: string; layout: SpaceTensor['layout'] }[] = [];
+  const joins: Join[] = [];
   const queue: SpaceTensor[] = [{ name: start.output, layout: start.layout }];
 
   while (queue.length > 0) {
@@ -67,7 +141,7 @@ function traceSpace(
     if (members.has(tensor.name)) continue;
     members.set(tensor.name, tensor);
     space.tensors.push(tensor);
-    if (index.graphOutputs.has(tensor.name)) stop(`tensor "${tensor.name}" is a model output`);
+    if (index.graphOutputs.has(tensor.name)) block(space, `tensor "${tensor.name}" is a model output`);
     for (const consumer of index.consumers.get(tensor.name) ?? []) {
       if (visited.has(consumer)) continue;
       visited.add(consumer);
@@ -75,13 +149,13 @@ function traceSpace(
       const label = `${node.opType} "${nodeLabel(index, consumer)}"`;
       const rule = ruleFor(node.opType, node.domain);
       if (!rule || hasSubgraphs(node)) {
-        stop(`${label}: no rule for op ${node.domain ? node.domain + '.' : ''}${node.opType}`);
+        block(space, `${label}: no rule for op ${node.domain ? node.domain + '.' : ''}${node.opType}`);
         continue;
       }
       const input = node.input.indexOf(tensor.name);
       const visit = rule.visit(ctx, { node: consumer, input, tensor: tensor.name, layout: tensor.layout, channels: space.channels });
       if (visit.kind === 'block') {
-        stop(`${label}: ${visit.reason}`);
+        block(space, `${label}: ${visit.reason}`);
       } else if (visit.kind === 'consume') {
         space.consumers.push({ node: consumer, reads: tensor.name, weight: visit.weight });
       } else {
@@ -89,19 +163,10 @@ function traceSpace(
         space.slices.push(...(visit.slices ?? []));
         space.shapeEntries.push(...(visit.shapeEntries ?? []));
         space.groups.push(...(visit.groups ?? []));
-        for (const other of visit.sameSpace ?? []) sameSpaceChecks.push({ node: consumer, other, layout: tensor.layout });
+        for (const other of visit.sameSpace ?? []) joins.push({ node: consumer, other, layout: tensor.layout });
         queue.push(...visit.outputs);
       }
     }
   }
-  for (const check of sameSpaceChecks) {
-    const other = members.get(check.other);
-    const sameLayout = other && other.layout.axis === check.layout.axis && other.layout.block === check.layout.block;
-    if (!sameLayout) {
-      const node = index.nodes[check.node];
-      stop(`${node.opType} "${nodeLabel(index, check.node)}" joins this space with another activation ("${check.other}"): a residual stream, not supported yet`);
-    }
-  }
-  if (space.consumers.length === 0) stop('no consumer absorbs these channels');
-  return space;
+  return { space, joins };
 }

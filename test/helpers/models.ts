@@ -145,3 +145,35 @@ export function depthwiseSeparable(seed = 5): ModelProto {
     ],
   });
 }
+
+/**
+ * input [N,4,6,6] → stem Conv 4→8 → Relu → [Conv 8→6 → Relu → Conv 6→8] + shortcut → Relu →
+ * Conv 8→3: one residual block; the stem and the block's last Conv write one stream.
+ */
+export function residualBlock(seed = 6): ModelProto {
+  const conv = (inputs: string[], out: string, name: string, k = 3) =>
+    makeNode('Conv', inputs, [out], { kernel_shape: [k, k], pads: k === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0] }, name);
+  return makeModel({
+    nodes: [
+      conv(['x', 'w0', 'b0'], 's0', 'stem'),
+      makeNode('Relu', ['s0'], ['r0'], {}, 'stem_relu'),
+      conv(['r0', 'w1', 'b1'], 'c1', 'block_conv1'),
+      makeNode('Relu', ['c1'], ['r1'], {}, 'block_relu'),
+      conv(['r1', 'w2', 'b2'], 'c2', 'block_conv2'),
+      makeNode('Add', ['c2', 'r0'], ['sum'], {}, 'residual'),
+      makeNode('Relu', ['sum'], ['r2'], {}, 'out_relu'),
+      conv(['r2', 'w3'], 'y', 'head', 1),
+    ],
+    inputs: [valueInfo('x', F, ['N', 4, 6, 6])],
+    outputs: [valueInfo('y', F, ['N', 3, 6, 6])],
+    initializers: [
+      floatTensor('w0', [8, 4, 3, 3], randomArray(288, seed, 0.4)),
+      floatTensor('b0', [8], randomArray(8, seed + 1, 0.1)),
+      floatTensor('w1', [6, 8, 3, 3], randomArray(432, seed + 2, 0.3)),
+      floatTensor('b1', [6], randomArray(6, seed + 3, 0.1)),
+      floatTensor('w2', [8, 6, 3, 3], randomArray(432, seed + 4, 0.3)),
+      floatTensor('b2', [8], randomArray(8, seed + 5, 0.1)),
+      floatTensor('w3', [3, 8, 1, 1], randomArray(24, seed + 6, 0.5)),
+    ],
+  });
+}

@@ -22,6 +22,7 @@ export interface CompressFlags {
   roundTo: number;
   minKeep: number;
   skip: string[];
+  keepCoupled?: boolean;
   batchSize: number;
   eval?: string;
   labels?: string;
@@ -57,6 +58,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     roundTo: flags.roundTo,
     minKeep: flags.minKeep,
     skip: flags.skip,
+    keepCoupled: flags.keepCoupled,
     batchSize: flags.batchSize,
     progress,
     version,
