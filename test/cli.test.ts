@@ -131,6 +131,7 @@ describe('idprune inspect', () => {
     // Conv: 6 channels × 6×6 positions × (2 inputs × 3×3 kernel); Gemm: 5 outputs × 216 features.
     assert.equal(summary.flops, 6 * 36 * 2 * 9 + 5 * 216);
     assert.deepEqual(summary.spaces.map((s: { prunable: boolean }) => s.prunable), [true, false]);
+    assert.equal(summary.prunableFlopsShare, 1, 'both layers scale with the conv channels');
     assert.match(summary.spaces[1].reason, /model output/);
   });
 

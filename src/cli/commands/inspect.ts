@@ -16,7 +16,8 @@ export async function inspectCommand(path: string, options: { json?: boolean }):
     outputs,
     params: analysis.params,
     flops: analysis.flops,
-    prunableFlopsShare: spaces.filter((s) => s.prunable).reduce((a, s) => a + s.flopsShare, 0),
+    // Layers whose cost any prunable space scales (a layer between two spaces counts once).
+    prunableFlopsShare: analysis.cost.flops.filter((t) => t.spaces.length > 0).reduce((a, t) => a + t.value, 0) / analysis.flops,
     spaces,
   };
   if (options.json) {
@@ -28,6 +29,6 @@ export async function inspectCommand(path: string, options: { json?: boolean }):
   for (const i of analysis.inputs) console.log(`input    ${i.name} ${i.type} ${dims(i.dims)}`);
   for (const o of outputs) console.log(`output   ${o.name} ${dims(o.shape)} (for one sample)`);
   console.log(`size     ${count(analysis.params)} parameters, ${count(analysis.flops)} MACs per sample`);
-  console.log(`spaces   ${spaces.filter((s) => s.prunable).length} of ${spaces.length} prunable\n`);
+  console.log(`spaces   ${spaces.filter((s) => s.prunable).length} of ${spaces.length} prunable, in layers holding ${(100 * summary.prunableFlopsShare).toFixed(1)}% of the FLOPs\n`);
   console.log(formatSpaces(spaces));
 }
