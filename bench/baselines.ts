@@ -1,16 +1,9 @@
 import type { SpaceDecision } from '../src/compress/surgery.ts';
 import type { Analysis } from '../src/graph/analysis.ts';
 import type { ChannelSpace } from '../src/graph/types.ts';
-import { type Matrix, zeros } from '../src/linalg/matrix.ts';
+import { selectionMatrix } from '../src/compress/interpolation.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
 import { readTensors } from '../src/compress/pipeline.ts';
-
-/** T that keeps the chosen channels and drops the rest, with no correction. */
-export function selectionMatrix(channels: number, keep: readonly number[]): Matrix {
-  const t = zeros(keep.length, channels);
-  keep.forEach((c, i) => (t.data[i * channels + c] = 1));
-  return t;
-}
 
 export function uncorrected(space: ChannelSpace, keep: number[]): SpaceDecision {
   const t = selectionMatrix(space.channels, keep);

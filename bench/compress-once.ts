@@ -1,5 +1,5 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
-// Usage: tsx bench/compress-once.ts <fixture> <target-flops> <corrected|plain> <output.onnx>
+// Usage: tsx bench/compress-once.ts <fixture> <target-flops> <corrected|plain> <output.onnx> [keep-coupled]
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel, type CorrectionMode } from '../src/compress/pipeline.ts';
@@ -8,7 +8,7 @@ import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
 import { type Fixture, loadArray, loadModel } from './fixtures.ts';
 
-const [fixture, target, mode, output] = process.argv.slice(2);
+const [fixture, target, mode, output, keepCoupled] = process.argv.slice(2);
 const bytes = loadModel(fixture as Fixture);
 const calibration = new Map([['input', loadArray('calib.npy')]]);
 
@@ -25,6 +25,7 @@ const start = performance.now();
 const result = await compressModel(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
   budget: { kind: 'flops', fraction: Number(target) },
   mode: mode as CorrectionMode,
+  keepCoupled: keepCoupled === 'keep-coupled',
 });
 const compressSeconds = (performance.now() - start) / 1000;
 writeFileSync(output, result.bytes);

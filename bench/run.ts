@@ -55,13 +55,18 @@ for (const fixture of FIXTURES) {
   const base = { flops: analysis.flops, params: analysis.params };
   for (const target of TARGETS) {
     let sizes: Record<string, { kept: number; keep: number[] }> | undefined;
-    for (const mode of MODES) {
-      const output = `${outDir}${fixture}-${target}-${mode}.onnx`;
-      const run = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', new URL('./compress-once.ts', import.meta.url).pathname, fixture, String(target), mode, output], { encoding: 'utf8' }));
+    // Residual streams pruned (the default) and, where the model has them, left intact.
+    const coupled = analysis.spaces.some((s) => s.producers.length > 1);
+    const variants: [string, string, string[]][] = MODES.map((mode) => [`idprune ${mode}`, mode, []]);
+    if (coupled) variants.push(['idprune corrected, streams intact', 'corrected', ['keep-coupled']]);
+    for (const [method, mode, extra] of variants) {
+      const output = `${outDir}${fixture}-${target}-${method.replace(/\W+/g, '-')}.onnx`;
+      const args = ['--import', 'tsx', new URL('./compress-once.ts', import.meta.url).pathname, fixture, String(target), mode, output, ...extra];
+      const run = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
       sizes ??= run.kept;
       const m = await measure(original, new Uint8Array(readFileSync(output)), base);
-      rows.push({ fixture, target, method: `idprune ${mode}`, ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB });
-      console.error(`${fixture} ${target} ${mode}: agreement ${(100 * m.agreement).toFixed(2)}% in ${run.compressSeconds.toFixed(1)}s`);
+      rows.push({ fixture, target, method, ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB });
+      console.error(`${fixture} ${target} ${method}: agreement ${(100 * m.agreement).toFixed(2)}% in ${run.compressSeconds.toFixed(1)}s`);
     }
     const baselines: [string, (id: number, k: number, keep: number[]) => number[]][] = [
       ['same selection, no correction', (_, __, keep) => keep],

@@ -16,3 +16,10 @@ export function interpolationMatrix(gram: Matrix, keep: readonly number[]): Matr
   for (let i = 0; i < keep.length; i++) rest.forEach((c, j) => (t.data[i * n + c] = solved.data[i * rest.length + j]));
   return t;
 }
+
+/** T that keeps the chosen channels and drops the rest: no correction at all. */
+export function selectionMatrix(channels: number, keep: readonly number[]): Matrix {
+  const t = zeros(keep.length, channels);
+  keep.forEach((c, i) => (t.data[i * channels + c] = 1));
+  return t;
+}

@@ -10,7 +10,7 @@ import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
-import { interpolationMatrix } from './interpolation.ts';
+import { interpolationMatrix, selectionMatrix } from './interpolation.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
 import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
 
@@ -113,13 +113,17 @@ export async function compressModel(
 
   let passes = 1;
   let output: ModelProto;
-  const plainDecisions = () => toPrune.map(plainDecision);
   if ((options.mode ?? 'corrected') === 'plain') {
-    const decisions = await timed('interpolation', plainDecisions);
+    const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
-    // From the plain interpolations, consumers are refitted level by level (see correction.ts).
-    output = await timed('surgery', () => applySurgery(model, plainDecisions()));
+    // Consumers are refitted level by level (see correction.ts). A level's inputs depend only on
+    // earlier levels, so until its turn a consumer just drops the removed channels.
+    const dropped = toPrune.map((space): SpaceDecision => {
+      const keep = keepOf(space);
+      return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, selectionMatrix(space.channels, keep)])) };
+    });
+    output = await timed('surgery', () => applySurgery(model, dropped));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
     const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count);
