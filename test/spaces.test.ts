@@ -121,7 +121,7 @@ describe('channel spaces', () => {
   });
 
   it('leave coupled spaces intact when asked to', async () => {
-    const spaces = (await analyzeModel(residualBlock(), nodeRuntime, [], { keepCoupled: true })).spaces;
+    const spaces = (await analyzeModel(residualBlock(), nodeRuntime, { keepCoupled: true })).spaces;
     const stream = spaces.find((s) => s.producers.length > 1)!;
     assert.equal(stream.prunable, false);
     assert.match(stream.reason!, /coupled space of 2 producers \(a residual stream\), left intact by request/);
@@ -134,6 +134,15 @@ describe('channel spaces', () => {
     const [space] = await spacesOf(model);
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /Add "residual" joins these channels with "h_in", which no prunable layer writes/);
+  });
+
+  it('stop at an Add whose constant is not a float tensor', async () => {
+    const nodes = [makeNode('Cast', ['h'], ['hi'], { to: 7 }), makeNode('Add', ['hi', 'offset'], ['sum']), makeNode('Cast', ['sum'], ['hf'], { to: 1 })];
+    const model = mlpWith(nodes, 'hf');
+    model.graph!.initializer.push(int64Tensor('offset', [6], [1, 2, 3, 4, 5, 6]));
+    const [space] = await spacesOf(model);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /Add constant operand is not a float tensor/);
   });
 
   it('stop at an op without a rule, naming it', async () => {
@@ -172,13 +181,13 @@ describe('channel spaces', () => {
   });
 
   it('leave a space named by --skip intact', async () => {
-    const spaces = (await analyzeModel(convBnReluConv(), nodeRuntime, ['conv1'])).spaces;
+    const spaces = (await analyzeModel(convBnReluConv(), nodeRuntime, { skip: ['conv1'] })).spaces;
     assert.equal(spaces[0].prunable, false);
     assert.match(spaces[0].reason!, /skipped by request \(conv1\)/);
   });
 
   it('refuse a --skip name that the model does not have', async () => {
-    await assert.rejects(analyzeModel(convBnReluConv(), nodeRuntime, ['nope']), /--skip names no node or tensor of the model: nope/);
+    await assert.rejects(analyzeModel(convBnReluConv(), nodeRuntime, { skip: ['nope'] }), /--skip names no node or tensor of the model: nope/);
   });
 });
 

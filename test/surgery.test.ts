@@ -203,3 +203,44 @@ describe('coupled spaces', () => {
     assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [48, 3, 6, 6]);
   });
 });
+
+describe('input shapes', () => {
+  it('free spatial dimensions are probed at the size of the calibration data', async () => {
+    const model = convBnReluConv();
+    model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 'H', 'W']);
+    model.graph!.output[0] = valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 'H', 'W']);
+    const calib = floatData([32, 3, 8, 8], 17);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+      mode: 'plain',
+    });
+    assert.deepEqual(result.analysis.shapes.get('r1'), [1, 8, 8, 8]);
+    // 8×8 positions: Conv 8 × 64 × 27 plus Conv 4 × 64 × 8 MACs.
+    assert.equal(result.analysis.flops, 8 * 64 * 27 + 4 * 64 * 8);
+  });
+
+  it('data that cannot fill one batch of a fixed batch size is refused', async () => {
+    const model = convBnReluConv();
+    model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, [8, 3, 8, 8]);
+    const calib = floatData([5, 3, 8, 8], 18);
+    await assert.rejects(
+      compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib.npy'), nodeRuntime, { budget: { kind: 'flops', fraction: 0.6 } }),
+      /calib.npy: 5 samples, fewer than the model's fixed batch size 8/,
+    );
+  });
+
+  it('initializers also listed as graph inputs (older exports) follow their new shapes', async () => {
+    const model = convBnReluConv();
+    const graph = model.graph!;
+    graph.input.push(...graph.initializer.map((t) => valueInfo(t.name, t.dataType, t.dims.map(Number))));
+    const calib = floatData([32, 3, 8, 8], 19);
+    for (const mode of ['plain', 'corrected'] as const) {
+      const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+        budget: { kind: 'flops', fraction: 0.6 },
+        mode,
+      });
+      assert.ok(result.outcomes[0].kept < 8);
+      assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [32, 4, 8, 8]);
+    }
+  });
+});

@@ -102,6 +102,13 @@ export function sliceFeeds(dataset: Dataset, inputs: readonly InputSpec[], start
   return feeds;
 }
 
+/** Refuses data that would not fill one batch of a model with a fixed batch size. */
+export function checkFillsBatch(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number): void {
+  if (usableCount(dataset, inputs, batchSize) === 0) {
+    throw new IdpruneError(`${dataset.source}: ${dataset.count} samples, fewer than the model's fixed batch size ${batchSize}`);
+  }
+}
+
 export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<Feeds> {
   const count = Math.min(usableCount(dataset, inputs, batchSize), limit);
   for (let start = 0; start < count; start += batchSize) yield sliceFeeds(dataset, inputs, start, Math.min(batchSize, count - start));
@@ -116,4 +123,9 @@ function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: Element
   else if (type === 'float16') for (let i = 0; i < length; i++) out[i] = floatToHalf(read(i));
   else for (let i = 0; i < length; i++) out[i] = read(i);
   return { type, dims, data: out };
+}
+
+/** The shape of each input's data, for probing free dimensions at the size that will be fed. */
+export function sampleDims(dataset: Dataset): Record<string, number[]> {
+  return Object.fromEntries(Object.entries(dataset.arrays).map(([name, array]) => [name, array.shape]));
 }

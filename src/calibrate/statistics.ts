@@ -1,7 +1,7 @@
 import { TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { type Matrix, zeros } from '../linalg/matrix.ts';
 import { encodeModel } from '../onnx/model.ts';
-import type { ElementType, HostTensor, Runtime } from '../onnx/runtime.ts';
+import type { ElementType, HostTensor, InferenceSession, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, type Dataset, usableCount } from './dataset.ts';
 import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
@@ -78,10 +78,16 @@ export async function collectCrossGrams(
     pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
     target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
   };
-  const originalSession = await runtime.load(encodeModel(exposeTensors(original, tensors)));
-  const prunedSession = await runtime.load(encodeModel(exposeTensors(pruned, tensors)));
-  let crossSession: Awaited<ReturnType<Runtime['load']>> | undefined;
+  const sessions: InferenceSession[] = [];
+  const load = async (model: ModelProto) => {
+    const session = await runtime.load(encodeModel(model));
+    sessions.push(session);
+    return session;
+  };
   try {
+    const originalSession = await load(exposeTensors(original, tensors));
+    const prunedSession = await load(exposeTensors(pruned, tensors));
+    let crossSession: InferenceSession | undefined;
     progress.begin(options.label ?? 'correction', usableCount(dataset, inputs, batchSize));
     let done = 0;
     for (const feeds of batches(dataset, inputs, batchSize)) {
@@ -89,7 +95,7 @@ export async function collectCrossGrams(
       const p = await prunedSession.run(feeds);
       if (!crossSession) {
         const types = probes.map((probe) => DATA_TYPES[o[probe.tensor].type] ?? TensorProto_DataType.FLOAT);
-        crossSession = await runtime.load(encodeModel(consumerCrossGramModel(probes, types)));
+        crossSession = await load(consumerCrossGramModel(probes, types));
       }
       const crossFeeds: Record<string, HostTensor> = {};
       probes.forEach((probe, i) => {
@@ -110,9 +116,7 @@ export async function collectCrossGrams(
     }
   } finally {
     progress.end();
-    await originalSession.release();
-    await prunedSession.release();
-    await crossSession?.release();
+    await Promise.all(sessions.map((s) => s.release()));
   }
   return result;
 }

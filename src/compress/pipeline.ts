@@ -1,5 +1,5 @@
 import type { ModelProto } from 'onnx-buf';
-import { type Dataset, batchSizeFor } from '../calibrate/dataset.ts';
+import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims } from '../calibrate/dataset.ts';
 import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/statistics.ts';
@@ -8,6 +8,7 @@ import { type Analysis, analyzeModel } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
+import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix, selectionMatrix } from './interpolation.ts';
@@ -56,7 +57,7 @@ export interface CompressResult {
 /** model + calibration data → channel spaces → statistics → selection → surgery → smaller model. */
 export async function compressModel(
   model: ModelProto,
-  calibration: (analysis: Analysis) => Dataset,
+  calibration: (model: { inputs: InputSpec[] }) => Dataset,
   runtime: Runtime,
   options: CompressOptions,
 ): Promise<CompressResult> {
@@ -70,14 +71,16 @@ export async function compressModel(
     }
   };
 
-  const analysis = await timed('analysis', () => analyzeModel(model, runtime, options.skip, { keepCoupled: options.keepCoupled }));
+  const dataset = calibration({ inputs: inputSpecs(model) });
+  const analysis = await timed('analysis', () =>
+    analyzeModel(model, runtime, { skip: options.skip, keepCoupled: options.keepCoupled, sampleDims: sampleDims(dataset) }),
+  );
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
     const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
     const more = analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
     throw new IdpruneError(`the model has no prunable channel space${shown}${more}`);
   }
-  const dataset = calibration(analysis);
   const pass: PassOptions = {
     runtime,
     dataset,
@@ -85,6 +88,7 @@ export async function compressModel(
     batchSize: batchSizeFor(analysis.inputs, options.batchSize ?? 64),
     progress: options.progress ?? silentProgress,
   };
+  checkFillsBatch(dataset, analysis.inputs, pass.batchSize);
 
   const probes = readProbes(analysis, prunable);
   const grams = await timed('statistics', () => collectGrams(model, probes, { ...pass, label: 'statistics' }));

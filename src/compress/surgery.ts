@@ -2,6 +2,7 @@ import { clone } from '@bufbuild/protobuf';
 import { type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
+import { valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
@@ -79,6 +80,25 @@ class ConstantWriter {
     };
     for (const [name, value] of this.values) store(name, withFloatData(this.index.constants.get(name)!, value.dims, value.data));
     for (const [name, values] of this.ints) store(name, withIntData(this.index.constants.get(name)!, values));
+    this.declareInputs([...this.values.keys(), ...this.ints.keys()]);
+  }
+
+  /**
+   * Older exports (IR < 4, or PyTorch's keep_initializers_as_inputs) also list initializers as
+   * graph inputs, with their shapes: those follow the new values, and copies are listed too.
+   */
+  private declareInputs(names: string[]): void {
+    const graph = this.index.graph;
+    const declared = new Map(graph.input.map((v) => [v.name, v]));
+    if (!graph.initializer.some((t) => declared.has(t.name))) return;
+    for (const name of names) {
+      const tensor = graph.initializer.find((t) => t.name === name);
+      if (!tensor) continue;
+      const info = valueInfo(name, tensor.dataType, tensor.dims.map(Number));
+      const existing = graph.input.findIndex((v) => v.name === name);
+      if (existing >= 0) graph.input[existing] = info;
+      else graph.input.push(info);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { batches, type Dataset, usableCount } from '../calibrate/dataset.ts';
+import { batches, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { halfToFloat } from '../onnx/float16.ts';
@@ -35,16 +35,17 @@ function toNumbers(t: HostTensor): ArrayLike<number> {
 export async function compareModels(original: Uint8Array, candidate: Uint8Array, options: CompareOptions): Promise<Comparison> {
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
+  checkFillsBatch(dataset, inputs, batchSize);
+  const total = usableCount(dataset, inputs, batchSize);
+  if (options.labels && options.labels.length < total) {
+    throw new IdpruneError(`labels hold ${options.labels.length} entries for ${total} samples`);
+  }
   const a = await runtime.load(original);
   const b = await runtime.load(candidate);
   const output = a.outputNames[0];
   if (!b.outputNames.includes(output)) {
     await Promise.all([a.release(), b.release()]);
     throw new IdpruneError(`the candidate model has no output named "${output}"`);
-  }
-  const total = usableCount(dataset, inputs, batchSize);
-  if (options.labels && options.labels.length < total) {
-    throw new IdpruneError(`labels hold ${options.labels.length} entries for ${total} samples`);
   }
   let rows = 0, same = 0, correctA = 0, correctB = 0, samples = 0;
   let maxAbs = 0, diff2 = 0, norm2A = 0, norm2B = 0, dot = 0;
@@ -88,7 +89,8 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
   return {
     samples,
     agreement: same / rows,
-    accuracy: options.labels ? { original: correctA / samples, candidate: correctB / samples } : undefined,
+    // Accuracy needs one prediction per sample (a classifier's output, not per-token logits).
+    accuracy: options.labels && rows === samples ? { original: correctA / samples, candidate: correctB / samples } : undefined,
     maxAbsDifference: maxAbs,
     relativeL2: norm2A > 0 ? Math.sqrt(diff2 / norm2A) : Math.sqrt(diff2),
     cosine: norm2A > 0 && norm2B > 0 ? dot / Math.sqrt(norm2A * norm2B) : 1,

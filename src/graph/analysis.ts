@@ -19,13 +19,20 @@ export interface Analysis {
   params: number;
 }
 
-export async function analyzeModel(model: ModelProto, runtime: Runtime, skip: readonly string[] = [], options: SpaceOptions = {}): Promise<Analysis> {
+export interface AnalysisOptions extends SpaceOptions {
+  /** Leave spaces touching these nodes or tensors intact. */
+  skip?: readonly string[];
+  /** Shapes of the data to be fed, per input: free dimensions are probed at these sizes. */
+  sampleDims?: Record<string, number[]>;
+}
+
+export async function analyzeModel(model: ModelProto, runtime: Runtime, options: AnalysisOptions = {}): Promise<Analysis> {
   const external = model.graph!.initializer.find((t) => t.externalData.length > 0);
   if (external) throw new IdpruneError(`initializer "${external.name}" keeps its data in an external file, which is not supported yet`);
   const index = indexGraph(model);
   const inputs = inputSpecs(model);
-  const shapes = await probeShapes(model, runtime);
-  const spaces = applySkip(index, findChannelSpaces(index, shapes, options), skip);
+  const shapes = await probeShapes(model, runtime, options.sampleDims);
+  const spaces = applySkip(index, findChannelSpaces(index, shapes, options), options.skip ?? []);
   const cost = buildCostModel(index, shapes, spaces);
   return {
     model,

@@ -59,9 +59,10 @@ export function allocate(type: ElementType, n: number): HostData {
 
 /**
  * Concrete shapes of every tensor for one sample: runs a copy of the model that outputs all
- * intermediate tensors on a zero input with every free dimension set to 1.
+ * intermediate tensors on a zero input. Free dimensions other than the batch take the size of the
+ * data that will be fed (`sampleDims`, per input), or 1 when there is none.
  */
-export async function probeShapes(model: ModelProto, runtime: Runtime): Promise<Shapes> {
+export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDims: Record<string, number[]> = {}): Promise<Shapes> {
   const probe = clone(ModelProtoSchema, model);
   const graph = probe.graph!;
   const declared = new Set(graph.output.map((o) => o.name));
@@ -75,7 +76,7 @@ export async function probeShapes(model: ModelProto, runtime: Runtime): Promise<
   }
   const feeds: Feeds = {};
   for (const spec of inputSpecs(model)) {
-    const dims = spec.dims.map((d) => d ?? 1);
+    const dims = spec.dims.map((d, axis) => d ?? (axis === 0 ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
     feeds[spec.name] = { type: spec.type, dims, data: allocate(spec.type, dims.reduce((a, b) => a * b, 1)) };
   }
   const session = await runtime.load(encodeModel(probe));

@@ -1,12 +1,13 @@
 import type { Budget } from '../../compress/allocate.ts';
 import { compressModel, describeBudget, type CorrectionMode } from '../../compress/pipeline.ts';
-import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
+import { batchSizeFor, makeDataset, sampleDims, sliceFeeds } from '../../calibrate/dataset.ts';
 import { IdpruneError } from '../../errors.ts';
 import { analyzeModel } from '../../graph/analysis.ts';
 import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
 import { decodeModel } from '../../onnx/model.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
+import { inputSpecs } from '../../onnx/shapes.ts';
 import { buildReport } from '../../report/report.ts';
 import { formatCompression } from '../../report/text.ts';
 import { checkOutputPath, readArrays, readBytes, readLabels, writeAtomic } from '../files.ts';
@@ -44,15 +45,21 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (flags.minAgreement !== undefined && !flags.eval) throw new IdpruneError('--min-agreement needs --eval data');
   if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
   checkOutputPath(flags.output, [path], Boolean(flags.force));
+  if (flags.json) checkOutputPath(flags.json, [path], true);
   const original = readBytes(path, 'model');
   const model = decodeModel(original, path);
-  const calibration = readArrays(flags.calib, 'calibration data');
-  const evaluation = flags.eval ? readArrays(flags.eval, 'evaluation data') : undefined;
+  const inputs = inputSpecs(model);
+  // Every input is read and checked before the long work starts.
+  const calibration = makeDataset(readArrays(flags.calib, 'calibration data'), inputs, flags.calib);
+  const evaluation = flags.eval ? makeDataset(readArrays(flags.eval, 'evaluation data'), inputs, flags.eval) : undefined;
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
+  if (evaluation && labels && labels.length < evaluation.count) {
+    throw new IdpruneError(`labels ${flags.labels} hold ${labels.length} entries for ${evaluation.count} samples`);
+  }
   const progress = terminalProgress();
   const date = new Date();
 
-  const result = await compressModel(model, (a) => makeDataset(calibration, a.inputs, flags.calib), nodeRuntime, {
+  const result = await compressModel(model, () => calibration, nodeRuntime, {
     budget,
     mode: flags.mode,
     roundTo: flags.roundTo,
@@ -64,16 +71,14 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     version,
     date,
   });
-  const after = await analyzeModel(result.model, nodeRuntime);
+  const after = await analyzeModel(result.model, nodeRuntime, { sampleDims: sampleDims(calibration) });
   const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: flags.mode });
 
   if (evaluation) {
-    const inputs = result.analysis.inputs;
-    const dataset = makeDataset(evaluation, inputs, flags.eval!);
     const batchSize = batchSizeFor(inputs, flags.batchSize);
     const start = performance.now();
-    report.evaluation = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize, labels, progress });
-    report.latency = await measureLatency(original, result.bytes, sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)), nodeRuntime);
+    report.evaluation = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset: evaluation, inputs, batchSize, labels, progress });
+    report.latency = await measureLatency(original, result.bytes, sliceFeeds(evaluation, inputs, 0, Math.min(batchSize, evaluation.count)), nodeRuntime);
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }
 

@@ -1,10 +1,11 @@
-import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
+import { batchSizeFor, makeDataset, sampleDims, sliceFeeds } from '../../calibrate/dataset.ts';
 import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
 import { IdpruneError } from '../../errors.ts';
 import { analyzeModel } from '../../graph/analysis.ts';
 import { decodeModel } from '../../onnx/model.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
+import { inputSpecs } from '../../onnx/shapes.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
 import { readArrays, readBytes, readLabels } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
@@ -20,14 +21,16 @@ export interface EvalFlags {
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
   const originalBytes = readBytes(originalPath, 'model');
   const candidateBytes = readBytes(candidatePath, 'model');
-  const original = await analyzeModel(decodeModel(originalBytes, originalPath), nodeRuntime);
-  const candidate = await analyzeModel(decodeModel(candidateBytes, candidatePath), nodeRuntime);
-  const names = (specs: typeof original.inputs) => specs.map((s) => s.name).join(', ');
-  if (names(original.inputs) !== names(candidate.inputs)) {
-    throw new IdpruneError(`the models have different inputs (${names(original.inputs)} vs ${names(candidate.inputs)})`);
+  const originalModel = decodeModel(originalBytes, originalPath);
+  const candidateModel = decodeModel(candidateBytes, candidatePath);
+  const inputs = inputSpecs(originalModel);
+  const names = (specs: typeof inputs) => specs.map((s) => s.name).join(', ');
+  if (names(inputs) !== names(inputSpecs(candidateModel))) {
+    throw new IdpruneError(`the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidateModel))})`);
   }
-  const inputs = original.inputs;
   const dataset = makeDataset(readArrays(flags.data), inputs, flags.data);
+  const original = await analyzeModel(originalModel, nodeRuntime, { sampleDims: sampleDims(dataset) });
+  const candidate = await analyzeModel(candidateModel, nodeRuntime, { sampleDims: sampleDims(dataset) });
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
   const batchSize = batchSizeFor(inputs, flags.batchSize);
   const comparison = await compareModels(originalBytes, candidateBytes, {

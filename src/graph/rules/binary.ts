@@ -18,7 +18,8 @@ registerRule(['Add', 'Sub', 'Mul', 'Div'], {
     const inRank = rankOf(ctx, arrival.tensor);
     if (outRank === undefined || inRank !== outRank) return block(`${node.opType} broadcasts the channel tensor to another rank`);
     if (!ctx.constant(other)) return { kind: 'pass', outputs: [output], sameSpace: [other] };
-    const dims = ctx.constantDims(other)!;
+    const dims = ctx.constantDims(other);
+    if (!dims) return block(`${node.opType} constant operand is not a float tensor`);
     // Align the constant's axes with the activation's from the right (numpy broadcasting).
     const axis = arrival.layout.axis - (outRank - dims.length);
     const size = axis >= 0 ? dims[axis] : 1;
