@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ModelProto } from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import { AttributeProtoSchema, AttributeProto_AttributeType, type ModelProto, TensorProto_DataType } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
@@ -149,6 +150,24 @@ describe('channel spaces', () => {
     const [space] = await spacesOf(mlpWith([makeNode('Softmax', ['h'], ['p'], { axis: 1 }, 'softmax')], 'p'));
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /Softmax "softmax": no rule for op Softmax/);
+  });
+
+  it('stop where an If branch reads the channels from the outer graph', async () => {
+    const branch = (op: string) => makeModel({ nodes: [makeNode(op, ['r'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
+    const ifNode = makeNode('If', ['cond'], ['picked'], {}, 'choose');
+    ifNode.attribute.push(
+      create(AttributeProtoSchema, { name: 'then_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Relu') }),
+      create(AttributeProtoSchema, { name: 'else_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Neg') }),
+    );
+    const model = mlpWith([makeNode('Relu', ['h'], ['r'])], 'r');
+    model.graph!.node.push(ifNode);
+    model.graph!.input.push(valueInfo('cond', TensorProto_DataType.BOOL, []));
+    model.graph!.output.push(valueInfo('picked'));
+    const index = indexGraph(model);
+    const shapes = new Map([['x', [1, 4]], ['h', [1, 6]], ['r', [1, 6]], ['y', [1, 3]], ['picked', [1, 6]]]);
+    const [space] = findChannelSpaces(index, shapes);
+    assert.equal(space.prunable, false);
+    assert.match(space.reason!, /If "choose": no rule for op If/);
   });
 
   it('stop at an op of a custom domain', async () => {

@@ -34,7 +34,8 @@ export function indexGraph(model: ModelProto): GraphIndex {
   });
   nodes.forEach((node, i) => {
     node.output.forEach((name) => name && producer.set(name, i));
-    node.input.forEach((name) => {
+    // A subgraph (If / Loop / Scan body) may read outer tensors by name: its node reads them too.
+    [...node.input, ...subgraphReads(node)].forEach((name) => {
       if (!name) return;
       const list = consumers.get(name) ?? [];
       if (!list.includes(i)) list.push(i);
@@ -92,6 +93,12 @@ export function floatAttr(node: NodeProto, name: string, fallback: number): numb
 export function opsetVersion(model: ModelProto, domain = ''): number {
   const entry = model.opsetImport.find((o) => o.domain === domain || (domain === '' && o.domain === 'ai.onnx'));
   return entry ? Number(entry.version) : 0;
+}
+
+/** Every tensor name read by the nodes of a node's subgraphs, recursively. */
+function subgraphReads(node: NodeProto): string[] {
+  const graphs = node.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
+  return graphs.flatMap((g) => g.node.flatMap((inner) => [...inner.input, ...subgraphReads(inner)]));
 }
 
 /** True if any node carries a subgraph (If / Loop / Scan bodies). */
