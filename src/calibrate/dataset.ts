@@ -1,7 +1,7 @@
 import { IdpruneError } from '../errors.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
-import type { ElementType, Feeds, HostTensor } from '../onnx/runtime.ts';
-import { allocate, type InputSpec } from '../onnx/shapes.ts';
+import { type ElementType, type Feeds, type HostTensor, typedArray } from '../onnx/runtime.ts';
+import type { InputSpec } from '../onnx/shapes.ts';
 import { type ArraySource, arraySource, type NdArray } from './npy.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
@@ -117,7 +117,7 @@ export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSi
 function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: ElementType, dims: number[]): HostTensor {
   if (dtype === type || (type === 'bool' && dtype === 'uint8')) return { type, dims, data: source.slice() };
   const length = source.length;
-  const out = allocate(type, length);
+  const out = typedArray(type, length);
   const read: (i: number) => number = dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
   if (out instanceof BigInt64Array) for (let i = 0; i < length; i++) out[i] = BigInt(read(i));
   else if (type === 'float16') for (let i = 0; i < length; i++) out[i] = floatToHalf(read(i));

@@ -1,6 +1,8 @@
 import { IdpruneError } from '../errors.ts';
+import { type ElementType, typedArray } from '../onnx/runtime.ts';
 
-export type NpyDtype = 'float32' | 'float64' | 'float16' | 'uint8' | 'int64' | 'int32' | 'bool';
+/** NumPy dtypes read here: the same names as the runtime's element types. */
+export type NpyDtype = ElementType;
 
 /** An n-dimensional array read from a .npy file; data is a typed array over its own buffer. */
 export interface NdArray {
@@ -67,22 +69,7 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
 /** Typed values over a copy of `bytes` (aligned, owning its buffer). */
 export function typedValues(dtype: NpyDtype, bytes: Uint8Array): NdArray['data'] {
   // A Node Buffer's slice() would be a view into a shared pool: copy into a fresh buffer.
-  const buffer = new Uint8Array(bytes).buffer;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer);
-    case 'float64':
-      return new Float64Array(buffer);
-    case 'float16':
-      return new Uint16Array(buffer);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer);
-    case 'int64':
-      return new BigInt64Array(buffer);
-    case 'int32':
-      return new Int32Array(buffer);
-  }
+  return typedArray(dtype, new Uint8Array(bytes).buffer);
 }
 
 /** Parses a whole NumPy .npy file held in memory. */

@@ -3,6 +3,23 @@ export type ElementType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' 
 
 export type HostData = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 
+/** The typed array holding each element type (float16 as its raw bits). */
+const TYPED_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+} as const;
+
+/** A zeroed array of `length` elements, or a view of `buffer`, for the element type. */
+export function typedArray(type: ElementType, source: number | ArrayBuffer): HostData {
+  const Constructor = TYPED_ARRAYS[type] as unknown as new (source: number | ArrayBuffer) => HostData;
+  return new Constructor(source);
+}
+
 export interface HostTensor {
   type: ElementType;
   dims: number[];

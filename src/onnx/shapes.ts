@@ -2,7 +2,7 @@ import { clone, create } from '@bufbuild/protobuf';
 import { type ModelProto, ModelProtoSchema, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from 'onnx-buf';
 import { IdpruneError } from '../errors.ts';
 import { encodeModel } from './model.ts';
-import type { ElementType, Feeds, HostData, Runtime } from './runtime.ts';
+import { type ElementType, type Feeds, type Runtime, typedArray } from './runtime.ts';
 
 export type Shapes = Map<string, number[]>;
 
@@ -39,24 +39,6 @@ function describeInput(v: ValueInfoProto): InputSpec {
   return { name: v.name, type, dims };
 }
 
-export function allocate(type: ElementType, n: number): HostData {
-  switch (type) {
-    case 'float32':
-      return new Float32Array(n);
-    case 'float64':
-      return new Float64Array(n);
-    case 'float16':
-      return new Uint16Array(n);
-    case 'int64':
-      return new BigInt64Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(n);
-  }
-}
-
 /**
  * Concrete shapes of every tensor for one sample: runs a copy of the model that outputs all
  * intermediate tensors on a zero input. Free dimensions other than the batch take the size of the
@@ -77,7 +59,7 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
   const feeds: Feeds = {};
   for (const spec of inputSpecs(model)) {
     const dims = spec.dims.map((d, axis) => d ?? (axis === 0 ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
-    feeds[spec.name] = { type: spec.type, dims, data: allocate(spec.type, dims.reduce((a, b) => a * b, 1)) };
+    feeds[spec.name] = { type: spec.type, dims, data: typedArray(spec.type, dims.reduce((a, b) => a * b, 1)) };
   }
   const session = await runtime.load(encodeModel(probe));
   try {
