@@ -63,8 +63,3 @@ export function addInPlace(target: Matrix, source: Matrix, scale = 1): void {
   for (let i = 0; i < target.data.length; i++) target.data[i] += scale * source.data[i];
 }
 
-export function frobeniusNorm(m: Matrix): number {
-  let s = 0;
-  for (const v of m.data) s += v * v;
-  return Math.sqrt(s);
-}

@@ -85,15 +85,7 @@ export function intsAttr(node: NodeProto, name: string): number[] | undefined {
   return a && a.type === AttributeProto_AttributeType.INTS ? a.ints.map(Number) : undefined;
 }
 
-export function floatAttr(node: NodeProto, name: string, fallback: number): number {
-  const a = attribute(node, name);
-  return a && a.type === AttributeProto_AttributeType.FLOAT ? a.f : fallback;
-}
 
-export function opsetVersion(model: ModelProto, domain = ''): number {
-  const entry = model.opsetImport.find((o) => o.domain === domain || (domain === '' && o.domain === 'ai.onnx'));
-  return entry ? Number(entry.version) : 0;
-}
 
 /** Every tensor name read by the nodes of a node's subgraphs, recursively. */
 function subgraphReads(node: NodeProto): string[] {
