@@ -1,13 +1,68 @@
-import { existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { clone } from '@bufbuild/protobuf';
+import { type ModelProto, ModelProtoSchema } from 'onnx-buf';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type ArraySource, arraySource, type NdArray, parseNpyHeader, typedValues } from '../calibrate/npy.ts';
 import { parseNpz } from '../calibrate/npz.ts';
 import { IdpruneError } from '../errors.ts';
+import { externalizeData, inlineExternalData } from '../onnx/external-data.ts';
+import { decodeModel, encodeModel } from '../onnx/model.ts';
 
 export function readBytes(path: string, what: string): Uint8Array {
   if (!existsSync(path)) throw new IdpruneError(`${what} ${path}: no such file`);
   if (statSync(path).isDirectory()) throw new IdpruneError(`${what} ${path} is a folder, expected a file`);
   return new Uint8Array(readFileSync(path));
+}
+
+export interface LoadedModel {
+  model: ModelProto;
+  /** The model as ONNX Runtime gets it: external data, if any, inlined. */
+  bytes: Uint8Array;
+  /** Whether its weights were in external data files (the output then keeps them beside it too). */
+  external: boolean;
+}
+
+/** Reads a model and the external data files it names (only from its own folder). */
+export function readModel(path: string): LoadedModel {
+  const raw = readBytes(path, 'model');
+  const model = decodeModel(raw, path);
+  const folder = dirname(path);
+  const external = inlineExternalData(model, (location, offset, length) => {
+    const file = join(folder, location);
+    if (!existsSync(file)) throw new IdpruneError(`model ${path}: external data file ${location} not found`);
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const count = length ?? size - offset;
+      if (offset + count > size) throw new IdpruneError(`model ${path}: external data file ${location} is shorter than the model says`);
+      const bytes = new Uint8Array(count);
+      readSync(fd, bytes, 0, count, offset);
+      return bytes;
+    } finally {
+      closeSync(fd);
+    }
+  });
+  return { model, bytes: external ? encodeModel(model) : raw, external };
+}
+
+/** The external data file written beside a model at `path`. */
+export const externalDataPath = (path: string) => `${path}.data`;
+
+/**
+ * Writes a model atomically; its weights go to an external data file beside it when the input had
+ * them there or the model would pass 1 GB (protobuf cannot hold 2 GB). The data file comes first,
+ * so the model never names a file that is not there.
+ */
+export function writeModel(path: string, model: ModelProto, external: boolean): void {
+  const bytes = encodeModel(model);
+  if (!external && bytes.length < 2 ** 30) {
+    writeAtomic(path, bytes);
+    return;
+  }
+  const copy = clone(ModelProtoSchema, model);
+  const blob = externalizeData(copy, basename(externalDataPath(path)));
+  writeAtomic(externalDataPath(path), blob);
+  writeAtomic(path, encodeModel(copy));
 }
 
 /**

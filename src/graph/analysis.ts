@@ -28,7 +28,7 @@ export interface AnalysisOptions extends SpaceOptions {
 
 export async function analyzeModel(model: ModelProto, runtime: Runtime, options: AnalysisOptions = {}): Promise<Analysis> {
   const external = model.graph!.initializer.find((t) => t.externalData.length > 0);
-  if (external) throw new IdpruneError(`initializer "${external.name}" keeps its data in an external file, which is not supported yet`);
+  if (external) throw new IdpruneError(`initializer "${external.name}" keeps its data in an external file: read it in first (inlineExternalData)`);
   const index = indexGraph(model);
   const inputs = inputSpecs(model);
   const shapes = await probeShapes(model, runtime, options.sampleDims);

@@ -30,7 +30,7 @@ export function elementCount(dims: readonly number[]): number {
 
 function checkStoredInline(t: TensorProto): void {
   if (t.dataLocation === TensorProto_DataLocation.EXTERNAL || t.externalData.length > 0) {
-    throw new IdpruneError(`tensor "${t.name}" keeps its data in an external file, which is not supported yet`);
+    throw new IdpruneError(`tensor "${t.name}" keeps its data in an external file: read it in first (inlineExternalData)`);
   }
 }
 

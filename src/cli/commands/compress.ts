@@ -5,12 +5,11 @@ import { IdpruneError } from '../../errors.ts';
 import { analyzeModel } from '../../graph/analysis.ts';
 import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
-import { decodeModel } from '../../onnx/model.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { buildReport } from '../../report/report.ts';
 import { formatCompression } from '../../report/text.ts';
-import { checkOutputPath, readArrays, readBytes, readLabels, writeAtomic } from '../files.ts';
+import { checkOutputPath, externalDataPath, readArrays, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
 export interface CompressFlags {
@@ -46,8 +45,8 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
   checkOutputPath(flags.output, [path], Boolean(flags.force));
   if (flags.json) checkOutputPath(flags.json, [path], true);
-  const original = readBytes(path, 'model');
-  const model = decodeModel(original, path);
+  const { model, bytes: original, external } = readModel(path);
+  if (external) checkOutputPath(externalDataPath(flags.output), [path], Boolean(flags.force));
   const inputs = inputSpecs(model);
   // Every input is read and checked before the long work starts.
   const calibration = makeDataset(readArrays(flags.calib, 'calibration data'), inputs, flags.calib);
@@ -89,6 +88,6 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
       `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below --min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,
     );
   }
-  writeAtomic(flags.output, result.bytes);
+  writeModel(flags.output, result.model, external);
   console.log(`\nwrote ${flags.output}`);
 }

@@ -3,11 +3,10 @@ import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
 import { IdpruneError } from '../../errors.ts';
 import { analyzeModel } from '../../graph/analysis.ts';
-import { decodeModel } from '../../onnx/model.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
-import { readArrays, readBytes, readLabels } from '../files.ts';
+import { readArrays, readLabels, readModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
 export interface EvalFlags {
@@ -19,10 +18,8 @@ export interface EvalFlags {
 }
 
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
-  const originalBytes = readBytes(originalPath, 'model');
-  const candidateBytes = readBytes(candidatePath, 'model');
-  const originalModel = decodeModel(originalBytes, originalPath);
-  const candidateModel = decodeModel(candidateBytes, candidatePath);
+  const { model: originalModel, bytes: originalBytes } = readModel(originalPath);
+  const { model: candidateModel, bytes: candidateBytes } = readModel(candidatePath);
   const inputs = inputSpecs(originalModel);
   const names = (specs: typeof inputs) => specs.map((s) => s.name).join(', ');
   if (names(inputs) !== names(inputSpecs(candidateModel))) {

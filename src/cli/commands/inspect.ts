@@ -1,12 +1,11 @@
 import { analyzeModel } from '../../graph/analysis.ts';
-import { decodeModel } from '../../onnx/model.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { summarizeSpace } from '../../report/spaces.ts';
 import { count, formatSpaces } from '../../report/text.ts';
-import { readBytes } from '../files.ts';
+import { readModel } from '../files.ts';
 
 export async function inspectCommand(path: string, options: { json?: boolean }): Promise<void> {
-  const model = decodeModel(readBytes(path, 'model'), path);
+  const { model } = readModel(path);
   const analysis = await analyzeModel(model, nodeRuntime);
   const spaces = analysis.spaces.map((s) => summarizeSpace(analysis, s));
   const outputs = model.graph!.output.map((o) => ({ name: o.name, shape: analysis.shapes.get(o.name) }));
