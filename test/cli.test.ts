@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,23 +7,11 @@ import { toNpy } from '../src/calibrate/npy.ts';
 import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { convReluFlattenGemm } from './helpers/models.ts';
+import { idprune, type Outcome } from './helpers/cli.ts';
 import { floatData } from './helpers/run.ts';
 
-const main = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
-interface Outcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function idprune(...args: string[]): Promise<Outcome> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, IDPRUNE_DEBUG: '' } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** One clear line on stderr, a non-zero exit, and no stack trace. */
 function assertCleanFailure(outcome: Outcome, message: RegExp): void {

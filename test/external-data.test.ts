@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,19 +11,12 @@ import { checkLocation, externalizeData, inlineExternalData } from '../src/onnx/
 import { encodeModel } from '../src/onnx/model.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
 import { convReluFlattenGemm } from './helpers/models.ts';
+import { idprune } from './helpers/cli.ts';
 import { floatData } from './helpers/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'idprune-external-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-const main = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
-function idprune(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', main, ...args], (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('external data locations', () => {
   for (const location of ['weights.bin', 'sub/weights.bin', 'a/../weights.bin']) {
