@@ -60,6 +60,18 @@ describe('allocation', () => {
     for (const k of kept.values()) assert.equal(k % 8, 0);
   });
 
+  it('with --round-to, gives back any step that still fits the target', () => {
+    const input = chain({ kind: 'flops', fraction: 0.45 }, [0.8, 0.8], { roundTo: 8 });
+    const kept = allocateChannels(input);
+    assert.ok(costAfter(input, kept) <= 0.45 * 5600);
+    for (const [id, k] of kept) {
+      const channels = input.spaces.get(id)!.channels;
+      if (k === channels) continue;
+      const larger = new Map(kept).set(id, Math.min(channels, k + 8));
+      assert.ok(costAfter(input, larger) > 0.45 * 5600, `space ${id} could keep 8 more channels`);
+    }
+  });
+
   it('keeps at least --min-keep channels', () => {
     const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.2 }, [0.1, 0.99], { minKeep: 6 }));
     for (const k of kept.values()) assert.ok(k >= 6);

@@ -66,6 +66,22 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
     );
   }
   const termsOf = new Map(ids.map((id) => [id, terms.filter((t) => t.spaces.includes(id))]));
+  /** Cost saved by moving space `id` from allowed size `from` to the smaller `to`, others as they are. */
+  const saving = (id: number, from: number, to: number) => {
+    let total = 0;
+    for (const term of termsOf.get(id)!) {
+      let v = (term.value * (from - to)) / input.spaces.get(id)!.channels;
+      for (const other of term.spaces) if (other !== id) v *= fractionOf(other);
+      total += v;
+    }
+    return total;
+  };
+  /** Weighted error added by that move. */
+  const errorAdded = (id: number, from: number, to: number) => {
+    const space = input.spaces.get(id)!;
+    return space.readPoints * (space.ranking.relativeError[to] - space.ranking.relativeError[from]);
+  };
+
   let current = original;
   while (current > target) {
     let best = -1;
@@ -75,25 +91,42 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
       const list = sizes.get(id)!;
       const s = step.get(id)!;
       if (s + 1 >= list.length) continue;
-      const space = input.spaces.get(id)!;
-      let saving = 0;
-      for (const term of termsOf.get(id)!) {
-        let v = term.value * ((list[s] - list[s + 1]) / space.channels);
-        for (const other of term.spaces) if (other !== id) v *= fractionOf(other);
-        saving += v;
-      }
-      if (saving <= 0) continue;
-      const err = space.ranking.relativeError;
-      const score = (space.readPoints * (err[list[s + 1]] - err[list[s]])) / saving;
+      const saved = saving(id, list[s], list[s + 1]);
+      if (saved <= 0) continue;
+      const score = errorAdded(id, list[s], list[s + 1]) / saved;
       if (score < bestScore) {
         bestScore = score;
         best = id;
-        bestSaving = saving;
+        bestSaving = saved;
       }
     }
     if (best < 0) break;
     step.set(best, step.get(best)! + 1);
     current -= bestSaving;
+  }
+
+  // With coarse steps (--round-to) the last removal overshoots: give back whatever still fits,
+  // where it buys the most error per unit of cost.
+  for (;;) {
+    let best = -1;
+    let bestScore = -Infinity;
+    let bestCost = 0;
+    for (const id of ids) {
+      const list = sizes.get(id)!;
+      const s = step.get(id)!;
+      if (s === 0) continue;
+      const cost = saving(id, list[s - 1], list[s]);
+      if (current + cost > target) continue;
+      const score = errorAdded(id, list[s - 1], list[s]) / Math.max(cost, Number.MIN_VALUE);
+      if (score > bestScore) {
+        bestScore = score;
+        best = id;
+        bestCost = cost;
+      }
+    }
+    if (best < 0) break;
+    step.set(best, step.get(best)! - 1);
+    current += bestCost;
   }
   return new Map(ids.map((id) => [id, keepOf(id)]));
 }
