@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Train three small Fashion-MNIST models and export ONNX test fixtures for idprune.
+"""Train four small Fashion-MNIST models and export ONNX test fixtures for idprune.
 
 Writes into <repo>/test/fixtures/:
-  mlp.onnx, vgg.onnx, resnet.onnx      float32 models, input "input" [batch,1,28,28],
+  mlp.onnx, vgg.onnx, resnet.onnx,
+  mobilenet.onnx                       float32 models, input "input" [batch,1,28,28],
                                        output "logits" [batch,10], opset 13
   calib.npy                            1000 training images, float16 [1000,1,28,28], x/255
   heldout.npy, heldout_labels.npy      first 5000 test images (float16) and labels (int64)
@@ -12,6 +13,7 @@ Models:
   mlp     784-1024-1024-10 with ReLU
   vgg     VGG-style CNN with BatchNorm; BatchNormalization nodes are KEPT in the ONNX graph
   resnet  small ResNet (3 stages x 2 basic blocks, widths 16/32/64); BatchNorm FOLDED into convs
+  mobilenet  small MobileNetV2 (inverted residuals, depthwise 3x3, ReLU6 -> Clip); BatchNorm FOLDED
 
 Inputs are pixel/255 in [0,1] with no mean/std normalisation.
 
@@ -41,7 +43,7 @@ OPSET = 13
 NUM_THREADS = 2
 BATCH_SIZE = 128
 LR = 1e-3
-DEFAULT_EPOCHS = {"mlp": 8, "vgg": 4, "resnet": 5}
+DEFAULT_EPOCHS = {"mlp": 8, "vgg": 4, "resnet": 5, "mobilenet": 5}
 
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(SCRIPT_DIR)
@@ -165,7 +167,57 @@ class ResNet(nn.Module):
         return self.fc(self.flatten(self.pool(self.layers(self.stem(x)))))
 
 
-MODELS = {"mlp": MLP, "vgg": VGG, "resnet": ResNet}
+def _conv_bn_relu6(cin, cout, kernel, stride=1, groups=1):
+    return [
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU6(inplace=True),
+    ]
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: [expand 1x1 + BN + ReLU6] -> depthwise 3x3 + BN + ReLU6 -> project 1x1 + BN
+    (linear bottleneck); residual Add when stride 1 and cin == cout."""
+
+    def __init__(self, cin, cout, stride, expand):
+        super().__init__()
+        hidden = cin * expand
+        layers = []
+        if expand != 1:
+            layers += _conv_bn_relu6(cin, hidden, 1)
+        layers += _conv_bn_relu6(hidden, hidden, 3, stride=stride, groups=hidden)
+        layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.use_res = stride == 1 and cin == cout
+
+    def forward(self, x):
+        out = self.conv(x)
+        return x + out if self.use_res else out
+
+
+class MobileNetV2(nn.Module):
+    # (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper
+    SETTINGS = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1))
+
+    def __init__(self, stem=16, last=128):
+        super().__init__()
+        self.stem = nn.Sequential(*_conv_bn_relu6(1, stem, 3))
+        blocks, cin = [], stem
+        for t, c, n, s in self.SETTINGS:
+            for i in range(n):
+                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))  # 28 -> 14 -> 7
+                cin = c
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(*_conv_bn_relu6(cin, last, 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(last, 10)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.head(self.blocks(self.stem(x))))))
+
+
+MODELS = {"mlp": MLP, "vgg": VGG, "resnet": ResNet, "mobilenet": MobileNetV2}
 
 
 # ----------------------------------------------------------------------------- train / eval
@@ -243,7 +295,8 @@ def export_onnx(name, model, path):
         # torch warning; the graph is identical either way for this model.
         kwargs.update(training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     else:
-        # EVAL + constant folding fuses BN into the preceding Conv (torch 1.13).
+        # EVAL + constant folding fuses BN into the preceding Conv (torch 1.13); this also
+        # holds for grouped (depthwise) convs.
         kwargs.update(training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
     torch.onnx.export(model, dummy, path, **kwargs)
 
@@ -342,7 +395,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: test/fixtures)")
     ap.add_argument("--data", default=DEFAULT_DATA, help="directory with the gzipped IDX files")
-    ap.add_argument("--models", default="mlp,vgg,resnet", help="comma-separated subset to build")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset to build "
+                    f"(default: all of {','.join(MODELS)})")
     for k, v in DEFAULT_EPOCHS.items():
         ap.add_argument(f"--epochs-{k}", type=int, default=v)
     ap.add_argument("--time-steps", type=int, default=0,
@@ -436,7 +490,7 @@ def main():
             "heldout_accuracy": round(acc_held, 4),
             "epochs": epochs[n],
             "train_seconds": round(train_s),
-            "batchnorm": {"vgg": "kept", "resnet": "folded", "mlp": "none"}[n],
+            "batchnorm": {"vgg": "kept", "resnet": "folded", "mobilenet": "folded", "mlp": "none"}[n],
             "params": sum(p.numel() for p in model.parameters()),
         }
 
@@ -453,7 +507,7 @@ def main():
     print("\nSummary")
     for n in names:
         m = meta["models"][n]
-        print(f"  {n:7s} test acc {m['test_accuracy'] * 100:.2f}%  heldout acc "
+        print(f"  {n:9s} test acc {m['test_accuracy'] * 100:.2f}%  heldout acc "
               f"{m['heldout_accuracy'] * 100:.2f}%  epochs {m['epochs']}  train {m['train_seconds']}s")
     total = 0
     for fn in sorted(os.listdir(args.out)):
