@@ -244,3 +244,25 @@ describe('input shapes', () => {
     }
   });
 });
+
+describe('copies of shared constants', () => {
+  it('never take a name the model already has (as after an earlier pass)', async () => {
+    const model = matmulAddReluMatmul();
+    const graph = model.graph!;
+    // fc1's bias is shared, and the name a first copy would take is already in use.
+    graph.node.push(makeNode('ReduceSum', ['b1'], ['bias_sum'], { keepdims: 0 }, 'reads_bias'));
+    graph.initializer.push(floatTensor('b1__idprune1', [1], [7]));
+    graph.node.push(makeNode('Identity', ['b1__idprune1'], ['seven'], {}, 'reads_seven'));
+    graph.output.push(valueInfo('bias_sum'), valueInfo('seven'));
+    const calib = floatData([32, 10], 20);
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.6 },
+    });
+    const names = result.model.graph!.initializer.map((t) => t.name);
+    assert.equal(new Set(names).size, names.length);
+    const session = await nodeRuntime.load(result.bytes);
+    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, ['seven']);
+    assert.deepEqual([...(out.seven.data as Float32Array)], [7]);
+    await session.release();
+  });
+});

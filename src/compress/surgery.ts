@@ -43,7 +43,10 @@ class ConstantWriter {
     const occurrences = nodeProto.input.filter((n) => n === name).length;
     const inPlace = this.index.constantHome.get(name)?.kind !== 'copy';
     if (inPlace && (this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
-    const fresh = `${name}__idprune${++this.copies}`;
+    // Earlier passes over the same model may have made copies already: never reuse a name.
+    let fresh: string;
+    do fresh = `${name}__idprune${++this.copies}`;
+    while (this.index.constants.has(fresh) || this.index.producer.has(fresh));
     const source = this.index.constants.get(name)!;
     const copy = clone(TensorProtoSchema, source);
     copy.name = fresh;
