@@ -62,7 +62,7 @@ describe('channel spaces', () => {
 
   it('map a flattened channel to a block of H·W features of the Gemm', async () => {
     const [space] = await spacesOf(convReluFlattenGemm(1));
-    assert.deepEqual(space.consumers[0].weight, { node: 3, input: 1, axis: 1, block: 36 });
+    assert.deepEqual(space.consumers[0].weight, { node: 3, input: 1, axis: 1, block: 36, offset: 0 });
   });
 
   it('pass through the Erf form of GELU, whose Mul joins the space with itself', async () => {

@@ -29,9 +29,10 @@ interface Fragment {
 }
 
 /** Nodes turning `x` into a float64 matrix with one row per position and one column per channel. */
-function asRows(fragment: Fragment, x: string, probe: Probe, prefix: string): string {
+function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string): string {
   const { layout, channels, shape } = probe;
   const inner = layout.block * shape.slice(layout.axis + 1).reduce((a, b) => a * b, 1);
+  const x = segmentOf(fragment, tensor, probe, prefix);
   let rows: string;
   if (inner === 1) {
     rows = reshape(fragment, x, [-1, channels], `${prefix}/rows`);
@@ -42,6 +43,21 @@ function asRows(fragment: Fragment, x: string, probe: Probe, prefix: string): st
   }
   fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f64`], { to: TensorProto_DataType.DOUBLE }));
   return `${prefix}/f64`;
+}
+
+/** The probe's own channels of the tensor, cut out along the axis when it holds others too (a Concat output). */
+function segmentOf(fragment: Fragment, x: string, probe: Probe, prefix: string): string {
+  const { layout, channels, shape } = probe;
+  const offset = layout.offset ?? 0;
+  const width = channels * layout.block;
+  if (offset === 0 && shape[layout.axis] === width) return x;
+  fragment.initializers.push(
+    int64Tensor(`${prefix}/seg/starts`, [1], [offset]),
+    int64Tensor(`${prefix}/seg/ends`, [1], [offset + width]),
+    int64Tensor(`${prefix}/seg/axes`, [1], [layout.axis]),
+  );
+  fragment.nodes.push(makeNode('Slice', [x, `${prefix}/seg/starts`, `${prefix}/seg/ends`, `${prefix}/seg/axes`], [`${prefix}/seg`]));
+  return `${prefix}/seg`;
 }
 
 function reshape(fragment: Fragment, x: string, dims: number[], name: string): string {

@@ -49,9 +49,12 @@ export function fitLevels(
   keepOf: (s: ChannelSpace) => number[],
   outputKeep: OutputKeep,
   samples: number,
+  refits: (space: ChannelSpace, tensor: string) => boolean = () => true,
 ): ConsumerFit[][] {
   const fits = spaces.flatMap((space) =>
-    space.consumers.map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples) })),
+    space.consumers
+      .filter((consumer) => refits(space, consumer.reads))
+      .map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples) })),
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
   const levels: ConsumerFit[][] = [];
@@ -72,7 +75,7 @@ function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<
 
 /** New weights for the consumers of one level, from the statistics of its correction pass. */
 export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[], stats: CrossGrams, outputKeep: OutputKeep): WeightReplacement[] {
-  return fits.map(({ consumer, probe }, i) => {
+  return fits.map(({ space, consumer, probe }, i) => {
     const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
     const input = consumer.weight.input;
     if (probe.conv) {
@@ -81,10 +84,10 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
-    let value: FloatArray = mixChannels(original, consumer.weight.axis, consumer.weight.block, solved);
+    let value: FloatArray = mixChannels(original, { ...consumer.weight, channels: space.channels }, solved);
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
-    if (written && slice) value = sliceChannels(value, slice.axis, slice.block, written.keep);
+    if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
     return { node: consumer.node, input, value };
   });
 }

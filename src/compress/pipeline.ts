@@ -92,11 +92,12 @@ export async function compressModel(
 
   const probes = readProbes(analysis, prunable);
   const grams = await timed('statistics', () => collectGrams(model, probes, { ...pass, label: 'statistics' }));
-  const gramOf = new Map(probes.map((p, i) => [p.tensor, grams[i]]));
+  const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
+  const gramOf = (space: ChannelSpace, tensor: string) => gramByProbe.get(probeKey(space.id, tensor))!;
 
   const { rankings, kept } = await timed('selection', () => {
     const rankings = new Map<number, ChannelRanking>();
-    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf.get(t)!)));
+    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf(space, t))));
     const kept = allocateChannels({
       spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length }])),
       flops: analysis.cost.flops,
@@ -112,7 +113,7 @@ export async function compressModel(
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
   const plainDecision = (space: ChannelSpace): SpaceDecision => {
     const keep = keepOf(space);
-    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf.get(t)!, keep)])) };
+    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), keep)])) };
   };
 
   let passes = 1;
@@ -122,15 +123,18 @@ export async function compressModel(
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
     // Consumers are refitted level by level (see correction.ts). A level's inputs depend only on
-    // earlier levels, so until its turn a consumer just drops the removed channels.
+    // earlier levels, so until its turn a consumer just drops the removed channels. A consumer that
+    // reads other channels besides the space's (after a Concat) keeps the plain interpolation.
+    const refits = (space: ChannelSpace, tensor: string) => !sharesAxis(analysis, space, tensor);
     const dropped = toPrune.map((space): SpaceDecision => {
       const keep = keepOf(space);
-      return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, selectionMatrix(space.channels, keep)])) };
+      const mix = (t: string) => (refits(space, t) ? selectionMatrix(space.channels, keep) : interpolationMatrix(gramOf(space, t), keep));
+      return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, mix(t)])) };
     });
     output = await timed('surgery', () => applySurgery(model, dropped));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
-    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count);
+    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count, refits);
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
@@ -165,9 +169,20 @@ export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
 }
 
-function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): Probe[] {
+function probeKey(space: number, tensor: string): string {
+  return `${space}|${tensor}`;
+}
+
+/** Whether the tensor holds other channels on the space's axis besides the space's own (a Concat output). */
+function sharesAxis(analysis: Analysis, space: ChannelSpace, tensor: string): boolean {
+  const layout = space.tensors.find((t) => t.name === tensor)!.layout;
+  return (layout.offset ?? 0) > 0 || analysis.shapes.get(tensor)![layout.axis] !== space.channels * layout.block;
+}
+
+function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe & { space: number })[] {
   return spaces.flatMap((space) =>
     readTensors(space).map((tensor) => ({
+      space: space.id,
       tensor,
       layout: space.tensors.find((t) => t.name === tensor)!.layout,
       channels: space.channels,

@@ -110,25 +110,37 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
   const copy = clone(ModelProtoSchema, model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
+  // Spaces may share a constant at different offsets of one axis (after a Concat). Editing from the
+  // highest offset down leaves the lower segments where the analysis found them.
+  const edits: { offset: number; apply: () => void }[] = [];
   for (const { space, keep, interpolation } of decisions) {
-    for (const s of space.slices) writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, s.axis, s.block, keep));
+    const channels = space.channels;
+    const removed = channels - keep.length;
+    for (const s of space.slices) {
+      edits.push({ offset: s.offset ?? 0, apply: () => writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, { ...s, channels }, keep)) });
+    }
     for (const c of space.consumers) {
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
-      writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, c.weight.axis, c.weight.block, mix));
+      const segment = { ...c.weight, channels };
+      edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix)) });
     }
     for (const e of space.shapeEntries) {
-      writer.updateInt(e.node, e.input, (values) => {
-        values[e.position] = keep.length * e.block;
-        return values;
-      });
+      const shrink = (values: number[]) => values.map((v, i) => (i === e.position ? v - removed * e.block : v));
+      if (e.attribute) {
+        const attr = attribute(index.nodes[e.node], e.attribute)!;
+        attr.ints = shrink(attr.ints.map(Number)).map(BigInt);
+      } else {
+        writer.updateInt(e.node, e.input, shrink);
+      }
     }
     for (const node of space.groups) {
       const group = attribute(index.nodes[node], 'group')!;
-      group.i = BigInt(keep.length);
+      group.i -= BigInt(removed);
     }
-    updateValueInfo(copy, space, keep.length);
+    updateValueInfo(copy, space, removed);
   }
+  edits.sort((a, b) => b.offset - a.offset).forEach((edit) => edit.apply());
   writer.commit();
   return copy;
 }
@@ -142,13 +154,13 @@ export function replaceWeights(model: ModelProto, replacements: readonly WeightR
   return copy;
 }
 
-/** Declared shapes of the space's tensors follow the kept channel count. */
-function updateValueInfo(model: ModelProto, space: ChannelSpace, kept: number): void {
+/** Declared shapes of the space's tensors lose the removed channels. */
+function updateValueInfo(model: ModelProto, space: ChannelSpace, removed: number): void {
   const layouts = new Map(space.tensors.map((t) => [t.name, t.layout]));
   for (const info of model.graph!.valueInfo) {
     const layout = layouts.get(info.name);
     if (!layout || info.type?.value.case !== 'tensorType') continue;
     const dim = info.type.value.value.shape?.dim[layout.axis];
-    if (dim?.value.case === 'dimValue') dim.value.value = BigInt(kept * layout.block);
+    if (dim?.value.case === 'dimValue') dim.value.value -= BigInt(removed * layout.block);
   }
 }

@@ -1,54 +1,81 @@
 import type { Matrix } from '../linalg/matrix.ts';
 import type { FloatArray } from '../onnx/tensor.ts';
 
-/** Splits dims around `axis` whose extent is channels × block: outer · channels · (block · inner). */
-function geometry(dims: readonly number[], axis: number, block: number) {
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = block * dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const channels = dims[axis] / block;
-  if (!Number.isInteger(channels)) throw new Error(`axis ${axis} of [${dims}] is not a multiple of block ${block}`);
-  return { outer, inner, channels };
+/**
+ * Where a space's channels lie on one axis of a constant: channel c occupies entries
+ * [offset + c·block, offset + (c+1)·block); entries outside belong to other spaces and are kept.
+ */
+export interface Segment {
+  axis: number;
+  block: number;
+  offset?: number;
+  /** The space's channel count; by default the whole axis (less the offset) is the space. */
+  channels?: number;
 }
 
-/** Keeps channels `keep` (in that order) along `axis`, each channel a block of `block` entries. */
-export function sliceChannels(t: FloatArray, axis: number, block: number, keep: readonly number[]): FloatArray {
-  const { outer, inner, channels } = geometry(t.dims, axis, block);
+/** dims around the axis: outer · (before | channels · block | after) · inner. */
+function geometry(dims: readonly number[], segment: Segment) {
+  const { axis, block } = segment;
+  const offset = segment.offset ?? 0;
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const size = dims[axis];
+  const channels = segment.channels ?? (size - offset) / block;
+  const after = size - offset - channels * block;
+  if (!Number.isInteger(channels) || after < 0) {
+    throw new Error(`axis ${axis} of [${dims}] does not hold ${channels} channels of ${block} entries at offset ${offset}`);
+  }
+  return { outer, inner, size, offset, channels, after, block };
+}
+
+/** Rewrites the segment of every outer row with `k` channels filled by `fill` (entries outside are copied). */
+function rewriteSegment(
+  t: FloatArray,
+  segment: Segment,
+  k: number,
+  fill: (source: FloatArray['data'], from: number, target: Float64Array, to: number, g: ReturnType<typeof geometry>) => void,
+): FloatArray {
+  const g = geometry(t.dims, segment);
+  const newSize = g.offset + k * g.block + g.after;
   const dims = [...t.dims];
-  dims[axis] = keep.length * block;
-  const data = new Float64Array(outer * keep.length * inner);
-  for (let o = 0; o < outer; o++) {
-    keep.forEach((c, i) => {
-      const from = (o * channels + c) * inner;
-      data.set(t.data.subarray(from, from + inner), (o * keep.length + i) * inner);
-    });
+  dims[segment.axis] = newSize;
+  const data = new Float64Array(g.outer * newSize * g.inner);
+  for (let o = 0; o < g.outer; o++) {
+    const from = o * g.size * g.inner;
+    const to = o * newSize * g.inner;
+    data.set(t.data.subarray(from, from + g.offset * g.inner), to);
+    const tail = (g.offset + g.channels * g.block) * g.inner;
+    data.set(t.data.subarray(from + tail, from + g.size * g.inner), to + (g.offset + k * g.block) * g.inner);
+    fill(t.data, from + g.offset * g.inner, data, to + g.offset * g.inner, g);
   }
   return { dims, data };
+}
+
+/** Keeps channels `keep` (in that order) of the segment. */
+export function sliceChannels(t: FloatArray, segment: Segment, keep: readonly number[]): FloatArray {
+  return rewriteSegment(t, segment, keep.length, (source, from, target, to, g) => {
+    const run = g.block * g.inner;
+    keep.forEach((c, i) => target.set(source.subarray(from + c * run, from + (c + 1) * run), to + i * run));
+  });
 }
 
 /**
- * Folds an interpolation matrix T (k × C) into a weight read along `axis`:
+ * Folds an interpolation matrix T (k × C) into a weight read along the segment's axis:
  * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block).
  */
-export function mixChannels(t: FloatArray, axis: number, block: number, mix: Matrix): FloatArray {
-  const { outer, inner, channels } = geometry(t.dims, axis, block);
+export function mixChannels(t: FloatArray, segment: Segment, mix: Matrix): FloatArray {
+  const channels = geometry(t.dims, segment).channels;
   if (mix.cols !== channels) throw new Error(`interpolation has ${mix.cols} columns for ${channels} channels`);
-  const k = mix.rows;
-  const dims = [...t.dims];
-  dims[axis] = k * block;
-  const data = new Float64Array(outer * k * inner);
-  const source = t.data;
-  const weights = mix.data;
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < k; i++) {
-      const to = (o * k + i) * inner;
+  return rewriteSegment(t, segment, mix.rows, (source, from, target, to, g) => {
+    const run = g.block * g.inner;
+    for (let i = 0; i < mix.rows; i++) {
       for (let c = 0; c < channels; c++) {
-        const w = weights[i * channels + c];
+        const w = mix.data[i * channels + c];
         if (w === 0) continue;
-        const from = (o * channels + c) * inner;
-        for (let p = 0; p < inner; p++) data[to + p] += w * source[from + p];
+        const src = from + c * run;
+        const dst = to + i * run;
+        for (let p = 0; p < run; p++) target[dst + p] += w * source[src + p];
       }
     }
-  }
-  return { dims, data };
+  });
 }
-

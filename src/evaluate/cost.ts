@@ -40,35 +40,60 @@ export function nodeMacs(index: GraphIndex, shapes: Shapes, i: number): number {
   }
 }
 
+/** Per axis of a node or constant: the spaces lying on it and the share of the axis each holds. */
+type AxisShares = Map<string, Map<number, number>>;
+
 export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readonly ChannelSpace[]): CostModel {
-  const prunable = spaces.filter((s) => s.prunable);
-  const nodeSpaces = new Map<number, Set<number>>();
-  const constantSpaces = new Map<string, Set<number>>();
-  const link = <K>(map: Map<K, Set<number>>, key: K, space: number) => {
-    const set = map.get(key) ?? new Set<number>();
-    set.add(space);
-    map.set(key, set);
+  const nodeAxes = new Map<number, AxisShares>();
+  const constantAxes = new Map<string, AxisShares>();
+  const link = <K>(map: Map<K, AxisShares>, key: K, axis: string, space: number, share: number) => {
+    const axes = map.get(key) ?? new Map<string, Map<number, number>>();
+    axes.set(axis, (axes.get(axis) ?? new Map<number, number>()).set(space, share));
+    map.set(key, axes);
   };
-  for (const space of prunable) {
-    for (const p of space.producers) link(nodeSpaces, p, space.id);
-    for (const n of space.channelwise) link(nodeSpaces, n, space.id); // a depthwise Conv's MACs
+  for (const space of spaces.filter((s) => s.prunable)) {
+    const width = (tensor: string) => {
+      const layout = space.tensors.find((t) => t.name === tensor)!.layout;
+      return (space.channels * layout.block) / shapes.get(tensor)![layout.axis];
+    };
+    const constantShare = (node: number, input: number, axis: number, block: number) => {
+      const name = index.nodes[node].input[input];
+      link(constantAxes, name, `axis ${axis}`, space.id, (space.channels * block) / tensorDims(index.constants.get(name)!)[axis]);
+    };
+    for (const p of space.producers) link(nodeAxes, p, 'out', space.id, 1);
+    for (const n of space.groups) link(nodeAxes, n, 'through', space.id, width(index.nodes[n].input[0])); // a depthwise Conv
     for (const c of space.consumers) {
-      link(nodeSpaces, c.node, space.id);
-      link(constantSpaces, index.nodes[c.node].input[c.weight.input], space.id);
+      link(nodeAxes, c.node, 'in', space.id, width(c.reads));
+      constantShare(c.node, c.weight.input, c.weight.axis, c.weight.block);
     }
-    for (const s of space.slices) link(constantSpaces, index.nodes[s.node].input[s.input], space.id);
+    for (const s of space.slices) constantShare(s.node, s.input, s.axis, s.block);
   }
   const flops: CostTerm[] = [];
   index.nodes.forEach((_, i) => {
     const value = nodeMacs(index, shapes, i);
-    if (value > 0) flops.push({ value, spaces: [...(nodeSpaces.get(i) ?? [])], node: i });
+    if (value > 0) flops.push(...expandTerms(value, nodeAxes.get(i), { node: i }));
   });
   const params: CostTerm[] = [];
   for (const [name, t] of index.constants) {
-    if (!isFloatTensor(t)) continue;
-    params.push({ value: elementCount(tensorDims(t)), spaces: [...(constantSpaces.get(name) ?? [])], constant: name });
+    if (isFloatTensor(t)) params.push(...expandTerms(elementCount(tensorDims(t)), constantAxes.get(name), { constant: name }));
   }
   return { flops, params };
+}
+
+/**
+ * A cost that is a product over axes of (Σ share·fraction of each space on the axis + the rest),
+ * written out as bilinear terms: a Conv reading a Concat of two spaces costs in proportion to each.
+ */
+function expandTerms(value: number, axes: AxisShares | undefined, owner: Pick<CostTerm, 'node' | 'constant'>): CostTerm[] {
+  let terms: CostTerm[] = [{ value, spaces: [], ...owner }];
+  for (const shares of axes?.values() ?? []) {
+    const rest = 1 - [...shares.values()].reduce((a, b) => a + b, 0);
+    terms = terms.flatMap((term) => [
+      ...[...shares].map(([space, share]) => ({ ...term, value: term.value * share, spaces: [...term.spaces, space] })),
+      ...(rest > 1e-9 ? [{ ...term, value: term.value * rest }] : []),
+    ]);
+  }
+  return terms;
 }
 
 /** Total cost when space s keeps keep[s] of its channels[s]. */

@@ -67,10 +67,14 @@ function block(space: ChannelSpace, reason: string): void {
 function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions): ChannelSpace[] {
   const parent = traced.map((_, i) => i);
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  // A tensor may hold several spaces side by side (a Concat output): a join couples the one in the same place.
   const owners = new Map<string, number[]>();
-  traced.forEach((t, i) => t.space.tensors.forEach((tensor) => owners.set(tensor.name, [...(owners.get(tensor.name) ?? []), i])));
+  traced.forEach((t, i) => t.space.tensors.forEach((tensor) => {
+    const key = placeKey(tensor.name, tensor.layout);
+    owners.set(key, [...(owners.get(key) ?? []), i]);
+  }));
   traced.forEach((t, i) => {
-    for (const join of t.joins) for (const j of owners.get(join.other) ?? []) parent[find(j)] = find(i);
+    for (const join of t.joins) for (const j of owners.get(placeKey(join.other, join.layout)) ?? []) parent[find(j)] = find(i);
   });
   const groups = new Map<number, Traced[]>();
   traced.forEach((t, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), t]));
@@ -79,7 +83,7 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
     const members = new Map(space.tensors.map((t) => [t.name, t.layout]));
     for (const join of joins) {
       const layout = members.get(join.other);
-      if (!layout || layout.axis !== join.layout.axis || layout.block !== join.layout.block) {
+      if (!layout || placeKey(join.other, layout) !== placeKey(join.other, join.layout)) {
         const node = index.nodes[join.node];
         block(space, `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`);
       }
@@ -91,6 +95,10 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
   });
 }
 
+function placeKey(tensor: string, layout: SpaceTensor['layout']): string {
+  return `${tensor}|${layout.axis}|${layout.block}|${layout.offset ?? 0}`;
+}
+
 function mergeSpaces(parts: Traced[]): Traced {
   const unique = <T>(items: T[], key: (item: T) => string) => [...new Map(items.map((item) => [key(item), item])).values()];
   const all = <K extends keyof ChannelSpace>(key: K) => parts.flatMap((p) => p.space[key] as unknown[]);
@@ -99,12 +107,12 @@ function mergeSpaces(parts: Traced[]): Traced {
     id: first.id,
     channels: first.channels,
     producers: [...new Set(all('producers') as number[])],
-    tensors: unique(all('tensors') as SpaceTensor[], (t) => `${t.name}|${t.layout.axis}|${t.layout.block}`),
+    tensors: unique(all('tensors') as SpaceTensor[], (t) => placeKey(t.name, t.layout)),
     channelwise: [...new Set(all('channelwise') as number[])],
-    slices: unique(all('slices') as ChannelSpace['slices'], (s) => `${s.node}|${s.input}`),
-    shapeEntries: unique(all('shapeEntries') as ChannelSpace['shapeEntries'], (e) => `${e.node}|${e.input}|${e.position}`),
+    slices: unique(all('slices') as ChannelSpace['slices'], (s) => `${s.node}|${s.input}|${s.offset ?? 0}`),
+    shapeEntries: unique(all('shapeEntries') as ChannelSpace['shapeEntries'], (e) => `${e.node}|${e.input}|${e.attribute}|${e.position}`),
     groups: [...new Set(all('groups') as number[])],
-    consumers: unique(all('consumers') as ChannelSpace['consumers'], (c) => String(c.node)),
+    consumers: unique(all('consumers') as ChannelSpace['consumers'], (c) => `${c.node}|${c.weight.offset ?? 0}`),
     prunable: true,
   };
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);

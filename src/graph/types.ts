@@ -3,25 +3,34 @@ import type { Shapes } from '../onnx/shapes.ts';
 
 /**
  * Where the channels sit in a tensor: along `axis`, channel c occupying entries
- * [c·block, (c+1)·block) of that axis (block > 1 after flattening C×H×W into one axis).
+ * [offset + c·block, offset + (c+1)·block) of that axis (block > 1 after flattening C×H×W into one
+ * axis; offset > 0 behind other tensors' channels after a Concat). Entries outside that range belong
+ * to other spaces or to none.
  */
 export interface Layout {
   axis: number;
   block: number;
+  offset?: number;
 }
 
-/** A constant input of a node that holds one slice per channel along `axis`. */
+/** A constant input of a node that holds one slice per channel along `axis`, laid out like the space's tensor. */
 export interface ConstantSlice {
   node: number;
   input: number;
   axis: number;
   block: number;
+  offset?: number;
 }
 
-/** A shape constant entry (of a Reshape) that spells out channels × block and must follow the kept count. */
+/**
+ * An integer entry that counts entries of a channel axis (a Reshape size, a Split size, a Slice
+ * bound) and decreases by block for every channel removed. It lives in constant input `input` of
+ * the node, or in its integer-list attribute `attribute`.
+ */
 export interface ShapeEntry {
   node: number;
   input: number;
+  attribute?: string;
   position: number;
   block: number;
 }
@@ -49,7 +58,7 @@ export interface ChannelSpace {
   /** Constants sliced to the kept channels: producer weights and biases, per-channel parameters. */
   slices: ConstantSlice[];
   shapeEntries: ShapeEntry[];
-  /** Depthwise Convs whose `group` attribute is the channel count. */
+  /** Depthwise Convs whose `group` attribute counts the channels (decreases by one per channel removed). */
   groups: number[];
   consumers: Consumer[];
   prunable: boolean;

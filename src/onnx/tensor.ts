@@ -123,7 +123,9 @@ export function withFloatData(like: TensorProto, dims: readonly number[], data: 
 export function withIntData(like: TensorProto, values: readonly number[]): TensorProto {
   const t = clone(TensorProtoSchema, like);
   if (like.dataType === TensorProto_DataType.INT64) {
-    t.rawData = new Uint8Array(BigInt64Array.from(values, (v) => BigInt(v)).buffer);
+    // Values read as numbers lose int64's extremes (Slice's "to the end" is 2^63 − 1): clamp them back.
+    const clamp = (v: number) => (v >= 2 ** 63 ? 2n ** 63n - 1n : v <= -(2 ** 63) ? -(2n ** 63n) : BigInt(v));
+    t.rawData = new Uint8Array(BigInt64Array.from(values, clamp).buffer);
   } else {
     t.rawData = new Uint8Array(Int32Array.from(values).buffer);
   }

@@ -1,5 +1,5 @@
 import { registerRule } from '../registry.ts';
-import { block, nodeAt, passFirstOutput } from './helpers.ts';
+import { block, nodeAt, passFirstOutput, perChannel } from './helpers.ts';
 
 /** BatchNormalization: per-channel scale, bias, mean and variance on axis 1, sliced with the space. */
 registerRule('BatchNormalization', {
@@ -10,6 +10,6 @@ registerRule('BatchNormalization', {
     if (!node.input.slice(1, 5).every((name) => ctx.constant(name))) return block('BatchNormalization parameters are computed at run time');
     const passed = passFirstOutput(ctx, arrival);
     if (passed.kind !== 'pass') return passed;
-    return { ...passed, slices: [1, 2, 3, 4].map((input) => ({ node: arrival.node, input, axis: 0, block: 1 })) };
+    return { ...passed, slices: [1, 2, 3, 4].map((input) => perChannel(arrival, input, 0)) };
   },
 });

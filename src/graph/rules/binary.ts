@@ -1,6 +1,6 @@
 import { registerRule } from '../registry.ts';
 import type { ConstantSlice } from '../types.ts';
-import { block, nodeAt, rankOf } from './helpers.ts';
+import { block, channelAxisSize, nodeAt, perChannel, rankOf } from './helpers.ts';
 
 /**
  * Add / Sub / Mul / Div. With a constant operand that is per-channel or broadcast (a bias, a scale)
@@ -23,9 +23,9 @@ registerRule(['Add', 'Sub', 'Mul', 'Div'], {
     // Align the constant's axes with the activation's from the right (numpy broadcasting).
     const axis = arrival.layout.axis - (outRank - dims.length);
     const size = axis >= 0 ? dims[axis] : 1;
-    const full = arrival.channels * arrival.layout.block;
+    const full = channelAxisSize(ctx, arrival);
     const slices: ConstantSlice[] = [];
-    if (size === full) slices.push({ node: arrival.node, input: otherIndex, axis, block: arrival.layout.block });
+    if (size === full) slices.push(perChannel(arrival, otherIndex, axis));
     else if (size !== 1) return block(`${node.opType} constant has ${size} entries on the channel axis, expected 1 or ${full}`);
     return { kind: 'pass', outputs: [output], slices };
   },

@@ -1,6 +1,6 @@
 import { intAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
-import { block, nodeAt } from './helpers.ts';
+import { block, channelAxisSize, nodeAt, perChannel } from './helpers.ts';
 
 /**
  * Conv with a constant weight [O, C/group, k…]: with group 1 it produces O channels and absorbs its
@@ -24,15 +24,16 @@ registerRule('Conv', {
     if (!ctx.constant(node.input[1])) return block('Conv weight is computed at run time');
     if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block('Conv input channels are not on axis 1');
     const group = intAttr(node, 'group', 1);
-    if (group === 1) return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: 1, block: 1 } };
+    if (group === 1) return { kind: 'consume', weight: perChannel(arrival, 1, 1) };
     const weight = ctx.constantDims(node.input[1])!;
     const bias = node.input[2];
-    if (group !== arrival.channels || weight[0] !== group || weight[1] !== 1) {
-      return block(`grouped Conv (group ${group} on ${arrival.channels} channels) is not supported yet`);
+    const channels = channelAxisSize(ctx, arrival);
+    if (group !== channels || weight[0] !== group || weight[1] !== 1) {
+      return block(`grouped Conv (group ${group} on ${channels} channels) is not supported yet`);
     }
     if (bias && !ctx.constant(bias)) return block('depthwise Conv bias is computed at run time');
-    const slices = [{ node: arrival.node, input: 1, axis: 0, block: 1 }];
-    if (bias) slices.push({ node: arrival.node, input: 2, axis: 0, block: 1 });
+    const slices = [perChannel(arrival, 1, 0)];
+    if (bias) slices.push(perChannel(arrival, 2, 0));
     return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }], slices, groups: [arrival.node] };
   },
 });

@@ -13,6 +13,7 @@ registerRule('Flatten', {
     if (axis !== arrival.layout.axis) return block(`Flatten at axis ${axis} mixes the channel axis ${arrival.layout.axis} with others`);
     const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
     // The output is 2-D: everything before the axis becomes rows, the channels axis 1.
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { axis: 1, block: arrival.layout.block * inner } }] };
+    const layout = { axis: 1, block: arrival.layout.block * inner, offset: (arrival.layout.offset ?? 0) * inner };
+    return { kind: 'pass', outputs: [{ name: node.output[0], layout }] };
   },
 });

@@ -1,7 +1,7 @@
 import { intAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
 import type { ConstantSlice } from '../types.ts';
-import { block, nodeAt } from './helpers.ts';
+import { block, nodeAt, perChannel } from './helpers.ts';
 
 /** Gemm Y = op(A)·op(B) + C with constant B: produces N channels and absorbs A's feature axis. */
 registerRule('Gemm', {
@@ -31,6 +31,6 @@ registerRule('Gemm', {
     if (!ctx.constant(node.input[1])) return block('Gemm weight is computed at run time');
     if (arrival.layout.axis !== 1) return block('Gemm input channels are not on the feature axis');
     const transB = intAttr(node, 'transB', 0) === 1;
-    return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: transB ? 1 : 0, block: arrival.layout.block } };
+    return { kind: 'consume', weight: perChannel(arrival, 1, transB ? 1 : 0) };
   },
 });

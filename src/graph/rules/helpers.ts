@@ -1,5 +1,5 @@
 import type { NodeProto } from 'onnx-buf';
-import type { Arrival, RuleContext, Visit } from '../types.ts';
+import type { Arrival, ConstantSlice, RuleContext, Visit } from '../types.ts';
 
 export const block = (reason: string): Visit => ({ kind: 'block', reason });
 
@@ -13,6 +13,16 @@ export function passFirstOutput(ctx: RuleContext, arrival: Arrival): Visit {
   const extraUsed = node.output.slice(1).some((name) => name && (ctx.index.consumers.has(name) || ctx.index.graphOutputs.has(name)));
   if (extraUsed) return block(`${node.opType} uses a secondary output`);
   return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }] };
+}
+
+/** Constant input `input` of the arrival's node, holding one slice per channel of the arriving tensor along `axis`. */
+export function perChannel(arrival: Arrival, input: number, axis: number): ConstantSlice {
+  return { node: arrival.node, input, axis, block: arrival.layout.block, offset: arrival.layout.offset };
+}
+
+/** Entries of the tensor's channel axis taken by other spaces or by none: the space fills it when 0. */
+export function channelAxisSize(ctx: RuleContext, arrival: Arrival): number | undefined {
+  return ctx.shapes.get(arrival.tensor)?.[arrival.layout.axis];
 }
 
 export function rankOf(ctx: RuleContext, tensor: string): number | undefined {

@@ -2,6 +2,7 @@
 import './batchnorm.ts';
 import './binary.ts';
 import './channelwise-unary.ts';
+import './concat.ts';
 import './conv.ts';
 import './flatten.ts';
 import './gemm.ts';
@@ -9,3 +10,5 @@ import './matmul.ts';
 import './pool.ts';
 import './reduce.ts';
 import './reshape.ts';
+import './slice.ts';
+import './split.ts';

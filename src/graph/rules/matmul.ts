@@ -1,5 +1,5 @@
 import { registerRule } from '../registry.ts';
-import { block, nodeAt, rankOf } from './helpers.ts';
+import { block, nodeAt, perChannel, rankOf } from './helpers.ts';
 
 /** MatMul X·W with a constant 2-D W [K, N]: produces N channels on X's last axis and absorbs K. */
 registerRule('MatMul', {
@@ -22,6 +22,6 @@ registerRule('MatMul', {
     if (!w || w.length !== 2) return block('MatMul right operand is not a constant matrix');
     const rank = rankOf(ctx, arrival.tensor);
     if (arrival.layout.axis !== (rank ?? 0) - 1) return block('MatMul input channels are not on the last axis');
-    return { kind: 'consume', weight: { node: arrival.node, input: 1, axis: 0, block: arrival.layout.block } };
+    return { kind: 'consume', weight: perChannel(arrival, 1, 0) };
   },
 });

@@ -25,6 +25,6 @@ registerRule(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceSum', 'ReduceL2'], 
     if (reduced.includes(channelAxis)) return block(`${node.opType} reduces the channel axis`);
     const keepDims = intAttr(node, 'keepdims', 1) === 1;
     const axis = keepDims ? channelAxis : channelAxis - reduced.filter((a) => a < channelAxis).length;
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { axis, block: 1 } }] };
+    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { ...arrival.layout, axis } }] };
   },
 });

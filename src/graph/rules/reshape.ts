@@ -20,11 +20,13 @@ registerRule('Reshape', {
     const merged = inShape.slice(axis).reduce((a, b) => a * b, 1);
     const keepsLeading = outShape.length === axis + 1 && inShape.slice(0, axis).every((d, i) => d === outShape[i]);
     if (!keepsLeading || outShape[axis] !== merged) return block(`Reshape from [${inShape}] to [${outShape}] splits or moves the channel axis`);
-    const newBlock = arrival.layout.block * (inShape.slice(axis + 1).reduce((a, b) => a * b, 1));
+    const inner = inShape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const newBlock = arrival.layout.block * inner;
+    const offset = (arrival.layout.offset ?? 0) * inner;
     const spec = readIntTensor(ctx.index.constants.get(node.input[1])!);
     const shapeEntries: ShapeEntry[] = [];
     if (spec[axis] > 0) shapeEntries.push({ node: arrival.node, input: 1, position: axis, block: newBlock });
     else if (spec[axis] === 0) return block('Reshape copies the channel axis size (0) where the flattened size is needed');
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { axis, block: newBlock } }], shapeEntries };
+    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { axis, block: newBlock, offset } }], shapeEntries };
   },
 });
