@@ -10,6 +10,7 @@ import { floatTensor, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
 import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, residualBlock, toFloat16 } from './helpers/models.ts';
+import { keepEverything } from './helpers/keep.ts';
 import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
 
 const cases: [string, () => ModelProto, number[]][] = [
@@ -22,19 +23,6 @@ const cases: [string, () => ModelProto, number[]][] = [
   ['Conv → Relu → depthwise Conv → Relu → Conv', () => depthwiseSeparable(), [16, 4, 6, 6]],
   ['residual block: stem and block output coupled', () => residualBlock(), [16, 4, 6, 6]],
 ];
-
-/** Keeps every channel of every prunable space, with the identity as interpolation. */
-async function keepEverything(model: ModelProto): Promise<ModelProto> {
-  const analysis = await analyzeModel(model, nodeRuntime);
-  const decisions: SpaceDecision[] = analysis.spaces
-    .filter((s) => s.prunable)
-    .map((space) => {
-      const keep = Array.from({ length: space.channels }, (_, c) => c);
-      return { space, keep, interpolation: new Map(space.consumers.map((c) => [c.reads, identityMatrix(space.channels)])) };
-    });
-  assert.ok(decisions.length > 0, 'the model has a prunable space');
-  return applySurgery(model, decisions);
-}
 
 describe('surgery keeping every channel reproduces the model', () => {
   for (const [name, build, shape] of cases) {
