@@ -9,7 +9,18 @@ import { analyzeModel } from '../src/graph/analysis.ts';
 import type { ChannelSpace } from '../src/graph/types.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor, readIntTensor } from '../src/onnx/tensor.ts';
-import { concatSlice, concatThreeSplit, concatTwo, residualWithShortcut, squeezeExcitation, withIfNode } from './helpers/graphs.ts';
+import {
+  channelsLastTokens,
+  concatSlice,
+  concatThreeSplit,
+  concatTwo,
+  convTransposeChain,
+  nhwcSandwich,
+  residualWithShortcut,
+  resizePad,
+  squeezeExcitation,
+  withIfNode,
+} from './helpers/graphs.ts';
 import { keepEverything } from './helpers/keep.ts';
 import { residualBlock, depthwiseSeparable } from './helpers/models.ts';
 import { floatData, maxAbsDiff, run } from './helpers/run.ts';
@@ -31,6 +42,10 @@ const graphs: [string, () => ModelProto][] = [
   ['depthwise separable block', depthwiseSeparable],
   ['squeeze-and-excitation block', squeezeExcitation],
   ['a model with an If node', withIfNode],
+  ['NHWC Transpose sandwich', nhwcSandwich],
+  ['channels-last Reshape to tokens', channelsLastTokens],
+  ['Resize and Pad', resizePad],
+  ['ConvTranspose as producer and consumer', convTransposeChain],
 ];
 
 describe('tiny graphs of real-world architectures', () => {
@@ -151,5 +166,22 @@ describe('coupled and concatenated spaces', () => {
     const spaces = await spacesOf(model);
     assert.match(producedBy(spaces, model, 'conv2').reason!, /If "choose": no rule for op If/);
     assert.ok(producedBy(spaces, model, 'conv1').prunable);
+  });
+
+  it('a Transpose to NHWC moves the channel axis, and a bias on the last axis is sliced with it', async () => {
+    const model = nhwcSandwich();
+    const spaces = await spacesOf(model);
+    const space = producedBy(spaces, model, 'first');
+    assert.ok(space.prunable);
+    assert.deepEqual(placeOf(space, 'biased'), { axis: 3, block: 1 });
+    assert.ok(space.slices.some((s) => model.graph!.node[s.node].name === 'bias_add'));
+  });
+
+  it('a Reshape of channels-last activations to tokens keeps the channels last and shrinks the explicit count', async () => {
+    const model = channelsLastTokens();
+    const space = producedBy(await spacesOf(model), model, 'first');
+    assert.deepEqual(placeOf(space, 'tokens'), { axis: 2, block: 1 });
+    const pruned = applySurgery(model, [{ space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) }]);
+    assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'tokens_shape')!), [-1, 36, 3]);
   });
 });

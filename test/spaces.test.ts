@@ -170,6 +170,17 @@ describe('channel spaces', () => {
     assert.match(space.reason!, /If "choose": no rule for op If/);
   });
 
+  for (const [entry, prunable] of [[0, true], [1, false]] as const) {
+    it(`${prunable ? 'pass' : 'stop at'} a Shape whose entry ${entry} (${prunable ? 'the batch size' : 'the channel count'}) is read`, async () => {
+      const model = mlpWith([makeNode('Relu', ['h'], ['r']), makeNode('Shape', ['r'], ['shape']), makeNode('Gather', ['shape', 'entry'], ['size'], { axis: 0 })], 'r', []);
+      model.graph!.initializer.push(int64Tensor('entry', [], [entry]));
+      model.graph!.output.push(valueInfo('size', TensorProto_DataType.INT64, []));
+      const [space] = await spacesOf(model);
+      assert.equal(space.prunable, prunable);
+      if (!prunable) assert.match(space.reason!, /the channel count is used in a computation at run time/);
+    });
+  }
+
   it('stop at an op of a custom domain', async () => {
     const custom = makeNode('Relu', ['h'], ['r'], {}, 'custom');
     custom.domain = 'com.example';

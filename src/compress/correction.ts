@@ -49,17 +49,28 @@ export function fitLevels(
   keepOf: (s: ChannelSpace) => number[],
   outputKeep: OutputKeep,
   samples: number,
-  refits: (space: ChannelSpace, tensor: string) => boolean = () => true,
 ): ConsumerFit[][] {
   const fits = spaces.flatMap((space) =>
     space.consumers
-      .filter((consumer) => refits(space, consumer.reads))
+      .filter((consumer) => canRefit(analysis, space, consumer))
       .map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples) })),
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
   const levels: ConsumerFit[][] = [];
   for (const fit of fits) (levels[level.get(fit.consumer.node)!] ??= []).push(fit);
   return levels.filter(Boolean);
+}
+
+/**
+ * A Conv is refitted over its receptive fields, a Gemm or MatMul over the features on the last axis,
+ * when the tensor it reads holds the space's channels alone (not beside others after a Concat).
+ */
+function canRefit(analysis: Analysis, space: ChannelSpace, consumer: Consumer): boolean {
+  const layout = space.tensors.find((t) => t.name === consumer.reads)!.layout;
+  const shape = analysis.shapes.get(consumer.reads)!;
+  if ((layout.offset ?? 0) > 0 || shape[layout.axis] !== space.channels * layout.block) return false;
+  const op = analysis.index.nodes[consumer.node].opType;
+  return op === 'Conv' || ((op === 'Gemm' || op === 'MatMul') && layout.axis === shape.length - 1);
 }
 
 function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<number, number> {

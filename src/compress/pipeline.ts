@@ -11,7 +11,7 @@ import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
-import { interpolationMatrix, selectionMatrix } from './interpolation.ts';
+import { interpolationMatrix } from './interpolation.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
 import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
 
@@ -122,19 +122,14 @@ export async function compressModel(
     const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
-    // Consumers are refitted level by level (see correction.ts). A level's inputs depend only on
-    // earlier levels, so until its turn a consumer just drops the removed channels. A consumer that
-    // reads other channels besides the space's (after a Concat) keeps the plain interpolation.
-    const refits = (space: ChannelSpace, tensor: string) => !sharesAxis(analysis, space, tensor);
-    const dropped = toPrune.map((space): SpaceDecision => {
-      const keep = keepOf(space);
-      const mix = (t: string) => (refits(space, t) ? selectionMatrix(space.channels, keep) : interpolationMatrix(gramOf(space, t), keep));
-      return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, mix(t)])) };
-    });
+    // Consumers are refitted level by level (see correction.ts), each replacing its weight as a
+    // whole; a level's inputs depend only on earlier levels. Consumers that cannot be refitted keep
+    // the plain interpolation.
+    const dropped = toPrune.map(plainDecision);
     output = await timed('surgery', () => applySurgery(model, dropped));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
-    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count, refits);
+    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count);
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
@@ -171,12 +166,6 @@ export function readTensors(space: ChannelSpace): string[] {
 
 function probeKey(space: number, tensor: string): string {
   return `${space}|${tensor}`;
-}
-
-/** Whether the tensor holds other channels on the space's axis besides the space's own (a Concat output). */
-function sharesAxis(analysis: Analysis, space: ChannelSpace, tensor: string): boolean {
-  const layout = space.tensors.find((t) => t.name === tensor)!.layout;
-  return (layout.offset ?? 0) > 0 || analysis.shapes.get(tensor)![layout.axis] !== space.channels * layout.block;
 }
 
 function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe & { space: number })[] {

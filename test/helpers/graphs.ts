@@ -153,3 +153,65 @@ export function withIfNode(): ModelProto {
 function int64Raw(name: string, values: bigint[]) {
   return create(TensorProtoSchema, { name, dataType: TensorProto_DataType.INT64, dims: [BigInt(values.length)], rawData: new Uint8Array(BigInt64Array.from(values).buffer) });
 }
+
+/** Conv 4→8 → Transpose to NHWC → Add a bias on the last axis → Relu → Transpose back → Conv 8→3. */
+export function nhwcSandwich(): ModelProto {
+  return model(
+    [
+      conv('first', 'x', 'c', [8, 4, 3]),
+      makeNode('Transpose', ['c'], ['nhwc'], { perm: [0, 2, 3, 1] }, 'to_nhwc'),
+      makeNode('Add', ['nhwc', 'bias'], ['biased'], {}, 'bias_add'),
+      makeNode('Relu', ['biased'], ['r']),
+      makeNode('Transpose', ['r'], ['nchw'], { perm: [0, 3, 1, 2] }, 'to_nchw'),
+      conv('second', 'nchw', 'y', [3, 8, 3]),
+    ],
+    [3, 6, 6],
+    [weight('bias', [8], 0.2)],
+  );
+}
+
+/** Conv 4→8 → Transpose to NHWC → Relu → Reshape to tokens [N, 36, 8] → ReduceMean over tokens → MatMul 8→3. */
+export function channelsLastTokens(): ModelProto {
+  return model(
+    [
+      conv('first', 'x', 'c', [8, 4, 3]),
+      makeNode('Transpose', ['c'], ['nhwc'], { perm: [0, 2, 3, 1] }, 'to_nhwc'),
+      makeNode('Relu', ['nhwc'], ['r']),
+      makeNode('Reshape', ['r', 'tokens_shape'], ['tokens'], {}, 'to_tokens'),
+      makeNode('ReduceMean', ['tokens'], ['pooled'], { axes: [1], keepdims: 0 }, 'pool'),
+      makeNode('MatMul', ['pooled', 'w_head'], ['y'], {}, 'head'),
+    ],
+    [3],
+    [int64Tensor('tokens_shape', [3], [-1, 36, 8]), weight('w_head', [8, 3], 0.5)],
+  );
+}
+
+/** Conv 4→6 → Relu → Resize ×2 (nearest) → Pad 1 → Conv 3×3 6→3 without padding. */
+export function resizePad(): ModelProto {
+  return model(
+    [
+      conv('first', 'x', 'c', [6, 4, 3]),
+      makeNode('Relu', ['c'], ['r']),
+      makeNode('Resize', ['r', '', 'scales'], ['up'], { mode: 'nearest' }, 'upsample'),
+      makeNode('Pad', ['up', 'pads'], ['padded'], { mode: 'reflect' }, 'pad'),
+      makeNode('Conv', ['padded', 'w_second'], ['y'], { kernel_shape: [3, 3] }, 'second'),
+    ],
+    [3, 12, 12],
+    [floatTensor('scales', [4], Float64Array.from([1, 1, 2, 2])), int64Tensor('pads', [8], [0, 0, 1, 1, 0, 0, 1, 1]), weight('w_second', [3, 6, 3, 3])],
+  );
+}
+
+/** Conv 4→6 → Relu → ConvTranspose 6→5 (2×2, stride 2) → Relu → Conv 1×1 5→3. */
+export function convTransposeChain(): ModelProto {
+  return model(
+    [
+      conv('first', 'x', 'c', [6, 4, 3]),
+      makeNode('Relu', ['c'], ['r']),
+      makeNode('ConvTranspose', ['r', 'w_up', 'b_up'], ['u'], { kernel_shape: [2, 2], strides: [2, 2] }, 'up'),
+      makeNode('Relu', ['u'], ['ru']),
+      conv('last', 'ru', 'y', [3, 5, 1]),
+    ],
+    [3, 12, 12],
+    [weight('w_up', [6, 5, 2, 2]), weight('b_up', [5], 0.1)],
+  );
+}
