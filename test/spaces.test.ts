@@ -147,9 +147,9 @@ describe('channel spaces', () => {
   });
 
   it('stop at an op without a rule, naming it', async () => {
-    const [space] = await spacesOf(mlpWith([makeNode('Softmax', ['h'], ['p'], { axis: 1 }, 'softmax')], 'p'));
+    const [space] = await spacesOf(mlpWith([makeNode('Hardmax', ['h'], ['p'], { axis: 1 }, 'hardmax')], 'p'));
     assert.equal(space.prunable, false);
-    assert.match(space.reason!, /Softmax "softmax": no rule for op Softmax/);
+    assert.match(space.reason!, /Hardmax "hardmax": no rule for op Hardmax/);
   });
 
   it('stop where an If branch reads the channels from the outer graph', async () => {

@@ -15,5 +15,6 @@ import './reshape.ts';
 import './resize.ts';
 import './shape.ts';
 import './slice.ts';
+import './softmax.ts';
 import './split.ts';
 import './transpose.ts';
