@@ -8,6 +8,7 @@ import type { GraphIndex } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
 import type { WeightReplacement } from './surgery.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
+import { neuronCount, neuronLayout } from './units.ts';
 
 /*
  * Error correction. Starting from the pruned network with plain interpolations, consumers are
@@ -70,7 +71,7 @@ function canRefit(analysis: Analysis, space: ChannelSpace, consumer: Consumer): 
   const shape = analysis.shapes.get(consumer.reads)!;
   if ((layout.offset ?? 0) > 0 || shape[layout.axis] !== space.channels * layout.block) return false;
   const op = analysis.index.nodes[consumer.node].opType;
-  return op === 'Conv' || ((op === 'Gemm' || op === 'MatMul') && layout.axis === shape.length - 1);
+  return (op === 'Conv' && space.unit === 1) || ((op === 'Gemm' || op === 'MatMul') && layout.axis === shape.length - 1);
 }
 
 function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<number, number> {
@@ -95,7 +96,7 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
-    let value: FloatArray = mixChannels(original, { ...consumer.weight, channels: space.channels }, solved);
+    let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, solved);
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
     if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
@@ -105,8 +106,8 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
 
 function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {
   const node = analysis.index.nodes[consumer.node];
-  const layout = space.tensors.find((t) => t.name === consumer.reads)!.layout;
-  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: space.channels, kept };
+  const layout = neuronLayout(space.tensors.find((t) => t.name === consumer.reads)!.layout, space.unit);
+  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: neuronCount(space), kept: kept * space.unit };
   if (node.opType !== 'Conv') return probe;
   const weight = analysis.index.constants.get(node.input[consumer.weight.input])!;
   const kernel = tensorDims(weight).slice(2);

@@ -14,6 +14,7 @@ import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { type ChannelRanking, rankChannels } from './selection.ts';
 import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
+import { neuronCount, neuronLayout, neuronsOf } from './units.ts';
 
 export type CorrectionMode = 'corrected' | 'plain';
 
@@ -97,7 +98,7 @@ export async function compressModel(
 
   const { rankings, kept } = await timed('selection', () => {
     const rankings = new Map<number, ChannelRanking>();
-    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf(space, t))));
+    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf(space, t)), space.unit));
     const kept = allocateChannels({
       spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length }])),
       flops: analysis.cost.flops,
@@ -113,7 +114,7 @@ export async function compressModel(
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
   const plainDecision = (space: ChannelSpace): SpaceDecision => {
     const keep = keepOf(space);
-    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), keep)])) };
+    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])) };
   };
 
   let passes = 1;
@@ -173,8 +174,8 @@ function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe
     readTensors(space).map((tensor) => ({
       space: space.id,
       tensor,
-      layout: space.tensors.find((t) => t.name === tensor)!.layout,
-      channels: space.channels,
+      layout: neuronLayout(space.tensors.find((t) => t.name === tensor)!.layout, space.unit),
+      channels: neuronCount(space),
       shape: analysis.shapes.get(tensor)!,
     })),
   );

@@ -6,12 +6,16 @@ import { valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
+import { neuronCount, neuronLayout } from './units.ts';
 
 /** What to do to one space: the channels it keeps and the correction each consumer absorbs. */
 export interface SpaceDecision {
   space: ChannelSpace;
   keep: number[];
-  /** Per read tensor, T (k × C) with Z ≈ Z[:, keep] · T, folded into every consumer reading it. */
+  /**
+   * Per read tensor, T (k × C) with Z ≈ Z[:, keep] · T, folded into every consumer reading it; over
+   * neurons (k · unit × C · unit) where the space's channels are units of several.
+   */
   interpolation: Map<string, Matrix>;
 }
 
@@ -122,7 +126,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
     for (const c of space.consumers) {
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
-      const segment = { ...c.weight, channels };
+      const segment = { ...neuronLayout(c.weight, space.unit), channels: neuronCount(space) };
       edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix)) });
     }
     for (const e of space.shapeEntries) {

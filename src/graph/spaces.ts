@@ -3,7 +3,7 @@ import type { Shapes } from '../onnx/shapes.ts';
 import { isFloatTensor, tensorDims } from '../onnx/tensor.ts';
 import './rules/index.ts';
 import { ruleFor } from './registry.ts';
-import type { ChannelSpace, RuleContext, SpaceTensor } from './types.ts';
+import type { ChannelSpace, Production, RuleContext, SpaceTensor } from './types.ts';
 
 export function ruleContext(index: GraphIndex, shapes: Shapes): RuleContext {
   return {
@@ -46,7 +46,7 @@ export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: Sp
   const traced: Traced[] = [];
   index.nodes.forEach((node, i) => {
     const production = ruleFor(node.opType, node.domain)?.produce?.(ctx, i);
-    if (production) traced.push(traceSpace(ctx, i, production));
+    if (production) traced.push(traceGrouped(ctx, i, production));
   });
   const spaces = coupleJoined(index, traced, options);
   spaces.forEach((space, id) => {
@@ -106,6 +106,7 @@ function mergeSpaces(parts: Traced[]): Traced {
   const space: ChannelSpace = {
     id: first.id,
     channels: first.channels,
+    unit: first.unit,
     producers: [...new Set(all('producers') as number[])],
     tensors: unique(all('tensors') as SpaceTensor[], (t) => placeKey(t.name, t.layout)),
     channelwise: [...new Set(all('channelwise') as number[])],
@@ -117,19 +118,38 @@ function mergeSpaces(parts: Traced[]): Traced {
   };
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
   if (parts.some((p) => p.space.channels !== space.channels)) block(space, 'joins activations of different channel counts');
+  if (parts.some((p) => p.space.unit !== space.unit)) block(space, 'joins channels grouped in different units');
   if (new Set(space.tensors.map((t) => t.name)).size !== space.tensors.length) block(space, 'a tensor carries the channels in two layouts');
   return { space, joins: parts.flatMap((p) => p.joins) };
 }
 
-function traceSpace(
-  ctx: RuleContext,
-  producer: number,
-  start: { output: string; layout: SpaceTensor['layout']; channels: number; slices: ChannelSpace['slices'] },
-): Traced {
+/** Traces a producer's space, coarsening its channels into units as long as a rule asks for it. */
+function traceGrouped(ctx: RuleContext, producer: number, production: Production): Traced {
+  let unit = 1;
+  for (;;) {
+    const grouped: Production = {
+      ...production,
+      channels: production.channels / unit,
+      layout: { ...production.layout, block: production.layout.block * unit },
+      slices: production.slices.map((s) => ({ ...s, block: s.block * unit })),
+    };
+    const traced = traceSpace(ctx, producer, grouped, unit);
+    if (traced.regroup === undefined) return traced;
+    unit *= traced.regroup;
+    if (traced.regroup < 2 || !Number.isInteger(production.channels / unit)) {
+      const fallback = traceSpace(ctx, producer, production, 1);
+      block(fallback.space, `the channels go on in groups of ${unit}, which do not divide ${production.channels}`);
+      return fallback;
+    }
+  }
+}
+
+function traceSpace(ctx: RuleContext, producer: number, start: Production, unit: number): Traced & { regroup?: number } {
   const { index } = ctx;
   const space: ChannelSpace = {
     id: 0,
     channels: start.channels,
+    unit,
     producers: [producer],
     tensors: [],
     channelwise: [],
@@ -162,7 +182,9 @@ function traceSpace(
       }
       const input = node.input.indexOf(tensor.name);
       const visit = rule.visit(ctx, { node: consumer, input, tensor: tensor.name, layout: tensor.layout, channels: space.channels });
-      if (visit.kind === 'block') {
+      if (visit.kind === 'regroup') {
+        return { space, joins, regroup: visit.unit };
+      } else if (visit.kind === 'block') {
         block(space, `${label}: ${visit.reason}`);
       } else if (visit.kind === 'consume') {
         space.consumers.push({ node: consumer, reads: tensor.name, weight: visit.weight });

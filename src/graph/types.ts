@@ -48,10 +48,15 @@ export interface SpaceTensor {
   layout: Layout;
 }
 
-/** A set of tensor axes that must keep the same channel subset together. */
+/**
+ * A set of tensor axes that must keep the same channel subset together. A channel may be a unit of
+ * several neurons kept or removed together (an attention head): `unit` neurons, laid out as the
+ * leading factor of each channel's block where they share an axis.
+ */
 export interface ChannelSpace {
   id: number;
   channels: number;
+  unit: number;
   producers: number[];
   tensors: SpaceTensor[];
   channelwise: number[];
@@ -83,7 +88,9 @@ export interface Arrival {
 export type Visit =
   | { kind: 'pass'; outputs: SpaceTensor[]; slices?: ConstantSlice[]; shapeEntries?: ShapeEntry[]; groups?: number[]; sameSpace?: string[] }
   | { kind: 'consume'; weight: ConstantSlice }
-  | { kind: 'block'; reason: string };
+  | { kind: 'block'; reason: string }
+  /** The channels only go on in groups of `unit` (heads split off by a Reshape): trace again with coarser channels. */
+  | { kind: 'regroup'; unit: number };
 
 export interface Production {
   output: string;

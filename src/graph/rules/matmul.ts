@@ -1,7 +1,12 @@
 import { registerRule } from '../registry.ts';
+import type { Visit } from '../types.ts';
 import { block, nodeAt, perChannel, rankOf } from './helpers.ts';
 
-/** MatMul X·W with a constant 2-D W [K, N]: produces N channels on X's last axis and absorbs K. */
+/**
+ * MatMul X·W with a constant 2-D W [K, N]: produces N channels on X's last axis and absorbs K.
+ * MatMul of two activations (attention: scores = Q·Kᵀ, outputs = P·V) passes channels that lie on
+ * a batch axis (the heads), joining both operands.
+ */
 registerRule('MatMul', {
   produce(ctx, i) {
     const node = nodeAt(ctx, i);
@@ -17,6 +22,8 @@ registerRule('MatMul', {
   },
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
+    const other = node.input[1 - arrival.input];
+    if (!ctx.constant(other)) return batched(ctx, arrival.tensor, node.output[0], other, arrival.layout);
     if (arrival.input !== 0) return block('MatMul reads the channels as its right operand');
     const w = ctx.constantDims(node.input[1]);
     if (!w || w.length !== 2) return block('MatMul right operand is not a constant matrix');
@@ -25,3 +32,12 @@ registerRule('MatMul', {
     return { kind: 'consume', weight: perChannel(arrival, 1, 0) };
   },
 });
+
+function batched(ctx: Parameters<typeof rankOf>[0], input: string, output: string, other: string, layout: { axis: number; block: number; offset?: number }): Visit {
+  const rank = rankOf(ctx, input);
+  if (rank === undefined || rank < 3 || rankOf(ctx, output) !== rank || rankOf(ctx, other) !== rank) {
+    return block('MatMul of two activations of different ranks');
+  }
+  if (layout.axis >= rank - 2 || layout.block !== 1) return block('MatMul of two activations contracts or mixes the channels');
+  return { kind: 'pass', outputs: [{ name: output, layout }], sameSpace: [other] };
+}

@@ -1,45 +1,64 @@
-import { readIntTensor } from '../../onnx/tensor.ts';
 import { registerRule } from '../registry.ts';
-import type { Layout, ShapeEntry } from '../types.ts';
+import type { Layout, Visit } from '../types.ts';
 import { block, nodeAt } from './helpers.ts';
+import { shapeSource } from './shape-source.ts';
 
 const product = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Reshape that leaves the channels contiguous:
- * - merging the channel axis with all that follow (a flatten, e.g. [N, C, H, W] → [N, C·H·W]),
- *   every axis before it kept;
+ * - merging the channel axis with all that follow (a flatten, e.g. [N, C, H, W] → [N, C·H·W], or
+ *   heads back into features, [B, T, H, Dh] → [B, T, H·Dh]), every axis before it kept;
+ * - splitting each channel's block off to an axis of its own ([B, T, H·Dh] → [B, T, H, Dh]); where
+ *   the block is smaller than the new axis, the channels go on in groups (attention heads);
  * - keeping the channel axis and all that follow, the axes before it merged or split
  *   (tokens of channels-last exports, e.g. [N, H, W, C] → [N, H·W, C]).
- * An explicit channel count in the shape constant follows the kept channels.
+ * The shape operand is a constant or, as PyTorch exports build it, a Concat of single entries; the
+ * entry giving the channel count follows the kept channels.
  */
 registerRule('Reshape', {
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('the channels arrive as a Reshape shape');
-    if (!ctx.constant(node.input[1])) return block('Reshape shape is computed at run time');
+    const source = shapeSource(ctx, arrival.node, 1);
+    if (!source) return block('Reshape shape is computed at run time');
     const inShape = ctx.shapes.get(arrival.tensor);
     const outShape = ctx.shapes.get(node.output[0]);
     if (!inShape || !outShape) return block('Reshape shapes are unknown');
     const { axis } = arrival.layout;
-    const spec = readIntTensor(ctx.index.constants.get(node.input[1])!);
+    const offset = arrival.layout.offset ?? 0;
+    const whole = offset === 0 && inShape[axis] === arrival.channels * arrival.layout.block;
 
     let layout: Layout;
-    const flattens = outShape.length === axis + 1 && inShape.slice(0, axis).every((d, i) => d === outShape[i]) && outShape[axis] === product(inShape.slice(axis));
+    const leading = same(inShape.slice(0, axis), outShape.slice(0, axis));
     const trailing = inShape.length - axis;
-    const keepsTail = outShape.length >= trailing && inShape.slice(axis).join() === outShape.slice(outShape.length - trailing).join();
-    if (flattens) {
+    if (leading && outShape.length === axis + 1 && outShape[axis] === product(inShape.slice(axis))) {
       const inner = product(inShape.slice(axis + 1));
-      layout = { axis, block: arrival.layout.block * inner, offset: (arrival.layout.offset ?? 0) * inner };
-    } else if (keepsTail) {
+      layout = { axis, block: arrival.layout.block * inner, offset: offset * inner };
+    } else if (leading && whole && outShape.length === inShape.length + 1 && outShape[axis] * outShape[axis + 1] === inShape[axis] && same(inShape.slice(axis + 1), outShape.slice(axis + 2))) {
+      const split = splitBlock(arrival.layout.block, outShape[axis + 1]);
+      if (split.kind !== 'pass') return split;
+      layout = { axis, block: 1 };
+    } else if (outShape.length >= trailing && same(inShape.slice(axis), outShape.slice(outShape.length - trailing))) {
       layout = { ...arrival.layout, axis: outShape.length - trailing };
     } else {
       return block(`Reshape from [${inShape}] to [${outShape}] splits or moves the channel axis`);
     }
-    const shapeEntries: ShapeEntry[] = [];
-    const entry = spec[layout.axis];
-    if (entry > 0) shapeEntries.push({ node: arrival.node, input: 1, position: layout.axis, block: layout.block });
-    else if (entry === 0 && (layout.axis !== axis || flattens)) return block('Reshape copies an input size (0) where the channel count is needed');
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout }], shapeEntries };
+    const value = source.values[layout.axis];
+    if (value === 0 && (layout.axis !== axis || inShape[axis] !== outShape[layout.axis])) {
+      return block('Reshape copies an input size (0) where the channel count is needed');
+    }
+    if (value === -1 || value === 0) return { kind: 'pass', outputs: [{ name: node.output[0], layout }] };
+    const entry = source.entry(layout.axis, layout.block);
+    if (!entry) return block('the channel count of a Reshape is computed at run time');
+    return { kind: 'pass', outputs: [{ name: node.output[0], layout }], shapeEntries: [entry] };
   },
 });
+
+/** Splitting entries of `block` per channel into an axis of `size`: exact, or channels grouped by size / block. */
+function splitBlock(blockSize: number, size: number): Visit {
+  if (size === blockSize) return { kind: 'pass', outputs: [] };
+  if (size > blockSize && size % blockSize === 0) return { kind: 'regroup', unit: size / blockSize };
+  return block(`Reshape splits each channel's ${blockSize} entries into parts of ${size}`);
+}

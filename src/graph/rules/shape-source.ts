@@ -1,0 +1,40 @@
+import { readIntTensor, tensorDims } from '../../onnx/tensor.ts';
+import type { RuleContext, ShapeEntry } from '../types.ts';
+
+/**
+ * Where each entry of a shape operand comes from: a constant (the entry can be rewritten in place),
+ * or, for shapes built at run time (PyTorch: Shape → Gather → Unsqueeze → Concat with constants),
+ * the Concat input holding it, when that input is a one-element constant.
+ */
+export interface ShapeSource {
+  /** The entry values where known (-2 where computed at run time). */
+  values: number[];
+  /** Where entry `position` is written, or undefined when it is computed at run time. */
+  entry(position: number, block: number): ShapeEntry | undefined;
+}
+
+export function shapeSource(ctx: RuleContext, node: number, input: number): ShapeSource | undefined {
+  const name = ctx.index.nodes[node].input[input];
+  const constant = ctx.index.constants.get(name);
+  if (constant) {
+    const values = readIntTensor(constant);
+    return { values, entry: (position, block) => ({ node, input, position, block }) };
+  }
+  const producer = ctx.index.producer.get(name);
+  const concat = producer === undefined ? undefined : ctx.index.nodes[producer];
+  if (producer === undefined || !concat || concat.opType !== 'Concat' || concat.domain !== '') return undefined;
+  const pieces = concat.input.map((piece) => {
+    const value = ctx.index.constants.get(piece);
+    const values = value ? readIntTensor(value) : undefined;
+    return values?.length === 1 ? values[0] : undefined;
+  });
+  const length = (piece: string) => {
+    const constant = ctx.index.constants.get(piece);
+    return (constant ? tensorDims(constant) : ctx.shapes.get(piece))?.join();
+  };
+  if (concat.input.some((piece) => length(piece) !== '1')) return undefined;
+  return {
+    values: pieces.map((v) => v ?? -2),
+    entry: (position, block) => (pieces[position] === undefined ? undefined : { node: producer, input: position, position: 0, block }),
+  };
+}
