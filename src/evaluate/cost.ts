@@ -60,8 +60,12 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
       const name = index.nodes[node].input[input];
       link(constantAxes, name, `axis ${axis}`, space.id, (space.channels * block) / tensorDims(index.constants.get(name)!)[axis]);
     };
-    for (const p of space.producers) link(nodeAxes, p, 'out', space.id, 1);
-    for (const n of space.groups) link(nodeAxes, n, 'through', space.id, width(index.nodes[n].input[0])); // a depthwise Conv
+    for (const p of space.producers) link(nodeAxes, p, 'out', space.id, width(index.nodes[p].output[0]));
+    // Layers the channels pass through: a depthwise Conv, a MatMul batched over heads (attention scores).
+    for (const n of space.channelwise) {
+      const read = index.nodes[n].input.find((name) => space.tensors.some((t) => t.name === name));
+      if (read) link(nodeAxes, n, 'through', space.id, width(read));
+    }
     for (const c of space.consumers) {
       link(nodeAxes, c.node, 'in', space.id, width(c.reads));
       constantShare(c.node, c.weight.input, c.weight.axis, c.weight.block);

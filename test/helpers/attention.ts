@@ -99,3 +99,66 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
   if (options.mask) inputs.push(valueInfo('mask', TensorProto_DataType.INT64, ['N', 'T']));
   return makeModel({ nodes, inputs, outputs: [valueInfo('y', F, ['N', 'T', HIDDEN])], initializers });
 }
+
+export type Activation = 'gelu-erf' | 'gelu-tanh' | 'gelu-op' | 'relu' | 'silu' | 'swiglu';
+export const FFN_HIDDEN = 16;
+
+/** Feed-forward block on x [N, T, 8]: MatMul + bias → activation → MatMul + bias (SwiGLU: two projections multiplied). */
+export function feedForward(activation: Activation): ModelProto {
+  const nodes: NodeProto[] = [];
+  let seed = 500;
+  const initializers: TensorProto[] = [];
+  const constant = (name: string, value: number) => {
+    initializers.push(floatTensor(name, [], Float64Array.of(value)));
+    return name;
+  };
+  const weight = (name: string, dims: number[], scale = 0.5) => {
+    initializers.push(floatTensor(name, dims, randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale)));
+    return name;
+  };
+  const linear = (name: string, input: string, k: number, n: number) => {
+    nodes.push(makeNode('MatMul', [input, weight(`w_${name}`, [k, n])], [`${name}_mm`], {}, name));
+    nodes.push(makeNode('Add', [`${name}_mm`, weight(`b_${name}`, [n], 0.1)], [`${name}_out`], {}, `${name}_bias`));
+    return `${name}_out`;
+  };
+  const h = linear('fc1', 'x', HIDDEN, FFN_HIDDEN);
+  const op = (type: string, inputs: string[], output: string) => {
+    nodes.push(makeNode(type, inputs, [output]));
+    return output;
+  };
+  let act: string;
+  switch (activation) {
+    case 'gelu-erf':
+      act = op('Mul', [op('Mul', [h, op('Add', [op('Erf', [op('Div', [h, constant('sqrt2', Math.SQRT2)], 'e1')], 'e2'), constant('one', 1)], 'e3')], 'e4'), constant('half', 0.5)], 'act');
+      break;
+    case 'gelu-tanh': {
+      const cube = op('Mul', [op('Pow', [h, constant('three', 3)], 't1'), constant('c', 0.044715)], 't2');
+      const inner = op('Mul', [op('Add', [h, cube], 't3'), constant('k', Math.sqrt(2 / Math.PI))], 't4');
+      act = op('Mul', [op('Mul', [h, op('Add', [op('Tanh', [inner], 't5'), constant('one', 1)], 't6')], 't7'), constant('half', 0.5)], 'act');
+      break;
+    }
+    case 'gelu-op':
+      act = op('Gelu', [h], 'act');
+      break;
+    case 'relu':
+      act = op('Relu', [h], 'act');
+      break;
+    case 'silu':
+      act = op('Mul', [h, op('Sigmoid', [h], 's1')], 'act');
+      break;
+    case 'swiglu': {
+      const up = linear('fc3', 'x', HIDDEN, FFN_HIDDEN);
+      act = op('Mul', [op('Mul', [h, op('Sigmoid', [h], 's1')], 's2'), up], 'act');
+      break;
+    }
+  }
+  const y = linear('fc2', act, FFN_HIDDEN, HIDDEN);
+  nodes.push(makeNode('Identity', [y], ['y']));
+  return makeModel({
+    nodes,
+    inputs: [valueInfo('x', F, ['N', 'T', HIDDEN])],
+    outputs: [valueInfo('y', F, ['N', 'T', HIDDEN])],
+    initializers,
+    opset: activation === 'gelu-op' ? 20 : 13,
+  });
+}
