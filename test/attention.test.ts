@@ -117,4 +117,26 @@ describe('attention heads', () => {
     const after = await outputs(result.model, false);
     assert.ok(maxAbsDiff(before, after) < 1e-4 * Math.max(...before.map(Math.abs)));
   });
+
+  it('with an attention mask, what padding tokens hold does not change the compressed model', async () => {
+    const model = selfAttention({ bias: true, mask: true });
+    const padded = (seed: number) => {
+      const calib = floatData([24, TOKENS, HIDDEN], 13);
+      const noise = floatData([24, TOKENS, HIDDEN], seed, 5);
+      for (let i = 0; i < calib.data.length; i++) if (Math.floor(i / HIDDEN) % TOKENS >= 3) calib.data[i] = noise.data[i];
+      return calib;
+    };
+    const masks = { dtype: 'int64' as const, shape: [24, TOKENS], data: BigInt64Array.from({ length: 24 * TOKENS }, (_, i) => (i % TOKENS >= 3 ? 0n : 1n)) };
+    const compress = async (seed: number) =>
+      (
+        await compressModel(model, (a) => makeDataset(new Map([['x', padded(seed)], ['mask', masks]]), a.inputs, 'calib'), nodeRuntime, {
+          budget: { kind: 'flops', fraction: 0.9 },
+          maskInput: 'mask',
+        })
+      ).model;
+    const [a, b] = [await compress(1), await compress(2)];
+    const weights = (m: ModelProto) => readFloatTensor(m.graph!.initializer.find((t) => t.name === 'w_o')!).data;
+    assert.equal(weights(a).length, (HIDDEN * HIDDEN) / HEADS);
+    assert.ok(maxAbsDiff(weights(a), weights(b)) < 1e-5);
+  });
 });

@@ -5,6 +5,9 @@ import { exposeTensors } from '../src/calibrate/instrument.ts';
 import { collectCrossGrams, collectGrams } from '../src/calibrate/statistics.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
+import { TensorProto_DataType } from 'onnx-buf';
+import { valueInfo } from '../src/onnx/build.ts';
+import { feedForward, HIDDEN } from './helpers/attention.ts';
 import { convBnReluConv, convReluFlattenGemm } from './helpers/models.ts';
 import { floatData, maxAbsDiff, run } from './helpers/run.ts';
 import { solveSymmetric } from '../src/linalg/solve.ts';
@@ -40,6 +43,23 @@ describe('statistics', () => {
     const [gram] = await collectGrams(model, [probe], { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 3 });
     const activation = await run(exposeTensors(model, ['r1']), 'x', x);
     assert.ok(relativeDifference(gram.data, directGram(activation.data, [10, 8, 8, 8])) < 1e-6);
+  });
+
+  it('leave padding tokens (attention mask 0) out of the Gram matrix of token activations', async () => {
+    const model = feedForward('relu');
+    model.graph!.input.push(valueInfo('attention_mask', TensorProto_DataType.INT64, ['N', 'T']));
+    const analysis = await analyzeModel(model, nodeRuntime, { sampleDims: { x: [1, 4, HIDDEN], attention_mask: [1, 4] } });
+    const x = floatData([5, 4, HIDDEN], 8);
+    const mask = { dtype: 'int64' as const, shape: [5, 4], data: BigInt64Array.from({ length: 20 }, (_, i) => (i % 4 < 1 + (Math.floor(i / 4) % 4) ? 1n : 0n)) };
+    const dataset = makeDataset(new Map([['x', x], ['attention_mask', mask]]), analysis.inputs, 'calib');
+    const probe = { tensor: 'x', layout: { axis: 2, block: 1 }, channels: HIDDEN, shape: [1, 4, HIDDEN], rowMask: 'attention_mask' };
+    const [gram] = await collectGrams(model, [probe], { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 2 });
+    const expected = new Float64Array(HIDDEN * HIDDEN);
+    for (let row = 0; row < 20; row++) {
+      if (mask.data[row] === 0n) continue;
+      for (let i = 0; i < HIDDEN; i++) for (let j = 0; j < HIDDEN; j++) expected[i * HIDDEN + j] += x.data[row * HIDDEN + i] * x.data[row * HIDDEN + j];
+    }
+    assert.ok(relativeDifference(gram.data, expected) < 1e-6);
   });
 
   it('give the same Gram matrix for a flattened read point as for the tensor before Flatten', async () => {

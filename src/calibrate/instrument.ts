@@ -21,6 +21,11 @@ export interface Probe {
   channels: number;
   /** The tensor's shape for one sample (from the shape probe). */
   shape: number[];
+  /**
+   * A model input [batch, tokens] that is 0 on padding tokens: the tensor is [batch, tokens, …]
+   * and padded rows are left out of the statistics.
+   */
+  rowMask?: string;
 }
 
 interface Fragment {
@@ -32,7 +37,7 @@ interface Fragment {
 function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string): string {
   const { layout, channels, shape } = probe;
   const inner = layout.block * shape.slice(layout.axis + 1).reduce((a, b) => a * b, 1);
-  const x = segmentOf(fragment, tensor, probe, prefix);
+  const x = masked(fragment, segmentOf(fragment, tensor, probe, prefix), probe.rowMask, TensorProto_DataType.DOUBLE, prefix);
   let rows: string;
   if (inner === 1) {
     rows = reshape(fragment, x, [-1, channels], `${prefix}/rows`);
@@ -58,6 +63,16 @@ function segmentOf(fragment: Fragment, x: string, probe: Probe, prefix: string):
   );
   fragment.nodes.push(makeNode('Slice', [x, `${prefix}/seg/starts`, `${prefix}/seg/ends`, `${prefix}/seg/axes`], [`${prefix}/seg`]));
   return `${prefix}/seg`;
+}
+
+/** x [batch, tokens, …] as `type`, with the rows of padding tokens zeroed (mask 0); x itself without a mask. */
+function masked(fragment: Fragment, x: string, mask: string | undefined, type: TensorProto_DataType, prefix: string): string {
+  if (!mask) return x;
+  fragment.nodes.push(makeNode('Cast', [x], [`${prefix}/typed`], { to: type }), makeNode('Cast', [mask], [`${prefix}/mask`], { to: type }));
+  fragment.initializers.push(int64Tensor(`${prefix}/mask/axes`, [1], [2]));
+  fragment.nodes.push(makeNode('Unsqueeze', [`${prefix}/mask`, `${prefix}/mask/axes`], [`${prefix}/mask3`]));
+  fragment.nodes.push(makeNode('Mul', [`${prefix}/typed`, `${prefix}/mask3`], [`${prefix}/masked`]));
+  return `${prefix}/masked`;
 }
 
 function reshape(fragment: Fragment, x: string, dims: number[], name: string): string {
@@ -149,6 +164,8 @@ export interface ConsumerProbe {
    * operand: the fit then also makes up for its deviation from the original network.
    */
   residual?: string;
+  /** Padding tokens are left out (see Probe.rowMask); the cross-Gram model reads the mask as input `mask`. */
+  rowMask?: string;
 }
 
 const kernelOf = (conv: NonNullable<ConsumerProbe['conv']>) => conv.weight.dims.slice(2).map(Number);
@@ -180,7 +197,8 @@ function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, channe
   } else {
     // Gemm and MatMul read the channels on the last axis. A flattened channel's block entries
     // become rows: one interpolation for all of them keeps the fit well determined.
-    const split = reshape(fragment, x, [-1, channels, probe.layout.block], `${prefix}/split`);
+    const rowsOf = masked(fragment, x, probe.rowMask && 'mask', elemType, prefix);
+    const split = reshape(fragment, rowsOf, [-1, channels, probe.layout.block], `${prefix}/split`);
     fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
     rows = reshape(fragment, `${prefix}/moved`, [-1, channels], `${prefix}/rows`);
   }
@@ -214,9 +232,9 @@ function positionRows(fragment: Fragment, x: string, stride: number[], features:
  * kept output channels, sampled positions) plus, with a residual operand (inputs rp{i}, ro{i}), that
  * operand's deviation ro − rp; for a Gemm or MatMul, the original's channels.
  */
-export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[]): ModelProto {
+export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[], maskType?: TensorProto_DataType): ModelProto {
   const fragment: Fragment = { nodes: [], initializers: [] };
-  const inputs = [];
+  const inputs = maskType === undefined ? [] : [valueInfo('mask', maskType)];
   const outputs = [];
   for (let i = 0; i < probes.length; i++) {
     const probe = probes[i];

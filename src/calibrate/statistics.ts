@@ -58,6 +58,10 @@ const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
   float32: TensorProto_DataType.FLOAT,
   float16: TensorProto_DataType.FLOAT16,
   float64: TensorProto_DataType.DOUBLE,
+  int64: TensorProto_DataType.INT64,
+  int32: TensorProto_DataType.INT32,
+  bool: TensorProto_DataType.BOOL,
+  uint8: TensorProto_DataType.UINT8,
 };
 
 /**
@@ -74,6 +78,7 @@ export async function collectCrossGrams(
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
   const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual] : [p.tensor])))];
+  const mask = probes.find((p) => p.rowMask)?.rowMask;
   const result: CrossGrams = {
     pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
     target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
@@ -95,9 +100,9 @@ export async function collectCrossGrams(
       const p = await prunedSession.run(feeds);
       if (!crossSession) {
         const types = probes.map((probe) => DATA_TYPES[o[probe.tensor].type] ?? TensorProto_DataType.FLOAT);
-        crossSession = await load(consumerCrossGramModel(probes, types));
+        crossSession = await load(consumerCrossGramModel(probes, types, mask ? DATA_TYPES[feeds[mask].type] : undefined));
       }
-      const crossFeeds: Record<string, HostTensor> = {};
+      const crossFeeds: Record<string, HostTensor> = mask ? { mask: feeds[mask] } : {};
       probes.forEach((probe, i) => {
         crossFeeds[`p${i}`] = p[probe.tensor];
         crossFeeds[`o${i}`] = o[probe.tensor];

@@ -50,11 +50,16 @@ export function fitLevels(
   keepOf: (s: ChannelSpace) => number[],
   outputKeep: OutputKeep,
   samples: number,
+  rowMask: (tensor: string) => string | undefined = () => undefined,
 ): ConsumerFit[][] {
   const fits = spaces.flatMap((space) =>
     space.consumers
       .filter((consumer) => canRefit(analysis, space, consumer))
-      .map((consumer) => ({ space, consumer, probe: consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples) })),
+      .map((consumer) => {
+        const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
+        if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
+        return { space, consumer, probe };
+      }),
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
   const levels: ConsumerFit[][] = [];

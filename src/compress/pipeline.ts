@@ -31,6 +31,8 @@ export interface CompressOptions {
   /** Leave coupled spaces (residual streams, gated branches) intact. */
   keepCoupled?: boolean;
   batchSize?: number;
+  /** The input marking padding tokens with 0 (default: an input named attention_mask). */
+  maskInput?: string;
   progress?: Progress;
   /** Recorded in the output model's metadata. */
   version?: string;
@@ -91,7 +93,8 @@ export async function compressModel(
   };
   checkFillsBatch(dataset, analysis.inputs, pass.batchSize);
 
-  const probes = readProbes(analysis, prunable);
+  const rowMask = paddingMask(analysis, options.maskInput);
+  const probes = readProbes(analysis, prunable).map((p) => ({ ...p, rowMask: rowMask(p.tensor) }));
   const grams = await timed('statistics', () => collectGrams(model, probes, { ...pass, label: 'statistics' }));
   const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
   const gramOf = (space: ChannelSpace, tensor: string) => gramByProbe.get(probeKey(space.id, tensor))!;
@@ -130,7 +133,7 @@ export async function compressModel(
     output = await timed('surgery', () => applySurgery(model, dropped));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
-    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count);
+    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count, rowMask);
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
@@ -167,6 +170,22 @@ export function readTensors(space: ChannelSpace): string[] {
 
 function probeKey(space: number, tensor: string): string {
   return `${space}|${tensor}`;
+}
+
+/**
+ * The model input marking padding tokens (0) of token sequences: named by the user, or an integer
+ * input called attention_mask of rank 2. Tensors [batch, tokens, …] read with it leave padded
+ * rows out of every statistic.
+ */
+function paddingMask(analysis: Analysis, name: string | undefined): (tensor: string) => string | undefined {
+  const input = analysis.inputs.find((i) => (name ? i.name === name : i.name === 'attention_mask' && i.dims.length === 2));
+  if (name && !input) throw new IdpruneError(`--mask-input: the model has no input "${name}"`);
+  const tokens = input && analysis.shapes.get(input.name);
+  if (!input || !tokens || tokens.length !== 2) return () => undefined;
+  return (tensor) => {
+    const shape = analysis.shapes.get(tensor);
+    return shape && shape.length === 3 && shape[1] === tokens[1] ? input.name : undefined;
+  };
 }
 
 function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe & { space: number })[] {
