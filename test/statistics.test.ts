@@ -57,7 +57,7 @@ describe('statistics', () => {
     const expected = new Float64Array(HIDDEN * HIDDEN);
     for (let row = 0; row < 20; row++) {
       if (mask.data[row] === 0n) continue;
-      for (let i = 0; i < HIDDEN; i++) for (let j = 0; j < HIDDEN; j++) expected[i * HIDDEN + j] += x.data[row * HIDDEN + i] * x.data[row * HIDDEN + j];
+      for (let i = 0; i < HIDDEN; i++) for (let j = 0; j < HIDDEN; j++) expected[i * HIDDEN + j] += Number(x.data[row * HIDDEN + i]) * Number(x.data[row * HIDDEN + j]);
     }
     assert.ok(relativeDifference(gram.data, expected) < 1e-6);
   });

@@ -9,9 +9,11 @@ export type Budget =
 export interface AllocationInput {
   /**
    * Prunable spaces: id → channel count, ranking, and how many tensors the consumers read (each
-   * carries the reconstruction error on: a residual stream read after every block counts for each).
+   * carries the reconstruction error on: a residual stream read after every block counts for each),
+   * and optionally the measured error of the model's outputs per kept count (see sensitivity.ts),
+   * which then replaces read points × relative error as the error a removal adds.
    */
-  spaces: Map<number, { channels: number; ranking: ChannelRanking; readPoints: number }>;
+  spaces: Map<number, { channels: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array }>;
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
@@ -79,6 +81,7 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   /** Weighted error added by that move. */
   const errorAdded = (id: number, from: number, to: number) => {
     const space = input.spaces.get(id)!;
+    if (space.outputError) return space.outputError[to] - space.outputError[from];
     return space.readPoints * (space.ranking.relativeError[to] - space.ranking.relativeError[from]);
   };
 

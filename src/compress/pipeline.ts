@@ -9,10 +9,13 @@ import type { ChannelSpace } from '../graph/types.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
+import { readFloatTensor } from '../onnx/tensor.ts';
+import { addInPlace, type Matrix } from '../linalg/matrix.ts';
 import { allocateChannels, type Budget } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
-import { type ChannelRanking, rankChannels } from './selection.ts';
+import { outputErrorCurves } from './sensitivity.ts';
+import { type ChannelRanking, consumerMetric, rankChannels, rankChannelsWeighted } from './selection.ts';
 import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
 import { neuronCount, neuronLayout, neuronsOf } from './units.ts';
 
@@ -31,6 +34,12 @@ export interface CompressOptions {
   /** Leave coupled spaces (residual streams, gated branches) intact. */
   keepCoupled?: boolean;
   batchSize?: number;
+  /**
+   * 'measured' (default): per-layer sizes chosen by the measured error of the model's outputs with
+   * each space pruned alone to a few sizes (several extra inference passes on part of the data);
+   * 'estimated': by the spaces' own reconstruction errors, from the statistics pass alone.
+   */
+  allocation?: 'measured' | 'estimated';
   /** The input marking padding tokens with 0 (default: an input named attention_mask). */
   maskInput?: string;
   progress?: Progress;
@@ -99,26 +108,43 @@ export async function compressModel(
   const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
   const gramOf = (space: ChannelSpace, tensor: string) => gramByProbe.get(probeKey(space.id, tensor))!;
 
-  const { rankings, kept } = await timed('selection', () => {
+  const rankings = await timed('selection', () => {
     const rankings = new Map<number, ChannelRanking>();
-    for (const space of prunable) rankings.set(space.id, rankChannels(readTensors(space).map((t) => gramOf(space, t)), space.unit));
-    const kept = allocateChannels({
-      spaces: new Map(prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length }])),
+    for (const space of prunable) {
+      const tensors = readTensors(space);
+      const grams = tensors.map((t) => gramOf(space, t));
+      // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
+      // metric on the channels), not at the activation itself: a direction the consumer barely
+      // reads costs little to lose. Units of several neurons (heads) are ranked as blocks.
+      const ranking = space.unit === 1 ? rankChannelsWeighted(grams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(grams, space.unit);
+      rankings.set(space.id, ranking);
+    }
+    return rankings;
+  });
+  const decide = (space: ChannelSpace, keep: number[]): SpaceDecision => ({
+    space,
+    keep,
+    interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
+  });
+  // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
+  const measured = options.budget.kind !== 'tolerance' && (options.allocation ?? 'measured') === 'measured';
+  const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
+  const kept = await timed('selection', () =>
+    allocateChannels({
+      spaces: new Map(
+        prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
+      ),
       flops: analysis.cost.flops,
       params: analysis.cost.params,
       budget: options.budget,
       roundTo: options.roundTo ?? 1,
       minKeep: options.minKeep ?? 1,
-    });
-    return { rankings, kept };
-  });
+    }),
+  );
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
-  const plainDecision = (space: ChannelSpace): SpaceDecision => {
-    const keep = keepOf(space);
-    return { space, keep, interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])) };
-  };
+  const plainDecision = (space: ChannelSpace): SpaceDecision => decide(space, keepOf(space));
 
   let passes = 1;
   let output: ModelProto;
@@ -133,7 +159,11 @@ export async function compressModel(
     output = await timed('surgery', () => applySurgery(model, dropped));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
-    const levels = fitLevels(analysis, toPrune, keepOf, outputKeep, dataset.count, rowMask);
+    // Spaces left whole but downstream of pruned ones receive error too: their consumers are refitted as well.
+    const intact = deviatedIntactSpaces(analysis, toPrune);
+    const pruned = new Set(toPrune);
+    const keepOrAll = (space: ChannelSpace) => (pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c));
+    const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
@@ -166,6 +196,34 @@ export function describeBudget(budget: Budget): string {
 /** The distinct tensors a space's consumers read: one interpolation each. */
 export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
+}
+
+/** The summed metric (see consumerMetric) of the consumers reading `tensor`. */
+function readerMetric(analysis: Analysis, space: ChannelSpace, tensor: string): Matrix {
+  let total: Matrix | undefined;
+  for (const consumer of space.consumers.filter((c) => c.reads === tensor)) {
+    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[consumer.weight.input])!);
+    const m = consumerMetric(weight, { ...consumer.weight, offset: consumer.weight.offset ?? 0, channels: space.channels });
+    if (total) addInPlace(total, m);
+    else total = m;
+  }
+  return total!;
+}
+
+/**
+ * Prunable spaces left intact whose tensors nevertheless deviate from the original network because
+ * something upstream was pruned: their consumers are refitted too (all channels kept), so that a
+ * layer whose own input keeps every channel still makes up for the error it receives.
+ */
+function deviatedIntactSpaces(analysis: Analysis, pruned: readonly ChannelSpace[]): ChannelSpace[] {
+  const { index } = analysis;
+  const deviated = new Set<string>();
+  const seeds = new Set(pruned.flatMap((s) => s.consumers.map((c) => c.node)));
+  index.nodes.forEach((node, i) => {
+    if (seeds.has(i) || node.input.some((t) => deviated.has(t))) for (const out of node.output) deviated.add(out);
+  });
+  const prunedIds = new Set(pruned.map((s) => s.id));
+  return analysis.spaces.filter((s) => s.prunable && !prunedIds.has(s.id) && s.consumers.some((c) => deviated.has(c.reads)));
 }
 
 function probeKey(space: number, tensor: string): string {

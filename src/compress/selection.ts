@@ -1,5 +1,6 @@
 import { addInPlace, type Matrix, trace, zeros } from '../linalg/matrix.ts';
 import { pivotedBlockCholesky } from '../linalg/block-pivoting.ts';
+import type { Segment } from './tensor-ops.ts';
 import { pivotedCholesky } from '../linalg/pivoted-cholesky.ts';
 
 /** A space's channels ranked by pivoted Cholesky, with the error of keeping each prefix. */
@@ -26,4 +27,129 @@ export function rankChannels(grams: readonly Matrix[], unit = 1): ChannelRanking
   const total = residual[0];
   const relativeError = residual.map((r) => (total > 0 ? r / total : 0));
   return { order, relativeError, rank };
+}
+
+/**
+ * The metric a consumer puts on the channels it reads: M = Σ W_oᵀ W_o over every index of its
+ * weight other than the channel (output channels, kernel taps, flattened block entries), so that
+ * tr(M · E) is the squared error at the consumer's output caused by an input error with Gram E
+ * (exact for a 1×1 Conv or a Gemm; for wider kernels and flattened blocks it ignores the
+ * correlation between neighbouring taps / positions).
+ */
+export function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, segment: Required<Segment>): Matrix {
+  const { axis, block, offset, channels } = segment;
+  const dims = weight.dims;
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const after = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const inner = block * after;
+  const row = dims[axis] * after;
+  const m = zeros(channels, channels);
+  const w = weight.data;
+  for (let o = 0; o < outer; o++) {
+    for (let a = 0; a < channels; a++) {
+      const fa = o * row + offset * after + a * inner;
+      for (let b = a; b < channels; b++) {
+        const fb = o * row + offset * after + b * inner;
+        let s = 0;
+        for (let p = 0; p < inner; p++) s += w[fa + p] * w[fb + p];
+        m.data[a * channels + b] += s;
+      }
+    }
+  }
+  for (let a = 0; a < channels; a++) for (let b = 0; b < a; b++) m.data[a * channels + b] = m.data[b * channels + a];
+  return m;
+}
+
+/**
+ * Ranks channels by the error they cause at the consumers' outputs rather than at their input:
+ * greedily keeps the channel whose interpolation most reduces Σ_r tr(M_r E_r) / tr(M_r G_r), where
+ * for read point r, G_r is its Gram matrix, M_r its consumers' metric and E_r the residual Gram
+ * (Schur complement) of the channels kept so far. With `order` given, the channels are kept in that
+ * order and only the error curve is computed. relativeError[k] averages the read points' relative
+ * output errors, so relativeError[0] = 1.
+ */
+export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly Matrix[], order?: readonly number[], relTol = 1e-12): ChannelRanking {
+  const n = grams[0].rows;
+  const points = grams.map((g, r) => {
+    const e = Float64Array.from(g.data);
+    const m = metrics[r].data;
+    // u[i] = (E M E)[i, i]: the output error removed by keeping channel i next.
+    const me = new Float64Array(n * n);
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < n; k++) {
+        const mik = m[i * n + k];
+        if (mik === 0) continue;
+        for (let j = 0; j < n; j++) me[i * n + j] += mik * e[k * n + j];
+      }
+    const u = new Float64Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += e[i * n + k] * me[k * n + i];
+      u[i] = s;
+      total += me[i * n + i];
+    }
+    let maxDiag = 0;
+    for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, e[i * n + i]);
+    return { e, m, u, total, current: total, threshold: relTol * maxDiag };
+  });
+  const live = points.filter((p) => p.total > 0);
+  const relative = () => (live.length === 0 ? 0 : live.reduce((s, p) => s + Math.max(p.current, 0) / p.total, 0) / live.length);
+  const chosen: number[] = [];
+  const taken = new Uint8Array(n);
+  const relativeError = new Float64Array(n + 1);
+  let rank = n;
+  for (let step = 0; step < n; step++) {
+    relativeError[step] = relative();
+    let pick = -1;
+    if (order) pick = order[step];
+    else {
+      let best = -Infinity;
+      for (let j = 0; j < n; j++) {
+        if (taken[j]) continue;
+        let score = 0;
+        for (const p of live) {
+          const d = p.e[j * n + j];
+          if (d > p.threshold) score += p.u[j] / d / p.total;
+        }
+        if (score > best) {
+          best = score;
+          pick = j;
+        }
+      }
+      if (best <= 0 && rank === n) rank = step;
+    }
+    chosen.push(pick);
+    taken[pick] = 1;
+    for (const p of points) {
+      const d = p.e[pick * n + pick];
+      if (!(d > p.threshold)) continue;
+      // E' = E − e eᵀ / d with e = E[:, pick]; u and the trace follow without forming E M E again.
+      const col = new Float64Array(n);
+      for (let i = 0; i < n; i++) col[i] = p.e[i * n + pick];
+      const v = new Float64Array(n); // M e
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += p.m[i * n + k] * col[k];
+        v[i] = s;
+      }
+      const w = new Float64Array(n); // E M e
+      let eMe = 0;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += p.e[i * n + k] * v[k];
+        w[i] = s;
+        eMe += col[i] * v[i];
+      }
+      for (let i = 0; i < n; i++) p.u[i] += (-2 * col[i] * w[i]) / d + (col[i] * col[i] * eMe) / (d * d);
+      p.current -= eMe / d;
+      for (let i = 0; i < n; i++) {
+        const ci = col[i] / d;
+        if (ci === 0) continue;
+        for (let k = 0; k < n; k++) p.e[i * n + k] -= ci * col[k];
+      }
+    }
+  }
+  relativeError[n] = 0;
+  return { order: chosen, relativeError, rank };
 }

@@ -13,7 +13,8 @@ export interface BlockPivoting {
  * Greedy block column selection on a Gram matrix G = ZᵀZ whose columns come in units of `unit`
  * (the neurons of one attention head): each step keeps the unit whose columns remove the most of
  * what is left, trace(S[:, b] S[b, b]⁻¹ S[b, :]) for the current Schur complement S, and
- * eliminates it. With unit 1 this is the pivoted Cholesky's choice up to ties.
+ * eliminates it. (Pivoted Cholesky instead keeps the column of largest remaining norm; this greedy
+ * asks more per step, which is affordable for the few units a space of heads has.)
  */
 export function pivotedBlockCholesky(g: Matrix, unit: number, relTol = 1e-12): BlockPivoting {
   const n = g.rows;
