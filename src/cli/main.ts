@@ -53,6 +53,12 @@ program
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
   .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact')
+  .addOption(
+    new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured), or by the statistics alone (estimated: faster)')
+      .choices(['measured', 'estimated'])
+      .default('measured'),
+  )
+  .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
   .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
   .option('--eval <path>', 'held-out data to measure agreement with the original model')
   .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')

@@ -23,6 +23,8 @@ export interface CompressFlags {
   minKeep: number;
   skip: string[];
   keepCoupled?: boolean;
+  allocation: 'measured' | 'estimated';
+  maskInput?: string;
   batchSize: number;
   eval?: string;
   labels?: string;
@@ -65,6 +67,8 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     minKeep: flags.minKeep,
     skip: flags.skip,
     keepCoupled: flags.keepCoupled,
+    allocation: flags.allocation,
+    maskInput: flags.maskInput,
     batchSize: flags.batchSize,
     progress,
     version,
