@@ -51,6 +51,7 @@ const layouts: [string, AttentionOptions][] = [
   ['constant head shapes, with biases', { bias: true }],
   ['head shapes built at run time, with biases', { bias: true, runtimeShapes: true }],
   ['a padded batch with an attention mask', { bias: true, mask: true }],
+  ['one packed Q/K/V projection split in three', { bias: true, packed: true }],
 ];
 
 describe('attention heads', () => {
@@ -60,7 +61,7 @@ describe('attention heads', () => {
         const model = selfAttention(options);
         const { attention } = await heads(model);
         assert.ok(attention, 'a space of units the width of a head');
-        assert.deepEqual(names(model, attention), ['k', 'q', 'v']);
+        assert.deepEqual(names(model, attention), options.packed ? ['qkv'] : ['k', 'q', 'v']);
         assert.equal(attention.channels, HEADS);
         assert.ok(attention.prunable, attention.reason);
         assert.deepEqual(attention.consumers.map((c) => model.graph!.node[c.node].name), ['o']);

@@ -48,14 +48,13 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
   const constantAxes = new Map<string, AxisShares>();
   const link = <K>(map: Map<K, AxisShares>, key: K, axis: string, space: number, share: number) => {
     const axes = map.get(key) ?? new Map<string, Map<number, number>>();
-    axes.set(axis, (axes.get(axis) ?? new Map<number, number>()).set(space, share));
+    const shares = axes.get(axis) ?? new Map<number, number>();
+    axes.set(axis, shares.set(space, (shares.get(space) ?? 0) + share)); // a space may lie in several places
     map.set(key, axes);
   };
   for (const space of spaces.filter((s) => s.prunable)) {
-    const width = (tensor: string) => {
-      const layout = space.tensors.find((t) => t.name === tensor)!.layout;
-      return (space.channels * layout.block) / shapes.get(tensor)![layout.axis];
-    };
+    const width = (tensor: string) =>
+      space.tensors.filter((t) => t.name === tensor).reduce((sum, { layout }) => sum + (space.channels * layout.block) / shapes.get(tensor)![layout.axis], 0);
     const constantShare = (node: number, input: number, axis: number, block: number) => {
       const name = index.nodes[node].input[input];
       link(constantAxes, name, `axis ${axis}`, space.id, (space.channels * block) / tensorDims(index.constants.get(name)!)[axis]);

@@ -46,7 +46,7 @@ export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: Sp
   const traced: Traced[] = [];
   index.nodes.forEach((node, i) => {
     const production = ruleFor(node.opType, node.domain)?.produce?.(ctx, i);
-    if (production) traced.push(traceGrouped(ctx, i, production));
+    if (production) traced.push(...traceProduction(ctx, i, production));
   });
   const spaces = coupleJoined(index, traced, options);
   spaces.forEach((space, id) => {
@@ -119,12 +119,35 @@ function mergeSpaces(parts: Traced[]): Traced {
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
   if (parts.some((p) => p.space.channels !== space.channels)) block(space, 'joins activations of different channel counts');
   if (parts.some((p) => p.space.unit !== space.unit)) block(space, 'joins channels grouped in different units');
-  if (new Set(space.tensors.map((t) => t.name)).size !== space.tensors.length) block(space, 'a tensor carries the channels in two layouts');
+  // A tensor may hold the space in several places (the parts of a packed Q/K/V projection), but a
+  // consumer must read it in one.
+  const places = new Map<string, number>();
+  for (const t of space.tensors) places.set(t.name, (places.get(t.name) ?? 0) + 1);
+  if (space.consumers.some((c) => places.get(c.reads)! > 1)) block(space, 'a layer reads the same channels in two places');
   return { space, joins: parts.flatMap((p) => p.joins) };
 }
 
+/** Traces a producer's channels: one space, or one per part where a rule cuts them into parts. */
+function traceProduction(ctx: RuleContext, producer: number, production: Production): Traced[] {
+  const traced = traceGrouped(ctx, producer, production);
+  if (!traced.partition) return [traced];
+  const { layout } = production;
+  let start = layout.offset ?? 0;
+  return traced.partition.flatMap((size) => {
+    const first = (start - (layout.offset ?? 0)) / layout.block;
+    const part: Production = {
+      ...production,
+      channels: size / layout.block,
+      layout: { ...layout, offset: start },
+      slices: production.slices.map((s) => ({ ...s, offset: (s.offset ?? 0) + first * s.block })),
+    };
+    start += size;
+    return traceProduction(ctx, producer, part);
+  });
+}
+
 /** Traces a producer's space, coarsening its channels into units as long as a rule asks for it. */
-function traceGrouped(ctx: RuleContext, producer: number, production: Production): Traced {
+function traceGrouped(ctx: RuleContext, producer: number, production: Production): Traced & { partition?: number[] } {
   let unit = 1;
   for (;;) {
     const grouped: Production = {
@@ -134,6 +157,7 @@ function traceGrouped(ctx: RuleContext, producer: number, production: Production
       slices: production.slices.map((s) => ({ ...s, block: s.block * unit })),
     };
     const traced = traceSpace(ctx, producer, grouped, unit);
+    if (traced.partition && unit === 1) return traced;
     if (traced.regroup === undefined) return traced;
     unit *= traced.regroup;
     if (traced.regroup < 2 || !Number.isInteger(production.channels / unit)) {
@@ -144,7 +168,7 @@ function traceGrouped(ctx: RuleContext, producer: number, production: Production
   }
 }
 
-function traceSpace(ctx: RuleContext, producer: number, start: Production, unit: number): Traced & { regroup?: number } {
+function traceSpace(ctx: RuleContext, producer: number, start: Production, unit: number): Traced & { regroup?: number; partition?: number[] } {
   const { index } = ctx;
   const space: ChannelSpace = {
     id: 0,
@@ -184,6 +208,9 @@ function traceSpace(ctx: RuleContext, producer: number, start: Production, unit:
       const visit = rule.visit(ctx, { node: consumer, input, tensor: tensor.name, layout: tensor.layout, channels: space.channels });
       if (visit.kind === 'regroup') {
         return { space, joins, regroup: visit.unit };
+      } else if (visit.kind === 'partition') {
+        if (unit === 1 && tensor.layout.block === start.layout.block) return { space, joins, partition: visit.sizes };
+        block(space, `${label}: cuts the channels into parts`);
       } else if (visit.kind === 'block') {
         block(space, `${label}: ${visit.reason}`);
       } else if (visit.kind === 'consume') {

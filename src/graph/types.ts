@@ -90,7 +90,12 @@ export type Visit =
   | { kind: 'consume'; weight: ConstantSlice }
   | { kind: 'block'; reason: string }
   /** The channels only go on in groups of `unit` (heads split off by a Reshape): trace again with coarser channels. */
-  | { kind: 'regroup'; unit: number };
+  | { kind: 'regroup'; unit: number }
+  /**
+   * The channels are cut into parts that go separate ways (a packed Q/K/V projection split in
+   * three): trace each part, entries [offset, offset + size) of the axis, as a space of its own.
+   */
+  | { kind: 'partition'; sizes: number[] };
 
 export interface Production {
   output: string;

@@ -21,6 +21,8 @@ export interface AttentionOptions {
   mask?: boolean;
   /** Zero output-projection rows of this head: removing it changes nothing. */
   silentHead?: number;
+  /** One projection x · W [8, 24] (+ bias) split in three for Q, K and V. */
+  packed?: boolean;
 }
 
 /** Self-attention: y = softmax(Q Kᵀ / 2 + mask) V · Wo (+ biases), heads split and merged by Reshape. */
@@ -64,9 +66,23 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     );
     return `${name}_t`;
   };
-  const q = heads('q', projection('q', 'x'), [0, 2, 1, 3]);
-  const k = heads('k', projection('k', 'x'), [0, 2, 3, 1]);
-  const v = heads('v', projection('v', 'x'), [0, 2, 1, 3]);
+  let [qIn, kIn, vIn] = ['q', 'k', 'v'];
+  if (options.packed) {
+    nodes.push(makeNode('MatMul', ['x', weight('w_qkv', [HIDDEN, 3 * HIDDEN])], ['qkv_mm'], {}, 'qkv'));
+    let packed = 'qkv_mm';
+    if (options.bias) {
+      nodes.push(makeNode('Add', ['qkv_mm', weight('b_qkv', [3 * HIDDEN], 0.1)], ['qkv_out'], {}, 'qkv_bias'));
+      packed = 'qkv_out';
+    }
+    initializers.push(int64Tensor('qkv_sizes', [3], [HIDDEN, HIDDEN, HIDDEN]));
+    nodes.push(makeNode('Split', [packed, 'qkv_sizes'], ['q_part', 'k_part', 'v_part'], { axis: -1 }, 'qkv_split'));
+    [qIn, kIn, vIn] = ['q_part', 'k_part', 'v_part'];
+  } else {
+    [qIn, kIn, vIn] = [projection('q', 'x'), projection('k', 'x'), projection('v', 'x')];
+  }
+  const q = heads('q', qIn, [0, 2, 1, 3]);
+  const k = heads('k', kIn, [0, 2, 3, 1]);
+  const v = heads('v', vIn, [0, 2, 1, 3]);
   initializers.push(floatTensor('scale', [], Float64Array.of(2)));
   nodes.push(makeNode('MatMul', [q, k], ['scores'], {}, 'qk'), makeNode('Div', ['scores', 'scale'], ['scaled'], {}, 'scale'));
   let logits = 'scaled';

@@ -44,7 +44,12 @@ registerRule('Split', {
           shapeEntries: [{ ...entry, position: j, block: layout.block }],
         };
       }
-      if (start < to && end > from) return block('Split cuts through the channels of one layer');
+      if (start < to && end > from) {
+        // Across several parts: each part may go on as a space of its own (a packed projection).
+        const whole = start === 0 && end === sizes.reduce((a, b) => a + b, 0);
+        if (whole && sizes.every((size) => size % layout.block === 0)) return { kind: 'partition', sizes };
+        return block('Split cuts through the channels of one layer');
+      }
       from = to;
     }
     return block('Split sizes do not cover the channels');
