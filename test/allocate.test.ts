@@ -42,6 +42,23 @@ describe('allocation', () => {
     assert.ok(costAfter(input, kept) <= 0.5 * 5600);
   });
 
+  it('keeps given fractions of neurons and of heads', () => {
+    const input = chain({ kind: 'keep', neurons: 0.25, heads: 0.5 });
+    input.spaces.get(1)!.unit = 4; // 32 heads
+    assert.deepEqual([...allocateChannels(input)], [[0, 4], [1, 16]]);
+    assert.deepEqual([...allocateChannels({ ...input, budget: { kind: 'keep', heads: 0.75 } })], [[0, 16], [1, 24]]);
+  });
+
+  it('spends the budget where the measured output error grows least, when measured', () => {
+    const input = chain({ kind: 'flops', fraction: 0.6 });
+    // Measured: space 0 hurts the outputs far more than its own error says.
+    input.spaces.get(0)!.outputError = Float64Array.from({ length: 17 }, (_, k) => (16 - k) * 10);
+    input.spaces.get(1)!.outputError = Float64Array.from({ length: 33 }, (_, k) => (32 - k) * 0.01);
+    const kept = allocateChannels(input);
+    assert.equal(kept.get(0), 16);
+    assert.ok(kept.get(1)! < 32);
+  });
+
   it('takes more from the space whose error grows more slowly', () => {
     const kept = allocateChannels(chain({ kind: 'flops', fraction: 0.5 }, [0.95, 0.5]));
     assert.ok(kept.get(0)! / 16 > kept.get(1)! / 32);

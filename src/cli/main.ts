@@ -48,6 +48,8 @@ program
   .option('--target-flops <fraction>', 'keep this fraction of the FLOPs (default 0.5)', fraction)
   .option('--target-params <fraction>', 'keep this fraction of the parameters', fraction)
   .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
+  .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
+  .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
   .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: one pass').choices(['corrected', 'plain']).default('corrected'))
   .option('--round-to <m>', 'kept channel counts are multiples of m', positiveInteger, 1)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)

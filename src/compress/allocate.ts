@@ -4,7 +4,9 @@ import type { ChannelRanking } from './selection.ts';
 
 export type Budget =
   | { kind: 'flops' | 'params'; fraction: number }
-  | { kind: 'tolerance'; error: number };
+  | { kind: 'tolerance'; error: number }
+  /** The same kept fraction in every space: of its neurons, or of its heads where channels are units. */
+  | { kind: 'keep'; neurons?: number; heads?: number };
 
 export interface AllocationInput {
   /**
@@ -13,7 +15,7 @@ export interface AllocationInput {
    * and optionally the measured error of the model's outputs per kept count (see sensitivity.ts),
    * which then replaces read points × relative error as the error a removal adds.
    */
-  spaces: Map<number, { channels: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array }>;
+  spaces: Map<number, { channels: number; unit?: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array }>;
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
@@ -41,6 +43,17 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   const step = new Map(ids.map((id) => [id, 0]));
   const keepOf = (id: number) => sizes.get(id)![step.get(id)!];
   const budget = input.budget;
+
+  if (budget.kind === 'keep') {
+    return new Map(
+      ids.map((id) => {
+        const { channels, unit } = input.spaces.get(id)!;
+        const fraction = (unit ?? 1) > 1 ? budget.heads : budget.neurons;
+        const kept = fraction === undefined ? channels : Math.max(1, Math.min(channels, Math.round(fraction * channels)));
+        return [id, kept];
+      }),
+    );
+  }
 
   if (budget.kind === 'tolerance') {
     for (const id of ids) {

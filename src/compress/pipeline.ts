@@ -127,12 +127,12 @@ export async function compressModel(
     interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
   });
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
-  const measured = options.budget.kind !== 'tolerance' && (options.allocation ?? 'measured') === 'measured';
+  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && (options.allocation ?? 'measured') === 'measured';
   const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
   const kept = await timed('selection', () =>
     allocateChannels({
       spaces: new Map(
-        prunable.map((s) => [s.id, { channels: s.channels, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
+        prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
       ),
       flops: analysis.cost.flops,
       params: analysis.cost.params,
@@ -190,7 +190,9 @@ export async function compressModel(
 }
 
 export function describeBudget(budget: Budget): string {
-  return budget.kind === 'tolerance' ? `tolerance=${budget.error}` : `${budget.kind}=${budget.fraction}`;
+  if (budget.kind === 'tolerance') return `tolerance=${budget.error}`;
+  if (budget.kind === 'keep') return [budget.neurons !== undefined && `neurons=${budget.neurons}`, budget.heads !== undefined && `heads=${budget.heads}`].filter(Boolean).join(',');
+  return `${budget.kind}=${budget.fraction}`;
 }
 
 /** The distinct tensors a space's consumers read: one interpolation each. */

@@ -18,6 +18,8 @@ export interface CompressFlags {
   targetFlops?: number;
   targetParams?: number;
   tolerance?: number;
+  keepNeurons?: number;
+  keepHeads?: number;
   mode: CorrectionMode;
   roundTo: number;
   minKeep: number;
@@ -34,8 +36,10 @@ export interface CompressFlags {
 }
 
 function budgetOf(flags: CompressFlags): Budget {
-  const given = [flags.targetFlops, flags.targetParams, flags.tolerance].filter((x) => x !== undefined);
-  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params and --tolerance');
+  const keep = flags.keepNeurons !== undefined || flags.keepHeads !== undefined;
+  const given = [flags.targetFlops, flags.targetParams, flags.tolerance, keep || undefined].filter((x) => x !== undefined);
+  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params, --tolerance and --keep-neurons / --keep-heads');
+  if (keep) return { kind: 'keep', neurons: flags.keepNeurons, heads: flags.keepHeads };
   if (flags.targetParams !== undefined) return { kind: 'params', fraction: flags.targetParams };
   if (flags.tolerance !== undefined) return { kind: 'tolerance', error: flags.tolerance };
   return { kind: 'flops', fraction: flags.targetFlops ?? 0.5 };
