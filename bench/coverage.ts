@@ -41,8 +41,10 @@ function identity(n: number): Matrix {
   return m;
 }
 
-function loadCalib(folder: string): NdArray {
-  return parseNpy(new Uint8Array(readFileSync(join(folder, 'calib.npy'))), 'calib.npy');
+/** The calibration data: <model>.calib.npy where a model has its own layout (channels-last), else calib.npy. */
+function loadCalib(folder: string, model?: string): NdArray {
+  const own = model && existsSync(join(folder, `${model}.calib.npy`)) ? `${model}.calib.npy` : 'calib.npy';
+  return parseNpy(new Uint8Array(readFileSync(join(folder, own))), own);
 }
 
 /** The first CHECK_SAMPLES calibration samples, as the model's `input`. */
@@ -79,7 +81,7 @@ function message(err: unknown): string {
 
 async function analyzeJob(job: Job) {
   const bytes = new Uint8Array(readFileSync(join(job.folder, `${job.model}.onnx`)));
-  const calib = loadCalib(job.folder);
+  const calib = loadCalib(job.folder, job.model);
   const model = decodeModel(bytes, job.model);
   const dims = sampleDims(makeDataset(new Map([['input', calib]]), inputSpecs(model), 'calib'));
   const start = performance.now();
@@ -150,7 +152,7 @@ async function compressOnce(bytes: Uint8Array, calib: NdArray, mode: CorrectionM
 
 async function compressJob(job: Job) {
   const bytes = new Uint8Array(readFileSync(join(job.folder, `${job.model}.onnx`)));
-  const calib = loadCalib(job.folder);
+  const calib = loadCalib(job.folder, job.model);
   const original = decodeModel(bytes, job.model);
   const dims = sampleDims(makeDataset(new Map([['input', calib]]), inputSpecs(original), 'calib'));
   const flops0 = (await analyzeModel(original, nodeRuntime, { sampleDims: dims })).flops;
