@@ -1,26 +1,31 @@
+import { selectionMatrix } from '../src/compress/interpolation.ts';
+import { readTensors } from '../src/compress/pipeline.ts';
 import type { SpaceDecision } from '../src/compress/surgery.ts';
+import { neuronCount, neuronsOf } from '../src/compress/units.ts';
 import type { Analysis } from '../src/graph/analysis.ts';
 import type { ChannelSpace } from '../src/graph/types.ts';
-import { selectionMatrix } from '../src/compress/interpolation.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
-import { readTensors } from '../src/compress/pipeline.ts';
 
+/** The channels `keep`, dropped from the consumers with no correction. */
 export function uncorrected(space: ChannelSpace, keep: number[]): SpaceDecision {
-  const t = selectionMatrix(space.channels, keep);
+  const t = selectionMatrix(neuronCount(space), neuronsOf(keep, space.unit));
   return { space, keep, interpolation: new Map(readTensors(space).map((r) => [r, t])) };
 }
 
-/** Channels with the largest L1 norm of the producer weights (the usual magnitude criterion). */
+/** Channels (or heads) with the largest L1 norm of the producer weights (the usual magnitude criterion). */
 export function magnitudeKeep(analysis: Analysis, space: ChannelSpace, k: number): number[] {
   const norms = new Float64Array(space.channels);
-  for (const producer of space.producers) {
-    const slice = space.slices.find((s) => s.node === producer)!;
-    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[producer].input[slice.input])!);
+  const producerSlices = space.slices.filter((s) => space.producers.includes(s.node) && s.input === 1);
+  for (const slice of producerSlices) {
+    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[slice.node].input[slice.input])!);
     const outer = weight.dims.slice(0, slice.axis).reduce((a, b) => a * b, 1);
-    const inner = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
+    const size = weight.dims[slice.axis];
+    const after = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
+    const offset = slice.offset ?? 0;
     for (let o = 0; o < outer; o++)
       for (let c = 0; c < space.channels; c++)
-        for (let p = 0; p < inner; p++) norms[c] += Math.abs(weight.data[(o * space.channels + c) * inner + p]);
+        for (let e = offset + c * slice.block; e < offset + (c + 1) * slice.block; e++)
+          for (let p = 0; p < after; p++) norms[c] += Math.abs(weight.data[(o * size + e) * after + p]);
   }
   return topK(norms, k);
 }

@@ -1,16 +1,17 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
-// Usage: tsx bench/compress-once.ts <fixture> <target-flops> <corrected|plain> <output.onnx> [keep-coupled]
+// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled]
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
+import type { Budget } from '../src/compress/allocate.ts';
 import { compressModel, type CorrectionMode } from '../src/compress/pipeline.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
-import { type Fixture, loadArray, loadModel } from './fixtures.ts';
+import { type Fixture, loadCalibration, loadModel } from './fixtures.ts';
 
-const [fixture, target, mode, output, keepCoupled] = process.argv.slice(2);
+const [fixture, budget, mode, output, keepCoupled] = process.argv.slice(2);
 const bytes = loadModel(fixture as Fixture);
-const calibration = new Map([['input', loadArray('calib.npy')]]);
+const calibration = loadCalibration(fixture as Fixture);
 
 // Baseline: one plain inference pass of the calibration set through the original model.
 const inputs = inputSpecs(decodeModel(bytes));
@@ -23,7 +24,7 @@ await session.release();
 
 const start = performance.now();
 const result = await compressModel(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
-  budget: { kind: 'flops', fraction: Number(target) },
+  budget: JSON.parse(budget) as Budget,
   mode: mode as CorrectionMode,
   keepCoupled: keepCoupled === 'keep-coupled',
 });

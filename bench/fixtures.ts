@@ -1,11 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { parseNpy } from '../src/calibrate/npy.ts';
+import type { ArraySource } from '../src/calibrate/npy.ts';
+import { readArrays } from '../src/cli/files.ts';
 
-export const FIXTURES = ['mlp', 'vgg', 'resnet'] as const;
-export type Fixture = (typeof FIXTURES)[number];
+/** The trained fixtures of test/fixtures/ (scripts/make_fixtures.py, scripts/make_transformer_fixtures.py). */
+export const CNN_FIXTURES = ['mlp', 'vgg', 'resnet', 'mobilenet'] as const;
+export const TRANSFORMER_FIXTURES = ['vit', 'text'] as const;
+export type Fixture = (typeof CNN_FIXTURES)[number] | (typeof TRANSFORMER_FIXTURES)[number];
 
 const dir = new URL('../test/fixtures/', import.meta.url).pathname;
-
 export const fixturePath = (name: string) => `${dir}${name}`;
-export const loadArray = (name: string) => parseNpy(new Uint8Array(readFileSync(fixturePath(name))), name);
+
+/** Data files per fixture: the Fashion-MNIST images for all but the text classifier. */
+function files(fixture: Fixture) {
+  if (fixture === 'text') return { calib: 'text_calib.npz', heldout: 'text_heldout.npz', labels: 'text_heldout_labels.npy' };
+  return { calib: 'calib.npy', heldout: 'heldout.npy', labels: 'heldout_labels.npy' };
+}
+
 export const loadModel = (fixture: Fixture) => new Uint8Array(readFileSync(fixturePath(`${fixture}.onnx`)));
+export const loadCalibration = (fixture: Fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).calib));
+export const loadHeldout = (fixture: Fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).heldout));
+export function loadLabels(fixture: Fixture): BigInt64Array {
+  const labels = readArrays(fixturePath(files(fixture).labels));
+  const [source] = labels.values();
+  return source.rows(0, source.shape[0]) as BigInt64Array;
+}
