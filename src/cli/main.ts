@@ -56,9 +56,8 @@ program
   .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
   .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact')
   .addOption(
-    new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured), or by the statistics alone (estimated: faster)')
-      .choices(['measured', 'estimated'])
-      .default('measured'),
+    new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
+      .choices(['measured', 'estimated']),
   )
   .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
   .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)

@@ -35,9 +35,10 @@ export interface CompressOptions {
   keepCoupled?: boolean;
   batchSize?: number;
   /**
-   * 'measured' (default): per-layer sizes chosen by the measured error of the model's outputs with
-   * each space pruned alone to a few sizes (several extra inference passes on part of the data);
-   * 'estimated': by the spaces' own reconstruction errors, from the statistics pass alone.
+   * 'measured': per-layer sizes chosen by the measured error of the model's outputs with each space
+   * pruned alone to a few sizes (several extra inference passes on part of the data); 'estimated':
+   * by the spaces' own reconstruction errors, from the statistics pass alone. Default: measured in
+   * the corrected mode, estimated in the (fast) plain mode.
    */
   allocation?: 'measured' | 'estimated';
   /** The input marking padding tokens with 0 (default: an input named attention_mask). */
@@ -127,7 +128,8 @@ export async function compressModel(
     interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
   });
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
-  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && (options.allocation ?? 'measured') === 'measured';
+  const allocation = options.allocation ?? (options.mode === 'plain' ? 'estimated' : 'measured');
+  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && allocation === 'measured';
   const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
   const kept = await timed('selection', () =>
     allocateChannels({

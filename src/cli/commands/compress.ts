@@ -25,7 +25,7 @@ export interface CompressFlags {
   minKeep: number;
   skip: string[];
   keepCoupled?: boolean;
-  allocation: 'measured' | 'estimated';
+  allocation?: 'measured' | 'estimated';
   maskInput?: string;
   batchSize: number;
   eval?: string;
