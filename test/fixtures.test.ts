@@ -1,5 +1,6 @@
-// End to end on the trained Fashion-MNIST fixtures (scripts/make_fixtures.py): 1000 calibration
-// images from the training set, agreement measured on 5000 test images never used for calibration.
+// End to end on the trained Fashion-MNIST fixtures (scripts/make_fixtures.py and, for the ViT,
+// scripts/make_transformer_fixtures.py): 1000 calibration images from the training set, agreement
+// measured on 5000 test images never used for calibration.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -47,5 +48,26 @@ describe('trained fixtures', () => {
     assert.ok(pruned.length >= 4, `${pruned.length} spaces pruned`);
     assert.ok(result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')), 'residual streams stay intact');
     assert.ok(comparison.agreement >= 0.97, `agreement ${comparison.agreement}`);
+  });
+
+  it('ResNet at --target-flops 0.5 with its residual streams pruned agrees on ≥ 94.5%', async () => {
+    const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.5 });
+    assert.ok(flops <= 0.5, `flops ${flops}`);
+    assert.ok(prunedSpaces(result).some((o) => o.space.producers.length > 1), 'a residual stream is pruned');
+    assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
+  });
+
+  it('MobileNetV2-style network (depthwise convs, inverted residuals) at --target-flops 0.5 agrees on ≥ 93.5%', async () => {
+    const { result, comparison, flops } = await compressAndCompare('mobilenet', { kind: 'flops', fraction: 0.5 });
+    assert.ok(flops <= 0.5, `flops ${flops}`);
+    assert.ok(prunedSpaces(result).some((o) => o.space.groups.length > 0), 'a space through a depthwise Conv is pruned');
+    assert.ok(comparison.agreement >= 0.935, `agreement ${comparison.agreement}`);
+  });
+
+  it('ViT (pre-LayerNorm blocks, 4 heads, GELU) at --target-flops 0.5 agrees on ≥ 96%', async () => {
+    const { result, comparison, flops } = await compressAndCompare('vit', { kind: 'flops', fraction: 0.5 });
+    assert.ok(flops <= 0.5, `flops ${flops}`);
+    assert.ok(result.analysis.spaces.some((s) => s.prunable && s.unit > 1), 'attention heads are prunable');
+    assert.ok(comparison.agreement >= 0.96, `agreement ${comparison.agreement}`);
   });
 });

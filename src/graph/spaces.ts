@@ -80,10 +80,9 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
   traced.forEach((t, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), t]));
   return [...groups.values()].map((group) => {
     const { space, joins } = group.length === 1 ? group[0] : mergeSpaces(group);
-    const members = new Map(space.tensors.map((t) => [t.name, t.layout]));
+    const places = new Set(space.tensors.map((t) => placeKey(t.name, t.layout)));
     for (const join of joins) {
-      const layout = members.get(join.other);
-      if (!layout || placeKey(join.other, layout) !== placeKey(join.other, join.layout)) {
+      if (!places.has(placeKey(join.other, join.layout))) {
         const node = index.nodes[join.node];
         block(space, `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`);
       }
