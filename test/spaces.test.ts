@@ -86,6 +86,18 @@ describe('channel spaces', () => {
     assert.deepEqual(space.slices.map((s) => [s.node, s.input]), [[0, 1], [0, 2], [1, 1]]);
   });
 
+  it('leave a scalar constant unsliced where the space holds a single channel', async () => {
+    const model = makeModel({
+      nodes: [makeNode('Gemm', ['x', 'w1'], ['h'], {}, 'fc1'), makeNode('Mul', ['h', 'half'], ['m']), makeNode('Gemm', ['m', 'w2'], ['y'], {}, 'fc2')],
+      inputs: [valueInfo('x', undefined, ['N', 4])],
+      outputs: [valueInfo('y', undefined, ['N', 3])],
+      initializers: [floatTensor('w1', [4, 1], randomArray(4, 1)), floatTensor('half', [], Float64Array.of(0.5)), floatTensor('w2', [1, 3], randomArray(3, 2))],
+    });
+    const [space] = await spacesOf(model);
+    assert.ok(space.prunable);
+    assert.deepEqual(space.slices.map((s) => model.graph!.node[s.node].name), ['fc1']);
+  });
+
   it('pass through a global pooling written as ReduceMean over the spatial axes', async () => {
     const model = makeModel({
       nodes: [

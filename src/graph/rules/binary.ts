@@ -32,7 +32,8 @@ registerRule(['Add', 'Sub', 'Mul', 'Div'], {
     const size = axis >= 0 ? dims[axis] : 1;
     const full = channelAxisSize(ctx, arrival);
     const slices: ConstantSlice[] = [];
-    if (size === full) slices.push(perChannel(arrival, otherIndex, axis));
+    // One entry is a broadcast, even where the tensor holds a single channel.
+    if (size === full && size !== 1) slices.push(perChannel(arrival, otherIndex, axis));
     else if (size !== 1) return block(`${node.opType} constant has ${size} entries on the channel axis, expected 1 or ${full}`);
     return { kind: 'pass', outputs: [output], slices };
   },
