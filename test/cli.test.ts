@@ -55,6 +55,21 @@ describe('idprune compress', () => {
     assert.ok(report.latency.ratio > 0);
   });
 
+  it('compresses a text classifier from an .npz of token ids and attention masks, removing heads', async () => {
+    const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+    const out = await idprune(
+      'compress', fixture('text.onnx'), '--calib', fixture('text_calib.npz'), '-o', path('text-small.onnx'), '--keep-heads', '0.5', '--mode', 'plain',
+      '--eval', fixture('text_heldout.npz'), '--labels', fixture('text_heldout_labels.npy'), '--json', path('text-report.json'),
+    );
+    assert.equal(out.code, 0, out.stderr);
+    const report = JSON.parse(readFileSync(path('text-report.json'), 'utf8'));
+    const heads = report.spaces.filter((s: { channels: number; kept: number }) => s.channels === 4);
+    assert.equal(heads.length, 2);
+    assert.ok(heads.every((s: { kept: number }) => s.kept === 2));
+    assert.equal(report.evaluation.samples, 604);
+    assert.ok(report.evaluation.agreement >= 0.9, `agreement ${report.evaluation.agreement}`);
+  });
+
   it('refuses a file that is not ONNX', async () => {
     assertCleanFailure(await idprune('compress', path('not-onnx.onnx'), '--calib', path('calib.npy'), '-o', path('o1.onnx')), /not-onnx.onnx is not an ONNX model/);
   });
