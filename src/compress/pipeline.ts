@@ -64,6 +64,8 @@ export interface CompressResult {
   outcomes: SpaceOutcome[];
   calibrationSamples: number;
   passes: number;
+  /** How the per-layer sizes were chosen (see CompressOptions.allocation). */
+  allocation: 'measured' | 'estimated';
   timings: Record<string, number>;
 }
 
@@ -116,8 +118,10 @@ export async function compressModel(
       const grams = tensors.map((t) => gramOf(space, t));
       // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
       // metric on the channels), not at the activation itself: a direction the consumer barely
-      // reads costs little to lose. Units of several neurons (heads) are ranked as blocks.
-      const ranking = space.unit === 1 ? rankChannelsWeighted(grams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(grams, space.unit);
+      // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
+      // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
+      const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
+      const ranking = weighted ? rankChannelsWeighted(grams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(grams, space.unit);
       rankings.set(space.id, ranking);
     }
     return rankings;
@@ -128,7 +132,7 @@ export async function compressModel(
     interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
   });
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
-  const allocation = options.allocation ?? (options.mode === 'plain' ? 'estimated' : 'measured');
+  const allocation = options.allocation ?? defaultAllocation(options.mode ?? 'corrected', prunable.length, model);
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && allocation === 'measured';
   const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
   const kept = await timed('selection', () =>
@@ -179,6 +183,7 @@ export async function compressModel(
     'idprune.version': options.version ?? 'unknown',
     'idprune.target': describeBudget(options.budget),
     'idprune.mode': options.mode ?? 'corrected',
+    'idprune.allocation': measured ? 'measured' : 'estimated',
     'idprune.date': (options.date ?? new Date()).toISOString(),
     'idprune.calibration_samples': String(dataset.count),
   });
@@ -188,7 +193,7 @@ export async function compressModel(
     const ranking = rankings.get(space.id)!;
     return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
   });
-  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, timings };
+  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, allocation: measured ? 'measured' : 'estimated', timings };
 }
 
 export function describeBudget(budget: Budget): string {
@@ -200,6 +205,19 @@ export function describeBudget(budget: Budget): string {
 /** The distinct tensors a space's consumers read: one interpolation each. */
 export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
+}
+
+/** Spaces wider than this are ranked by the plain pivoted Cholesky (see the selection stage). */
+const WEIGHTED_RANKING_MAX_CHANNELS = 512;
+
+/**
+ * The measured allocation prunes each space alone to four sizes and runs part of the data through
+ * each result: worth it for the corrected mode on models of moderate size; for many spaces or a
+ * large model (each measurement copies the model) the estimate from the statistics is used.
+ */
+function defaultAllocation(mode: CorrectionMode, spaces: number, model: ModelProto): 'measured' | 'estimated' {
+  const bytes = model.graph!.initializer.reduce((sum, t) => sum + t.rawData.byteLength + 4 * t.floatData.length, 0);
+  return mode === 'corrected' && spaces <= 48 && bytes <= 50e6 ? 'measured' : 'estimated';
 }
 
 /** The summed metric (see consumerMetric) of the consumers reading `tensor`. */

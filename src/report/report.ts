@@ -13,6 +13,7 @@ export interface CompressionReport {
   date: string;
   target: string;
   mode: string;
+  allocation: string;
   calibrationSamples: number;
   passesOverData: number;
   before: ModelSize;
@@ -34,6 +35,7 @@ export function buildReport(
     date: meta.date.toISOString(),
     target: meta.target,
     mode: meta.mode,
+    allocation: result.allocation,
     calibrationSamples: result.calibrationSamples,
     passesOverData: result.passes,
     before: { params: result.analysis.params, flops: result.analysis.flops },
