@@ -36,7 +36,8 @@ const graphs: [string, () => ModelProto][] = [
   ['residual block without a shortcut Conv', residualBlock],
   ['residual block with a shortcut Conv', residualWithShortcut],
   ['two-way Concat', concatTwo],
-  ['three-way Concat → Split', concatThreeSplit],
+  ['three-way Concat → Split', () => concatThreeSplit()],
+  ['three-way Concat → Split with sizes as an attribute (opset 11)', () => concatThreeSplit('attribute')],
   ['Concat → Slice of one input', () => concatSlice(5)],
   ['Slice cutting through a layer', () => concatSlice(2)],
   ['depthwise separable block', depthwiseSeparable],
@@ -129,6 +130,15 @@ describe('coupled and concatenated spaces', () => {
     const c = producedBy(spaces, model, 'c');
     const pruned = applySurgery(model, [{ space: c, keep: [1], interpolation: new Map([['rest', selectionMatrix(2, [1])]]) }]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'sizes')!), [3, 5]);
+    assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
+  });
+
+  it('Split sizes written as an attribute follow the kept channels too', async () => {
+    const model = concatThreeSplit('attribute');
+    const c = producedBy(await spacesOf(model), model, 'c');
+    const pruned = applySurgery(model, [{ space: c, keep: [0], interpolation: new Map([['rest', selectionMatrix(2, [0])]]) }]);
+    const split = pruned.graph!.node.find((n) => n.name === 'split')!;
+    assert.deepEqual(split.attribute.find((a) => a.name === 'split')!.ints.map(Number), [3, 5]);
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
   });
 

@@ -19,7 +19,7 @@ function conv(name: string, input: string, output: string, shape: [number, numbe
   return { node, initializers: [weight(`w_${name}`, [out, inPerGroup, k, k]), weight(`b_${name}`, [out], 0.1)] };
 }
 
-function model(parts: ({ node: NodeProto; initializers?: ReturnType<typeof floatTensor>[] } | NodeProto)[], output: number[], extra: ReturnType<typeof floatTensor>[] = []): ModelProto {
+function model(parts: ({ node: NodeProto; initializers?: ReturnType<typeof floatTensor>[] } | NodeProto)[], output: number[], extra: ReturnType<typeof floatTensor>[] = [], opset = 13): ModelProto {
   const nodes = parts.map((p) => ('node' in p ? p.node : p));
   const initializers = [...parts.flatMap((p) => ('node' in p ? (p.initializers ?? []) : [])), ...extra];
   return makeModel({
@@ -27,6 +27,7 @@ function model(parts: ({ node: NodeProto; initializers?: ReturnType<typeof float
     inputs: [valueInfo('x', F, ['N', 4, 6, 6])],
     outputs: [valueInfo('y', F, ['N', ...output])],
     initializers,
+    opset,
   });
 }
 
@@ -73,9 +74,14 @@ export function concatTwo(): ModelProto {
 
 /**
  * Three branches (Conv 4→3, 4→4, 4→2) → Concat → Mul by a per-channel scale → Split [3, 6]:
- * Conv 3→2 on the first part, Conv 6→2 on the second (two spaces side by side), Add.
+ * Conv 3→2 on the first part, Conv 6→2 on the second (two spaces side by side), Add. The Split
+ * sizes are an input (opset 13) or, as before opset 13, an attribute.
  */
-export function concatThreeSplit(): ModelProto {
+export function concatThreeSplit(sizesAs: 'input' | 'attribute' = 'input'): ModelProto {
+  const split =
+    sizesAs === 'input'
+      ? makeNode('Split', ['r', 'sizes'], ['first', 'rest'], { axis: 1 }, 'split')
+      : makeNode('Split', ['r'], ['first', 'rest'], { axis: 1, split: [3, 6] }, 'split');
   return model(
     [
       conv('a', 'x', 'ca', [3, 4, 3]),
@@ -84,13 +90,14 @@ export function concatThreeSplit(): ModelProto {
       makeNode('Concat', ['ca', 'cb', 'cc'], ['cat'], { axis: 1 }, 'concat'),
       makeNode('Mul', ['cat', 'scale'], ['scaled'], {}, 'scale'),
       makeNode('Relu', ['scaled'], ['r']),
-      makeNode('Split', ['r', 'sizes'], ['first', 'rest'], { axis: 1 }, 'split'),
+      split,
       conv('h1', 'first', 'y1', [2, 3, 3]),
       conv('h2', 'rest', 'y2', [2, 6, 1]),
       makeNode('Add', ['y1', 'y2'], ['y']),
     ],
     [2, 6, 6],
-    [floatTensor('scale', [1, 9, 1, 1], randomArray(9, 5).map((v) => 1 + 0.5 * v)), int64Tensor('sizes', [2], [3, 6])],
+    [floatTensor('scale', [1, 9, 1, 1], randomArray(9, 5).map((v) => 1 + 0.5 * v)), ...(sizesAs === 'input' ? [int64Tensor('sizes', [2], [3, 6])] : [])],
+    sizesAs === 'input' ? 13 : 11,
   );
 }
 

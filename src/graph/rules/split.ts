@@ -1,4 +1,4 @@
-import { attribute, intAttr, intsAttr } from '../../onnx/graph-index.ts';
+import { intAttr, intsAttr } from '../../onnx/graph-index.ts';
 import { readIntTensor } from '../../onnx/tensor.ts';
 import { registerRule } from '../registry.ts';
 import type { ShapeEntry } from '../types.ts';
@@ -31,7 +31,7 @@ registerRule('Split', {
       sizes = intsAttr(node, 'split');
       entry = { node: arrival.node, input: -1, attribute: 'split' };
     }
-    if (!sizes || (!attribute(node, 'split') && !node.input[1])) return block('Split into equal parts: removing channels would make them unequal');
+    if (!sizes) return block('Split into equal parts: removing channels would make them unequal');
     const start = layout.offset ?? 0;
     const end = start + arrival.channels * layout.block;
     let from = 0;
