@@ -12,7 +12,7 @@ import { encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { floatTensor } from '../src/onnx/build.ts';
 import { readFloatTensor, readIntTensor } from '../src/onnx/tensor.ts';
-import { type AttentionOptions, HEAD_WIDTH, HEADS, HIDDEN, selfAttention } from './helpers/attention.ts';
+import { type AttentionOptions, fusedAttention, HEAD_WIDTH, HEADS, HIDDEN, selfAttention } from './helpers/attention.ts';
 import { keepEverything } from './helpers/keep.ts';
 import { floatData, maxAbsDiff } from './helpers/run.ts';
 
@@ -140,4 +140,30 @@ describe('attention heads', () => {
     assert.equal(weights(a).length, (HIDDEN * HIDDEN) / HEADS);
     assert.ok(maxAbsDiff(weights(a), weights(b)) < 1e-5);
   });
+
+  for (const op of ['MultiHeadAttention', 'Attention'] as const) {
+    describe(`the fused com.microsoft ${op} op`, () => {
+      it('has a space of heads read by the output projection', async () => {
+        const model = fusedAttention(op);
+        const { attention } = await heads(model);
+        assert.ok(attention?.prunable, attention?.reason);
+        assert.equal(attention.channels, HEADS);
+        assert.deepEqual(attention.consumers.map((c) => model.graph!.node[c.node].name), ['o']);
+      });
+
+      it('keeping every head reproduces the outputs to 1e-5', async () => {
+        const model = fusedAttention(op);
+        assert.ok(maxAbsDiff(await outputs(model, false), await outputs(await keepEverything(model), false)) < 1e-5);
+      });
+
+      it('removing a head whose output projection rows are zero changes nothing, and num_heads follows', async () => {
+        const model = fusedAttention(op, 0);
+        const { attention } = await heads(model);
+        const pruned = pruneHeads(model, attention, [1]);
+        assert.ok(maxAbsDiff(await outputs(model, false), await outputs(pruned, false)) < 1e-5);
+        const fused = pruned.graph!.node.find((n) => n.name === 'fused')!;
+        assert.equal(Number(fused.attribute.find((a) => a.name === 'num_heads')!.i), 1);
+      });
+    });
+  }
 });

@@ -1,5 +1,5 @@
 import { clone } from '@bufbuild/protobuf';
-import { type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
+import { AttributeProto_AttributeType, type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { valueInfo } from '../onnx/build.ts';
@@ -133,7 +133,8 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
       const shrink = (values: number[]) => values.map((v, i) => (i === e.position ? v - removed * e.block : v));
       if (e.attribute) {
         const attr = attribute(index.nodes[e.node], e.attribute)!;
-        attr.ints = shrink(attr.ints.map(Number)).map(BigInt);
+        if (attr.type === AttributeProto_AttributeType.INT) attr.i -= BigInt(removed * e.block);
+        else attr.ints = shrink(attr.ints.map(Number)).map(BigInt);
       } else {
         writer.updateInt(e.node, e.input, shrink);
       }

@@ -26,6 +26,13 @@ export function nodeMacs(index: GraphIndex, shapes: Shapes, i: number): number {
   const a = shapes.get(node.input[0]);
   const b = shapes.get(node.input[1]) ?? (index.constants.has(node.input[1]) ? tensorDims(index.constants.get(node.input[1])!) : undefined);
   if (!out || !b) return 0;
+  if (node.domain === 'com.microsoft') {
+    // Attention: the packed projection, then the scores and their product with V. MultiHeadAttention,
+    // on projected Q, K, V: the scores and their product with V.
+    if (node.opType === 'Attention' && a) return elementCount(a) * b[1] + 2 * a[0] * a[1] * a[1] * (b[1] / 3);
+    if (node.opType === 'MultiHeadAttention' && a) return 2 * elementCount(a) * b[1];
+    return 0;
+  }
   switch (node.opType) {
     case 'Conv': // each output element reads C/group · k… inputs
       return elementCount(out) * elementCount(b.slice(1));
@@ -35,6 +42,7 @@ export function nodeMacs(index: GraphIndex, shapes: Shapes, i: number): number {
       return elementCount(out) * (intAttr(node, 'transB', 0) ? b[1] : b[0]);
     case 'MatMul':
       return elementCount(out) * (b.length >= 2 ? b[b.length - 2] : b[0]);
+
     default:
       return 0;
   }

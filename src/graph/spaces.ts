@@ -155,12 +155,12 @@ function traceGrouped(ctx: RuleContext, producer: number, production: Production
       layout: { ...production.layout, block: production.layout.block * unit },
       slices: production.slices.map((s) => ({ ...s, block: s.block * unit })),
     };
-    const traced = traceSpace(ctx, producer, grouped, unit);
+    const traced = traceSpace(ctx, producer, grouped, unit * (production.unit ?? 1));
     if (traced.partition && unit === 1) return traced;
     if (traced.regroup === undefined) return traced;
     unit *= traced.regroup;
     if (traced.regroup < 2 || !Number.isInteger(production.channels / unit)) {
-      const fallback = traceSpace(ctx, producer, production, 1);
+      const fallback = traceSpace(ctx, producer, production, production.unit ?? 1);
       block(fallback.space, `the channels go on in groups of ${unit}, which do not divide ${production.channels}`);
       return fallback;
     }
@@ -177,7 +177,7 @@ function traceSpace(ctx: RuleContext, producer: number, start: Production, unit:
     tensors: [],
     channelwise: [],
     slices: [...start.slices],
-    shapeEntries: [],
+    shapeEntries: [...(start.shapeEntries ?? [])],
     groups: [],
     consumers: [],
     prunable: true,

@@ -25,7 +25,7 @@ export interface ConstantSlice {
 /**
  * An integer entry that counts entries of a channel axis (a Reshape size, a Split size, a Slice
  * bound) and decreases by block for every channel removed. It lives in constant input `input` of
- * the node, or in its integer-list attribute `attribute`.
+ * the node, or in its integer or integer-list attribute `attribute`.
  */
 export interface ShapeEntry {
   node: number;
@@ -102,6 +102,10 @@ export interface Production {
   layout: Layout;
   channels: number;
   slices: ConstantSlice[];
+  /** Counts of the channels written in the producer itself (a fused attention op's num_heads). */
+  shapeEntries?: ShapeEntry[];
+  /** Neurons per channel where the producer writes units (heads); layout and slices count entries per unit. */
+  unit?: number;
 }
 
 /** How one op type treats channel spaces. */

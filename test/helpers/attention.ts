@@ -1,5 +1,5 @@
-import type { ModelProto, NodeProto, TensorProto } from 'onnx-buf';
-import { TensorProto_DataType } from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import { type ModelProto, type NodeProto, OperatorSetIdProtoSchema, type TensorProto, TensorProto_DataType } from 'onnx-buf';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../../src/onnx/build.ts';
 import { randomArray } from './models.ts';
 
@@ -177,4 +177,37 @@ export function feedForward(activation: Activation): ModelProto {
     initializers,
     opset: activation === 'gelu-op' ? 20 : 13,
   });
+}
+
+/**
+ * ONNX Runtime's fused attention (com.microsoft): MultiHeadAttention on separate Q, K, V
+ * projections, or Attention with the packed projection inside; then the output projection.
+ */
+export function fusedAttention(op: 'MultiHeadAttention' | 'Attention', silentHead?: number): ModelProto {
+  let seed = 700;
+  const initializers: TensorProto[] = [];
+  const weight = (name: string, dims: number[], scale = 0.5) => {
+    const data = randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale);
+    initializers.push(floatTensor(name, dims, data));
+    return name;
+  };
+  const nodes: NodeProto[] = [];
+  const fused = (inputs: string[]) => {
+    const node = makeNode(op, inputs, ['context'], { num_heads: HEADS }, 'fused');
+    node.domain = 'com.microsoft';
+    return node;
+  };
+  if (op === 'MultiHeadAttention') {
+    for (const p of ['q', 'k', 'v']) nodes.push(makeNode('MatMul', ['x', weight(`w_${p}`, [HIDDEN, HIDDEN])], [p], {}, p));
+    nodes.push(fused(['q', 'k', 'v', weight('b_qkv', [3 * HIDDEN], 0.1)]));
+  } else {
+    nodes.push(fused(['x', weight('w_qkv', [HIDDEN, 3 * HIDDEN]), weight('b_qkv', [3 * HIDDEN], 0.1)]));
+  }
+  const wo = randomArray(HIDDEN * HIDDEN, 999, 0.5);
+  if (silentHead !== undefined) wo.fill(0, silentHead * HEAD_WIDTH * HIDDEN, (silentHead + 1) * HEAD_WIDTH * HIDDEN);
+  initializers.push(floatTensor('w_o', [HIDDEN, HIDDEN], wo));
+  nodes.push(makeNode('MatMul', ['context', 'w_o'], ['y'], {}, 'o'));
+  const model = makeModel({ nodes, inputs: [valueInfo('x', F, ['N', 'T', HIDDEN])], outputs: [valueInfo('y', F, ['N', 'T', HIDDEN])], initializers });
+  model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n }));
+  return model;
 }

@@ -3,6 +3,7 @@ import './batchnorm.ts';
 import './binary.ts';
 import './channelwise-unary.ts';
 import './concat.ts';
+import './contrib-attention.ts';
 import './conv.ts';
 import './conv-transpose.ts';
 import './flatten.ts';
