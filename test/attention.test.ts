@@ -166,4 +166,13 @@ describe('attention heads', () => {
       });
     });
   }
+
+  it('grouped-query attention keeps its grouping: its heads stay intact, with the reason', async () => {
+    const model = selfAttention({ groupedQuery: true });
+    const { spaces } = await analyzeModel(model, nodeRuntime, { sampleDims: { x: [1, TOKENS, HIDDEN] } });
+    const query = spaces.find((s) => names(model, s).includes('q'))!;
+    assert.equal(query.prunable, false);
+    assert.match(query.reason!, /joins these channels with|reads the same channels twice/);
+    assert.ok(spaces.filter((s) => names(model, s).some((n) => n === 'k' || n === 'v')).every((s) => !s.prunable));
+  });
 });

@@ -23,6 +23,8 @@ export interface AttentionOptions {
   silentHead?: number;
   /** One projection x · W [8, 24] (+ bias) split in three for Q, K and V. */
   packed?: boolean;
+  /** Grouped-query attention: K and V have one head, shared by both query heads (repeated by a Concat). */
+  groupedQuery?: boolean;
 }
 
 /** Self-attention: y = softmax(Q Kᵀ / 2 + mask) V · Wo (+ biases), heads split and merged by Reshape. */
@@ -78,11 +80,27 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     nodes.push(makeNode('Split', [packed, 'qkv_sizes'], ['q_part', 'k_part', 'v_part'], { axis: -1 }, 'qkv_split'));
     [qIn, kIn, vIn] = ['q_part', 'k_part', 'v_part'];
   } else {
-    [qIn, kIn, vIn] = [projection('q', 'x'), projection('k', 'x'), projection('v', 'x')];
+    qIn = projection('q', 'x');
+    if (!options.groupedQuery) [kIn, vIn] = [projection('k', 'x'), projection('v', 'x')];
   }
   const q = heads('q', qIn, [0, 2, 1, 3]);
-  const k = heads('k', kIn, [0, 2, 3, 1]);
-  const v = heads('v', vIn, [0, 2, 1, 3]);
+  let k: string;
+  let v: string;
+  if (options.groupedQuery) {
+    const shared = (name: string, perm: number[]) => {
+      nodes.push(makeNode('MatMul', ['x', weight(`w_${name}`, [HIDDEN, HEAD_WIDTH])], [`${name}_mm`], {}, name));
+      initializers.push(int64Tensor(`${name}_heads_shape`, [4], [0, 0, 1, HEAD_WIDTH]));
+      nodes.push(
+        makeNode('Reshape', [`${name}_mm`, `${name}_heads_shape`], [`${name}_4d`]),
+        makeNode('Transpose', [`${name}_4d`], [`${name}_t`], { perm }),
+        makeNode('Concat', [`${name}_t`, `${name}_t`], [`${name}_repeated`], { axis: 1 }, `${name}_repeat`),
+      );
+      return `${name}_repeated`;
+    };
+    [k, v] = [shared('k', [0, 2, 3, 1]), shared('v', [0, 2, 1, 3])];
+  } else {
+    [k, v] = [heads('k', kIn, [0, 2, 3, 1]), heads('v', vIn, [0, 2, 1, 3])];
+  }
   initializers.push(floatTensor('scale', [], Float64Array.of(2)));
   nodes.push(makeNode('MatMul', [q, k], ['scores'], {}, 'qk'), makeNode('Div', ['scores', 'scale'], ['scaled'], {}, 'scale'));
   let logits = 'scaled';
