@@ -193,6 +193,38 @@ describe('channel spaces', () => {
     });
   }
 
+  it('leave intact two spaces whose Reshapes share one shape built at run time', async () => {
+    // Two projections, each split into 2 × 4 and merged back, the split shape computed once for both.
+    const branch = (name: string) => [
+      makeNode('MatMul', ['x', `w_${name}`], [`${name}_mm`], {}, name),
+      makeNode('Reshape', [`${name}_mm`, 'split_shape'], [`${name}_4d`]),
+      makeNode('Reshape', [`${name}_4d`, 'merge_shape'], [`${name}_3d`]),
+      makeNode('MatMul', [`${name}_3d`, `w_${name}_out`], [`${name}_y`], {}, `${name}_out`),
+    ];
+    const model = makeModel({
+      nodes: [
+        makeNode('Shape', ['x'], ['x_shape']),
+        makeNode('Gather', ['x_shape', 'zero'], ['batch'], { axis: 0 }),
+        makeNode('Unsqueeze', ['batch', 'axes'], ['batch1']),
+        makeNode('Concat', ['batch1', 'tokens', 'heads', 'width'], ['split_shape'], { axis: 0 }, 'split_shape'),
+        ...branch('a'),
+        ...branch('b'),
+        makeNode('Add', ['a_y', 'b_y'], ['y']),
+      ],
+      inputs: [valueInfo('x', undefined, ['N', 3, 8])],
+      outputs: [valueInfo('y', undefined, ['N', 3, 5])],
+      initializers: [
+        int64Tensor('zero', [], [0]), int64Tensor('axes', [1], [0]), int64Tensor('tokens', [1], [3]), int64Tensor('heads', [1], [2]), int64Tensor('width', [1], [4]),
+        int64Tensor('merge_shape', [3], [0, 0, 8]),
+        floatTensor('w_a', [8, 8], randomArray(64, 1)), floatTensor('w_b', [8, 8], randomArray(64, 2)),
+        floatTensor('w_a_out', [8, 5], randomArray(40, 3)), floatTensor('w_b_out', [8, 5], randomArray(40, 4)),
+      ],
+    });
+    const spaces = (await spacesOf(model)).filter((s) => s.unit === 4);
+    assert.equal(spaces.length, 2);
+    for (const space of spaces) assert.match(space.reason!, /Concat "split_shape" holds a count or weights that another space also changes/);
+  });
+
   it('stop at an op of a custom domain', async () => {
     const custom = makeNode('Relu', ['h'], ['r'], {}, 'custom');
     custom.domain = 'com.example';

@@ -53,7 +53,26 @@ export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: Sp
     space.id = id;
     if (space.consumers.length === 0) block(space, 'no consumer absorbs these channels');
   });
+  blockSharedEdits(index, spaces);
   return spaces;
+}
+
+/**
+ * Two spaces must not edit the same entry: a shape operand computed once and used by the Reshapes
+ * of two attention blocks, say, cannot follow both. Such spaces are left intact.
+ */
+function blockSharedEdits(index: GraphIndex, spaces: ChannelSpace[]): void {
+  const owners = new Map<string, ChannelSpace[]>();
+  const claim = (key: string, space: ChannelSpace) => owners.set(key, [...new Set([...(owners.get(key) ?? []), space])]);
+  for (const space of spaces) {
+    for (const e of space.shapeEntries) claim(`shape|${e.node}|${e.input}|${e.attribute}|${e.position}`, space);
+    for (const s of space.slices) claim(`slice|${s.node}|${s.input}|${s.axis}|${s.offset ?? 0}`, space);
+  }
+  for (const [key, claimants] of owners) {
+    if (claimants.length < 2) continue;
+    const node = index.nodes[Number(key.split('|')[1])];
+    for (const space of claimants) block(space, `${node.opType} "${node.name || node.opType}" holds a count or weights that another space also changes`);
+  }
 }
 
 function block(space: ChannelSpace, reason: string): void {
