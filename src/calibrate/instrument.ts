@@ -160,10 +160,13 @@ export interface ConsumerProbe {
    */
   conv?: { weight: TensorProto; attributes: AttributeProto[]; stride: number[]; outputKeep?: number[] };
   /**
-   * When the Conv's output is added straight to another activation (a residual block's end), that
-   * operand: the fit then also makes up for its deviation from the original network.
+   * When the layer's output is added (past a bias, if any) to another activation — a residual
+   * block's end — that operand: the fit then also makes up for its deviation from the original
+   * network. For a Gemm or MatMul it is read as rows [tokens, outputs].
    */
   residual?: string;
+  /** Gemm / MatMul: the residual operand's last dimension (the layer's outputs). */
+  residualWidth?: number;
   /** Padding tokens are left out (see Probe.rowMask); the cross-Gram model reads the mask as input `mask`. */
   rowMask?: string;
 }
@@ -269,6 +272,15 @@ export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTyp
       target = `y${i}/f32`;
     } else {
       target = featureRows(fragment, `o${i}`, probe, probe.channels, elemTypes[i], `o${i}`);
+      if (probe.residual) {
+        // PᵀD for the residual operand's deviation D = ro − rp, one row per token like P.
+        inputs.push(valueInfo(`rp${i}`, elemTypes[i]), valueInfo(`ro${i}`, elemTypes[i]));
+        fragment.nodes.push(makeNode('Sub', [`ro${i}`, `rp${i}`], [`d${i}`]));
+        const rows = reshape(fragment, `d${i}`, [-1, probe.residualWidth!], `d${i}/rows`);
+        fragment.nodes.push(makeNode('Cast', [rows], [`d${i}/f32`], { to: TensorProto_DataType.FLOAT }));
+        fragment.nodes.push(makeNode('Gemm', [p, `d${i}/f32`], [`pd${i}/f32`], { transA: 1 }), makeNode('Cast', [`pd${i}/f32`], [`pd${i}`], { to: TensorProto_DataType.DOUBLE }));
+        outputs.push(valueInfo(`pd${i}`, TensorProto_DataType.DOUBLE));
+      }
     }
     // Receptive fields make these products large: they run in float32 (one batch at a time, summed
     // over batches in float64), several times faster than in float64 at no measured loss.

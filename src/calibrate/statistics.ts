@@ -52,6 +52,8 @@ export interface CrossGrams {
   pruned: Matrix[];
   /** PᵀY: against the fit's target from the original network, same samples (see consumerCrossGramModel). */
   target: Matrix[];
+  /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
+  residual: (Matrix | undefined)[];
 }
 
 const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
@@ -82,6 +84,7 @@ export async function collectCrossGrams(
   const result: CrossGrams = {
     pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
     target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
+    residual: probes.map((p) => (p.residual && !p.conv ? zeros(featureCount(p, p.kept), p.residualWidth!) : undefined)),
   };
   const sessions: InferenceSession[] = [];
   const load = async (model: ModelProto) => {
@@ -115,6 +118,7 @@ export async function collectCrossGrams(
       probes.forEach((_, i) => {
         accumulate(result.pruned[i], out[`pp${i}`]);
         accumulate(result.target[i], out[`pt${i}`]);
+        if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
       });
       done += Object.values(feeds)[0].dims[0];
       progress.advance(done);

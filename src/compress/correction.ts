@@ -16,7 +16,8 @@ import { neuronCount, neuronLayout } from './units.ts';
  * refitted, against the original network on the same samples. A Conv consumer is refitted over
  * the receptive-field features of its kept input channels to reproduce the original layer's output
  * (and, at a residual block's end, to make up for the other operand's deviation); a Gemm or MatMul
- * consumer gets a channel interpolation T = argmin ‖O − P T‖ folded into its original weight.
+ * consumer gets a channel interpolation T = argmin ‖O − P T‖ folded into its original weight, plus,
+ * at a residual block's end, the fit of the other operand's deviation.
  */
 
 /** Small relative ridge of the fits: guards rank deficiency, costs no accuracy. */
@@ -102,6 +103,8 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
     }
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
     let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, solved);
+    const deviation = stats.residual[i];
+    if (deviation) addResidualFit(value, consumer.weight.axis, solveSymmetric(stats.pruned[i], deviation, RIDGE));
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
     if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
@@ -113,7 +116,16 @@ function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consum
   const node = analysis.index.nodes[consumer.node];
   const layout = neuronLayout(space.tensors.find((t) => t.name === consumer.reads)!.layout, space.unit);
   const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: neuronCount(space), kept: kept * space.unit };
-  if (node.opType !== 'Conv') return probe;
+  if (node.opType !== 'Conv') {
+    // Block-output matching for a 2-D weight read one token per row, its outputs kept whole.
+    const weight = tensorDims(analysis.index.constants.get(node.input[consumer.weight.input])!);
+    const residual = residualOperand(analysis, consumer.node);
+    if (residual && weight.length === 2 && layout.block === 1 && !outputKeep(consumer.node)) {
+      probe.residual = residual;
+      probe.residualWidth = weight[1 - consumer.weight.axis];
+    }
+    return probe;
+  }
   const weight = analysis.index.constants.get(node.input[consumer.weight.input])!;
   const kernel = tensorDims(weight).slice(2);
   const spatial = analysis.shapes.get(node.output[0])!.slice(2);
@@ -130,15 +142,35 @@ function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consum
   return probe;
 }
 
-/** The other operand when a node's output goes straight and only into an Add with another activation. */
+/**
+ * The other operand when a node's output goes, alone and past any bias Adds, into an Add with
+ * another activation of the same shape (a residual block's end).
+ */
 function residualOperand(analysis: Analysis, node: number): string | undefined {
   const { index } = analysis;
-  const output = index.nodes[node].output[0];
-  const readers = index.consumers.get(output) ?? [];
-  if (readers.length !== 1 || index.graphOutputs.has(output)) return undefined;
-  const add = index.nodes[readers[0]];
-  if (add.opType !== 'Add' || add.domain !== '' || add.input.length !== 2) return undefined;
-  const other = add.input[0] === output ? add.input[1] : add.input[0];
-  const sameShape = analysis.shapes.get(other)?.join() === analysis.shapes.get(output)?.join();
-  return other !== output && !index.constants.has(other) && sameShape ? other : undefined;
+  let output = index.nodes[node].output[0];
+  for (;;) {
+    const readers = index.consumers.get(output) ?? [];
+    if (readers.length !== 1 || index.graphOutputs.has(output)) return undefined;
+    const add = index.nodes[readers[0]];
+    if (add.opType !== 'Add' || add.domain !== '' || add.input.length !== 2) return undefined;
+    const other = add.input[0] === output ? add.input[1] : add.input[0];
+    if (index.constants.has(other)) {
+      output = add.output[0]; // a bias
+      continue;
+    }
+    const sameShape = analysis.shapes.get(other)?.join() === analysis.shapes.get(output)?.join();
+    return other !== output && sameShape ? other : undefined;
+  }
+}
+
+/**
+ * Adds S = (PᵀP)⁻¹ PᵀD, the fit of the residual operand's deviation (kept inputs × outputs), to a
+ * 2-D weight whose inputs lie on `axis`.
+ */
+function addResidualFit(weight: FloatArray, axis: number, s: { rows: number; cols: number; data: Float64Array }): void {
+  const cols = weight.dims[1];
+  for (let k = 0; k < s.rows; k++) {
+    for (let n = 0; n < s.cols; n++) weight.data[axis === 0 ? k * cols + n : n * cols + k] += s.data[k * s.cols + n];
+  }
 }
