@@ -404,46 +404,6 @@ def inspect(path, expect_inputs, expect_output):
     }
 
 
-NODE_CHECK = r"""
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-const [specPath, repo] = process.argv.slice(2);
-const ort = createRequire(join(repo, 'package.json'))('onnxruntime-node');
-const spec = JSON.parse(readFileSync(specPath, 'utf8'));
-const read = (f, Ctor) => { const b = readFileSync(f); return new Ctor(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
-const out = {};
-for (const run of spec.runs) {
-  const sess = await ort.InferenceSession.create(run.onnx);
-  const feeds = {};
-  for (const [name, f] of Object.entries(run.feeds)) {
-    const data = f.dtype === 'int64' ? read(f.file, BigInt64Array) : read(f.file, Float32Array);
-    feeds[name] = new ort.Tensor(f.dtype, data, f.shape);
-  }
-  const res = await sess.run(feeds);
-  const got = res.logits.data;
-  const ref = read(run.ref, Float32Array);
-  if (got.length !== ref.length) throw new Error(`${run.name}: ${got.length} logits vs ${ref.length}`);
-  const labels = run.labels ? read(run.labels, BigInt64Array) : null;
-  const n = res.logits.dims[0], k = res.logits.dims[1];
-  let maxd = 0, agree = 0, correct = 0;
-  for (let i = 0; i < ref.length; i++) maxd = Math.max(maxd, Math.abs(got[i] - ref[i]));
-  for (let r = 0; r < n; r++) {
-    let ag = 0, ar = 0;
-    for (let c = 1; c < k; c++) {
-      if (got[r * k + c] > got[r * k + ag]) ag = c;
-      if (ref[r * k + c] > ref[r * k + ar]) ar = c;
-    }
-    if (ag === ar) agree++;
-    if (labels && BigInt(ag) === labels[r]) correct++;
-  }
-  out[run.name] = { max_abs_diff: maxd, argmax_agree: agree, n, dims: res.logits.dims,
-                    accuracy: labels ? correct / n : null };
-}
-console.log(JSON.stringify(out));
-"""
-
-
 def onnxruntime_check(runs):
     """runs: list of dict(name, onnx, feeds={name: ndarray}, ref=ndarray, labels=ndarray|None).
     Runs onnxruntime (python if importable, else onnxruntime-node from the repo) and returns
@@ -490,10 +450,8 @@ def onnxruntime_check(runs):
         spec_path = os.path.join(tmp, "spec.json")
         with open(spec_path, "w") as f:
             json.dump(spec, f)
-        js = os.path.join(tmp, "check.mjs")
-        with open(js, "w") as f:
-            f.write(NODE_CHECK)
-        proc = subprocess.run([node, js, spec_path, REPO_ROOT], capture_output=True, text=True)
+        js = os.path.join(SCRIPT_DIR, "check_onnx_runs.mjs")
+        proc = subprocess.run([node, js, spec_path], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"onnxruntime-node check failed:\n{proc.stdout}\n{proc.stderr}")
         return json.loads(proc.stdout), "onnxruntime-node"
