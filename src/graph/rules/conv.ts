@@ -1,6 +1,6 @@
 import { intAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
-import { block, channelAxisSize, nodeAt, perChannel } from './helpers.ts';
+import { block, channelAxisSize, convProduction, nodeAt, perChannel } from './helpers.ts';
 
 /**
  * Conv with a constant weight [O, C/group, k…]: with group 1 it produces O channels and absorbs its
@@ -8,16 +8,7 @@ import { block, channelAxisSize, nodeAt, perChannel } from './helpers.ts';
  * is sliced with it.
  */
 registerRule('Conv', {
-  produce(ctx, i) {
-    const node = nodeAt(ctx, i);
-    const weightDims = ctx.constantDims(node.input[1]);
-    if (!weightDims || intAttr(node, 'group', 1) !== 1) return null;
-    const bias = node.input[2];
-    if (bias && !ctx.constant(bias)) return null;
-    const slices = [{ node: i, input: 1, axis: 0, block: 1 }];
-    if (bias) slices.push({ node: i, input: 2, axis: 0, block: 1 });
-    return { output: node.output[0], layout: { axis: 1, block: 1 }, channels: weightDims[0], slices };
-  },
+  produce: (ctx, i) => convProduction(ctx, i, 0),
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('Conv reads the channels as its weight');

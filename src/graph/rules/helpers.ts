@@ -1,5 +1,6 @@
 import type { NodeProto } from 'onnx-buf';
-import type { Arrival, ConstantSlice, RuleContext, Visit } from '../types.ts';
+import { intAttr } from '../../onnx/graph-index.ts';
+import type { Arrival, ConstantSlice, Production, RuleContext, Visit } from '../types.ts';
 
 export const block = (reason: string): Visit => ({ kind: 'block', reason });
 
@@ -23,6 +24,21 @@ export function perChannel(arrival: Arrival, input: number, axis: number): Const
 /** Entries of the tensor's channel axis taken by other spaces or by none: the space fills it when 0. */
 export function channelAxisSize(ctx: RuleContext, arrival: Arrival): number | undefined {
   return ctx.shapes.get(arrival.tensor)?.[arrival.layout.axis];
+}
+
+/**
+ * The output channels of a Conv-like node (group 1) with a constant weight whose output channels
+ * lie on `weightAxis` (0 for Conv, 1 for ConvTranspose) and an optional constant bias.
+ */
+export function convProduction(ctx: RuleContext, i: number, weightAxis: number): Production | null {
+  const node = nodeAt(ctx, i);
+  const weightDims = ctx.constantDims(node.input[1]);
+  if (!weightDims || intAttr(node, 'group', 1) !== 1) return null;
+  const bias = node.input[2];
+  if (bias && !ctx.constant(bias)) return null;
+  const slices = [{ node: i, input: 1, axis: weightAxis, block: 1 }];
+  if (bias) slices.push({ node: i, input: 2, axis: 0, block: 1 });
+  return { output: node.output[0], layout: { axis: 1, block: 1 }, channels: weightDims[weightAxis], slices };
 }
 
 export function rankOf(ctx: RuleContext, tensor: string): number | undefined {
