@@ -52,7 +52,11 @@ export interface CompressOptions {
 export interface SpaceOutcome {
   space: ChannelSpace;
   kept: number;
-  /** Estimated relative error ‖Z − Z_S T‖_F / ‖Z‖_F on the calibration data (original network). */
+  /**
+   * Estimated relative error of keeping these channels, on the calibration data (original network):
+   * at the consumers' outputs where the ranking weighs channels by their consumers, else
+   * ‖Z − Z_S T‖_F / ‖Z‖_F.
+   */
   error: number;
   keep: number[];
 }
@@ -161,8 +165,7 @@ export async function compressModel(
     // Consumers are refitted level by level (see correction.ts), each replacing its weight as a
     // whole; a level's inputs depend only on earlier levels. Consumers that cannot be refitted keep
     // the plain interpolation.
-    const dropped = toPrune.map(plainDecision);
-    output = await timed('surgery', () => applySurgery(model, dropped));
+    output = await timed('surgery', () => applySurgery(model, toPrune.map(plainDecision)));
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
     // Spaces left whole but downstream of pruned ones receive error too: their consumers are refitted as well.
