@@ -18,9 +18,14 @@ function files(fixture: Fixture) {
 
 export const loadModel = (fixture: Fixture) => new Uint8Array(readFileSync(fixturePath(`${fixture}.onnx`)));
 export const loadCalibration = (fixture: Fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).calib));
-export const loadHeldout = (fixture: Fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).heldout));
-export function loadLabels(fixture: Fixture): BigInt64Array {
-  const labels = readArrays(fixturePath(files(fixture).labels));
-  const [source] = labels.values();
-  return source.rows(0, source.shape[0]) as BigInt64Array;
+/** Read once per fixture: every measurement of a benchmark uses the same held-out data. */
+function once<T>(load: (fixture: Fixture) => T): (fixture: Fixture) => T {
+  const loaded = new Map<Fixture, T>();
+  return (fixture) => loaded.get(fixture) ?? loaded.set(fixture, load(fixture)).get(fixture)!;
 }
+
+export const loadHeldout = once((fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).heldout)));
+export const loadLabels = once((fixture): BigInt64Array => {
+  const [source] = readArrays(fixturePath(files(fixture).labels)).values();
+  return source.rows(0, source.shape[0]) as BigInt64Array;
+});

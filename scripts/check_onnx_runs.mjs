@@ -4,6 +4,7 @@
 // Prints {"<run>": {"max_abs_diff", "argmax_agree", "n", "dims", "accuracy"}, ...} as JSON.
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
+import { compareLogits } from './compare-logits.mjs';
 
 const [specPath] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specPath, 'utf8'));
@@ -17,23 +18,7 @@ for (const run of spec.runs) {
     feeds[name] = new ort.Tensor(f.dtype, data, f.shape);
   }
   const res = await sess.run(feeds);
-  const got = res.logits.data;
-  const ref = read(run.ref, Float32Array);
-  if (got.length !== ref.length) throw new Error(`${run.name}: ${got.length} logits vs ${ref.length}`);
   const labels = run.labels ? read(run.labels, BigInt64Array) : null;
-  const n = res.logits.dims[0], k = res.logits.dims[1];
-  let maxd = 0, agree = 0, correct = 0;
-  for (let i = 0; i < ref.length; i++) maxd = Math.max(maxd, Math.abs(got[i] - ref[i]));
-  for (let r = 0; r < n; r++) {
-    let ag = 0, ar = 0;
-    for (let c = 1; c < k; c++) {
-      if (got[r * k + c] > got[r * k + ag]) ag = c;
-      if (ref[r * k + c] > ref[r * k + ar]) ar = c;
-    }
-    if (ag === ar) agree++;
-    if (labels && BigInt(ag) === labels[r]) correct++;
-  }
-  out[run.name] = { max_abs_diff: maxd, argmax_agree: agree, n, dims: res.logits.dims,
-                    accuracy: labels ? correct / n : null };
+  out[run.name] = { ...compareLogits(res.logits.data, read(run.ref, Float32Array), res.logits.dims[0], labels), dims: res.logits.dims };
 }
 console.log(JSON.stringify(out));
