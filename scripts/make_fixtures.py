@@ -200,7 +200,7 @@ class InvertedResidual(nn.Module):
 
 class MobileNetV2(nn.Module):
     # (expansion t, output channels c, repeats n, first stride s), as in the MobileNetV2 paper
-    SETTINGS = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1))
+    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 2, 2), (6, 64, 2, 1))
 
     def __init__(self, stem=16, last=128):
         super().__init__()

@@ -57,11 +57,12 @@ describe('trained fixtures', () => {
     assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
   });
 
-  it('MobileNetV2-style network (depthwise convs, inverted residuals) at --target-flops 0.5 agrees on ≥ 93.5%', async () => {
+  it('MobileNetV2-style network (depthwise convs, inverted residuals) at --target-flops 0.5 agrees on ≥ 94.5%', async () => {
     const { result, comparison, flops } = await compressAndCompare('mobilenet', { kind: 'flops', fraction: 0.5 });
     assert.ok(flops <= 0.5, `flops ${flops}`);
     assert.ok(prunedSpaces(result).some((o) => o.space.groups.length > 0), 'a space through a depthwise Conv is pruned');
-    assert.ok(comparison.agreement >= 0.935, `agreement ${comparison.agreement}`);
+    assert.ok(prunedSpaces(result).some((o) => o.space.producers.length > 1), 'a residual stream is pruned');
+    assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
   });
 
   it('ViT (pre-LayerNorm blocks, 4 heads, GELU) at --target-flops 0.5 agrees on ≥ 96%', async () => {
