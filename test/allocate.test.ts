@@ -77,6 +77,14 @@ describe('allocation', () => {
     for (const k of kept.values()) assert.equal(k % 8, 0);
   });
 
+  it('rounds a space of heads to whole heads whose neurons are multiples of --round-to', () => {
+    const input = chain({ kind: 'flops', fraction: 0.3 }, [0.8, 0.8], { roundTo: 8 });
+    input.spaces.set(1, { channels: 8, unit: 4, ranking: ranking(8, 0.8), readPoints: 1 });
+    const kept = allocateChannels(input);
+    assert.ok(kept.get(1)! < 8, 'heads were removed');
+    assert.equal((kept.get(1)! * 4) % 8, 0);
+  });
+
   it('with --round-to, gives back any step that still fits the target', () => {
     const input = chain({ kind: 'flops', fraction: 0.45 }, [0.8, 0.8], { roundTo: 8 });
     const kept = allocateChannels(input);

@@ -111,6 +111,7 @@ describe('attention heads', () => {
     const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
       budget: { kind: 'tolerance', error: 1e-4 },
       mode: 'plain',
+      roundTo: 1,
     });
     const outcome = result.outcomes.find((o) => o.space.unit === HEAD_WIDTH)!;
     assert.equal(outcome.kept, 1);

@@ -61,6 +61,34 @@ describe('compression', () => {
     });
   }
 
+  const compressGemmChain = (fraction: number, roundTo?: number) => {
+    const calib = floatData([64, 8], 7);
+    return compressModel(gemmChain(1), (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction },
+      mode: 'plain',
+      roundTo,
+    });
+  };
+
+  it('keeps neuron counts in multiples of 8 by default', async () => {
+    const result = await compressGemmChain(0.5);
+    assert.equal(result.roundTo, 8);
+    assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some neurons were removed');
+    for (const o of result.outcomes) assert.equal(o.kept % 8, 0, `space ${o.space.id} keeps ${o.kept}`);
+    assert.equal(result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value, '8');
+  });
+
+  it('by default, keeps single neurons where multiples of 8 cannot meet the target', async () => {
+    // Two layers of 16: halving both leaves 36% of the FLOPs, more than the 30% asked for.
+    const result = await compressGemmChain(0.3);
+    assert.equal(result.roundTo, 1);
+    assert.ok(result.outcomes.some((o) => o.kept % 8 !== 0));
+  });
+
+  it('refuses an explicit rounding that cannot meet the target, naming the way out', async () => {
+    await assert.rejects(compressGemmChain(0.3, 8), /not reachable.*multiples of 8.*--round-to 1/);
+  });
+
   it('removes duplicated channels with zero error', async () => {
     const model = convBnReluConv();
     const graph = model.graph!;
@@ -76,6 +104,7 @@ describe('compression', () => {
     const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
       budget: { kind: 'tolerance', error: 1e-6 },
       mode: 'plain',
+      roundTo: 1,
     });
     assert.equal(result.outcomes[0].kept, 4);
     const held = floatData([16, 3, 8, 8], 9);

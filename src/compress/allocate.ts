@@ -19,6 +19,7 @@ export interface AllocationInput {
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
+  /** Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that make such a multiple. */
   roundTo: number;
   minKeep: number;
 }
@@ -31,6 +32,29 @@ export function allowedSizes(channels: number, roundTo: number, minKeep: number)
   return sizes;
 }
 
+/** The step in a space's channels (units) that keeps neuron counts multiples of roundTo. */
+function unitStep(roundTo: number, unit = 1): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  return roundTo / gcd(roundTo, unit);
+}
+
+function sizesOf(input: AllocationInput): Map<number, number[]> {
+  return new Map([...input.spaces].map(([id, s]) => [id, allowedSizes(s.channels, unitStep(input.roundTo, s.unit), input.minKeep)]));
+}
+
+/** The least fraction of the budget's cost that pruning every space to its smallest allowed size leaves (0 for budgets without a cost target). */
+export function floorFraction(input: AllocationInput): number {
+  const budget = input.budget;
+  if (budget.kind !== 'flops' && budget.kind !== 'params') return 0;
+  const terms = budget.kind === 'flops' ? input.flops : input.params;
+  const sizes = sizesOf(input);
+  const fraction = (id: number) => {
+    const space = input.spaces.get(id);
+    return space ? sizes.get(id)!.at(-1)! / space.channels : 1;
+  };
+  return totalCost(terms, fraction) / totalCost(terms, () => 1);
+}
+
 /**
  * Chooses how many channels each space keeps. With a tolerance, each space keeps the fewest
  * channels whose relative error (‖Z − Z_S T‖_F / ‖Z‖_F) stays within it. With a FLOPs or parameter
@@ -39,7 +63,7 @@ export function allowedSizes(channels: number, roundTo: number, minKeep: number)
  */
 export function allocateChannels(input: AllocationInput): Map<number, number> {
   const ids = [...input.spaces.keys()];
-  const sizes = new Map(ids.map((id) => [id, allowedSizes(input.spaces.get(id)!.channels, input.roundTo, input.minKeep)]));
+  const sizes = sizesOf(input);
   const step = new Map(ids.map((id) => [id, 0]));
   const keepOf = (id: number) => sizes.get(id)![step.get(id)!];
   const budget = input.budget;
@@ -73,11 +97,12 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   };
   const original = totalCost(terms, () => 1);
   const target = budget.fraction * original;
-  const floor = totalCost(terms, (id) => fractionOf(id, sizes.get(id)?.at(-1) ?? 0));
-  if (floor > target) {
+  const floor = floorFraction(input);
+  if (floor > budget.fraction) {
     throw new IdpruneError(
       `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +
-        `${(floor / original).toFixed(3)} of the original ${budget.kind}`,
+        `${floor.toFixed(3)} of the original ${budget.kind}` +
+        (input.roundTo > 1 ? ` (with counts rounded to multiples of ${input.roundTo}; --round-to 1 allows finer sizes)` : ''),
     );
   }
   const termsOf = new Map(ids.map((id) => [id, terms.filter((t) => t.spaces.includes(id))]));

@@ -11,7 +11,7 @@ import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, type Matrix } from '../linalg/matrix.ts';
-import { allocateChannels, type Budget } from './allocate.ts';
+import { allocateChannels, type AllocationInput, type Budget, floorFraction } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { outputErrorCurves } from './sensitivity.ts';
@@ -28,6 +28,10 @@ export interface CompressOptions {
    * upstream, one pass over the data per depth level; 'plain' interpolates from the first pass.
    */
   mode?: CorrectionMode;
+  /**
+   * Kept neuron counts are multiples of this. Default: 8 (ONNX Runtime's convolutions and matrix
+   * products run much faster on such counts), or 1 where multiples of 8 cannot meet the target.
+   */
   roundTo?: number;
   minKeep?: number;
   skip?: string[];
@@ -70,6 +74,8 @@ export interface CompressResult {
   passes: number;
   /** How the per-layer sizes were chosen (see CompressOptions.allocation). */
   allocation: 'measured' | 'estimated';
+  /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
+  roundTo: number;
   timings: Record<string, number>;
 }
 
@@ -139,18 +145,20 @@ export async function compressModel(
   const allocation = options.allocation ?? defaultAllocation(options.mode ?? 'corrected', prunable.length, model);
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && allocation === 'measured';
   const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
-  const kept = await timed('selection', () =>
-    allocateChannels({
-      spaces: new Map(
-        prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
-      ),
-      flops: analysis.cost.flops,
-      params: analysis.cost.params,
-      budget: options.budget,
-      roundTo: options.roundTo ?? 1,
-      minKeep: options.minKeep ?? 1,
-    }),
-  );
+  const allocationInput: AllocationInput = {
+    spaces: new Map(
+      prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
+    ),
+    flops: analysis.cost.flops,
+    params: analysis.cost.params,
+    budget: options.budget,
+    roundTo: options.roundTo ?? DEFAULT_ROUND_TO,
+    minKeep: options.minKeep ?? 1,
+  };
+  // Rounded counts are the default (runtimes run them faster); where they cannot meet the target, finer sizes are used.
+  if (options.roundTo === undefined && floorFraction(allocationInput) > budgetFraction(options.budget)) allocationInput.roundTo = 1;
+  const roundTo = allocationInput.roundTo;
+  const kept = await timed('selection', () => allocateChannels(allocationInput));
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
@@ -187,6 +195,7 @@ export async function compressModel(
     'idprune.target': describeBudget(options.budget),
     'idprune.mode': options.mode ?? 'corrected',
     'idprune.allocation': measured ? 'measured' : 'estimated',
+    'idprune.round_to': String(roundTo),
     'idprune.date': (options.date ?? new Date()).toISOString(),
     'idprune.calibration_samples': String(dataset.count),
   });
@@ -196,7 +205,7 @@ export async function compressModel(
     const ranking = rankings.get(space.id)!;
     return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
   });
-  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, allocation: measured ? 'measured' : 'estimated', timings };
+  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, allocation: measured ? 'measured' : 'estimated', roundTo, timings };
 }
 
 export function describeBudget(budget: Budget): string {
@@ -208,6 +217,12 @@ export function describeBudget(budget: Budget): string {
 /** The distinct tensors a space's consumers read: one interpolation each. */
 export function readTensors(space: ChannelSpace): string[] {
   return [...new Set(space.consumers.map((c) => c.reads))];
+}
+
+const DEFAULT_ROUND_TO = 8;
+
+function budgetFraction(budget: Budget): number {
+  return budget.kind === 'flops' || budget.kind === 'params' ? budget.fraction : 1;
 }
 
 /** Spaces wider than this are ranked by the plain pivoted Cholesky (see the selection stage). */

@@ -14,6 +14,8 @@ export interface CompressionReport {
   target: string;
   mode: string;
   allocation: string;
+  /** Kept neuron counts are multiples of this. */
+  roundTo: number;
   calibrationSamples: number;
   passesOverData: number;
   before: ModelSize;
@@ -36,6 +38,7 @@ export function buildReport(
     target: meta.target,
     mode: meta.mode,
     allocation: result.allocation,
+    roundTo: result.roundTo,
     calibrationSamples: result.calibrationSamples,
     passesOverData: result.passes,
     before: { params: result.analysis.params, flops: result.analysis.flops },

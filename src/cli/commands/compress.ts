@@ -21,7 +21,7 @@ export interface CompressFlags {
   keepNeurons?: number;
   keepHeads?: number;
   mode: CorrectionMode;
-  roundTo: number;
+  roundTo?: number;
   minKeep: number;
   skip: string[];
   keepCoupled?: boolean;
