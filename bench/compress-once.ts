@@ -1,5 +1,5 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
-// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled]
+// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled] [round-to-1]
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
@@ -9,7 +9,7 @@ import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
 import { type Fixture, loadCalibration, loadModel } from './fixtures.ts';
 
-const [fixture, budget, mode, output, keepCoupled] = process.argv.slice(2);
+const [fixture, budget, mode, output, ...flags] = process.argv.slice(2);
 const bytes = loadModel(fixture as Fixture);
 const calibration = loadCalibration(fixture as Fixture);
 
@@ -26,7 +26,8 @@ const start = performance.now();
 const result = await compressModel(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
   budget: JSON.parse(budget) as Budget,
   mode: mode as CorrectionMode,
-  keepCoupled: keepCoupled === 'keep-coupled',
+  keepCoupled: flags.includes('keep-coupled'),
+  roundTo: flags.includes('round-to-1') ? 1 : undefined,
 });
 const compressSeconds = (performance.now() - start) / 1000;
 writeFileSync(output, result.bytes);

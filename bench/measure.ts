@@ -2,13 +2,15 @@
 // held-out data, compare with baselines at the same per-layer sizes, write the table.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { makeDataset } from '../src/calibrate/dataset.ts';
+import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
+import { measureLatency } from '../src/evaluate/latency.ts';
 import { type Analysis, analyzeModel } from '../src/graph/analysis.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
+import { inputSpecs } from '../src/onnx/shapes.ts';
 import { magnitudeKeep, randomKeep, uncorrected } from './baselines.ts';
 import { type Fixture, loadHeldout, loadLabels } from './fixtures.ts';
 
@@ -25,6 +27,8 @@ export interface Row {
   inferenceSeconds?: number;
   passes?: number;
   peakRssMB?: number;
+  /** Candidate's inference time ÷ the original's, one batch of 64 held-out samples, median of interleaved runs. */
+  latencyRatio?: number;
 }
 
 const outDir = new URL('./out/', import.meta.url).pathname;
@@ -55,8 +59,19 @@ export async function compressAndMeasure(fixture: Fixture, original: Uint8Array,
   const output = `${outDir}${fixture}-${label.replace(/\W+/g, '-')}.onnx`;
   const args = ['--import', 'tsx', new URL('./compress-once.ts', import.meta.url).pathname, fixture, JSON.stringify(budget), mode, output, ...extra];
   const run = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
-  const m = await measure(fixture, original, new Uint8Array(readFileSync(output)), base);
-  return { measured: { ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB }, kept: run.kept as Record<string, { kept: number; keep: number[] }> };
+  const candidate = new Uint8Array(readFileSync(output));
+  const m = await measure(fixture, original, candidate, base);
+  const latencyRatio = await latencyRatioOf(fixture, original, candidate);
+  return {
+    measured: { ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB, latencyRatio },
+    kept: run.kept as Record<string, { kept: number; keep: number[] }>,
+  };
+}
+
+async function latencyRatioOf(fixture: Fixture, original: Uint8Array, candidate: Uint8Array): Promise<number> {
+  const inputs = inputSpecs(decodeModel(original));
+  const [feeds] = batches(makeDataset(loadHeldout(fixture), inputs, 'heldout'), inputs, 64, 64);
+  return (await measureLatency(original, candidate, feeds, nodeRuntime, 30)).ratio;
 }
 
 /** Uncorrected baselines at the per-layer sizes `sizes` (space id → kept channels and the ones ID kept). */
@@ -79,7 +94,7 @@ export async function baselines(fixture: Fixture, analysis: Analysis, original: 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function writeTable(name: string, title: string, intro: string[], rows: Row[], targetHeader: string): string {
-  const header = `| model | ${targetHeader} | method | FLOPs | params | agreement | accuracy (orig.) | compress time | ÷ one inference pass | passes | peak RSS |`;
+  const header = `| model | ${targetHeader} | method | FLOPs | params | agreement | accuracy (orig.) | latency ratio | compress time | ÷ one inference pass | passes | peak RSS |`;
   const lines = rows.map((r) =>
     [
       r.fixture,
@@ -89,6 +104,7 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
       r.params.toFixed(3),
       pct(r.agreement),
       `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
+      r.latencyRatio ? r.latencyRatio.toFixed(2) : '',
       r.compressSeconds ? `${r.compressSeconds.toFixed(2)} s` : '',
       r.compressSeconds ? `${(r.compressSeconds / r.inferenceSeconds!).toFixed(1)}×` : '',
       r.passes ?? '',
@@ -100,6 +116,8 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
     '',
     `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${process.platform}, ${process.arch}, Node ${process.version}).`,
     ...intro,
+    '"latency ratio": the compressed model\'s inference time ÷ the original\'s on one batch of 64 held-out samples in ONNX Runtime',
+    '(CPU), median of 30 interleaved runs in one process.',
     '"÷ one inference pass" divides the whole compression time by the time of one plain inference pass of the',
     'calibration set through the original model, measured in the same process.',
     '',

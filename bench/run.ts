@@ -1,5 +1,5 @@
 // npm run bench: compresses each trained CNN fixture at FLOPs targets 0.7 / 0.5 / 0.3 in both
-// correction modes and compares, at the same per-layer sizes, with magnitude pruning, ID selection
+// correction modes (at 0.5 also without rounding kept counts to multiples of 8) and compares, at the same per-layer sizes, with magnitude pruning, ID selection
 // without correction and random selection. Writes bench/results.md and bench/results.json; then
 // the transformer benchmark (bench/transformers.ts).
 import { CNN_FIXTURES, loadModel } from './fixtures.ts';
@@ -19,6 +19,7 @@ for (const fixture of CNN_FIXTURES) {
     const coupled = analysis.spaces.some((s) => s.producers.length > 1);
     const variants: [string, string, string[]][] = MODES.map((mode) => [`idprune ${mode}`, mode, []]);
     if (coupled) variants.push(['idprune corrected, streams intact', 'corrected', ['keep-coupled']]);
+    if (target === 0.5) variants.push(['idprune corrected, counts not rounded', 'corrected', ['round-to-1']]);
     for (const [method, mode, extra] of variants) {
       const { measured, kept } = await compressAndMeasure(fixture, original, base, { kind: 'flops', fraction: target }, mode, `${target}-${method}`, extra);
       sizes ??= kept;
