@@ -85,6 +85,12 @@ describe('allocation', () => {
     assert.equal((kept.get(1)! * 4) % 8, 0);
   });
 
+  it('keeps a fixed fraction per space as the allowed size nearest to it', () => {
+    const kept = allocateChannels(chain({ kind: 'keep', neurons: 0.4 }, [0.8, 0.8], { roundTo: 8 }));
+    // 0.4 × 16 = 6.4 → 8; 0.4 × 32 = 12.8 → 16.
+    assert.deepEqual([kept.get(0), kept.get(1)], [8, 16]);
+  });
+
   it('with --round-to, gives back any step that still fits the target', () => {
     const input = chain({ kind: 'flops', fraction: 0.45 }, [0.8, 0.8], { roundTo: 8 });
     const kept = allocateChannels(input);

@@ -51,7 +51,7 @@ program
   .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
   .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
   .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: one pass').choices(['corrected', 'plain']).default('corrected'))
-  .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8, or 1 where 8 cannot meet the target)', positiveInteger)
+  .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)', positiveInteger)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
   .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact')

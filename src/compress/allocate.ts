@@ -73,7 +73,10 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
       ids.map((id) => {
         const { channels, unit } = input.spaces.get(id)!;
         const fraction = (unit ?? 1) > 1 ? budget.heads : budget.neurons;
-        const kept = fraction === undefined ? channels : Math.max(1, Math.min(channels, Math.round(fraction * channels)));
+        if (fraction === undefined) return [id, channels];
+        // The allowed size nearest the fraction, the larger one on a tie.
+        const wanted = fraction * channels;
+        const kept = sizes.get(id)!.reduce((best, k) => (Math.abs(k - wanted) < Math.abs(best - wanted) ? k : best));
         return [id, kept];
       }),
     );

@@ -30,7 +30,8 @@ export interface CompressOptions {
   mode?: CorrectionMode;
   /**
    * Kept neuron counts are multiples of this. Default: 8 (ONNX Runtime's convolutions and matrix
-   * products run much faster on such counts), or 1 where multiples of 8 cannot meet the target.
+   * products run much faster on such counts), or 1 where multiples of 8 cannot meet the target and
+   * for a fixed fraction per space (a 'keep' budget).
    */
   roundTo?: number;
   minKeep?: number;
@@ -152,7 +153,8 @@ export async function compressModel(
     flops: analysis.cost.flops,
     params: analysis.cost.params,
     budget: options.budget,
-    roundTo: options.roundTo ?? DEFAULT_ROUND_TO,
+    // A fixed fraction per space is kept as asked, unrounded unless asked.
+    roundTo: options.roundTo ?? (options.budget.kind === 'keep' ? 1 : DEFAULT_ROUND_TO),
     minKeep: options.minKeep ?? 1,
   };
   // Rounded counts are the default (runtimes run them faster); where they cannot meet the target, finer sizes are used.
