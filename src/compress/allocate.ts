@@ -94,9 +94,9 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   }
 
   const terms = budget.kind === 'flops' ? input.flops : input.params;
-  const fractionOf = (id: number, keep = keepOf(id)) => {
+  const fractionOf = (id: number) => {
     const space = input.spaces.get(id);
-    return space ? keep / space.channels : 1;
+    return space ? keepOf(id) / space.channels : 1;
   };
   const original = totalCost(terms, () => 1);
   const target = budget.fraction * original;
