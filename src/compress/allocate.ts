@@ -42,17 +42,21 @@ function sizesOf(input: AllocationInput): Map<number, number[]> {
   return new Map([...input.spaces].map(([id, s]) => [id, allowedSizes(s.channels, unitStep(input.roundTo, s.unit), input.minKeep)]));
 }
 
-/** The least fraction of the budget's cost that pruning every space to its smallest allowed size leaves (0 for budgets without a cost target). */
-export function floorFraction(input: AllocationInput): number {
-  const budget = input.budget;
-  if (budget.kind !== 'flops' && budget.kind !== 'params') return 0;
-  const terms = budget.kind === 'flops' ? input.flops : input.params;
+/** The fraction of the budget's cost left with every space at its smallest allowed size. */
+function floorFraction(input: AllocationInput, terms: CostTerm[]): number {
   const sizes = sizesOf(input);
   const fraction = (id: number) => {
     const space = input.spaces.get(id);
     return space ? sizes.get(id)!.at(-1)! / space.channels : 1;
   };
   return totalCost(terms, fraction) / totalCost(terms, () => 1);
+}
+
+/** Whether the allowed sizes can meet the budget (always, for budgets without a cost target). */
+export function reachable(input: AllocationInput): boolean {
+  const budget = input.budget;
+  if (budget.kind !== 'flops' && budget.kind !== 'params') return true;
+  return floorFraction(input, budget.kind === 'flops' ? input.flops : input.params) <= budget.fraction;
 }
 
 /**
@@ -100,7 +104,7 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   };
   const original = totalCost(terms, () => 1);
   const target = budget.fraction * original;
-  const floor = floorFraction(input);
+  const floor = floorFraction(input, terms);
   if (floor > budget.fraction) {
     throw new IdpruneError(
       `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +

@@ -11,7 +11,7 @@ import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, type Matrix } from '../linalg/matrix.ts';
-import { allocateChannels, type AllocationInput, type Budget, floorFraction } from './allocate.ts';
+import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { outputErrorCurves } from './sensitivity.ts';
@@ -146,21 +146,17 @@ export async function compressModel(
   const allocation = options.allocation ?? defaultAllocation(options.mode ?? 'corrected', prunable.length, model);
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && allocation === 'measured';
   const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
-  const allocationInput: AllocationInput = {
+  const sizing: Omit<AllocationInput, 'roundTo'> = {
     spaces: new Map(
       prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
     ),
     flops: analysis.cost.flops,
     params: analysis.cost.params,
     budget: options.budget,
-    // A fixed fraction per space is kept as asked, unrounded unless asked.
-    roundTo: options.roundTo ?? (options.budget.kind === 'keep' ? 1 : DEFAULT_ROUND_TO),
     minKeep: options.minKeep ?? 1,
   };
-  // Rounded counts are the default (runtimes run them faster); where they cannot meet the target, finer sizes are used.
-  if (options.roundTo === undefined && floorFraction(allocationInput) > budgetFraction(options.budget)) allocationInput.roundTo = 1;
-  const roundTo = allocationInput.roundTo;
-  const kept = await timed('selection', () => allocateChannels(allocationInput));
+  const roundTo = roundingFor(options, sizing);
+  const kept = await timed('selection', () => allocateChannels({ ...sizing, roundTo }));
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
@@ -223,8 +219,14 @@ export function readTensors(space: ChannelSpace): string[] {
 
 const DEFAULT_ROUND_TO = 8;
 
-function budgetFraction(budget: Budget): number {
-  return budget.kind === 'flops' || budget.kind === 'params' ? budget.fraction : 1;
+/**
+ * The rounding asked for; else multiples of 8 (runtimes run them faster) where they can meet the
+ * target, and single neurons where they cannot or where a fixed fraction per space is asked.
+ */
+function roundingFor(options: CompressOptions, sizing: Omit<AllocationInput, 'roundTo'>): number {
+  if (options.roundTo !== undefined) return options.roundTo;
+  if (options.budget.kind === 'keep') return 1;
+  return reachable({ ...sizing, roundTo: DEFAULT_ROUND_TO }) ? DEFAULT_ROUND_TO : 1;
 }
 
 /** Spaces wider than this are ranked by the plain pivoted Cholesky (see the selection stage). */

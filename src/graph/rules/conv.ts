@@ -1,6 +1,6 @@
 import { intAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
-import { block, channelAxisSize, convProduction, nodeAt, perChannel } from './helpers.ts';
+import { block, channelAxisSize, convInputBlock, convProduction, nodeAt, perChannel } from './helpers.ts';
 
 /**
  * Conv with a constant weight [O, C/group, k…]: with group 1 it produces O channels and absorbs its
@@ -10,10 +10,9 @@ import { block, channelAxisSize, convProduction, nodeAt, perChannel } from './he
 registerRule('Conv', {
   produce: (ctx, i) => convProduction(ctx, i, 0),
   visit(ctx, arrival) {
+    const blocked = convInputBlock(ctx, arrival, 'Conv');
+    if (blocked) return blocked;
     const node = nodeAt(ctx, arrival);
-    if (arrival.input !== 0) return block('Conv reads the channels as its weight');
-    if (!ctx.constant(node.input[1])) return block('Conv weight is computed at run time');
-    if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block('Conv input channels are not on axis 1');
     const group = intAttr(node, 'group', 1);
     if (group === 1) return { kind: 'consume', weight: perChannel(arrival, 1, 1) };
     const weight = ctx.constantDims(node.input[1])!;

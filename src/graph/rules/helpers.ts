@@ -41,6 +41,15 @@ export function convProduction(ctx: RuleContext, i: number, weightAxis: number):
   return { output: node.output[0], layout: { axis: 1, block: 1 }, channels: weightDims[weightAxis], slices };
 }
 
+/** Why a Conv-like node cannot read the arriving channels as its input channels, if it cannot. */
+export function convInputBlock(ctx: RuleContext, arrival: Arrival, op: string): Visit | undefined {
+  const node = nodeAt(ctx, arrival);
+  if (arrival.input !== 0) return block(`${op} reads the channels as its weight`);
+  if (!ctx.constant(node.input[1])) return block(`${op} weight is computed at run time`);
+  if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block(`${op} input channels are not on axis 1`);
+  return undefined;
+}
+
 export function rankOf(ctx: RuleContext, tensor: string): number | undefined {
   return ctx.shapes.get(tensor)?.length;
 }
