@@ -13,6 +13,7 @@ import {
 import type { Layout } from '../graph/types.ts';
 import { floatTensor, int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
 import { hasSubgraphs } from '../onnx/graph-index.ts';
+import { defaultOpset } from '../onnx/opset.ts';
 
 /** A tensor whose channel statistics are collected. */
 export interface Probe {
@@ -28,9 +29,14 @@ export interface Probe {
   rowMask?: string;
 }
 
+/**
+ * Nodes added to a model. What is added to a user's model must be valid at that model's own opset
+ * (ops whose inputs became attributes, or the reverse, are written in the form the opset knows).
+ */
 interface Fragment {
   nodes: NodeProto[];
   initializers: TensorProto[];
+  opset: number;
 }
 
 /** Nodes turning `x` into a float64 matrix with one row per position and one column per channel. */
@@ -56,23 +62,39 @@ function segmentOf(fragment: Fragment, x: string, probe: Probe, prefix: string):
   const offset = layout.offset ?? 0;
   const width = channels * layout.block;
   if (offset === 0 && shape[layout.axis] === width) return x;
-  fragment.initializers.push(
-    int64Tensor(`${prefix}/seg/starts`, [1], [offset]),
-    int64Tensor(`${prefix}/seg/ends`, [1], [offset + width]),
-    int64Tensor(`${prefix}/seg/axes`, [1], [layout.axis]),
-  );
-  fragment.nodes.push(makeNode('Slice', [x, `${prefix}/seg/starts`, `${prefix}/seg/ends`, `${prefix}/seg/axes`], [`${prefix}/seg`]));
-  return `${prefix}/seg`;
+  return slice(fragment, x, { starts: [offset], ends: [offset + width], axes: [layout.axis] }, `${prefix}/seg`);
 }
 
 /** x [batch, tokens, …] as `type`, with the rows of padding tokens zeroed (mask 0); x itself without a mask. */
 function masked(fragment: Fragment, x: string, mask: string | undefined, type: TensorProto_DataType, prefix: string): string {
   if (!mask) return x;
   fragment.nodes.push(makeNode('Cast', [x], [`${prefix}/typed`], { to: type }), makeNode('Cast', [mask], [`${prefix}/mask`], { to: type }));
-  fragment.initializers.push(int64Tensor(`${prefix}/mask/axes`, [1], [2]));
-  fragment.nodes.push(makeNode('Unsqueeze', [`${prefix}/mask`, `${prefix}/mask/axes`], [`${prefix}/mask3`]));
+  if (fragment.opset >= 13) {
+    fragment.initializers.push(int64Tensor(`${prefix}/mask/axes`, [1], [2]));
+    fragment.nodes.push(makeNode('Unsqueeze', [`${prefix}/mask`, `${prefix}/mask/axes`], [`${prefix}/mask3`]));
+  } else {
+    fragment.nodes.push(makeNode('Unsqueeze', [`${prefix}/mask`], [`${prefix}/mask3`], { axes: [2] }));
+  }
   fragment.nodes.push(makeNode('Mul', [`${prefix}/typed`, `${prefix}/mask3`], [`${prefix}/masked`]));
   return `${prefix}/masked`;
+}
+
+/** Slice with constant bounds: attributes before opset 10, inputs from it on (steps need 10). */
+function slice(fragment: Fragment, x: string, bounds: { starts: number[]; ends: number[]; axes: number[]; steps?: number[] }, name: string): string {
+  if (fragment.opset < 10) {
+    if (bounds.steps?.some((s) => s !== 1)) throw new Error(`Slice with steps needs opset 10, the model has ${fragment.opset}`);
+    fragment.nodes.push(makeNode('Slice', [x], [name], { starts: bounds.starts, ends: bounds.ends, axes: bounds.axes }));
+    return name;
+  }
+  const inputs = [x];
+  for (const key of ['starts', 'ends', 'axes', 'steps'] as const) {
+    const values = bounds[key];
+    if (!values) continue;
+    fragment.initializers.push(int64Tensor(`${name}/${key}`, [values.length], values));
+    inputs.push(`${name}/${key}`);
+  }
+  fragment.nodes.push(makeNode('Slice', inputs, [name]));
+  return name;
 }
 
 function reshape(fragment: Fragment, x: string, dims: number[], name: string): string {
@@ -81,10 +103,13 @@ function reshape(fragment: Fragment, x: string, dims: number[], name: string): s
   return name;
 }
 
-/** Appends XᵀY (float64, channels × channels) for row matrices x and y; returns the output name. */
-function crossProduct(fragment: Fragment, x: string, y: string, name: string): string {
+/** Appends XᵀY for row matrices x and y of `type`; returns the output name. */
+function crossProduct(fragment: Fragment, x: string, y: string, name: string, type = TensorProto_DataType.DOUBLE): string {
   // Gemm with transA: ORT would fuse Transpose + MatMul into a kernel that has no float64 variant.
-  fragment.nodes.push(makeNode('Gemm', [x, y], [name], { transA: 1 }));
+  // Before opset 11 Gemm requires its C input: a zero scalar, broadcast.
+  const zero = `${name}/zero`;
+  fragment.initializers.push(floatTensor(zero, [], [0], type));
+  fragment.nodes.push(makeNode('Gemm', [x, y, zero], [name], { transA: 1 }));
   return name;
 }
 
@@ -99,7 +124,7 @@ export function gramOutputName(i: number): string {
 export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelProto {
   const copy = clone(ModelProtoSchema, model);
   const graph = copy.graph!;
-  const fragment: Fragment = { nodes: [], initializers: [] };
+  const fragment: Fragment = { nodes: [], initializers: [], opset: defaultOpset(model) };
   graph.output = probes.map((probe, i) => {
     const rows = asRows(fragment, probe.tensor, probe, `__idprune/g${i}`);
     crossProduct(fragment, rows, rows, gramOutputName(i));
@@ -107,6 +132,8 @@ export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelPro
   });
   graph.node.push(...fragment.nodes);
   graph.initializer.push(...fragment.initializers);
+  // Before IR 4 every initializer must also be a graph input: from 4 on, older models stay valid.
+  if (copy.irVersion < 4n) copy.irVersion = 4n;
   dropUnusedNodes(copy);
   return copy;
 }
@@ -214,14 +241,7 @@ function positionRows(fragment: Fragment, x: string, stride: number[], features:
   let input = x;
   if (stride.some((s) => s > 1)) {
     const axes = stride.map((_, i) => i + 2);
-    fragment.initializers.push(
-      int64Tensor(`${prefix}/starts`, [axes.length], axes.map(() => 0)),
-      int64Tensor(`${prefix}/ends`, [axes.length], axes.map(() => 2 ** 31 - 1)),
-      int64Tensor(`${prefix}/axes`, [axes.length], axes),
-      int64Tensor(`${prefix}/steps`, [axes.length], stride),
-    );
-    fragment.nodes.push(makeNode('Slice', [x, `${prefix}/starts`, `${prefix}/ends`, `${prefix}/axes`, `${prefix}/steps`], [`${prefix}/sampled`]));
-    input = `${prefix}/sampled`;
+    input = slice(fragment, x, { starts: axes.map(() => 0), ends: axes.map(() => 2 ** 31 - 1), axes, steps: stride }, `${prefix}/sampled`);
   }
   const perm = [0, ...stride.map((_, i) => i + 2), 1];
   fragment.nodes.push(makeNode('Transpose', [input], [`${prefix}/moved`], { perm }));
@@ -236,7 +256,7 @@ function positionRows(fragment: Fragment, x: string, stride: number[], features:
  * operand's deviation ro − rp; for a Gemm or MatMul, the original's channels.
  */
 export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[], maskType?: TensorProto_DataType): ModelProto {
-  const fragment: Fragment = { nodes: [], initializers: [] };
+  const fragment: Fragment = { nodes: [], initializers: [], opset: 13 };
   const inputs = maskType === undefined ? [] : [valueInfo('mask', maskType)];
   const outputs = [];
   for (let i = 0; i < probes.length; i++) {
