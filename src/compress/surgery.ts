@@ -2,7 +2,7 @@ import { clone } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType, type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
-import { valueInfo } from '../onnx/build.ts';
+import { int64Tensor, valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
@@ -130,6 +130,10 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
       edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix)) });
     }
     for (const e of space.shapeEntries) {
+      if (e.computed) {
+        replaceByConstant(index, e.node, e.input, e.computed.infer ? -1 : e.computed.value - removed * e.block);
+        continue;
+      }
       const shrink = (values: number[]) => values.map((v, i) => (i === e.position ? v - removed * e.block : v));
       if (e.attribute) {
         const attr = attribute(index.nodes[e.node], e.attribute)!;
@@ -157,6 +161,20 @@ export function replaceWeights(model: ModelProto, replacements: readonly WeightR
   for (const r of replacements) writer.updateFloat(r.node, r.input, () => r.value);
   writer.commit();
   return copy;
+}
+
+/** Input `input` of a node, computed at run time, becomes a new one-element int64 constant. */
+function replaceByConstant(index: GraphIndex, node: number, input: number, value: number): void {
+  const taken = (name: string) => index.constants.has(name) || index.producer.has(name) || index.graph.input.some((v) => v.name === name);
+  let name = `${index.nodes[node].input[input]}__idprune_count`;
+  for (let i = 2; taken(name); i++) name = `${index.nodes[node].input[input]}__idprune_count${i}`;
+  const tensor = int64Tensor(name, [1], [value]);
+  index.graph.initializer.push(tensor);
+  index.constants.set(name, tensor);
+  index.nodes[node].input[input] = name;
+  // Models that list initializers among their inputs (required before IR 4) list this one too.
+  const declared = new Set(index.graph.input.map((v) => v.name));
+  if (index.graph.initializer.some((t) => declared.has(t.name))) index.graph.input.push(valueInfo(name, tensor.dataType, [1]));
 }
 
 /** Declared shapes of the space's tensors lose the removed channels. */

@@ -33,6 +33,12 @@ export interface ShapeEntry {
   attribute?: string;
   position: number;
   block: number;
+  /**
+   * The entry is computed at run time (a one-element piece of a shape built by Concat, from Shape →
+   * Gather): surgery replaces that piece by a constant, -1 for the Reshape to infer where `infer`,
+   * else `value` (its size in the original) less the removed entries.
+   */
+  computed?: { value: number; infer: boolean };
 }
 
 /** A node whose constant weight reads the space on `axis`; it absorbs the interpolation matrix there. */

@@ -25,6 +25,12 @@ export interface AttentionOptions {
   packed?: boolean;
   /** Grouped-query attention: K and V have one head, shared by both query heads (repeated by a Concat). */
   groupedQuery?: boolean;
+  /**
+   * Written the nanoGPT way: `B, T, C = x.size()`, heads as view(B, T, H, C // H), merged back with
+   * view(B, T, C) (every size but H computed at run time), and a causal mask sliced from a constant
+   * buffer to T × T applied by masked_fill (Equal → Where).
+   */
+  nanoGpt?: boolean;
 }
 
 /** Self-attention: y = softmax(Q Kᵀ / 2 + mask) V · Wo (+ biases), heads split and merged by Reshape. */
@@ -42,7 +48,26 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     nodes.push(makeNode('Add', [`${name}_mm`, weight(`b_${name}`, [HIDDEN], 0.1)], [`${name}_out`], {}, `${name}_bias`));
     return `${name}_out`;
   };
+  /** Unsqueeze(Gather(Shape(x), i)), optionally divided by a constant: one entry of a shape built at run time. */
+  const sizeOfX = (name: string, i: number, divisor?: number) => {
+    initializers.push(int64Tensor(`${name}_i`, [], [i]), int64Tensor(`${name}_ax`, [1], [0]));
+    nodes.push(makeNode('Shape', ['x'], [`${name}_shape`]), makeNode('Gather', [`${name}_shape`, `${name}_i`], [`${name}_g`], { axis: 0 }));
+    let size = `${name}_g`;
+    if (divisor !== undefined) {
+      initializers.push(int64Tensor(`${name}_divisor`, [], [divisor]));
+      nodes.push(makeNode('Div', [size, `${name}_divisor`], [`${name}_q`]));
+      size = `${name}_q`;
+    }
+    nodes.push(makeNode('Unsqueeze', [size, `${name}_ax`], [`${name}_u`]));
+    return `${name}_u`;
+  };
   const shape = (name: string, tail: number[]): string => {
+    if (options.nanoGpt) {
+      const sizes = tail.length === 1 ? [sizeOfX(`${name}_c`, 2)] : [`${name}_h`, sizeOfX(`${name}_w`, 2, HEADS)];
+      if (tail.length > 1) initializers.push(int64Tensor(`${name}_h`, [1], [HEADS]));
+      nodes.push(makeNode('Concat', [sizeOfX(`${name}_b`, 0), sizeOfX(`${name}_t`, 1), ...sizes], [name], { axis: 0 }, `${name}_concat`));
+      return name;
+    }
     if (!options.runtimeShapes) {
       initializers.push(int64Tensor(name, [2 + tail.length], [0, 0, ...tail]));
       return name;
@@ -104,6 +129,23 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
   initializers.push(floatTensor('scale', [], Float64Array.of(2)));
   nodes.push(makeNode('MatMul', [q, k], ['scores'], {}, 'qk'), makeNode('Div', ['scores', 'scale'], ['scaled'], {}, 'scale'));
   let logits = 'scaled';
+  if (options.nanoGpt) {
+    const causal = Float64Array.from({ length: 64 * 64 }, (_, i) => (i % 64 <= Math.floor(i / 64) ? 1 : 0));
+    initializers.push(
+      floatTensor('causal', [1, 1, 64, 64], causal),
+      floatTensor('zero', [], Float64Array.of(0)),
+      floatTensor('minus_inf', [], Float64Array.of(-Infinity)),
+      int64Tensor('causal_starts', [2], [0, 0]),
+      int64Tensor('causal_axes', [2], [2, 3]),
+    );
+    nodes.push(
+      makeNode('Concat', [sizeOfX('causal_t', 1), sizeOfX('causal_t2', 1)], ['causal_ends'], { axis: 0 }),
+      makeNode('Slice', ['causal', 'causal_starts', 'causal_ends', 'causal_axes'], ['causal_tt']),
+      makeNode('Equal', ['causal_tt', 'zero'], ['future']),
+      makeNode('Where', ['future', 'minus_inf', 'scaled'], ['masked'], {}, 'masked_fill'),
+    );
+    logits = 'masked';
+  }
   if (options.mask) {
     initializers.push(floatTensor('one', [], Float64Array.of(1)), floatTensor('big', [], Float64Array.of(-10000)), int64Tensor('mask_axes', [2], [1, 2]));
     nodes.push(

@@ -50,7 +50,10 @@ registerRule('Reshape', {
       return block('Reshape copies an input size (0) where the channel count is needed');
     }
     if (value === -1 || value === 0) return { kind: 'pass', outputs: [{ name: node.output[0], layout }] };
-    const entry = source.entry(layout.axis, layout.block);
+    // A count computed at run time is replaced where the space fills the axis: its size is then the
+    // space's, fixed by the weights whatever the input (nanoGPT's view(B, T, C) after attention).
+    const fills = (layout.offset ?? 0) === 0 && outShape[layout.axis] === arrival.channels * layout.block;
+    const entry = source.entry(layout.axis, layout.block, fills ? outShape[layout.axis] : undefined);
     if (!entry) return block('the channel count of a Reshape is computed at run time');
     return { kind: 'pass', outputs: [{ name: node.output[0], layout }], shapeEntries: [entry] };
   },

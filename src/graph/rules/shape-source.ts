@@ -9,8 +9,11 @@ import type { RuleContext, ShapeEntry } from '../types.ts';
 export interface ShapeSource {
   /** The entry values where known (-2 where computed at run time). */
   values: number[];
-  /** Where entry `position` is written, or undefined when it is computed at run time. */
-  entry(position: number, block: number): ShapeEntry | undefined;
+  /**
+   * Where entry `position` is written. An entry computed at run time is replaced by a constant
+   * (see ShapeEntry.computed) when its original size `value` is given; else undefined.
+   */
+  entry(position: number, block: number, value?: number): ShapeEntry | undefined;
 }
 
 export function shapeSource(ctx: RuleContext, node: number, input: number): ShapeSource | undefined {
@@ -33,8 +36,14 @@ export function shapeSource(ctx: RuleContext, node: number, input: number): Shap
     return (constant ? tensorDims(constant) : ctx.shapes.get(piece))?.join();
   };
   if (concat.input.some((piece) => length(piece) !== '1')) return undefined;
+  const values = pieces.map((v) => v ?? -2);
   return {
-    values: pieces.map((v) => v ?? -2),
-    entry: (position, block) => (pieces[position] === undefined ? undefined : { node: producer, input: position, position: 0, block }),
+    values,
+    entry: (position, block, value) => {
+      const at = { node: producer, input: position, position: 0, block };
+      if (pieces[position] !== undefined) return at;
+      if (value === undefined) return undefined;
+      return { ...at, computed: { value, infer: !values.includes(-1) } };
+    },
   };
 }
