@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { toNpy } from '../src/calibrate/npy.ts';
 import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { encodeModel } from '../src/onnx/model.ts';
-import { convReluFlattenGemm } from './helpers/models.ts';
+import { convReluFlattenGemm, waveformConv } from './helpers/models.ts';
 import { idprune, type Outcome } from './helpers/cli.ts';
 import { floatData } from './helpers/run.ts';
 
@@ -37,6 +37,8 @@ before(() => {
   writeFileSync(path('not-onnx.onnx'), 'this is a text file, not a model');
   const relu = makeModel({ nodes: [makeNode('Relu', ['x'], ['y'])], inputs: [valueInfo('x', undefined, ['N', 2, 6, 6])], outputs: [valueInfo('y')] });
   writeFileSync(path('relu.onnx'), encodeModel(relu));
+  writeFileSync(path('waveform.onnx'), encodeModel(waveformConv()));
+  writeFileSync(path('windows.npy'), toNpy(floatData([4, 64], 5)));
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -140,6 +142,18 @@ describe('idprune inspect', () => {
   it('prints a table', async () => {
     const out = await idprune('inspect', path('model.onnx'));
     assert.match(out.stdout, /space\s+producers\s+consumers\s+channels\s+FLOPs\s+status/);
+  });
+
+  it('explains that a model with a free input length needs data when the probe cannot guess it', async () => {
+    const out = await idprune('inspect', path('waveform.onnx'));
+    assertCleanFailure(out, /Input "x" \[\?, \?\] has free dimensions.*--calib/);
+    assert.equal(out.stderr.trim().split('\n').length, 1, 'one line, with none of ONNX Runtime\'s own log lines');
+  });
+
+  it('probes a free input length at the size of the --calib data', async () => {
+    const out = await idprune('inspect', path('waveform.onnx'), '--calib', path('windows.npy'), '--json');
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(JSON.parse(out.stdout).spaces[0].prunable, true);
   });
 });
 

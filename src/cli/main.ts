@@ -36,6 +36,7 @@ program
   .command('inspect')
   .description('show a model\'s size and every channel space: prunable, or why not')
   .argument('<model>', 'ONNX model')
+  .option('--calib <path>', 'data of the size the model takes (.npy, .npz, or a folder of <input>.npy): the shape probe uses its sizes for free dimensions')
   .option('--json', 'print JSON')
   .action(guarded(inspectCommand));
 

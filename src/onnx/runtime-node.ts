@@ -1,13 +1,17 @@
 import * as ort from 'onnxruntime-node';
 import { IdpruneError } from '../errors.ts';
-import type { Feeds, HostTensor, InferenceSession, Runtime } from './runtime.ts';
+import type { Feeds, HostTensor, InferenceSession, LoadOptions, Runtime } from './runtime.ts';
+
+// ONNX Runtime's own log lines would reach the user's terminal ahead of the one-line error that
+// explains the same failure.
+ort.env.logLevel = 'fatal';
 
 /** ONNX Runtime for Node.js (native CPU). */
 export const nodeRuntime: Runtime = {
-  async load(model: Uint8Array): Promise<InferenceSession> {
+  async load(model: Uint8Array, options: LoadOptions = {}): Promise<InferenceSession> {
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model, { logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+      session = await ort.InferenceSession.create(model, { logSeverityLevel: 4, graphOptimizationLevel: options.optimization ?? 'all' });
     } catch (err) {
       throw new IdpruneError(`ONNX Runtime cannot load the model: ${firstLine(err)}`);
     }

@@ -40,5 +40,13 @@ export interface InferenceSession {
  * small interface so that analysis, statistics and evaluation never import a platform binding.
  */
 export interface Runtime {
-  load(model: Uint8Array): Promise<InferenceSession>;
+  load(model: Uint8Array, options?: LoadOptions): Promise<InferenceSession>;
+}
+
+export interface LoadOptions {
+  /**
+   * 'basic' for copies of a model that expose many intermediate tensors (the shape probe): the
+   * runtime's extended fusions assume intermediates stay internal, and have crashed on such copies.
+   */
+  optimization?: 'basic' | 'all';
 }

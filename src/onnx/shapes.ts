@@ -1,5 +1,5 @@
 import { clone, create } from '@bufbuild/protobuf';
-import { type ModelProto, ModelProtoSchema, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from 'onnx-buf';
+import { type GraphProto, type ModelProto, ModelProtoSchema, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from 'onnx-buf';
 import { IdpruneError } from '../errors.ts';
 import { encodeModel } from './model.ts';
 import { type ElementType, type Feeds, type Runtime, typedArray } from './runtime.ts';
@@ -48,22 +48,29 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
   const probe = clone(ModelProtoSchema, model);
   const graph = probe.graph!;
   const declared = new Set(graph.output.map((o) => o.name));
+  const nonTensors = nonTensorValues(graph);
   for (const node of graph.node) {
     for (const name of node.output) {
-      if (name && !declared.has(name)) {
+      if (name && !declared.has(name) && !nonTensors.has(name)) {
         graph.output.push(create(ValueInfoProtoSchema, { name }));
         declared.add(name);
       }
     }
   }
+  const specs = inputSpecs(model);
   const feeds: Feeds = {};
-  for (const spec of inputSpecs(model)) {
+  for (const spec of specs) {
     const dims = spec.dims.map((d, axis) => d ?? (axis === 0 ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
     feeds[spec.name] = { type: spec.type, dims, data: typedArray(spec.type, dims.reduce((a, b) => a * b, 1)) };
   }
-  const session = await runtime.load(encodeModel(probe));
+  const session = await runtime.load(encodeModel(probe), { optimization: 'basic' });
   try {
-    const outputs = await session.run(feeds);
+    let outputs: Awaited<ReturnType<typeof session.run>>;
+    try {
+      outputs = await session.run(feeds);
+    } catch (err) {
+      throw new IdpruneError(`${(err as Error).message}. ${probeAdvice(specs, feeds, sampleDims)}`);
+    }
     const shapes: Shapes = new Map();
     for (const [name, spec] of Object.entries(feeds)) shapes.set(name, spec.dims);
     for (const [name, t] of Object.entries(outputs)) shapes.set(name, t.dims);
@@ -71,4 +78,38 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
   } finally {
     await session.release();
   }
+}
+
+/** What the probe fed, and what the user can give it instead where sizes were guessed. */
+function probeAdvice(specs: InputSpec[], feeds: Feeds, sampleDims: Record<string, number[]>): string {
+  const fed = specs.map((s) => `"${s.name}" [${feeds[s.name].dims.join(', ')}]`).join(', ');
+  const guessed = specs.filter((s) => s.dims.some((d, axis) => d === null && axis > 0 && sampleDims[s.name]?.[axis] === undefined));
+  const hint = guessed.length > 0
+    ? `Input ${guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ')} has free dimensions, set to 1 for the probe: give data of the size the model takes (--calib).`
+    : 'Check that the data matches what the model expects.';
+  return `The shape probe ran the model once on zeros: ${fed}. ${hint}`;
+}
+
+/** Ops whose outputs are sequences or optionals, which a runtime cannot hand back as tensors. */
+const NON_TENSOR_OPS = new Set(['SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SplitToSequence', 'Optional', 'SequenceMap']);
+
+/**
+ * Values of the graph that are not tensors: outputs of sequence ops, of subgraph ops (If, Loop,
+ * Scan) whose branch yields a non-tensor, and any declared so in the graph's value infos.
+ */
+function nonTensorValues(graph: GraphProto): Set<string> {
+  const names = new Set<string>();
+  const isTensor = (v: ValueInfoProto) => v.type === undefined || v.type.value.case === 'tensorType' || v.type.value.case === undefined;
+  for (const v of graph.valueInfo) if (!isTensor(v)) names.add(v.name);
+  for (const node of graph.node) {
+    if (node.domain === '' && NON_TENSOR_OPS.has(node.opType)) node.output.forEach((o) => names.add(o));
+    for (const attr of node.attribute) {
+      const body = attr.g;
+      if (!body) continue;
+      // A Loop's body yields its condition first; If and Scan bodies yield the node's outputs in order.
+      const yielded = node.opType === 'Loop' ? body.output.slice(1) : body.output;
+      yielded.forEach((v, i) => !isTensor(v) && node.output[i] && names.add(node.output[i]));
+    }
+  }
+  return names;
 }

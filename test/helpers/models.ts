@@ -177,3 +177,28 @@ export function residualBlock(seed = 6): ModelProto {
     ],
   });
 }
+
+/**
+ * A waveform model whose input length is free: x [N, L] → Unsqueeze → Conv 1→6 (kernel 8, stride 4)
+ * → Relu → Conv 6→4 (kernel 3) → ReduceMean over time → y [N, 4]. It cannot run on fewer than 16 samples.
+ */
+export function waveformConv(seed = 7): ModelProto {
+  return makeModel({
+    nodes: [
+      makeNode('Unsqueeze', ['x', 'channel_axis'], ['x3']),
+      makeNode('Conv', ['x3', 'w1', 'b1'], ['c1'], { kernel_shape: [8], strides: [4] }, 'conv1'),
+      makeNode('Relu', ['c1'], ['r1'], {}, 'relu1'),
+      makeNode('Conv', ['r1', 'w2', 'b2'], ['c2'], { kernel_shape: [3] }, 'conv2'),
+      makeNode('ReduceMean', ['c2'], ['y'], { axes: [2], keepdims: 0 }, 'mean'),
+    ],
+    inputs: [valueInfo('x', F, ['N', 'L'])],
+    outputs: [valueInfo('y', F, ['N', 4])],
+    initializers: [
+      int64Tensor('channel_axis', [1], [1]),
+      floatTensor('w1', [6, 1, 8], randomArray(48, seed, 0.5)),
+      floatTensor('b1', [6], randomArray(6, seed + 1, 0.1)),
+      floatTensor('w2', [4, 6, 3], randomArray(72, seed + 2, 0.5)),
+      floatTensor('b2', [4], randomArray(4, seed + 3, 0.1)),
+    ],
+  });
+}

@@ -1,12 +1,16 @@
+import { makeDataset, sampleDims } from '../../calibrate/dataset.ts';
 import { analyzeModel } from '../../graph/analysis.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
+import { inputSpecs } from '../../onnx/shapes.ts';
 import { summarizeSpace } from '../../report/spaces.ts';
 import { count, formatSpaces } from '../../report/text.ts';
-import { readModel } from '../files.ts';
+import { readArrays, readModel } from '../files.ts';
 
-export async function inspectCommand(path: string, options: { json?: boolean }): Promise<void> {
+export async function inspectCommand(path: string, options: { json?: boolean; calib?: string }): Promise<void> {
   const { model } = readModel(path);
-  const analysis = await analyzeModel(model, nodeRuntime);
+  // Data, where given, sets the sizes the model is probed at (free dimensions, fixed-length windows).
+  const data = options.calib ? makeDataset(readArrays(options.calib, 'calibration data'), inputSpecs(model), options.calib) : undefined;
+  const analysis = await analyzeModel(model, nodeRuntime, { sampleDims: data && sampleDims(data) });
   const spaces = analysis.spaces.map((s) => summarizeSpace(analysis, s));
   const outputs = model.graph!.output.map((o) => ({ name: o.name, shape: analysis.shapes.get(o.name) }));
   const summary = {
