@@ -133,3 +133,38 @@ describe('datasets', () => {
     assert.throws(() => makeDataset(arrays, [tokens, mask], 'd.npz'), /different sample counts/);
   });
 });
+
+describe('inputs whose samples are not on the first axis', () => {
+  const audio: InputSpec = { name: 'input', type: 'float32', dims: [null, null] };
+  const state: InputSpec = { name: 'state', type: 'float32', dims: [2, null, 3] };
+  const rate: InputSpec = { name: 'sr', type: 'int64', dims: [] };
+  const inputs = [audio, state, rate];
+  const arrays = (rates: NdArray) =>
+    new Map([
+      ['input', array('float32', [4, 5], rangeOf(20))],
+      ['state', array('float32', [4, 2, 3], rangeOf(24))],
+      ['sr', rates],
+    ]);
+
+  it('a recurrent state [layers, batch, width] is given samples first and fed with them on its batch axis', () => {
+    const dataset = makeDataset(arrays(array('int64', [], [16000])), inputs, 'vad.npz');
+    assert.equal(batchSizeFor(inputs, 64), 64, 'the state\'s fixed first axis is no fixed batch size');
+    const [feeds] = [...batches(dataset, inputs, 2)];
+    assert.deepEqual(feeds.state.dims, [2, 2, 3]);
+    // state[layer, sample, unit] = data[sample, layer, unit]
+    assert.deepEqual([...(feeds.state.data as Float32Array)], [0, 1, 2, 6, 7, 8, 3, 4, 5, 9, 10, 11]);
+    assert.deepEqual(feeds.input.dims, [2, 5]);
+  });
+
+  it('a scalar input takes one value for every sample, given once or per sample', () => {
+    for (const rates of [array('int64', [], [16000]), array('int64', [4], [16000, 16000, 16000, 16000])]) {
+      const [feeds] = [...batches(makeDataset(arrays(rates), inputs, 'vad.npz'), inputs, 2)];
+      assert.deepEqual(feeds.sr.dims, []);
+      assert.deepEqual([...(feeds.sr.data as BigInt64Array)], [16000n]);
+    }
+  });
+
+  it('refuses a scalar input whose values differ between samples', () => {
+    assert.throws(() => makeDataset(arrays(array('int64', [4], [16000, 8000, 16000, 16000])), inputs, 'vad.npz'), /scalar input .* differ/);
+  });
+});

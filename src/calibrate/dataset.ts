@@ -1,7 +1,7 @@
 import { IdpruneError } from '../errors.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
 import { type ElementType, type Feeds, type HostTensor, typedArray } from '../onnx/runtime.ts';
-import type { InputSpec } from '../onnx/shapes.ts';
+import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
 import { type ArraySource, arraySource, type NdArray } from './npy.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
@@ -9,6 +9,7 @@ export interface Dataset {
   source: string;
   count: number;
   arrays: Record<string, ArraySource>;
+  inputs: readonly InputSpec[];
 }
 
 const FLOAT_INPUTS: ElementType[] = ['float32', 'float16', 'float64'];
@@ -46,21 +47,42 @@ export function makeDataset(arrays: Map<string, NdArray | ArraySource>, inputs: 
     if (!acceptedFor(input.type).includes(array.dtype)) {
       throw new IdpruneError(`${where} has data type ${array.dtype}, but the model expects ${input.type}`);
     }
-    const expected = `[${input.dims.map((d) => d ?? '?').join(', ')}]`;
-    if (array.shape.length !== input.dims.length) {
-      throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (batch axis first)`);
+    checkFinite(array, where);
+    if (batchAxis(input) === null) {
+      checkShared(array, where);
+      continue;
     }
-    input.dims.forEach((d, axis) => {
+    const dims = samplesFirst(input);
+    const expected = `[${dims.map((d) => d ?? '?').join(', ')}]`;
+    const order = batchAxis(input) === 0 ? 'batch axis first' : `samples first; the model's axis ${batchAxis(input)} counts them`;
+    if (array.shape.length !== dims.length) {
+      throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (${order})`);
+    }
+    dims.forEach((d, axis) => {
       if (axis > 0 && d !== null && array.shape[axis] !== d) {
         throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (axis ${axis} differs)`);
       }
     });
     if (count >= 0 && array.shape[0] !== count) throw new IdpruneError(`${source}: inputs have different sample counts (${count} and ${array.shape[0]})`);
     count = array.shape[0];
-    checkFinite(array, where);
   }
   if (count <= 0) throw new IdpruneError(`${source}: no samples`);
-  return { source, count, arrays: matched };
+  return { source, count, arrays: matched, inputs };
+}
+
+/** An input's dims as data holds them: the axis counting samples first. */
+function samplesFirst(input: InputSpec): (number | null)[] {
+  const axis = batchAxis(input) ?? 0;
+  return [input.dims[axis], ...input.dims.filter((_, i) => i !== axis)];
+}
+
+/** A scalar input takes one value for every sample: given once (shape []) or per sample, all equal. */
+function checkShared(array: ArraySource, where: string): void {
+  if (array.shape.length > 1) throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects a scalar (one value, or one per sample)`);
+  const values = array.rows(0, array.shape[0] ?? 1);
+  for (let i = 1; i < values.length; i++) {
+    if (values[i] !== values[0]) throw new IdpruneError(`${where} is a scalar input of the model, but its values differ between samples`);
+  }
 }
 
 /** Scans float data for NaN and infinity, a chunk of samples at a time. */
@@ -82,13 +104,22 @@ function checkFinite(array: ArraySource, where: string): void {
 
 /** The batch size to run: the model's fixed batch dimension if it has one, else the requested size. */
 export function batchSizeFor(inputs: readonly InputSpec[], requested: number): number {
-  const fixed = inputs.map((i) => i.dims[0]).find((d) => d !== null);
-  return fixed ?? requested;
+  return fixedBatch(inputs) ?? requested;
+}
+
+function fixedBatch(inputs: readonly InputSpec[]): number | undefined {
+  return inputs.map((i) => (batchAxis(i) === null ? null : i.dims[batchAxis(i)!])).find((d) => d !== null) ?? undefined;
+}
+
+/** The number of samples in a batch of feeds. */
+export function batchOf(feeds: Feeds, inputs: readonly InputSpec[]): number {
+  const input = inputs.find((i) => batchAxis(i) !== null)!;
+  return feeds[input.name].dims[batchAxis(input)!];
 }
 
 /** Number of samples used: with a fixed batch size, an incomplete last batch is left out. */
 export function usableCount(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number): number {
-  const fixed = inputs.some((i) => i.dims[0] !== null);
+  const fixed = fixedBatch(inputs) !== undefined;
   return fixed ? dataset.count - (dataset.count % batchSize) : dataset.count;
 }
 
@@ -97,9 +128,27 @@ export function sliceFeeds(dataset: Dataset, inputs: readonly InputSpec[], start
   const feeds: Feeds = {};
   for (const input of inputs) {
     const array = dataset.arrays[input.name];
-    feeds[input.name] = convert(array.dtype, array.rows(start, size), input.type, [size, ...array.shape.slice(1)]);
+    const axis = batchAxis(input);
+    if (axis === null) {
+      feeds[input.name] = convert(array.dtype, array.rows(0, 1).slice(0, 1), input.type, []);
+      continue;
+    }
+    const rest = array.shape.slice(1);
+    const data = array.rows(start, size);
+    feeds[input.name] = convert(array.dtype, axis === 0 ? data : moveSamples(data, size, rest, axis), input.type, [...rest.slice(0, axis), size, ...rest.slice(axis)]);
   }
   return feeds;
+}
+
+/** Data [samples, …rest] laid out with the samples on `axis` of the model's input. */
+function moveSamples(data: NdArray['data'], samples: number, rest: number[], axis: number): NdArray['data'] {
+  const outer = rest.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = rest.slice(axis).reduce((a, b) => a * b, 1);
+  const out = new (data.constructor as new (n: number) => NdArray['data'])(data.length);
+  for (let n = 0; n < samples; n++) {
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) out[(o * samples + n) * inner + i] = data[(n * outer + o) * inner + i];
+  }
+  return out;
 }
 
 /** Refuses data that would not fill one batch of a model with a fixed batch size. */
@@ -127,5 +176,12 @@ function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: Element
 
 /** The shape of each input's data, for probing free dimensions at the size that will be fed. */
 export function sampleDims(dataset: Dataset): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(dataset.arrays).map(([name, array]) => [name, array.shape]));
+  return Object.fromEntries(
+    dataset.inputs.map((input) => {
+      const shape = dataset.arrays[input.name].shape;
+      const axis = batchAxis(input);
+      if (axis === null) return [input.name, []];
+      return [input.name, [...shape.slice(1, axis + 1), shape[0], ...shape.slice(axis + 1)]];
+    }),
+  );
 }

@@ -3,7 +3,7 @@ import { type Matrix, zeros } from '../linalg/matrix.ts';
 import { encodeModel } from '../onnx/model.ts';
 import type { ElementType, HostTensor, InferenceSession, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
-import { batches, type Dataset, usableCount } from './dataset.ts';
+import { batches, batchOf, type Dataset, usableCount } from './dataset.ts';
 import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
 
@@ -37,7 +37,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
     for (const feeds of batches(dataset, inputs, batchSize)) {
       const out = await session.run(feeds);
       probes.forEach((_, i) => accumulate(grams[i], out[gramOutputName(i)]));
-      done += Object.values(feeds)[0].dims[0];
+      done += batchOf(feeds, inputs);
       progress.advance(done);
     }
   } finally {
@@ -120,7 +120,7 @@ export async function collectCrossGrams(
         accumulate(result.target[i], out[`pt${i}`]);
         if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
       });
-      done += Object.values(feeds)[0].dims[0];
+      done += batchOf(feeds, inputs);
       progress.advance(done);
     }
   } finally {

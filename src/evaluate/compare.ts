@@ -1,4 +1,4 @@
-import { batches, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
+import { batches, batchOf, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { halfToFloat } from '../onnx/float16.ts';
@@ -52,7 +52,7 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
   try {
     progress.begin('evaluation', total);
     for (const feeds of batches(dataset, inputs, batchSize)) {
-      const batch = Object.values(feeds)[0].dims[0];
+      const batch = batchOf(feeds, inputs);
       const ya = (await a.run(feeds, [output]))[output];
       const yb = (await b.run(feeds, [output]))[output];
       if (ya.dims.join() !== yb.dims.join()) throw new IdpruneError(`output "${output}" has shape [${ya.dims}] in the original and [${yb.dims}] in the candidate`);

@@ -40,6 +40,18 @@ function describeInput(v: ValueInfoProto): InputSpec {
 }
 
 /**
+ * The axis of an input that counts samples: the first, as a rule; a recurrent state [layers, batch,
+ * width] has a fixed first axis and its samples on the first free one; a scalar input has none
+ * (one value serves every sample).
+ */
+export function batchAxis(input: InputSpec): number | null {
+  if (input.dims.length === 0) return null;
+  if (input.dims[0] === null || input.dims[0] === 1) return 0;
+  const free = input.dims.indexOf(null);
+  return free > 0 ? free : 0;
+}
+
+/**
  * Concrete shapes of every tensor for one sample: runs a copy of the model that outputs all
  * intermediate tensors on a zero input. Free dimensions other than the batch take the size of the
  * data that will be fed (`sampleDims`, per input), or 1 when there is none.
@@ -60,7 +72,7 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
   const specs = inputSpecs(model);
   const feeds: Feeds = {};
   for (const spec of specs) {
-    const dims = spec.dims.map((d, axis) => d ?? (axis === 0 ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
+    const dims = spec.dims.map((d, axis) => d ?? (axis === batchAxis(spec) ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
     feeds[spec.name] = { type: spec.type, dims, data: typedArray(spec.type, dims.reduce((a, b) => a * b, 1)) };
   }
   const session = await runtime.load(encodeModel(probe), { optimization: 'basic' });
@@ -69,7 +81,7 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
     try {
       outputs = await session.run(feeds);
     } catch (err) {
-      throw new IdpruneError(`${(err as Error).message}. ${probeAdvice(specs, feeds, sampleDims)}`);
+      throw new IdpruneError(`${(err as Error).message.replace(/\.$/, '')}. ${probeAdvice(specs, feeds, sampleDims)}`);
     }
     const shapes: Shapes = new Map();
     for (const [name, spec] of Object.entries(feeds)) shapes.set(name, spec.dims);
@@ -83,7 +95,7 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
 /** What the probe fed, and what the user can give it instead where sizes were guessed. */
 function probeAdvice(specs: InputSpec[], feeds: Feeds, sampleDims: Record<string, number[]>): string {
   const fed = specs.map((s) => `"${s.name}" [${feeds[s.name].dims.join(', ')}]`).join(', ');
-  const guessed = specs.filter((s) => s.dims.some((d, axis) => d === null && axis > 0 && sampleDims[s.name]?.[axis] === undefined));
+  const guessed = specs.filter((s) => s.dims.some((d, axis) => d === null && axis !== batchAxis(s) && sampleDims[s.name]?.[axis] === undefined));
   const hint = guessed.length > 0
     ? `Input ${guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ')} has free dimensions, set to 1 for the probe: give data of the size the model takes (--calib).`
     : 'Check that the data matches what the model expects.';
@@ -110,6 +122,8 @@ function nonTensorValues(graph: GraphProto): Set<string> {
       const yielded = node.opType === 'Loop' ? body.output.slice(1) : body.output;
       yielded.forEach((v, i) => !isTensor(v) && node.output[i] && names.add(node.output[i]));
     }
+    // A Loop's carried values keep their kind: a sequence in is a sequence out.
+    if (node.opType === 'Loop') node.input.slice(2).forEach((v, i) => names.has(v) && node.output[i] && names.add(node.output[i]));
   }
   return names;
 }

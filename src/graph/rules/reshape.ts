@@ -13,7 +13,8 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
  * - splitting each channel's block off to an axis of its own ([B, T, H·Dh] → [B, T, H, Dh]); where
  *   the block is smaller than the new axis, the channels go on in groups (attention heads);
  * - keeping the channel axis and all that follow, the axes before it merged or split
- *   (tokens of channels-last exports, e.g. [N, H, W, C] → [N, H·W, C]).
+ *   (tokens of channels-last exports, e.g. [N, H, W, C] → [N, H·W, C]);
+ * - adding or removing axes of size 1 only ([1, C, 1, 1] → [C] in an export for batch 1).
  * The shape operand is a constant or, as PyTorch exports build it, a Concat of single entries; the
  * entry giving the channel count follows the kept channels.
  */
@@ -42,6 +43,8 @@ registerRule('Reshape', {
       layout = { axis, block: 1 };
     } else if (outShape.length >= trailing && same(inShape.slice(axis), outShape.slice(outShape.length - trailing))) {
       layout = { ...arrival.layout, axis: outShape.length - trailing };
+    } else if (inShape[axis] > 1 && onlySingletonsMove(inShape, outShape)) {
+      layout = { ...arrival.layout, axis: nonSingletonAxis(outShape, nonSingletonIndex(inShape, axis)) };
     } else {
       return block(`Reshape from [${inShape}] to [${outShape}] splits or moves the channel axis`);
     }
@@ -58,6 +61,14 @@ registerRule('Reshape', {
     return { kind: 'pass', outputs: [{ name: node.output[0], layout }], shapeEntries: [entry] };
   },
 });
+
+/** True when the two shapes differ only by axes of size 1 (a Squeeze or Unsqueeze written as a Reshape). */
+function onlySingletonsMove(a: readonly number[], b: readonly number[]): boolean {
+  return same(a.filter((d) => d !== 1), b.filter((d) => d !== 1));
+}
+
+const nonSingletonIndex = (shape: readonly number[], axis: number) => shape.slice(0, axis).filter((d) => d !== 1).length;
+const nonSingletonAxis = (shape: readonly number[], index: number) => shape.findIndex((d, i) => d !== 1 && nonSingletonIndex(shape, i) === index);
 
 /** Splitting entries of `block` per channel into an axis of `size`: exact, or channels grouped by size / block. */
 function splitBlock(blockSize: number, size: number): Visit {
