@@ -2,7 +2,7 @@ import type { ConsumerProbe } from '../calibrate/instrument.ts';
 import type { CrossGrams } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
-import { transpose } from '../linalg/matrix.ts';
+import { type Matrix, transpose } from '../linalg/matrix.ts';
 import { solveSymmetric } from '../linalg/solve.ts';
 import type { GraphIndex } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
@@ -23,6 +23,14 @@ import { neuronCount, neuronLayout } from './units.ts';
 /** Small relative ridge of the fits: guards rank deficiency, costs no accuracy. */
 const RIDGE = 1e-6;
 
+/**
+ * A Conv refit is drawn toward the plain interpolation's weight W0, with the weight of as many rows
+ * as it has features: min ‖Y − P W‖² + λ‖W − W0‖², λ = features · (mean diagonal of PᵀP) / rows.
+ * With ample data (ROWS_PER_FEATURE rows per feature) that pull is negligible; with a few samples
+ * it keeps the fit from chasing them.
+ */
+const PRIOR_ROWS_PER_FEATURE = 1;
+
 const CONV_GEOMETRY = new Set(['strides', 'pads', 'dilations', 'auto_pad']);
 
 /**
@@ -36,6 +44,8 @@ export interface ConsumerFit {
   space: ChannelSpace;
   consumer: Consumer;
   probe: ConsumerProbe;
+  /** Rows of the fit's statistics: samples × sampled output positions for a Conv. */
+  rows: number;
 }
 
 /** The pruned spaces' decisions as seen from one node: what it keeps of the space it writes. */
@@ -59,7 +69,7 @@ export function fitLevels(
       .map((consumer) => {
         const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
-        return { space, consumer, probe };
+        return { space, consumer, probe, rows: samples * sampledPositions(analysis, consumer, probe) };
       }),
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
@@ -91,16 +101,29 @@ function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<
   return level;
 }
 
-/** New weights for the consumers of one level, from the statistics of its correction pass. */
-export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[], stats: CrossGrams, outputKeep: OutputKeep): WeightReplacement[] {
-  return fits.map(({ space, consumer, probe }, i) => {
-    const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
+/** Output positions per sample whose receptive fields are rows of a Conv fit (1 for Gemm / MatMul rows per sample aside). */
+function sampledPositions(analysis: Analysis, consumer: Consumer, probe: ConsumerProbe): number {
+  if (!probe.conv) return 1;
+  const spatial = analysis.shapes.get(analysis.index.nodes[consumer.node].output[0])!.slice(2);
+  return spatial.reduce((a, size, i) => a * Math.ceil(size / probe.conv!.stride[i]), 1);
+}
+
+/**
+ * New weights for the consumers of one level, from the statistics of its correction pass.
+ * `current` is the network the statistics were taken on, holding the plain interpolation's weights.
+ */
+export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[], stats: CrossGrams, outputKeep: OutputKeep, current: GraphIndex): WeightReplacement[] {
+  return fits.map(({ space, consumer, probe, rows }, i) => {
     const input = consumer.weight.input;
     if (probe.conv) {
       const [outputs, , ...kernel] = tensorDims(probe.conv.weight);
       const written = probe.conv.outputKeep?.length ?? outputs;
+      const plain = readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!);
+      const fit = drawnToward(stats.pruned[i], stats.target[i], plain.data, rows);
+      const solved = solveSymmetric(fit.gram, fit.target, RIDGE);
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
+    const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
     let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, solved);
     const deviation = stats.residual[i];
@@ -110,6 +133,24 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
     if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
     return { node: consumer.node, input, value };
   });
+}
+
+/**
+ * The normal equations of the fit drawn toward W0 (the plain weight, [outputs, features] as a Conv
+ * stores it): (PᵀP + λI) W = PᵀY + λ W0.
+ */
+function drawnToward(gram: Matrix, target: Matrix, prior: ArrayLike<number>, rows: number): { gram: Matrix; target: Matrix } {
+  const n = gram.rows;
+  let meanDiagonal = 0;
+  for (let i = 0; i < n; i++) meanDiagonal += gram.data[i * n + i] / n;
+  const lambda = (PRIOR_ROWS_PER_FEATURE * n * meanDiagonal) / rows;
+  const a = { ...gram, data: Float64Array.from(gram.data) };
+  const b = { ...target, data: Float64Array.from(target.data) };
+  for (let f = 0; f < n; f++) {
+    a.data[f * n + f] += lambda;
+    for (let o = 0; o < b.cols; o++) b.data[f * b.cols + o] += lambda * prior[o * n + f];
+  }
+  return { gram: a, target: b };
 }
 
 function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {

@@ -6,6 +6,7 @@ import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
+import { indexGraph } from '../onnx/graph-index.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
@@ -184,7 +185,7 @@ export async function compressModel(
       const label = `correction ${l + 1}/${levels.length}`;
       const stats = await timed('correction', () => collectCrossGrams(model, current, levels[l].map((f) => f.probe), { ...pass, label }));
       passes++;
-      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep));
+      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current)));
       output = await timed('surgery', () => replaceWeights(current, weights));
     }
   }
