@@ -5,7 +5,9 @@ import { readArrays } from '../src/cli/files.ts';
 /** The trained fixtures of test/fixtures/ (scripts/make_fixtures.py, scripts/make_transformer_fixtures.py). */
 export const CNN_FIXTURES = ['mlp', 'vgg', 'resnet', 'mobilenet'] as const;
 export const TRANSFORMER_FIXTURES = ['vit', 'text'] as const;
-export type Fixture = (typeof CNN_FIXTURES)[number] | (typeof TRANSFORMER_FIXTURES)[number];
+/** The character-level GPT of scripts/make_gpt_fixture.py: agreement is counted per token. */
+export const LANGUAGE_FIXTURES = ['gpt'] as const;
+export type Fixture = (typeof CNN_FIXTURES)[number] | (typeof TRANSFORMER_FIXTURES)[number] | (typeof LANGUAGE_FIXTURES)[number];
 
 const dir = new URL('../test/fixtures/', import.meta.url).pathname;
 export const fixturePath = (name: string) => `${dir}${name}`;
@@ -13,6 +15,7 @@ export const fixturePath = (name: string) => `${dir}${name}`;
 /** Data files per fixture: the Fashion-MNIST images for all but the text classifier. */
 function files(fixture: Fixture) {
   if (fixture === 'text') return { calib: 'text_calib.npz', heldout: 'text_heldout.npz', labels: 'text_heldout_labels.npy' };
+  if (fixture === 'gpt') return { calib: 'gpt_calib.npz', heldout: 'gpt_heldout.npz' };
   return { calib: 'calib.npy', heldout: 'heldout.npy', labels: 'heldout_labels.npy' };
 }
 
@@ -25,7 +28,10 @@ function once<T>(load: (fixture: Fixture) => T): (fixture: Fixture) => T {
 }
 
 export const loadHeldout = once((fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).heldout)));
-export const loadLabels = once((fixture): BigInt64Array => {
-  const [source] = readArrays(fixturePath(files(fixture).labels)).values();
+/** Labels of the held-out samples; none for the GPT, whose rows are tokens. */
+export const loadLabels = once((fixture): BigInt64Array | undefined => {
+  const path = files(fixture).labels;
+  if (!path) return undefined;
+  const [source] = readArrays(fixturePath(path)).values();
   return source.rows(0, source.shape[0]) as BigInt64Array;
 });

@@ -44,8 +44,8 @@ export async function measure(fixture: Fixture, original: Uint8Array, candidate:
     flops: analysis.flops / base.flops,
     params: analysis.params / base.params,
     agreement: c.agreement,
-    accuracy: c.accuracy!.candidate,
-    originalAccuracy: c.accuracy!.original,
+    accuracy: c.accuracy?.candidate ?? NaN,
+    originalAccuracy: c.accuracy?.original ?? NaN,
   };
 }
 
