@@ -24,7 +24,7 @@ forward pass without targets returns the logits of every position, not only the 
 Text: Reuters-21578 ModApte from Debian's weka package (the files make_transformer_fixtures.py
 reads): training articles = ReutersGrain-train.arff, held-out articles = ReutersGrain-test.arff
 (disjoint by article; exact duplicate articles dropped). Character vocabulary from the training
-text; characters seen fewer than --min-char-count times map to one id (0, "<unk>").
+text; characters seen fewer than 5 times map to one id (0, "<unk>").
 
 Run with /usr/bin/python3 (Debian's torch); see scripts/README.md.
 """
