@@ -1,5 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims } from '../calibrate/dataset.ts';
+import { inlineFixedBranches } from '../calibrate/branches.ts';
 import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/statistics.ts';
@@ -79,15 +80,29 @@ export interface CompressResult {
   /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
   roundTo: number;
   timings: Record<string, number>;
+  /** The If branches compressed in place, taken by every calibration sample (see branches.ts). */
+  branches?: string[];
 }
 
-/** model + calibration data → channel spaces → statistics → selection → surgery → smaller model. */
+/**
+ * model + calibration data → channel spaces → statistics → selection → surgery → smaller model.
+ * An If whose branch the calibration data fixes is compressed inside that branch (branches.ts).
+ */
 export async function compressModel(
   model: ModelProto,
   calibration: (model: { inputs: InputSpec[] }) => Dataset,
   runtime: Runtime,
   options: CompressOptions,
 ): Promise<CompressResult> {
+  const dataset = calibration({ inputs: inputSpecs(model) });
+  const inlined = await inlineFixedBranches(model, dataset, runtime);
+  if (!inlined) return compressGraph(model, dataset, runtime, options);
+  const result = await compressGraph(inlined.model, dataset, runtime, options);
+  const restored = inlined.restore(result.model);
+  return { ...result, model: restored, bytes: encodeModel(restored), branches: inlined.taken };
+}
+
+async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runtime, options: CompressOptions): Promise<CompressResult> {
   const timings: Record<string, number> = {};
   const timed = async <T>(stage: string, work: () => Promise<T> | T): Promise<T> => {
     const start = performance.now();
@@ -98,7 +113,6 @@ export async function compressModel(
     }
   };
 
-  const dataset = calibration({ inputs: inputSpecs(model) });
   const analysis = await timed('analysis', () =>
     analyzeModel(model, runtime, { skip: options.skip, keepCoupled: options.keepCoupled, sampleDims: sampleDims(dataset) }),
   );
@@ -106,7 +120,7 @@ export async function compressModel(
   if (prunable.length === 0) {
     const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
     const more = analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
-    throw new IdpruneError(`the model has no prunable channel space${shown}${more}`);
+    throw new IdpruneError(`the model has no prunable channel space${quantizedNote(model)}${shown}${more}`);
   }
   const pass: PassOptions = {
     runtime,
@@ -205,6 +219,17 @@ export async function compressModel(
     return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
   });
   return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, allocation: measured ? 'measured' : 'estimated', roundTo, timings };
+}
+
+const QUANTIZED_OPS = new Set(['ConvInteger', 'MatMulInteger', 'QLinearConv', 'QLinearMatMul', 'DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear']);
+
+/** Why a quantized model has nothing to prune: its layers are integer ops, which idprune does not rewrite. */
+function quantizedNote(model: ModelProto): string {
+  const counts = new Map<string, number>();
+  for (const node of model.graph!.node) if (QUANTIZED_OPS.has(node.opType)) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
+  if (counts.size === 0) return '';
+  const list = [...counts].map(([op, n]) => `${op} ×${n}`).join(', ');
+  return `: it is quantized (${list}), and quantized layers are not pruned; compress the float model, then quantize it`;
 }
 
 export function describeBudget(budget: Budget): string {

@@ -1,14 +1,14 @@
 import type { Budget } from '../../compress/allocate.ts';
 import { compressModel, describeBudget, type CorrectionMode } from '../../compress/pipeline.ts';
-import { batchSizeFor, makeDataset, sampleDims, sliceFeeds } from '../../calibrate/dataset.ts';
+import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
 import { IdpruneError } from '../../errors.ts';
-import { analyzeModel } from '../../graph/analysis.ts';
 import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { buildReport } from '../../report/report.ts';
 import { formatCompression } from '../../report/text.ts';
+import { analyzeForData } from '../analyze.ts';
 import { checkOutputPath, externalDataPath, readArrays, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
@@ -78,7 +78,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     version,
     date,
   });
-  const after = await analyzeModel(result.model, nodeRuntime, { sampleDims: sampleDims(calibration) });
+  const { analysis: after } = await analyzeForData(result.model, calibration);
   const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: flags.mode });
 
   if (evaluation) {

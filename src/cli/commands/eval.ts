@@ -1,8 +1,8 @@
-import { batchSizeFor, makeDataset, sampleDims, sliceFeeds } from '../../calibrate/dataset.ts';
+import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
 import { compareModels } from '../../evaluate/compare.ts';
 import { measureLatency } from '../../evaluate/latency.ts';
 import { IdpruneError } from '../../errors.ts';
-import { analyzeModel } from '../../graph/analysis.ts';
+import { analyzeForData } from '../analyze.ts';
 import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
@@ -26,8 +26,8 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
     throw new IdpruneError(`the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidateModel))})`);
   }
   const dataset = makeDataset(readArrays(flags.data), inputs, flags.data);
-  const original = await analyzeModel(originalModel, nodeRuntime, { sampleDims: sampleDims(dataset) });
-  const candidate = await analyzeModel(candidateModel, nodeRuntime, { sampleDims: sampleDims(dataset) });
+  const { analysis: original } = await analyzeForData(originalModel, dataset);
+  const { analysis: candidate } = await analyzeForData(candidateModel, dataset);
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
   const batchSize = batchSizeFor(inputs, flags.batchSize);
   const comparison = await compareModels(originalBytes, candidateBytes, {

@@ -7,6 +7,7 @@ import './contrib-attention.ts';
 import './conv.ts';
 import './conv-transpose.ts';
 import './flatten.ts';
+import './gather.ts';
 import './gemm.ts';
 import './matmul.ts';
 import './pad.ts';
