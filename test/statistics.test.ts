@@ -101,6 +101,21 @@ describe('statistics', () => {
     assert.ok(maxAbsDiff(refit.data, readFloatTensor(weight).data) < 1e-4);
   });
 
+  it('split a Conv consumer\'s products into the samples of even index, whatever the batch size', async () => {
+    const model = convBnReluConv();
+    const analysis = await analyzeModel(model, nodeRuntime);
+    const x = floatData([7, 3, 8, 8], 12);
+    const weight = analysis.index.constants.get('w2')!;
+    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], stride: [1, 1] }, split: true };
+    const evenSamples = { ...x, shape: [4, 3, 8, 8], data: Float32Array.from({ length: 4 * 192 }, (_, i) => (x.data as Float32Array)[(2 * Math.floor(i / 192)) * 192 + (i % 192)]) };
+    const onEven = await collectCrossGrams(model, model, [{ ...probe, split: false }], { runtime: nodeRuntime, dataset: makeDataset(new Map([['x', evenSamples]]), analysis.inputs, 'even'), inputs: analysis.inputs, batchSize: 4 });
+    for (const batchSize of [1, 2, 3]) {
+      const cross = await collectCrossGrams(model, model, [probe], { runtime: nodeRuntime, dataset: makeDataset(new Map([['x', x]]), analysis.inputs, 'x'), inputs: analysis.inputs, batchSize });
+      assert.ok(relativeDifference(cross.even[0]!.pruned.data, onEven.pruned[0].data) < 1e-5, `batch size ${batchSize}`);
+      assert.ok(relativeDifference(cross.even[0]!.target.data, onEven.target[0].data) < 1e-5, `batch size ${batchSize}`);
+    }
+  });
+
   it('sample every stride-th output position of a Conv consumer', async () => {
     const model = convBnReluConv();
     const analysis = await analyzeModel(model, nodeRuntime);

@@ -8,6 +8,7 @@ import {
   type TensorProto,
   TensorProto_DataType,
   TensorProtoSchema,
+  type ValueInfoProto,
   ValueInfoProtoSchema,
 } from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
@@ -196,6 +197,8 @@ export interface ConsumerProbe {
   residualWidth?: number;
   /** Padding tokens are left out (see Probe.rowMask); the cross-Gram model reads the mask as input `mask`. */
   rowMask?: string;
+  /** Also collect the products of the samples with even index alone (a Conv fit with few rows chooses its ridge on them). */
+  split?: boolean;
 }
 
 const kernelOf = (conv: NonNullable<ConsumerProbe['conv']>) => conv.weight.dims.slice(2).map(Number);
@@ -258,55 +261,71 @@ function positionRows(fragment: Fragment, x: string, stride: number[], features:
 export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[], maskType?: TensorProto_DataType): ModelProto {
   const fragment: Fragment = { nodes: [], initializers: [], opset: 13 };
   const inputs = maskType === undefined ? [] : [valueInfo('mask', maskType)];
-  const outputs = [];
+  const outputs: ValueInfoProto[] = [];
   for (let i = 0; i < probes.length; i++) {
     const probe = probes[i];
-    inputs.push(valueInfo(`p${i}`, elemTypes[i]), valueInfo(`o${i}`, elemTypes[i]));
-    const p = featureRows(fragment, `p${i}`, probe, probe.kept, elemTypes[i], `p${i}`);
-    let target: string;
-    if (probe.conv) {
-      const weight = clone(TensorProtoSchema, probe.conv.weight);
-      weight.name = `y${i}/weight`;
-      fragment.initializers.push(weight);
-      const conv = makeNode('Conv', [`o${i}`, weight.name], [`y${i}`]);
-      conv.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
-      fragment.nodes.push(conv);
-      const outputKeep = probe.conv.outputKeep;
-      if (outputKeep) fragment.initializers.push(int64Tensor(`y${i}/keep`, [outputKeep.length], outputKeep));
-      const kept = (x: string) => {
-        if (!outputKeep) return x;
-        fragment.nodes.push(makeNode('Gather', [x, `y${i}/keep`], [`${x}/kept`], { axis: 1 }));
-        return `${x}/kept`;
-      };
-      let y = kept(`y${i}`);
-      if (probe.residual) {
-        inputs.push(valueInfo(`rp${i}`, elemTypes[i]), valueInfo(`ro${i}`, elemTypes[i]));
-        // The pruned network's operand already has the kept channels only.
-        fragment.nodes.push(makeNode('Sub', [kept(`ro${i}`), `rp${i}`], [`d${i}`]));
-        fragment.nodes.push(makeNode('Add', [y, `d${i}`], [`y${i}/total`]));
-        y = `y${i}/total`;
-      }
-      // The Conv's output positions are the rows of its receptive-field features.
-      const rows = positionRows(fragment, y, probe.conv.stride, targetCount(probe), `y${i}`);
-      fragment.nodes.push(makeNode('Cast', [rows], [`y${i}/f32`], { to: TensorProto_DataType.FLOAT }));
-      target = `y${i}/f32`;
-    } else {
-      target = featureRows(fragment, `o${i}`, probe, probe.channels, elemTypes[i], `o${i}`);
-      if (probe.residual) {
-        // PᵀD for the residual operand's deviation D = ro − rp, one row per token like P.
-        inputs.push(valueInfo(`rp${i}`, elemTypes[i]), valueInfo(`ro${i}`, elemTypes[i]));
-        fragment.nodes.push(makeNode('Sub', [`ro${i}`, `rp${i}`], [`d${i}`]));
-        const rows = reshape(fragment, `d${i}`, [-1, probe.residualWidth!], `d${i}/rows`);
-        fragment.nodes.push(makeNode('Cast', [rows], [`d${i}/f32`], { to: TensorProto_DataType.FLOAT }));
-        fragment.nodes.push(makeNode('Gemm', [p, `d${i}/f32`], [`pd${i}/f32`], { transA: 1 }), makeNode('Cast', [`pd${i}/f32`], [`pd${i}`], { to: TensorProto_DataType.DOUBLE }));
-        outputs.push(valueInfo(`pd${i}`, TensorProto_DataType.DOUBLE));
-      }
+    const names = { p: `p${i}`, o: `o${i}`, rp: `rp${i}`, ro: `ro${i}` };
+    inputs.push(valueInfo(names.p, elemTypes[i]), valueInfo(names.o, elemTypes[i]));
+    if (probe.residual) inputs.push(valueInfo(names.rp, elemTypes[i]), valueInfo(names.ro, elemTypes[i]));
+    outputs.push(...appendProducts(fragment, probe, names, elemTypes[i], `${i}`));
+    if (probe.split) {
+      // The same products over the batch's even samples (ppE, ptE): a second fold to validate on.
+      const even = (x: string) => slice(fragment, x, { starts: [0], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${x}/even`);
+      const evenNames = { p: even(names.p), o: even(names.o), rp: probe.residual ? even(names.rp) : '', ro: probe.residual ? even(names.ro) : '' };
+      outputs.push(...appendProducts(fragment, probe, evenNames, elemTypes[i], `E${i}`));
     }
-    // Receptive fields make these products large: they run in float32 (one batch at a time, summed
-    // over batches in float64), several times faster than in float64 at no measured loss.
-    fragment.nodes.push(makeNode('Gemm', [p, p], [`pp${i}/f32`], { transA: 1 }), makeNode('Cast', [`pp${i}/f32`], [`pp${i}`], { to: TensorProto_DataType.DOUBLE }));
-    fragment.nodes.push(makeNode('Gemm', [p, target], [`pt${i}/f32`], { transA: 1 }), makeNode('Cast', [`pt${i}/f32`], [`pt${i}`], { to: TensorProto_DataType.DOUBLE }));
-    outputs.push(valueInfo(`pp${i}`, TensorProto_DataType.DOUBLE), valueInfo(`pt${i}`, TensorProto_DataType.DOUBLE));
   }
   return makeModel({ nodes: fragment.nodes, inputs, outputs, initializers: fragment.initializers, opset: 13 });
+}
+
+/**
+ * Nodes for one consumer's products from activations named in `names`, with outputs pp{id}, pt{id}
+ * (and pd{id}): see consumerCrossGramModel.
+ */
+function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: string; o: string; rp: string; ro: string }, elemType: TensorProto_DataType, id: string): ValueInfoProto[] {
+  const outputs: ValueInfoProto[] = [];
+  const p = featureRows(fragment, names.p, probe, probe.kept, elemType, `p${id}`);
+  let target: string;
+  if (probe.conv) {
+    const weight = clone(TensorProtoSchema, probe.conv.weight);
+    weight.name = `y${id}/weight`;
+    fragment.initializers.push(weight);
+    const conv = makeNode('Conv', [names.o, weight.name], [`y${id}`]);
+    conv.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
+    fragment.nodes.push(conv);
+    const outputKeep = probe.conv.outputKeep;
+    if (outputKeep) fragment.initializers.push(int64Tensor(`y${id}/keep`, [outputKeep.length], outputKeep));
+    const kept = (x: string) => {
+      if (!outputKeep) return x;
+      fragment.nodes.push(makeNode('Gather', [x, `y${id}/keep`], [`${x}/kept`], { axis: 1 }));
+      return `${x}/kept`;
+    };
+    let y = kept(`y${id}`);
+    if (probe.residual) {
+      // The pruned network's operand already has the kept channels only.
+      fragment.nodes.push(makeNode('Sub', [kept(names.ro), names.rp], [`d${id}`]));
+      fragment.nodes.push(makeNode('Add', [y, `d${id}`], [`y${id}/total`]));
+      y = `y${id}/total`;
+    }
+    // The Conv's output positions are the rows of its receptive-field features.
+    const rows = positionRows(fragment, y, probe.conv.stride, targetCount(probe), `y${id}`);
+    fragment.nodes.push(makeNode('Cast', [rows], [`y${id}/f32`], { to: TensorProto_DataType.FLOAT }));
+    target = `y${id}/f32`;
+  } else {
+    target = featureRows(fragment, names.o, probe, probe.channels, elemType, `o${id}`);
+    if (probe.residual) {
+      // PᵀD for the residual operand's deviation D = ro − rp, one row per token like P.
+      fragment.nodes.push(makeNode('Sub', [names.ro, names.rp], [`d${id}`]));
+      const rows = reshape(fragment, `d${id}`, [-1, probe.residualWidth!], `d${id}/rows`);
+      fragment.nodes.push(makeNode('Cast', [rows], [`d${id}/f32`], { to: TensorProto_DataType.FLOAT }));
+      fragment.nodes.push(makeNode('Gemm', [p, `d${id}/f32`], [`pd${id}/f32`], { transA: 1 }), makeNode('Cast', [`pd${id}/f32`], [`pd${id}`], { to: TensorProto_DataType.DOUBLE }));
+      outputs.push(valueInfo(`pd${id}`, TensorProto_DataType.DOUBLE));
+    }
+  }
+  // Receptive fields make these products large: they run in float32 (one batch at a time, summed
+  // over batches in float64), several times faster than in float64 at no measured loss.
+  fragment.nodes.push(makeNode('Gemm', [p, p], [`pp${id}/f32`], { transA: 1 }), makeNode('Cast', [`pp${id}/f32`], [`pp${id}`], { to: TensorProto_DataType.DOUBLE }));
+  fragment.nodes.push(makeNode('Gemm', [p, target], [`pt${id}/f32`], { transA: 1 }), makeNode('Cast', [`pt${id}/f32`], [`pt${id}`], { to: TensorProto_DataType.DOUBLE }));
+  outputs.push(valueInfo(`pp${id}`, TensorProto_DataType.DOUBLE), valueInfo(`pt${id}`, TensorProto_DataType.DOUBLE));
+  return outputs;
 }

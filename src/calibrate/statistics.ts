@@ -16,9 +16,10 @@ export interface PassOptions {
   label?: string;
 }
 
-function accumulate(target: Matrix, batch: HostTensor): void {
+function accumulate(target: Matrix, batch: HostTensor, minus?: HostTensor): void {
   const data = batch.data as Float64Array;
-  for (let i = 0; i < data.length; i++) target.data[i] += data[i];
+  const other = minus?.data as Float64Array | undefined;
+  for (let i = 0; i < data.length; i++) target.data[i] += other ? data[i] - other[i] : data[i];
 }
 
 /**
@@ -54,6 +55,8 @@ export interface CrossGrams {
   target: Matrix[];
   /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
   residual: (Matrix | undefined)[];
+  /** Probes with `split`: PᵀP and PᵀY over the calibration samples of even index alone. */
+  even: ({ pruned: Matrix; target: Matrix } | undefined)[];
 }
 
 const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
@@ -85,6 +88,7 @@ export async function collectCrossGrams(
     pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
     target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
     residual: probes.map((p) => (p.residual && !p.conv ? zeros(featureCount(p, p.kept), p.residualWidth!) : undefined)),
+    even: probes.map((p) => (p.split ? { pruned: zeros(featureCount(p, p.kept), featureCount(p, p.kept)), target: zeros(featureCount(p, p.kept), targetCount(p)) } : undefined)),
   };
   const sessions: InferenceSession[] = [];
   const load = async (model: ModelProto) => {
@@ -119,6 +123,16 @@ export async function collectCrossGrams(
         accumulate(result.pruned[i], out[`pp${i}`]);
         accumulate(result.target[i], out[`pt${i}`]);
         if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
+        const even = result.even[i];
+        if (!even) return;
+        // The batch's even samples are the data's even samples when it starts at an even index; else the others are.
+        if (done % 2 === 0) {
+          accumulate(even.pruned, out[`ppE${i}`]);
+          accumulate(even.target, out[`ptE${i}`]);
+        } else {
+          accumulate(even.pruned, out[`pp${i}`], out[`ppE${i}`]);
+          accumulate(even.target, out[`pt${i}`], out[`ptE${i}`]);
+        }
       });
       done += batchOf(feeds, inputs);
       progress.advance(done);

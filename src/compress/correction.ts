@@ -1,4 +1,4 @@
-import type { ConsumerProbe } from '../calibrate/instrument.ts';
+import { type ConsumerProbe, featureCount } from '../calibrate/instrument.ts';
 import type { CrossGrams } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
@@ -24,12 +24,15 @@ import { neuronCount, neuronLayout } from './units.ts';
 const RIDGE = 1e-6;
 
 /**
- * A Conv refit is drawn toward the plain interpolation's weight W0, with the weight of as many rows
- * as it has features: min ‖Y − P W‖² + λ‖W − W0‖², λ = features · (mean diagonal of PᵀP) / rows.
- * With ample data (ROWS_PER_FEATURE rows per feature) that pull is negligible; with a few samples
- * it keeps the fit from chasing them.
+ * A Conv refit is drawn toward the plain interpolation's weight W0: min ‖Y − P W‖² + λ‖W − W0‖²,
+ * λ = α · features · (mean diagonal of PᵀP) / rows, as if W0 were backed by α rows per feature.
+ * With ample data that pull is negligible (α = 1 by default). Where rows are scarce (fewer than
+ * SPLIT_ROWS_PER_FEATURE per feature) α is chosen from PRIOR_STRENGTHS by two-fold validation on
+ * the calibration samples of even and odd index.
  */
-const PRIOR_ROWS_PER_FEATURE = 1;
+const DEFAULT_PRIOR_STRENGTH = 1;
+const PRIOR_STRENGTHS = [0, 0.1, 0.3, 1, 3, 10];
+const SPLIT_ROWS_PER_FEATURE = 100;
 
 const CONV_GEOMETRY = new Set(['strides', 'pads', 'dilations', 'auto_pad']);
 
@@ -69,7 +72,9 @@ export function fitLevels(
       .map((consumer) => {
         const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
-        return { space, consumer, probe, rows: samples * sampledPositions(analysis, consumer, probe) };
+        const rows = samples * sampledPositions(analysis, consumer, probe);
+        if (probe.conv && samples >= 4 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
+        return { space, consumer, probe, rows };
       }),
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
@@ -118,9 +123,10 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
     if (probe.conv) {
       const [outputs, , ...kernel] = tensorDims(probe.conv.weight);
       const written = probe.conv.outputKeep?.length ?? outputs;
-      const plain = readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!);
-      const fit = drawnToward(stats.pruned[i], stats.target[i], plain.data, rows);
-      const solved = solveSymmetric(fit.gram, fit.target, RIDGE);
+      const plain = readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data;
+      const even = stats.even[i];
+      const strength = even ? validatedStrength(even, { pruned: stats.pruned[i], target: stats.target[i] }, plain, rows) : DEFAULT_PRIOR_STRENGTH;
+      const solved = fitToward(stats.pruned[i], stats.target[i], plain, strength, rows);
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
     const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
@@ -136,21 +142,56 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
 }
 
 /**
- * The normal equations of the fit drawn toward W0 (the plain weight, [outputs, features] as a Conv
- * stores it): (PᵀP + λI) W = PᵀY + λ W0.
+ * The fit drawn toward W0 (the plain weight, [outputs, features] as a Conv stores it) with prior
+ * strength α: (PᵀP + λI) W = PᵀY + λ W0, λ = α · features · mean diagonal / rows.
  */
-function drawnToward(gram: Matrix, target: Matrix, prior: ArrayLike<number>, rows: number): { gram: Matrix; target: Matrix } {
+function fitToward(gram: Matrix, target: Matrix, prior: ArrayLike<number>, strength: number, rows: number): Matrix {
   const n = gram.rows;
   let meanDiagonal = 0;
   for (let i = 0; i < n; i++) meanDiagonal += gram.data[i * n + i] / n;
-  const lambda = (PRIOR_ROWS_PER_FEATURE * n * meanDiagonal) / rows;
+  const lambda = (strength * n * meanDiagonal) / rows;
   const a = { ...gram, data: Float64Array.from(gram.data) };
   const b = { ...target, data: Float64Array.from(target.data) };
   for (let f = 0; f < n; f++) {
     a.data[f * n + f] += lambda;
     for (let o = 0; o < b.cols; o++) b.data[f * b.cols + o] += lambda * prior[o * n + f];
   }
-  return { gram: a, target: b };
+  return solveSymmetric(a, b, RIDGE);
+}
+
+interface Fold {
+  pruned: Matrix;
+  target: Matrix;
+}
+
+/** The prior strength whose fits on one fold (even or odd samples) best predict the other, both ways. */
+function validatedStrength(even: Fold, all: Fold, prior: ArrayLike<number>, rows: number): number {
+  const difference = (a: Matrix, b: Matrix) => ({ ...a, data: a.data.map((v, i) => v - b.data[i]) });
+  const odd = { pruned: difference(all.pruned, even.pruned), target: difference(all.target, even.target) };
+  let best = DEFAULT_PRIOR_STRENGTH;
+  let bestError = Infinity;
+  for (const strength of PRIOR_STRENGTHS) {
+    const error = [[even, odd], [odd, even]].reduce((sum, [fit, check]) => sum + heldOutError(fitToward(fit.pruned, fit.target, prior, strength, rows / 2), check), 0);
+    if (error < bestError) [best, bestError] = [strength, error];
+  }
+  return best;
+}
+
+/** ‖Y − P W‖² on a fold, less its constant ‖Y‖²: tr(Wᵀ PᵀP W) − 2 tr(Wᵀ PᵀY). */
+function heldOutError(w: Matrix, fold: Fold): number {
+  const n = w.rows;
+  const m = w.cols;
+  let error = 0;
+  const gw = new Float64Array(n);
+  for (let o = 0; o < m; o++) {
+    for (let i = 0; i < n; i++) {
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += fold.pruned.data[i * n + j] * w.data[j * m + o];
+      gw[i] = sum;
+    }
+    for (let i = 0; i < n; i++) error += w.data[i * m + o] * (gw[i] - 2 * fold.target.data[i * m + o]);
+  }
+  return error;
 }
 
 function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {
