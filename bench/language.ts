@@ -39,7 +39,7 @@ console.log(
       'masked_fill; PyTorch export at opset 14), trained on Reuters-21578 articles from Debian\'s `weka` examples',
       '(`scripts/make_gpt_fixture.py`). 256 calibration windows of 64 characters from the training articles; agreement =',
       'the same next character as the original at each of the 32768 positions of 512 held-out windows from other articles.',
-      'Baselines use the per-layer sizes of `idprune corrected`. The accuracy columns do not apply (no labels).',
+      'Baselines use the per-layer sizes of `idprune corrected`. Accuracy does not apply (no labels): "—".',
     ],
     rows,
     'kept',

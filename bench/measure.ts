@@ -103,7 +103,7 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
       r.flops.toFixed(3),
       r.params.toFixed(3),
       pct(r.agreement),
-      `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
+      Number.isNaN(r.accuracy) ? "—" : `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
       r.latencyRatio ? r.latencyRatio.toFixed(2) : '',
       r.compressSeconds ? `${r.compressSeconds.toFixed(2)} s` : '',
       r.compressSeconds ? `${(r.compressSeconds / r.inferenceSeconds!).toFixed(1)}×` : '',

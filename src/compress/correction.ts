@@ -68,7 +68,9 @@ export function fitLevels(
 ): ConsumerFit[][] {
   const fits = spaces.flatMap((space) =>
     space.consumers
-      .filter((consumer) => canRefit(analysis, space, consumer))
+      // A consumer of an unprunable space that also writes a pruned one (a packed Q/K/V projection
+      // writes several) keeps its plain interpolation.
+      .filter((consumer) => canRefit(analysis, space, consumer) && (space.prunable || !outputKeep(consumer.node)))
       .map((consumer) => {
         const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
