@@ -2,7 +2,7 @@ import { type ConsumerProbe, featureCount } from '../calibrate/instrument.ts';
 import type { CrossGrams } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
-import { type Matrix, transpose } from '../linalg/matrix.ts';
+import { type Matrix, transpose, zeros } from '../linalg/matrix.ts';
 import { solveSymmetric } from '../linalg/solve.ts';
 import type { GraphIndex } from '../onnx/graph-index.ts';
 import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
@@ -24,14 +24,15 @@ import { neuronCount, neuronLayout } from './units.ts';
 const RIDGE = 1e-6;
 
 /**
- * A Conv refit is drawn toward the plain interpolation's weight W0: min ‖Y − P W‖² + λ‖W − W0‖²,
- * λ = α · features · (mean diagonal of PᵀP) / rows, as if W0 were backed by α rows per feature.
- * With ample data that pull is negligible (α = 1 by default). Where rows are scarce (fewer than
- * SPLIT_ROWS_PER_FEATURE per feature) α is chosen from PRIOR_STRENGTHS by two-fold validation on
- * the calibration samples of even and odd index.
+ * A refit is drawn toward the plain solution W0 (the plain interpolation's Conv weight, or channel
+ * interpolation for a Gemm / MatMul): min ‖Y − P W‖² + λ‖W − W0‖², λ = α · features · (mean
+ * diagonal of PᵀP) / rows, as if W0 were backed by α rows per feature. With ample data that pull
+ * is negligible (α = 1 by default). Where rows are scarce (fewer than SPLIT_ROWS_PER_FEATURE per
+ * feature) α is chosen from PRIOR_STRENGTHS (∞: W0 itself) by two-fold validation on the
+ * calibration samples of even and odd index.
  */
 const DEFAULT_PRIOR_STRENGTH = 1;
-const PRIOR_STRENGTHS = [0, 0.1, 0.3, 1, 3, 10];
+const PRIOR_STRENGTHS = [0, 0.1, 0.3, 1, 3, 10, 30, 100, 1000, Infinity];
 const SPLIT_ROWS_PER_FEATURE = 100;
 
 const CONV_GEOMETRY = new Set(['strides', 'pads', 'dilations', 'auto_pad']);
@@ -75,7 +76,8 @@ export function fitLevels(
         const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
         const rows = samples * sampledPositions(analysis, consumer, probe);
-        if (probe.conv && samples >= 4 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
+        // Padded token rows are masked by a model input that the even fold would not follow.
+        if (!probe.rowMask && samples >= 4 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
         return { space, consumer, probe, rows };
       }),
   );
@@ -108,9 +110,9 @@ function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<
   return level;
 }
 
-/** Output positions per sample whose receptive fields are rows of a Conv fit (1 for Gemm / MatMul rows per sample aside). */
+/** Rows per sample of a fit: sampled output positions of a Conv, tokens or flattened positions for a Gemm / MatMul. */
 function sampledPositions(analysis: Analysis, consumer: Consumer, probe: ConsumerProbe): number {
-  if (!probe.conv) return 1;
+  if (!probe.conv) return analysis.shapes.get(consumer.reads)!.reduce((a, b) => a * b, 1) / probe.channels;
   const spatial = analysis.shapes.get(analysis.index.nodes[consumer.node].output[0])!.slice(2);
   return spatial.reduce((a, size, i) => a * Math.ceil(size / probe.conv!.stride[i]), 1);
 }
@@ -119,23 +121,32 @@ function sampledPositions(analysis: Analysis, consumer: Consumer, probe: Consume
  * New weights for the consumers of one level, from the statistics of its correction pass.
  * `current` is the network the statistics were taken on, holding the plain interpolation's weights.
  */
-export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[], stats: CrossGrams, outputKeep: OutputKeep, current: GraphIndex): WeightReplacement[] {
+export function refittedWeights(
+  analysis: Analysis,
+  fits: readonly ConsumerFit[],
+  stats: CrossGrams,
+  outputKeep: OutputKeep,
+  current: GraphIndex,
+  plainInterpolation: (space: ChannelSpace, tensor: string) => Matrix,
+): WeightReplacement[] {
   return fits.map(({ space, consumer, probe, rows }, i) => {
     const input = consumer.weight.input;
+    const all = { pruned: stats.pruned[i], target: stats.target[i] };
     if (probe.conv) {
       const [outputs, , ...kernel] = tensorDims(probe.conv.weight);
       const written = probe.conv.outputKeep?.length ?? outputs;
-      const plain = readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data;
-      const even = stats.even[i];
-      const strength = even ? validatedStrength(even, { pruned: stats.pruned[i], target: stats.target[i] }, plain, rows) : DEFAULT_PRIOR_STRENGTH;
-      const solved = fitToward(stats.pruned[i], stats.target[i], plain, strength, rows);
+      // The plain weight [outputs, features], as the fit's [features, outputs].
+      const plain = transpose({ rows: written, cols: all.pruned.rows, data: readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data });
+      const solved = fitToward(all, plain, priorStrength(stats.even[i], all, plain, rows), rows);
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
-    const solved = solveSymmetric(stats.pruned[i], stats.target[i], RIDGE);
+    const plain = plainInterpolation(space, consumer.reads);
+    const strength = priorStrength(stats.even[i], all, plain, rows);
+    const solved = fitToward(all, plain, strength, rows);
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
     let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, solved);
     const deviation = stats.residual[i];
-    if (deviation) addResidualFit(value, consumer.weight.axis, solveSymmetric(stats.pruned[i], deviation, RIDGE));
+    if (deviation) addResidualFit(value, consumer.weight.axis, fitToward({ pruned: all.pruned, target: deviation }, zeros(deviation.rows, deviation.cols), strength, rows));
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
     if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
@@ -144,20 +155,19 @@ export function refittedWeights(analysis: Analysis, fits: readonly ConsumerFit[]
 }
 
 /**
- * The fit drawn toward W0 (the plain weight, [outputs, features] as a Conv stores it) with prior
- * strength α: (PᵀP + λI) W = PᵀY + λ W0, λ = α · features · mean diagonal / rows.
+ * The fit drawn toward the plain solution W0 ([features, outputs]) with prior strength α:
+ * (PᵀP + λI) W = PᵀY + λ W0, λ = α · features · mean diagonal / rows; W0 itself for α = ∞.
  */
-function fitToward(gram: Matrix, target: Matrix, prior: ArrayLike<number>, strength: number, rows: number): Matrix {
+function fitToward(fold: Fold, prior: Matrix, strength: number, rows: number): Matrix {
+  if (strength === Infinity) return prior;
+  const { pruned: gram, target } = fold;
   const n = gram.rows;
   let meanDiagonal = 0;
   for (let i = 0; i < n; i++) meanDiagonal += gram.data[i * n + i] / n;
   const lambda = (strength * n * meanDiagonal) / rows;
   const a = { ...gram, data: Float64Array.from(gram.data) };
-  const b = { ...target, data: Float64Array.from(target.data) };
-  for (let f = 0; f < n; f++) {
-    a.data[f * n + f] += lambda;
-    for (let o = 0; o < b.cols; o++) b.data[f * b.cols + o] += lambda * prior[o * n + f];
-  }
+  const b = { ...target, data: target.data.map((v, i) => v + lambda * prior.data[i]) };
+  for (let f = 0; f < n; f++) a.data[f * n + f] += lambda;
   return solveSymmetric(a, b, RIDGE);
 }
 
@@ -166,14 +176,16 @@ interface Fold {
   target: Matrix;
 }
 
-/** The prior strength whose fits on one fold (even or odd samples) best predict the other, both ways. */
-function validatedStrength(even: Fold, all: Fold, prior: ArrayLike<number>, rows: number): number {
+/** The prior strength: validated on the even and odd samples where the fit was split, else the default. */
+function priorStrength(even: Fold | undefined, all: Fold, prior: Matrix, rows: number): number {
+  if (!even) return DEFAULT_PRIOR_STRENGTH;
   const difference = (a: Matrix, b: Matrix) => ({ ...a, data: a.data.map((v, i) => v - b.data[i]) });
   const odd = { pruned: difference(all.pruned, even.pruned), target: difference(all.target, even.target) };
   let best = DEFAULT_PRIOR_STRENGTH;
   let bestError = Infinity;
+  // Fit on one fold, measure on the other, both ways.
   for (const strength of PRIOR_STRENGTHS) {
-    const error = [[even, odd], [odd, even]].reduce((sum, [fit, check]) => sum + heldOutError(fitToward(fit.pruned, fit.target, prior, strength, rows / 2), check), 0);
+    const error = [[even, odd], [odd, even]].reduce((sum, [fit, check]) => sum + heldOutError(fitToward(fit, prior, strength, rows / 2), check), 0);
     if (error < bestError) [best, bestError] = [strength, error];
   }
   return best;

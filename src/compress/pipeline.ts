@@ -12,7 +12,7 @@ import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
-import { addInPlace, type Matrix } from '../linalg/matrix.ts';
+import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
 import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
@@ -116,6 +116,7 @@ async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runti
   const analysis = await timed('analysis', () =>
     analyzeModel(model, runtime, { skip: options.skip, keepCoupled: options.keepCoupled, sampleDims: sampleDims(dataset) }),
   );
+  leaveUnderdetermined(analysis, dataset.count);
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
     const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
@@ -193,13 +194,16 @@ async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runti
     const intact = deviatedIntactSpaces(analysis, toPrune);
     const pruned = new Set(toPrune);
     const keepOrAll = (space: ChannelSpace) => (pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c));
+    // What a refit is drawn toward where data is scarce: the plain interpolation, the identity for spaces kept whole.
+    const plainInterpolation = (space: ChannelSpace, tensor: string) =>
+      pruned.has(space) ? interpolationMatrix(gramOf(space, tensor), neuronsOf(keepOf(space), space.unit)) : identity(neuronCount(space));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
       const stats = await timed('correction', () => collectCrossGrams(model, current, levels[l].map((f) => f.probe), { ...pass, label }));
       passes++;
-      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current)));
+      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation));
       output = await timed('surgery', () => replaceWeights(current, weights));
     }
   }
@@ -316,6 +320,23 @@ function paddingMask(analysis: Analysis, name: string | undefined): (tensor: str
     const shape = analysis.shapes.get(tensor);
     return shape && shape.length === 3 && shape[1] === tokens[1] ? input.name : undefined;
   };
+}
+
+/**
+ * A space whose calibration activations have fewer rows (samples × positions) than neurons has a
+ * rank-deficient Gram matrix: any subset as large as the rows reconstructs the calibration data
+ * exactly, which says nothing about other inputs. Spaces with fewer rows than half their neurons
+ * are left intact (the MLP fixture, 1000 rows for 1024 neurons, still prunes well).
+ */
+function leaveUnderdetermined(analysis: Analysis, samples: number): void {
+  for (const space of analysis.spaces) {
+    if (!space.prunable) continue;
+    const neurons = neuronCount(space);
+    const rows = Math.min(...readTensors(space).map((t) => (samples * analysis.shapes.get(t)!.reduce((a, b) => a * b, 1)) / neurons));
+    if (2 * rows >= neurons) continue;
+    space.prunable = false;
+    space.reason = `the calibration data gives ${rows} rows for ${neurons} channels, too few to tell them apart (give more samples)`;
+  }
 }
 
 function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe & { space: number })[] {

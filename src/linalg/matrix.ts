@@ -9,6 +9,12 @@ export function zeros(rows: number, cols: number): Matrix {
   return { rows, cols, data: new Float64Array(rows * cols) };
 }
 
+export function identity(n: number): Matrix {
+  const m = zeros(n, n);
+  for (let i = 0; i < n; i++) m.data[i * n + i] = 1;
+  return m;
+}
+
 export function fromRows(rows: number[][]): Matrix {
   const m = zeros(rows.length, rows[0]?.length ?? 0);
   rows.forEach((row, i) => row.forEach((v, j) => (m.data[i * m.cols + j] = v)));
