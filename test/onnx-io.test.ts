@@ -5,6 +5,7 @@ import { StringStringEntryProtoSchema, TensorProto_DataType, TensorProtoSchema }
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
 import { floatToHalf, halfToFloat } from '../src/onnx/float16.ts';
+import { topologicallySorted } from '../src/onnx/graph-index.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor, withFloatData } from '../src/onnx/tensor.ts';
@@ -84,5 +85,15 @@ describe('float16 conversion', () => {
     assert.equal(halfToFloat(floatToHalf(1 + 2 ** -11)), 1); // halfway: ties to even
     assert.equal(halfToFloat(floatToHalf(1e6)), Infinity);
     assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+  });
+});
+
+describe('node order', () => {
+  it('a model whose nodes are not in topological order is sorted; a sorted one is left as it is', () => {
+    const model = convBnReluConv();
+    assert.equal(topologicallySorted(model), model);
+    const shuffled = convBnReluConv();
+    shuffled.graph!.node.reverse();
+    assert.deepEqual(topologicallySorted(shuffled).graph!.node.map((n) => n.name), model.graph!.node.map((n) => n.name));
   });
 });

@@ -1,6 +1,6 @@
 import { clone, create } from '@bufbuild/protobuf';
 import { type GraphProto, type ModelProto, ModelProtoSchema, type NodeProto, NodeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
-import { attribute, hasSubgraphs } from '../onnx/graph-index.ts';
+import { attribute, hasSubgraphs, nodesNeededFor } from '../onnx/graph-index.ts';
 import { encodeModel } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { makeNode } from '../onnx/build.ts';
@@ -75,15 +75,8 @@ async function conditionValues(model: ModelProto, conditions: string[], dataset:
 function conditionModel(model: ModelProto, conditions: string[]): ModelProto | undefined {
   const copy = clone(ModelProtoSchema, model);
   const graph = copy.graph!;
-  const needed = new Set(conditions);
-  const keep = graph.node.map(() => false);
-  for (let i = graph.node.length - 1; i >= 0; i--) {
-    const node = graph.node[i];
-    if (!node.output.some((o) => needed.has(o))) continue;
-    if (hasSubgraphs(node)) return undefined;
-    keep[i] = true;
-    node.input.forEach((name) => name && needed.add(name));
-  }
+  const keep = nodesNeededFor(graph.node, conditions);
+  if (graph.node.some((node, i) => keep[i] && hasSubgraphs(node))) return undefined;
   graph.node = graph.node.filter((_, i) => keep[i]);
   graph.output = conditions.map((name) => create(ValueInfoProtoSchema, { name }));
   return copy;

@@ -13,7 +13,7 @@ import {
 } from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
 import { floatTensor, int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
-import { hasSubgraphs } from '../onnx/graph-index.ts';
+import { hasSubgraphs, nodesNeededFor } from '../onnx/graph-index.ts';
 import { defaultOpset } from '../onnx/opset.ts';
 
 /** A tensor whose channel statistics are collected. */
@@ -154,14 +154,8 @@ export function exposeTensors(model: ModelProto, tensors: readonly string[]): Mo
 function dropUnusedNodes(model: ModelProto): void {
   const graph = model.graph!;
   if (graph.node.some(hasSubgraphs)) return; // subgraphs may read outer tensors implicitly
-  const needed = new Set(graph.output.map((o) => o.name));
-  const keep = new Array<boolean>(graph.node.length).fill(false);
-  for (let i = graph.node.length - 1; i >= 0; i--) {
-    const node = graph.node[i];
-    if (!node.output.some((o) => needed.has(o))) continue;
-    keep[i] = true;
-    for (const input of node.input) if (input) needed.add(input);
-  }
+  const keep = nodesNeededFor(graph.node, graph.output.map((o) => o.name));
+  const needed = new Set([...graph.output.map((o) => o.name), ...graph.node.flatMap((node, i) => (keep[i] ? node.input : []))]);
   graph.node = graph.node.filter((_, i) => keep[i]);
   const dropped = new Set(graph.initializer.filter((t) => !needed.has(t.name)).map((t) => t.name));
   graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name));

@@ -7,7 +7,7 @@ import { collectCrossGrams, collectGrams, type PassOptions } from '../calibrate/
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
-import { indexGraph } from '../onnx/graph-index.ts';
+import { indexGraph, topologicallySorted } from '../onnx/graph-index.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
@@ -95,6 +95,8 @@ export async function compressModel(
   options: CompressOptions,
 ): Promise<CompressResult> {
   const dataset = calibration({ inputs: inputSpecs(model) });
+  // Depth levels, deviation tracing and statistics copies read the nodes in order.
+  model = topologicallySorted(model);
   const inlined = await inlineFixedBranches(model, dataset, runtime);
   if (!inlined) return compressGraph(model, dataset, runtime, options);
   const result = await compressGraph(inlined.model, dataset, runtime, options);

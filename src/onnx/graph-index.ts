@@ -1,5 +1,6 @@
+import { clone } from '@bufbuild/protobuf';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from 'onnx-buf';
-import { AttributeProto_AttributeType } from 'onnx-buf';
+import { AttributeProto_AttributeType, ModelProtoSchema } from 'onnx-buf';
 
 /**
  * Where a constant's value lives, so surgery can write it back in the same place. 'copy' is the
@@ -96,4 +97,57 @@ function subgraphReads(node: NodeProto): string[] {
 /** True if any node carries a subgraph (If / Loop / Scan bodies). */
 export function hasSubgraphs(node: NodeProto): boolean {
   return node.attribute.some((a) => a.g !== undefined || a.graphs.length > 0);
+}
+
+/**
+ * Which nodes the named tensors depend on, following producers back from them (a worklist, so a
+ * graph whose nodes are not listed in topological order is handled too). Tensors read inside
+ * subgraphs count as inputs of the node that holds them.
+ */
+export function nodesNeededFor(nodes: readonly NodeProto[], tensors: Iterable<string>): boolean[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((node, i) => node.output.forEach((name) => name && producer.set(name, i)));
+  const needed = nodes.map(() => false);
+  const pending = [...tensors];
+  const seen = new Set(pending);
+  while (pending.length > 0) {
+    const i = producer.get(pending.pop()!);
+    if (i === undefined || needed[i]) continue;
+    needed[i] = true;
+    for (const name of [...nodes[i].input, ...subgraphReads(nodes[i])]) {
+      if (name && !seen.has(name)) {
+        seen.add(name);
+        pending.push(name);
+      }
+    }
+  }
+  return needed;
+}
+
+/**
+ * The model with its nodes in topological order (ONNX asks for it, but some converters append
+ * nodes at the end: float16 Casts). The same model where already sorted, else a sorted copy.
+ */
+export function topologicallySorted(model: ModelProto): ModelProto {
+  const graph = model.graph!;
+  const producers = new Set(graph.node.flatMap((node) => node.output.filter(Boolean)));
+  const available = new Set<string>();
+  // Only tensors some node produces impose an order; the rest are inputs, initializers or outer names.
+  const ready = (node: NodeProto) => [...node.input, ...subgraphReads(node)].every((name) => !producers.has(name) || available.has(name));
+  const placed = graph.node.map(() => false);
+  const order: number[] = [];
+  for (let progress = true; progress; ) {
+    progress = false;
+    graph.node.forEach((node, i) => {
+      if (placed[i] || !ready(node)) return;
+      placed[i] = progress = true;
+      order.push(i);
+      node.output.forEach((o) => available.add(o));
+    });
+  }
+  // Already sorted, or a cycle (left for the runtime to report).
+  if (order.length < graph.node.length || order.every((n, i) => n === i)) return model;
+  const sorted = clone(ModelProtoSchema, model);
+  sorted.graph!.node = order.map((i) => sorted.graph!.node[i]);
+  return sorted;
 }
