@@ -62,11 +62,26 @@ function relativeError(original: Float32Array, candidate: Float32Array): number 
   return Math.sqrt(diff / (norm || 1e-30));
 }
 
-const classifier = (name: string): Metric<number> => ({
-  summarize: (o) => argmax(output(o, name)),
+function softmax(logits: Float32Array): Float32Array {
+  const top = Math.max(...logits);
+  const e = logits.map((v) => Math.exp(v - top));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+/** Top-1 agreement, and how far the probability of the original's top class moved (softmax of the outputs). */
+const classifier = (name: string): Metric<Float32Array> => ({
+  summarize: (o) => softmax(output(o, name)),
   compare(a, b) {
-    const value = agreement(a, b);
-    return { name: 'top-1 agreement', value, text: `${pct(value)} agree`, details: { samples: a.length, originalClasses: new Set(a).size } };
+    const top = a.map(argmax);
+    const value = agreement(top, b.map(argmax));
+    const shift = mean(a.map((p, i) => Math.abs(p[top[i]] - b[i][top[i]])));
+    return {
+      name: 'top-1 agreement',
+      value,
+      text: `${pct(value)} agree, |Δp| ${shift.toFixed(3)}`,
+      details: { samples: a.length, originalClasses: new Set(top).size, meanAbsTopProbabilityShift: shift },
+    };
   },
 });
 
@@ -159,7 +174,7 @@ const ssr = (what: 'gender' | 'age'): Metric<number> => ({
     const meanAbs = mean(a.map((x, i) => Math.abs(x - b[i])));
     if (what === 'age') return { name: 'mean |Δ age| (years)', value: meanAbs, text: `|Δage| ${meanAbs.toFixed(2)} y`, details: { samples: a.length } };
     const value = agreement(a.map((x) => x >= 0.5), b.map((x) => x >= 0.5));
-    return { name: 'decision agreement (score ≥ 0.5)', value, text: `${pct(value)} agree`, details: { samples: a.length, meanAbsScoreDifference: meanAbs } };
+    return { name: 'decision agreement (score ≥ 0.5)', value, text: `${pct(value)} agree, |Δscore| ${meanAbs.toFixed(3)}`, details: { samples: a.length, meanAbsScoreDifference: meanAbs } };
   },
 });
 
@@ -258,7 +273,7 @@ const vad: Metric<number> = {
     return {
       name: 'per-chunk speech decision agreement (p ≥ 0.5)',
       value,
-      text: `${pct(value)} agree`,
+      text: `${pct(value)} agree, |Δp| ${mean(a.map((p, i) => Math.abs(p - b[i]))).toFixed(3)}`,
       details: { chunks: a.length, speechShareOriginal: mean(a.map((p) => (p >= 0.5 ? 1 : 0))), meanAbsProbabilityDifference: mean(a.map((p, i) => Math.abs(p - b[i]))) },
     };
   },

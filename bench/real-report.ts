@@ -20,6 +20,9 @@ export interface RunRecord {
   passes?: number;
   allocation?: string;
   spacesPruned?: number;
+  branches?: string[];
+  /** The compressed model, kept in bench/out/real/ (not committed). */
+  saved?: string;
 }
 
 export interface ModelRecord {
@@ -27,10 +30,12 @@ export interface ModelRecord {
   package: string;
   description: string;
   date: string;
+  /** The repository's commit when it ran (library results change as src/ does), with "+changes" for a dirty tree. */
+  commit?: string;
   /** Set when the model's worker could not finish (crash, time budget): the steps it did not report. */
   failure?: string;
   model?: { producer: string; opset?: number; nodes: number; inputs: { name: string; type: string; dims: (number | null)[] }[] };
-  analysis?: { error?: string; spaces?: number; prunable?: number; prunableFlopsShare?: number; flops?: number; params?: number; notPrunable?: Record<string, number>; seconds?: number };
+  analysis?: { error?: string; spaces?: number; prunable?: number; prunableFlopsShare?: number; flops?: number; params?: number; notPrunable?: Record<string, number>; branches?: string[]; seconds?: number };
   reference?: Record<string, { seconds?: number; how?: string; error?: string }>;
   heldout?: { samples?: number; seconds?: number; error?: string };
   runs: RunRecord[];
@@ -75,6 +80,16 @@ function runCells(run: RunRecord | undefined, failure: string | undefined): stri
   ];
 }
 
+/** Reasons with node names and shapes blanked, so that one cause met at many nodes counts once. */
+function groupedReasons(reasons: Record<string, number>): Record<string, number> {
+  const grouped: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(reasons)) {
+    const general = reason.replace(/"[^"]*"/g, '"…"').replace(/\[[^\]]*\]/g, '[…]');
+    grouped[general] = (grouped[general] ?? 0) + n;
+  }
+  return grouped;
+}
+
 export function writeReport(records: ModelRecord[], targets: string[], intro: string[]): string {
   const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'magnitude (L1), same sizes', 'compression time × one pass', 'latency ratio'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
@@ -88,12 +103,13 @@ export function writeReport(records: ModelRecord[], targets: string[], intro: st
   const metrics = records.map((r) => {
     const m = r.runs.find((x) => x.metric)?.metric;
     const samples = r.heldout?.samples !== undefined ? `${r.heldout.samples} held-out samples` : r.heldout?.error ? `held-out run failed: ${r.heldout.error}` : '';
-    return `- **${r.id}** (${r.package}, run ${r.date}): ${r.description}. Metric: ${m?.name ?? 'see bench/real-metrics.ts'}; ${samples}.`;
+    const branches = r.analysis?.branches?.length ? ` Analysed and compressed inside the branch every calibration sample takes (${r.analysis.branches.join('; ')}).` : '';
+    return `- **${r.id}** (${r.package}, run ${r.date}${r.commit ? ` at ${r.commit}` : ''}): ${r.description}. Metric: ${m?.name ?? 'see bench/real-metrics.ts'}; ${samples}.${branches}`;
   });
   const reasons = records
     .filter((r) => r.analysis?.notPrunable && Object.keys(r.analysis.notPrunable).length > 0)
     .map((r) => {
-      const top = Object.entries(r.analysis!.notPrunable!).sort((a, b) => b[1] - a[1]).slice(0, 3);
+      const top = Object.entries(groupedReasons(r.analysis!.notPrunable!)).sort((a, b) => b[1] - a[1]).slice(0, 3);
       return `- ${r.id}: ${top.map(([reason, n]) => `${n} × ${reason}`).join('; ')}`;
     });
   const markdown = [

@@ -6,18 +6,19 @@
 //
 // Usage: tsx bench/real-worker.ts <model id> '<options as JSON>'
 import type { ModelProto } from 'onnx-buf';
-import { batches, batchSizeFor, makeDataset } from '../src/calibrate/dataset.ts';
+import { inlineFixedBranches } from '../src/calibrate/branches.ts';
+import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/calibrate/npy.ts';
 import { compressModel, type CompressResult } from '../src/compress/pipeline.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
 import { totalCost } from '../src/evaluate/cost.ts';
-import { analyzeModel } from '../src/graph/analysis.ts';
+import { type Analysis, analyzeModel } from '../src/graph/analysis.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import type { Feeds, Runtime } from '../src/onnx/runtime.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { type InputSpec, inputSpecs } from '../src/onnx/shapes.ts';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { magnitudeKeep, uncorrected } from './baselines.ts';
 import { corpusModel, type CorpusModel, loadSplit, modelPath, type Split } from './real-corpus.ts';
 import { column, sampleSet, type SampleSet } from './real-data.ts';
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   heldoutSamples?: number;
 }
 
+/** Compressed models are kept here (gitignored) for a closer look. */
+const outDir = new URL('./out/real/', import.meta.url).pathname;
 const emit = (record: Record<string, unknown>) => console.log(`RESULT ${JSON.stringify(record)}`);
 const log = (message: string) => console.error(`[${id}] ${message}`);
 
@@ -97,10 +100,19 @@ async function referencePass(bytes: Uint8Array, inputs: InputSpec[], arrays: Map
   }
 }
 
+/**
+ * The analysis the library compresses from: an If whose branch every calibration sample takes is
+ * inlined first (Silero), so its layers are seen and counted; `branches` names what was inlined.
+ */
+async function analyzeAsCompressed(model: ModelProto, dataset: Dataset, sampleDims: Record<string, number[]>): Promise<{ analysis: Analysis; branches?: string[] }> {
+  const inlined = await inlineFixedBranches(model, dataset, nodeRuntime);
+  return { analysis: await analyzeModel(inlined?.model ?? model, nodeRuntime, { sampleDims }), branches: inlined?.taken };
+}
+
 /** FLOPs and parameters of the candidate over the original's; the cost model's estimate where the candidate cannot be analysed. */
-async function keptCost(candidate: Uint8Array, result: CompressResult, sampleDims: Record<string, number[]>) {
+async function keptCost(candidate: Uint8Array, result: CompressResult, dataset: Dataset, sampleDims: Record<string, number[]>) {
   try {
-    const analysis = await analyzeModel(decodeModel(candidate), nodeRuntime, { sampleDims });
+    const { analysis } = await analyzeAsCompressed(decodeModel(candidate), dataset, sampleDims);
     return { flops: analysis.flops / result.analysis.flops, params: analysis.params / result.analysis.params, estimated: false };
   } catch {
     const kept = new Map(result.outcomes.map((o) => [o.space.id, o.kept / o.space.channels]));
@@ -132,9 +144,9 @@ function describeModel(model: ModelProto) {
   return { producer: `${model.producerName} ${model.producerVersion}`.trim(), opset: opset === undefined ? undefined : Number(opset), nodes: model.graph!.node.length };
 }
 
-async function analyze(model: ModelProto, sampleDims: Record<string, number[]>) {
+async function analyze(model: ModelProto, dataset: Dataset, sampleDims: Record<string, number[]>) {
   const start = performance.now();
-  const analysis = await analyzeModel(model, nodeRuntime, { sampleDims });
+  const { analysis, branches } = await analyzeAsCompressed(model, dataset, sampleDims);
   const prunableFlops = analysis.cost.flops.filter((t) => t.spaces.length > 0).reduce((a, t) => a + t.value, 0);
   const reasons: Record<string, number> = {};
   for (const s of analysis.spaces) if (!s.prunable) reasons[s.reason ?? '?'] = (reasons[s.reason ?? '?'] ?? 0) + 1;
@@ -145,6 +157,7 @@ async function analyze(model: ModelProto, sampleDims: Record<string, number[]>) 
     flops: analysis.flops,
     params: analysis.params,
     notPrunable: reasons,
+    branches,
     seconds: seconds(start),
   };
 }
@@ -164,13 +177,15 @@ const starts = entry.recurrence ? column(heldoutArrays, entry.recurrence.start, 
 const sampleDims = Object.fromEntries(Object.entries(heldout.feeds(0)).map(([name, t]) => [name, t.dims]));
 const metric = metricFor(entry.task);
 
+const calibration = (split: Split) => limited(loadSplit(id, split, names), options.calibSamples);
+// The analysis sees the calibration data as compression does (it decides which If branches are fixed).
+const calibrationDataset = (split: Split) => makeDataset(calibration(split), inputs, split);
+
 try {
-  emit({ kind: 'analysis', ...(await analyze(model, sampleDims)) });
+  emit({ kind: 'analysis', ...(await analyze(model, calibrationDataset('calib'), sampleDims)) });
 } catch (err) {
   emit({ kind: 'analysis', error: oneLine(err) });
 }
-
-const calibration = (split: Split) => limited(loadSplit(id, split, names), options.calibSamples);
 const reference: Partial<Record<Split, number>> = {};
 for (const split of new Set(options.targets.map((t) => t.split))) {
   try {
@@ -206,6 +221,9 @@ for (const target of options.targets) {
       budget: { kind: 'flops', fraction: target.fraction },
     });
     const compressSeconds = seconds(start);
+    mkdirSync(outDir, { recursive: true });
+    const saved = `${id}-${target.label.replace(/\W+/g, '-')}.onnx`;
+    writeFileSync(outDir + saved, result.bytes);
     Object.assign(record, {
       compressSeconds,
       timesOnePass: reference[target.split] ? compressSeconds / reference[target.split]! : undefined,
@@ -213,8 +231,10 @@ for (const target of options.targets) {
       passes: result.passes,
       allocation: result.allocation,
       spacesPruned: result.outcomes.filter((o) => o.kept < o.space.channels).length,
+      branches: result.branches,
+      saved: `bench/out/real/${saved}`,
     });
-    Object.assign(record, await keptCost(result.bytes, result, sampleDims));
+    Object.assign(record, await keptCost(result.bytes, result, makeDataset(arrays, inputs, target.split), sampleDims));
     try {
       record.metric = await judge(result.bytes);
     } catch (err) {

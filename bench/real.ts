@@ -5,7 +5,7 @@
 //
 // Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
 //                          [--budget-s S (per model, default 1800)] [--render]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { CORPUS, manifestEntry, modelPath } from './real-corpus.ts';
@@ -79,6 +79,17 @@ function runWorker(id: string, options: WorkerOptions, budgetSeconds: number): P
   });
 }
 
+/** The commit the library is at, "+changes" where the work tree differs from it. */
+function commit(): string | undefined {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return undefined;
+  }
+}
+
 function record(id: string, results: Record<string, unknown>[], failure: string | undefined): ModelRecord {
   const manifest = manifestEntry(id);
   const of = (kind: string) => results.filter((r) => r.kind === kind).map(({ kind: _, ...rest }) => rest);
@@ -91,6 +102,7 @@ function record(id: string, results: Record<string, unknown>[], failure: string 
     package: manifest.package,
     description: manifest.description,
     date: new Date().toISOString().slice(0, 10),
+    commit: commit(),
     failure,
     model,
     analysis,

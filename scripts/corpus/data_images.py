@@ -18,11 +18,12 @@ MAX_SIDE = 1600
 # and camera (the cameraman) calibrate, grace_hopper is held out.
 FACE_PHOTOS = {'calib': ['astronaut', 'camera'], 'heldout': ['grace_hopper']}
 
-# Other photographs (skimage's data folder), split by hand so that related pictures (the stereo
-# pair motorcycle_left/right) stay on one side.
+# Other photographs (skimage's data folder), split by hand so that each side has pictures with a
+# clear foreground object (for ISNet) and related pictures (the stereo pair motorcycle_left/right)
+# stay on one side.
 OTHER_PHOTOS = {
-    'calib': ['coffee', 'chelsea', 'rocket', 'motorcycle_left', 'motorcycle_right', 'hubble_deep_field', 'coins', 'brick'],
-    'heldout': ['retina', 'ihc', 'moon', 'grass', 'gravel', 'page'],
+    'calib': ['coffee', 'motorcycle_left', 'motorcycle_right', 'coins', 'hubble_deep_field', 'brick', 'gravel', 'moon'],
+    'heldout': ['chelsea', 'rocket', 'retina', 'ihc', 'grass', 'page'],
 }
 
 SKIMAGE_FILES = {
@@ -71,13 +72,22 @@ def load_file(path):
     return np.asarray(image)
 
 
-def photo_pool(split, with_faces=False):
-    """(name, image) pairs of one split: skimage photos and every other wallpaper theme."""
+def named_photos(split, with_faces=False):
+    """(name, image) pairs of the split's photographs from skimage (and matplotlib)."""
     names = OTHER_PHOTOS[split] + (FACE_PHOTOS[split] if with_faces else [])
-    pool = [(n, load_named(n)) for n in names]
+    return [(n, load_named(n)) for n in names]
+
+
+def wallpapers(split):
+    """(theme, image) pairs: every other plasma-workspace-wallpapers theme."""
     walls = wallpaper_files()
-    pool += [(os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(p)))), load_file(p)) for i, p in enumerate(walls) if i % 2 == (0 if split == 'calib' else 1)]
-    return pool
+    theme = lambda p: os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(p))))
+    return [(theme(p), load_file(p)) for i, p in enumerate(walls) if i % 2 == (0 if split == 'calib' else 1)]
+
+
+def photo_pool(split, with_faces=False):
+    """All pictures of one split: the named photographs, then the wallpapers."""
+    return named_photos(split, with_faces) + wallpapers(split)
 
 
 def cv_resize(image, height, width):

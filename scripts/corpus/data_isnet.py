@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 
 from data_common import DATA, rng, write_sets
-from data_images import augment, chw, imgly_resize, photo_pool, random_crop
+from data_images import augment, chw, imgly_resize, named_photos, random_crop, wallpapers
 
 RESOLUTION = 1024
 COUNTS = {'calib': 32, 'heldout': 16}
@@ -19,15 +19,20 @@ def isnet_input(image):
 
 
 def split_inputs(split):
-    """Whole photos first, then crops (0.5..1 of the extent), flipped and colour-jittered."""
+    """The split's photographs whole, then by turns a crop (0.5..1 of the extent, flipped, colour-jittered)
+    of one of them and a wallpaper: most samples have a foreground object to cut out."""
     r = rng(f'isnet-{split}')
-    pool = photo_pool(split, with_faces=True)
-    images = []
-    for i in range(COUNTS[split]):
-        name, photo = pool[i % len(pool)]
-        images.append(photo if i < len(pool) else augment(random_crop(photo, r, 0.5), r))
+    photos = named_photos(split, with_faces=True)
+    walls = wallpapers(split)
+    images = [photo for _, photo in photos]
+    while len(images) < COUNTS[split]:
+        turn = len(images) - len(photos)
+        if turn % 2 == 0:
+            images.append(augment(random_crop(photos[(turn // 2) % len(photos)][1], r, 0.5), r))
+        else:
+            images.append(walls[(turn // 2) % len(walls)][1])
     order = r.permutation(len(images))
-    return np.stack([isnet_input(images[i]) for i in order]).astype(np.float32)
+    return np.stack([isnet_input(images[i]) for i in order[:COUNTS[split]]]).astype(np.float32)
 
 
 def build():
