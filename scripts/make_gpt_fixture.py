@@ -53,7 +53,7 @@ from torch.nn import functional as F  # noqa: E402
 SCRIPT_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(SCRIPT_DIR)
 sys.path.insert(0, SCRIPT_DIR)
-from make_transformer_fixtures import _describe, parse_arff_strings  # noqa: E402  (same ARFF reader)
+from make_transformer_fixtures import inspect, parse_arff_strings  # noqa: E402  (same ARFF reader and ONNX checks)
 
 SEED = 20240601
 OPSET = 14
@@ -373,52 +373,17 @@ def export(model, example, path):
 
 
 def inspect_onnx(path, expect_inputs, expect_outputs):
-    """onnx.checker (full) plus graph facts; like make_transformer_fixtures.inspect, except that
-    Identity nodes are allowed: torch.onnx deduplicates the four identical causal-mask buffers
-    into one initializer read through Identity nodes, which is what a nanoGPT export looks like."""
+    """make_transformer_fixtures.inspect with Identity nodes allowed (torch.onnx deduplicates the
+    four identical causal-mask buffers into one initializer read through Identity nodes, which is
+    what a nanoGPT export looks like), plus the initializer shapes and those Identity copies."""
     import onnx
     from onnx import numpy_helper
 
-    m = onnx.load(path)
-    onnx.checker.check_model(m, full_check=True)
-    g = m.graph
-    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    consts = {k: v.tolist() for k, v in init.items() if v.size <= 8}
-    for n in g.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    v = numpy_helper.to_array(a.t)
-                    if v.size <= 8:
-                        consts[n.output[0]] = v.tolist()
-    producers = {o: n for n in g.node for o in n.output}
-    ops = Counter(n.op_type for n in g.node)
-    dims = lambda vi: [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]  # noqa: E731
-    inputs = [(i.name, dims(i)) for i in g.input]
-    outputs = [(o.name, dims(o)) for o in g.output]
-    assert inputs == expect_inputs, inputs
-    assert outputs == expect_outputs, outputs
-    assert not [i.name for i in g.input if i.name in init], "initializers listed as inputs"
-    big_constants = [n.name for n in g.node if n.op_type == "Constant"
-                     and any(numpy_helper.to_array(a.t).size > 8 for a in n.attribute if a.name == "value")]
-    assert not big_constants, f"weights in Constant nodes: {big_constants}"
-    identities = [(n.input[0], n.output[0]) for n in g.node if n.op_type == "Identity"]
-    assert all(i in init for i, _ in identities), f"Identity of a non-initializer: {identities}"
-    reshapes = Counter(_describe(g, n.input[1], producers, consts) for n in g.node if n.op_type == "Reshape")
-    return {
-        "opset": max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")),
-        "ops": dict(sorted(ops.items())),
-        "num_nodes": len(g.node),
-        "num_initializers": len(g.initializer),
-        "initializer_values": int(sum(v.size for v in init.values())),
-        "initializer_shapes": {k: list(v.shape) for k, v in init.items()},
-        "constant_nodes": ops.get("Constant", 0),
-        "identity_of_initializer": identities,
-        "matmul_with_initializer_weight": sum(1 for n in g.node if n.op_type == "MatMul" and n.input[1] in init),
-        "reshape_shape_inputs": dict(reshapes),
-        "inputs": inputs,
-        "outputs": outputs,
-    }
+    info = inspect(path, expect_inputs, expect_outputs, allow_identity=True)
+    g = onnx.load(path).graph
+    info["initializer_shapes"] = {i.name: list(numpy_helper.to_array(i).shape) for i in g.initializer}
+    info["identity_of_initializer"] = [(n.input[0], n.output[0]) for n in g.node if n.op_type == "Identity"]
+    return info
 
 
 def graph_patterns(path):

@@ -1,10 +1,11 @@
-import { clone, create } from '@bufbuild/protobuf';
-import { type GraphProto, type ModelProto, ModelProtoSchema, type NodeProto, NodeProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
+import { clone } from '@bufbuild/protobuf';
+import { type GraphProto, type ModelProto, ModelProtoSchema, type NodeProto, NodeProtoSchema } from 'onnx-buf';
 import { attribute, hasSubgraphs, nodesNeededFor } from '../onnx/graph-index.ts';
 import { encodeModel } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { makeNode } from '../onnx/build.ts';
 import { batches, batchSizeFor, type Dataset } from './dataset.ts';
+import { exposeTensors } from './instrument.ts';
 
 /**
  * Exporters often wrap a whole network in an If on an input (Silero VAD: one branch per sample
@@ -73,13 +74,9 @@ async function conditionValues(model: ModelProto, conditions: string[], dataset:
 
 /** A copy of the model computing only the conditions: undefined where that needs a subgraph (a nested If). */
 function conditionModel(model: ModelProto, conditions: string[]): ModelProto | undefined {
-  const copy = clone(ModelProtoSchema, model);
-  const graph = copy.graph!;
-  const keep = nodesNeededFor(graph.node, conditions);
-  if (graph.node.some((node, i) => keep[i] && hasSubgraphs(node))) return undefined;
-  graph.node = graph.node.filter((_, i) => keep[i]);
-  graph.output = conditions.map((name) => create(ValueInfoProtoSchema, { name }));
-  return copy;
+  const { nodes: needed } = nodesNeededFor(model.graph!.node, conditions);
+  if (model.graph!.node.some((node, i) => needed[i] && hasSubgraphs(node))) return undefined;
+  return exposeTensors(model, conditions);
 }
 
 /**

@@ -108,7 +108,11 @@ export function batchSizeFor(inputs: readonly InputSpec[], requested: number): n
 }
 
 function fixedBatch(inputs: readonly InputSpec[]): number | undefined {
-  return inputs.map((i) => (batchAxis(i) === null ? null : i.dims[batchAxis(i)!])).find((d) => d !== null) ?? undefined;
+  for (const input of inputs) {
+    const axis = batchAxis(input);
+    if (axis !== null && input.dims[axis] !== null) return input.dims[axis]!;
+  }
+  return undefined;
 }
 
 /** The number of samples in a batch of feeds. */

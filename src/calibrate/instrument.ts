@@ -13,7 +13,7 @@ import {
 } from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
 import { floatTensor, int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
-import { hasSubgraphs, nodesNeededFor } from '../onnx/graph-index.ts';
+import { nodesNeededFor } from '../onnx/graph-index.ts';
 import { defaultOpset } from '../onnx/opset.ts';
 
 /** A tensor whose channel statistics are collected. */
@@ -104,12 +104,12 @@ function reshape(fragment: Fragment, x: string, dims: number[], name: string): s
   return name;
 }
 
-/** Appends XᵀY for row matrices x and y of `type`; returns the output name. */
-function crossProduct(fragment: Fragment, x: string, y: string, name: string, type = TensorProto_DataType.DOUBLE): string {
+/** Appends XᵀY (float64, channels × channels) for row matrices x and y; returns the output name. */
+function crossProduct(fragment: Fragment, x: string, y: string, name: string): string {
   // Gemm with transA: ORT would fuse Transpose + MatMul into a kernel that has no float64 variant.
   // Before opset 11 Gemm requires its C input: a zero scalar, broadcast.
   const zero = `${name}/zero`;
-  fragment.initializers.push(floatTensor(zero, [], [0], type));
+  fragment.initializers.push(floatTensor(zero, [], [0], TensorProto_DataType.DOUBLE));
   fragment.nodes.push(makeNode('Gemm', [x, y, zero], [name], { transA: 1 }));
   return name;
 }
@@ -153,9 +153,7 @@ export function exposeTensors(model: ModelProto, tensors: readonly string[]): Mo
  */
 function dropUnusedNodes(model: ModelProto): void {
   const graph = model.graph!;
-  if (graph.node.some(hasSubgraphs)) return; // subgraphs may read outer tensors implicitly
-  const keep = nodesNeededFor(graph.node, graph.output.map((o) => o.name));
-  const needed = new Set([...graph.output.map((o) => o.name), ...graph.node.flatMap((node, i) => (keep[i] ? node.input : []))]);
+  const { nodes: keep, tensors: needed } = nodesNeededFor(graph.node, graph.output.map((o) => o.name));
   graph.node = graph.node.filter((_, i) => keep[i]);
   const dropped = new Set(graph.initializer.filter((t) => !needed.has(t.name)).map((t) => t.name));
   graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name));

@@ -48,7 +48,7 @@ export interface ConsumerFit {
   space: ChannelSpace;
   consumer: Consumer;
   probe: ConsumerProbe;
-  /** Rows of the fit's statistics: samples × sampled output positions for a Conv. */
+  /** Rows of the fit's statistics: samples × sampled output positions of a Conv, or tokens / flattened positions. */
   rows: number;
 }
 

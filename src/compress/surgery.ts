@@ -47,22 +47,35 @@ class ConstantWriter {
     const occurrences = nodeProto.input.filter((n) => n === name).length;
     const inPlace = this.index.constantHome.get(name)?.kind !== 'copy';
     if (inPlace && (this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
-    // Earlier passes over the same model may have made copies already: never reuse a name.
-    let fresh: string;
-    do fresh = `${name}__idprune${++this.copies}`;
-    while (this.index.constants.has(fresh) || this.index.producer.has(fresh));
-    const source = this.index.constants.get(name)!;
-    const copy = clone(TensorProtoSchema, source);
-    copy.name = fresh;
-    this.index.graph.initializer.push(copy);
-    this.index.constants.set(fresh, copy);
-    this.index.constantHome.set(fresh, { kind: 'initializer', index: this.index.graph.initializer.length - 1 });
+    const copy = clone(TensorProtoSchema, this.index.constants.get(name)!);
+    const fresh = this.addInitializer(name, copy);
     if (this.values.has(name)) this.values.set(fresh, this.values.get(name)!);
     if (this.ints.has(name)) this.ints.set(fresh, this.ints.get(name)!);
     nodeProto.input[input] = fresh;
     this.users.set(name, (this.users.get(name) ?? 1) - 1);
     this.users.set(fresh, 1);
     return fresh;
+  }
+
+  /** Adds `tensor` as a new initializer named after `base`; returns its name. */
+  private addInitializer(base: string, tensor: TensorProto): string {
+    // Earlier passes over the same model may have made copies already: never reuse a name.
+    let fresh: string;
+    do fresh = `${base}__idprune${++this.copies}`;
+    while (this.index.constants.has(fresh) || this.index.producer.has(fresh));
+    tensor.name = fresh;
+    this.index.graph.initializer.push(tensor);
+    this.index.constants.set(fresh, tensor);
+    this.index.constantHome.set(fresh, { kind: 'initializer', index: this.index.graph.initializer.length - 1 });
+    return fresh;
+  }
+
+  /** Input `input` of a node, computed at run time, becomes a new one-element int64 constant. */
+  replaceByConstant(node: number, input: number, value: number): void {
+    const nodeProto = this.index.nodes[node];
+    const name = this.addInitializer(nodeProto.input[input], int64Tensor('', [1], [value]));
+    nodeProto.input[input] = name;
+    this.ints.set(name, [value]);
   }
 
   updateFloat(node: number, input: number, edit: (value: FloatArray) => FloatArray): void {
@@ -131,7 +144,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
     }
     for (const e of space.shapeEntries) {
       if (e.computed) {
-        replaceByConstant(index, e.node, e.input, e.computed.infer ? -1 : e.computed.value - removed * e.block);
+        writer.replaceByConstant(e.node, e.input, e.computed.infer ? -1 : e.computed.value - removed * e.block);
         continue;
       }
       const shrink = (values: number[]) => values.map((v, i) => (i === e.position ? v - removed * e.block : v));
@@ -161,20 +174,6 @@ export function replaceWeights(model: ModelProto, replacements: readonly WeightR
   for (const r of replacements) writer.updateFloat(r.node, r.input, () => r.value);
   writer.commit();
   return copy;
-}
-
-/** Input `input` of a node, computed at run time, becomes a new one-element int64 constant. */
-function replaceByConstant(index: GraphIndex, node: number, input: number, value: number): void {
-  const taken = (name: string) => index.constants.has(name) || index.producer.has(name) || index.graph.input.some((v) => v.name === name);
-  let name = `${index.nodes[node].input[input]}__idprune_count`;
-  for (let i = 2; taken(name); i++) name = `${index.nodes[node].input[input]}__idprune_count${i}`;
-  const tensor = int64Tensor(name, [1], [value]);
-  index.graph.initializer.push(tensor);
-  index.constants.set(name, tensor);
-  index.nodes[node].input[input] = name;
-  // Models that list initializers among their inputs (required before IR 4) list this one too.
-  const declared = new Set(index.graph.input.map((v) => v.name));
-  if (index.graph.initializer.some((t) => declared.has(t.name))) index.graph.input.push(valueInfo(name, tensor.dataType, [1]));
 }
 
 /** Declared shapes of the space's tensors lose the removed channels. */

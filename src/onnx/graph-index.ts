@@ -100,11 +100,11 @@ export function hasSubgraphs(node: NodeProto): boolean {
 }
 
 /**
- * Which nodes the named tensors depend on, following producers back from them (a worklist, so a
- * graph whose nodes are not listed in topological order is handled too). Tensors read inside
- * subgraphs count as inputs of the node that holds them.
+ * Which nodes the named tensors depend on, and every tensor those nodes read, following producers
+ * back from them (a worklist, so a graph whose nodes are not listed in topological order is handled
+ * too). Tensors read inside subgraphs count as inputs of the node that holds them.
  */
-export function nodesNeededFor(nodes: readonly NodeProto[], tensors: Iterable<string>): boolean[] {
+export function nodesNeededFor(nodes: readonly NodeProto[], tensors: Iterable<string>): { nodes: boolean[]; tensors: Set<string> } {
   const producer = new Map<string, number>();
   nodes.forEach((node, i) => node.output.forEach((name) => name && producer.set(name, i)));
   const needed = nodes.map(() => false);
@@ -121,7 +121,7 @@ export function nodesNeededFor(nodes: readonly NodeProto[], tensors: Iterable<st
       }
     }
   }
-  return needed;
+  return { nodes: needed, tensors: seen };
 }
 
 /**

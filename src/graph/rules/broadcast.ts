@@ -2,7 +2,7 @@ import type { Arrival, ConstantSlice, RuleContext, Visit } from '../types.ts';
 import { block, channelAxisSize, nodeAt, perChannel, rankOf } from './helpers.ts';
 
 /** What an element-wise op's other operand asks of the space: constants to slice, activations to join. */
-export interface OperandTerms {
+interface OperandTerms {
   slices: ConstantSlice[];
   sameSpace: string[];
 }
@@ -13,7 +13,7 @@ export interface OperandTerms {
  * channel is left alone; an activation of size 1 on the channel axis (an attention mask) carries
  * no channels, any other must hold the same channels (`sameSpace`: the builder joins the two).
  */
-export function operandTerms(ctx: RuleContext, arrival: Arrival, index: number, what = 'operand'): OperandTerms | Visit {
+function operandTerms(ctx: RuleContext, arrival: Arrival, index: number): OperandTerms | Visit {
   const node = nodeAt(ctx, arrival);
   const name = node.input[index];
   const terms: OperandTerms = { slices: [], sameSpace: [] };
@@ -27,14 +27,14 @@ export function operandTerms(ctx: RuleContext, arrival: Arrival, index: number, 
     return { ...terms, sameSpace: [name] };
   }
   const dims = ctx.constantDims(name);
-  if (!dims) return block(`${node.opType} constant ${what} is not a float tensor`);
+  if (!dims) return block(`${node.opType} constant operand is not a float tensor`);
   // Align the constant's axes with the activation's from the right.
   const axis = arrival.layout.axis - (outRank - dims.length);
   const size = axis >= 0 ? dims[axis] : 1;
   const full = channelAxisSize(ctx, arrival);
   // One entry is a broadcast, even where the tensor holds a single channel.
   if (size === full && size !== 1) return { ...terms, slices: [perChannel(arrival, index, axis)] };
-  if (size !== 1) return block(`${node.opType} constant ${what} has ${size} entries on the channel axis, expected 1 or ${full}`);
+  if (size !== 1) return block(`${node.opType} constant operand has ${size} entries on the channel axis, expected 1 or ${full}`);
   return terms;
 }
 
