@@ -80,7 +80,7 @@ describe('statistics', () => {
     const dataset = makeDataset(new Map([['x', floatData([6, 2, 6, 6], 7)]]), analysis.inputs, 'x');
     const pass = { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 4 };
     const [gram] = await collectGrams(model, [{ tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 6, shape: [1, 6, 6, 6] }], pass);
-    const flat = { tensor: 'f', layout: { axis: 1, block: 36 }, channels: 6, kept: 6 };
+    const flat = { tensor: 'f', layout: { axis: 1, block: 36 }, channels: 6, kept: 6, rowsPerSample: 36 };
     const cross = await collectCrossGrams(model, model, [flat], pass);
     // Per-batch products run in float32.
     assert.ok(relativeDifference(cross.pruned[0].data, gram.data) < 1e-6);
@@ -93,7 +93,7 @@ describe('statistics', () => {
     const dataset = makeDataset(new Map([['x', floatData([16, 3, 8, 8], 8)]]), analysis.inputs, 'x');
     const pass = { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 8 };
     const weight = analysis.index.constants.get('w2')!;
-    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], stride: [1, 1] } };
+    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], spatial: [8, 8], stride: [1, 1] }, rowsPerSample: 64 };
     const cross = await collectCrossGrams(model, model, [probe], pass);
     assert.deepEqual([cross.pruned[0].rows, cross.target[0].cols], [8, 4]);
     // Solving (PᵀP) W'ᵀ = PᵀY recovers W when nothing was pruned.
@@ -106,7 +106,7 @@ describe('statistics', () => {
     const analysis = await analyzeModel(model, nodeRuntime);
     const x = floatData([7, 3, 8, 8], 12);
     const weight = analysis.index.constants.get('w2')!;
-    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], stride: [1, 1] }, split: true };
+    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], spatial: [8, 8], stride: [1, 1] }, split: true, rowsPerSample: 64 };
     const evenSamples = { ...x, shape: [4, 3, 8, 8], data: Float32Array.from({ length: 4 * 192 }, (_, i) => (x.data as Float32Array)[(2 * Math.floor(i / 192)) * 192 + (i % 192)]) };
     const onEven = await collectCrossGrams(model, model, [{ ...probe, split: false }], { runtime: nodeRuntime, dataset: makeDataset(new Map([['x', evenSamples]]), analysis.inputs, 'even'), inputs: analysis.inputs, batchSize: 4 });
     for (const batchSize of [1, 2, 3]) {
@@ -123,7 +123,7 @@ describe('statistics', () => {
     const dataset = makeDataset(new Map([['x', x]]), analysis.inputs, 'x');
     const pass = { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 2 };
     const weight = analysis.index.constants.get('w2')!;
-    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], stride: [2, 4] } };
+    const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], spatial: [8, 8], stride: [2, 4] }, rowsPerSample: 8 };
     const cross = await collectCrossGrams(model, model, [probe], pass);
     const activation = await run(exposeTensors(model, ['r1']), 'x', x);
     let expected = 0;

@@ -12,9 +12,12 @@ import {
   ValueInfoProtoSchema,
 } from 'onnx-buf';
 import type { Layout } from '../graph/types.ts';
-import { floatTensor, int64Tensor, makeNode, makeModel, valueInfo } from '../onnx/build.ts';
+import { floatTensor, int64Tensor, makeNode, valueInfo } from '../onnx/build.ts';
 import { nodesNeededFor } from '../onnx/graph-index.ts';
 import { defaultOpset } from '../onnx/opset.ts';
+import { copySharingInitializers } from '../onnx/model.ts';
+import { sideBySide } from '../onnx/side-by-side.ts';
+import { readFloatTensor } from '../onnx/tensor.ts';
 
 /** A tensor whose channel statistics are collected. */
 export interface Probe {
@@ -40,11 +43,11 @@ interface Fragment {
   opset: number;
 }
 
-/** Nodes turning `x` into a float64 matrix with one row per position and one column per channel. */
+/** Nodes turning `x` into a float32 matrix with one row per position and one column per channel. */
 function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string): string {
   const { layout, channels, shape } = probe;
+  const x = masked(fragment, segmentOf(fragment, tensor, probe, prefix), probe.rowMask, TensorProto_DataType.FLOAT, prefix);
   const inner = layout.block * shape.slice(layout.axis + 1).reduce((a, b) => a * b, 1);
-  const x = masked(fragment, segmentOf(fragment, tensor, probe, prefix), probe.rowMask, TensorProto_DataType.DOUBLE, prefix);
   let rows: string;
   if (inner === 1) {
     rows = reshape(fragment, x, [-1, channels], `${prefix}/rows`);
@@ -53,8 +56,24 @@ function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string
     fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
     rows = reshape(fragment, `${prefix}/moved`, [-1, channels], `${prefix}/rows`);
   }
-  fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f64`], { to: TensorProto_DataType.DOUBLE }));
-  return `${prefix}/f64`;
+  fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f32`], { to: TensorProto_DataType.FLOAT }));
+  return `${prefix}/f32`;
+}
+
+/**
+ * Every stride-th position of `x` along the axes from `first` on (of the given sizes): a Gather
+ * per axis, valid at every opset where a strided Slice needs 10.
+ */
+function sampleGrid(fragment: Fragment, x: string, first: number, sizes: readonly number[], stride: readonly number[], prefix: string): string {
+  let sampled = x;
+  stride.forEach((step, i) => {
+    if (step <= 1) return;
+    const picked = Array.from({ length: Math.ceil(sizes[i] / step) }, (_, k) => k * step);
+    fragment.initializers.push(int64Tensor(`${prefix}/at${i}`, [picked.length], picked));
+    fragment.nodes.push(makeNode('Gather', [sampled, `${prefix}/at${i}`], [`${prefix}/sampled${i}`], { axis: first + i }));
+    sampled = `${prefix}/sampled${i}`;
+  });
+  return sampled;
 }
 
 /** The probe's own channels of the tensor, cut out along the axis when it holds others too (a Concat output). */
@@ -104,16 +123,6 @@ function reshape(fragment: Fragment, x: string, dims: number[], name: string): s
   return name;
 }
 
-/** Appends XᵀY (float64, channels × channels) for row matrices x and y; returns the output name. */
-function crossProduct(fragment: Fragment, x: string, y: string, name: string): string {
-  // Gemm with transA: ORT would fuse Transpose + MatMul into a kernel that has no float64 variant.
-  // Before opset 11 Gemm requires its C input: a zero scalar, broadcast.
-  const zero = `${name}/zero`;
-  fragment.initializers.push(floatTensor(zero, [], [0], TensorProto_DataType.DOUBLE));
-  fragment.nodes.push(makeNode('Gemm', [x, y, zero], [name], { transA: 1 }));
-  return name;
-}
-
 export function gramOutputName(i: number): string {
   return `__idprune/gram${i}`;
 }
@@ -123,13 +132,12 @@ export function gramOutputName(i: number): string {
  * over one batch inside ONNX Runtime. Nodes not needed for them are left for ORT to skip.
  */
 export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelProto {
-  const copy = clone(ModelProtoSchema, model);
+  const copy = copySharingInitializers(model);
   const graph = copy.graph!;
   const fragment: Fragment = { nodes: [], initializers: [], opset: defaultOpset(model) };
   graph.output = probes.map((probe, i) => {
     const rows = asRows(fragment, probe.tensor, probe, `__idprune/g${i}`);
-    crossProduct(fragment, rows, rows, gramOutputName(i));
-    return valueInfo(gramOutputName(i), TensorProto_DataType.DOUBLE);
+    return product(fragment, rows, rows, gramOutputName(i));
   });
   graph.node.push(...fragment.nodes);
   graph.initializer.push(...fragment.initializers);
@@ -141,7 +149,7 @@ export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelPro
 
 /** A copy of the model that outputs just the named tensors, computing nothing else. */
 export function exposeTensors(model: ModelProto, tensors: readonly string[]): ModelProto {
-  const copy = clone(ModelProtoSchema, model);
+  const copy = copySharingInitializers(model);
   copy.graph!.output = tensors.map((name) => create(ValueInfoProtoSchema, { name }));
   dropUnusedNodes(copy);
   return copy;
@@ -174,11 +182,11 @@ export interface ConsumerProbe {
   /** Channels of the tensor in the pruned network. */
   kept: number;
   /**
-   * A Conv consumer: its original weight, geometry attributes, the step between the output
-   * positions sampled as rows (neighbouring receptive fields overlap and add little), and the
+   * A Conv consumer: its original weight, geometry attributes, its output's spatial size, the step
+   * between the output positions sampled as rows (neighbouring receptive fields overlap and add little), and the
    * output channels it keeps when its own output space is pruned. Absent for Gemm / MatMul.
    */
-  conv?: { weight: TensorProto; attributes: AttributeProto[]; stride: number[]; outputKeep?: number[] };
+  conv?: { weight: TensorProto; attributes: AttributeProto[]; spatial: number[]; stride: number[]; outputKeep?: number[] };
   /**
    * When the layer's output is added (past a bias, if any) to another activation — a residual
    * block's end — that operand: the fit then also makes up for its deviation from the original
@@ -187,10 +195,12 @@ export interface ConsumerProbe {
   residual?: string;
   /** Gemm / MatMul: the residual operand's last dimension (the layer's outputs). */
   residualWidth?: number;
-  /** Padding tokens are left out (see Probe.rowMask); the cross-Gram model reads the mask as input `mask`. */
+  /** Padding tokens are left out (see Probe.rowMask). */
   rowMask?: string;
-  /** Also collect the products of the samples with even index alone (a Conv fit with few rows chooses its ridge on them). */
+  /** Also collect the products of the samples with even index alone (a fit with few rows chooses its prior strength on them). */
   split?: boolean;
+  /** Rows of the fit per sample: sampled output positions of a Conv, tokens or flattened positions for a Gemm / MatMul. */
+  rowsPerSample: number;
 }
 
 const kernelOf = (conv: NonNullable<ConsumerProbe['conv']>) => conv.weight.dims.slice(2).map(Number);
@@ -205,119 +215,147 @@ export function targetCount(probe: ConsumerProbe): number {
   return probe.conv.outputKeep?.length ?? Number(probe.conv.weight.dims[0]);
 }
 
-/** Rows of consumer input features (float32) of `x`, which has `channels` channels. */
-function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, channels: number, elemType: TensorProto_DataType, prefix: string): string {
-  let rows: string;
+/** Rows of consumer input features (float32) of `x` (float32), which has `channels` channels. */
+function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, channels: number, prefix: string): string {
   if (probe.conv) {
     // A depthwise Conv with one-hot kernels lays out each receptive field as channels·taps.
     const kernel = kernelOf(probe.conv);
     const taps = kernel.reduce((a, b) => a * b, 1);
     const onehot = new Float64Array(channels * taps * taps);
     for (let c = 0; c < channels; c++) for (let t = 0; t < taps; t++) onehot[(c * taps + t) * taps + t] = 1;
-    fragment.initializers.push(floatTensor(`${prefix}/taps`, [channels * taps, 1, ...kernel], onehot, elemType));
+    fragment.initializers.push(floatTensor(`${prefix}/taps`, [channels * taps, 1, ...kernel], onehot));
     const patches = makeNode('Conv', [x, `${prefix}/taps`], [`${prefix}/patches`], { group: channels });
     patches.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
     fragment.nodes.push(patches);
-    rows = positionRows(fragment, `${prefix}/patches`, probe.conv.stride, channels * taps, prefix);
-  } else {
-    // Gemm and MatMul read the channels on the last axis. A flattened channel's block entries
-    // become rows: one interpolation for all of them keeps the fit well determined.
-    const rowsOf = masked(fragment, x, probe.rowMask && 'mask', elemType, prefix);
-    const split = reshape(fragment, rowsOf, [-1, channels, probe.layout.block], `${prefix}/split`);
-    fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
-    rows = reshape(fragment, `${prefix}/moved`, [-1, channels], `${prefix}/rows`);
+    return positionRows(fragment, `${prefix}/patches`, probe.conv, channels * taps, prefix);
   }
-  fragment.nodes.push(makeNode('Cast', [rows], [`${prefix}/f32`], { to: TensorProto_DataType.FLOAT }));
-  return `${prefix}/f32`;
+  // Gemm and MatMul read the channels on the last axis. A flattened channel's block entries
+  // become rows: one interpolation for all of them keeps the fit well determined.
+  const rowsOf = masked(fragment, x, probe.rowMask, TensorProto_DataType.FLOAT, prefix);
+  const split = reshape(fragment, rowsOf, [-1, channels, probe.layout.block], `${prefix}/split`);
+  fragment.nodes.push(makeNode('Transpose', [split], [`${prefix}/moved`], { perm: [0, 2, 1] }));
+  return reshape(fragment, `${prefix}/moved`, [-1, channels], `${prefix}/rows`);
 }
 
-/** [N, F, spatial…] → rows [N · sampled positions, F], sampling every stride-th position per axis. */
-function positionRows(fragment: Fragment, x: string, stride: number[], features: number, prefix: string): string {
-  let input = x;
-  if (stride.some((s) => s > 1)) {
-    const axes = stride.map((_, i) => i + 2);
-    input = slice(fragment, x, { starts: axes.map(() => 0), ends: axes.map(() => 2 ** 31 - 1), axes, steps: stride }, `${prefix}/sampled`);
-  }
-  const perm = [0, ...stride.map((_, i) => i + 2), 1];
-  fragment.nodes.push(makeNode('Transpose', [input], [`${prefix}/moved`], { perm }));
+/** [N, F, spatial…] → rows [N · sampled positions, F], taking every stride-th position per axis. */
+function positionRows(fragment: Fragment, x: string, conv: NonNullable<ConsumerProbe['conv']>, features: number, prefix: string): string {
+  const sampled = sampleGrid(fragment, x, 2, conv.spatial, conv.stride, prefix);
+  const perm = [0, ...conv.stride.map((_, i) => i + 2), 1];
+  fragment.nodes.push(makeNode('Transpose', [sampled], [`${prefix}/moved`], { perm }));
   return reshape(fragment, `${prefix}/moved`, [-1, features], `${prefix}/rows`);
 }
 
+/** Output names of consumer i's products in the cross-Gram model (see crossGramModel). */
+export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE', i: number) => `__idprune/${product}${i}`;
+
 /**
- * A standalone model with inputs p{i}, o{i}: the pruned and the original network's activation read
- * by consumer i, on the same samples. Outputs pp{i} = PᵀP over the pruned network's features and
- * pt{i} = PᵀY against the fit's target Y: for a Conv, the original layer's output (without bias,
- * kept output channels, sampled positions) plus, with a residual operand (inputs rp{i}, ro{i}), that
- * operand's deviation ro − rp; for a Gemm or MatMul, the original's channels.
+ * The original and the pruned network side by side on the same batch (one session), outputting
+ * for each consumer i: pp = PᵀP over the pruned network's features and pt = PᵀY against the
+ * fit's target Y — for a Conv, the original layer's output (without bias, kept output channels,
+ * sampled positions) plus, at a residual block's end, the other operand's deviation; for a Gemm or
+ * MatMul, the original's channels, and pd = PᵀD for the residual operand's deviation D. With
+ * `split`, ppE and ptE: the same over the batch's samples of even index. The products run in
+ * float32 within a batch and are summed over batches in float64 by the caller.
  */
-export function consumerCrossGramModel(probes: readonly ConsumerProbe[], elemTypes: readonly TensorProto_DataType[], maskType?: TensorProto_DataType): ModelProto {
-  const fragment: Fragment = { nodes: [], initializers: [], opset: 13 };
-  const inputs = maskType === undefined ? [] : [valueInfo('mask', maskType)];
-  const outputs: ValueInfoProto[] = [];
-  for (let i = 0; i < probes.length; i++) {
-    const probe = probes[i];
-    const names = { p: `p${i}`, o: `o${i}`, rp: `rp${i}`, ro: `ro${i}` };
-    inputs.push(valueInfo(names.p, elemTypes[i]), valueInfo(names.o, elemTypes[i]));
-    if (probe.residual) inputs.push(valueInfo(names.rp, elemTypes[i]), valueInfo(names.ro, elemTypes[i]));
-    outputs.push(...appendProducts(fragment, probe, names, elemTypes[i], `${i}`));
-    if (probe.split) {
-      // The same products over the batch's even samples (ppE, ptE): a second fold to validate on.
-      const even = (x: string) => slice(fragment, x, { starts: [0], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${x}/even`);
-      const evenNames = { p: even(names.p), o: even(names.o), rp: probe.residual ? even(names.rp) : '', ro: probe.residual ? even(names.ro) : '' };
-      outputs.push(...appendProducts(fragment, probe, evenNames, elemTypes[i], `E${i}`));
-    }
-  }
-  return makeModel({ nodes: fragment.nodes, inputs, outputs, initializers: fragment.initializers, opset: 13 });
+export function crossGramModel(original: ModelProto, pruned: ModelProto, probes: readonly ConsumerProbe[]): ModelProto {
+  const { model } = crossGramGraph(original, pruned, probes);
+  dropUnusedNodes(model);
+  return model;
 }
 
 /**
- * Nodes for one consumer's products from activations named in `names`, with outputs pp{id}, pt{id}
- * (and pd{id}): see consumerCrossGramModel.
+ * crossGramModel with every node of both networks still in place: the first `networkNodes` nodes
+ * are the two networks', the rest compute the products.
  */
-function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: string; o: string; rp: string; ro: string }, elemType: TensorProto_DataType, id: string): ValueInfoProto[] {
+export function crossGramGraph(
+  original: ModelProto,
+  pruned: ModelProto,
+  probes: readonly ConsumerProbe[],
+): { model: ModelProto; networkNodes: number; variantName: (name: string) => string } {
+  const { model, variantName } = sideBySide(original, pruned, '__idprune/pruned/');
+  const fragment: Fragment = { nodes: [], initializers: [], opset: defaultOpset(original) };
   const outputs: ValueInfoProto[] = [];
-  const p = featureRows(fragment, names.p, probe, probe.kept, elemType, `p${id}`);
+  const asFloat = (tensor: string, name: string) => {
+    fragment.nodes.push(makeNode('Cast', [tensor], [name], { to: TensorProto_DataType.FLOAT }));
+    return name;
+  };
+  probes.forEach((probe, i) => {
+    const id = `__idprune/${i}`;
+    const names = {
+      p: asFloat(variantName(probe.tensor), `${id}/p`),
+      o: asFloat(probe.tensor, `${id}/o`),
+      rp: probe.residual ? asFloat(variantName(probe.residual), `${id}/rp`) : '',
+      ro: probe.residual ? asFloat(probe.residual, `${id}/ro`) : '',
+    };
+    outputs.push(...appendProducts(fragment, probe, names, i, id));
+  });
+  const graph = model.graph!;
+  const networkNodes = graph.node.length;
+  graph.output = outputs;
+  graph.node.push(...fragment.nodes);
+  graph.initializer.push(...fragment.initializers);
+  if (model.irVersion < 4n) model.irVersion = 4n;
+  return { model, networkNodes, variantName };
+}
+
+/** Nodes for consumer i's products from float32 activations named in `names` (see crossGramGraph). */
+function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: string; o: string; rp: string; ro: string }, i: number, prefix: string): ValueInfoProto[] {
+  const p = featureRows(fragment, names.p, probe, probe.kept, `${prefix}/pf`);
   let target: string;
+  let deviation: string | undefined;
   if (probe.conv) {
-    const weight = clone(TensorProtoSchema, probe.conv.weight);
-    weight.name = `y${id}/weight`;
-    fragment.initializers.push(weight);
-    const conv = makeNode('Conv', [names.o, weight.name], [`y${id}`]);
+    const weight = readFloatTensor(probe.conv.weight);
+    fragment.initializers.push(floatTensor(`${prefix}/y/weight`, weight.dims, weight.data));
+    const conv = makeNode('Conv', [names.o, `${prefix}/y/weight`], [`${prefix}/y`]);
     conv.attribute.push(...probe.conv.attributes.map((a) => clone(AttributeProtoSchema, a)));
     fragment.nodes.push(conv);
     const outputKeep = probe.conv.outputKeep;
-    if (outputKeep) fragment.initializers.push(int64Tensor(`y${id}/keep`, [outputKeep.length], outputKeep));
+    if (outputKeep) fragment.initializers.push(int64Tensor(`${prefix}/y/keep`, [outputKeep.length], outputKeep));
     const kept = (x: string) => {
       if (!outputKeep) return x;
-      fragment.nodes.push(makeNode('Gather', [x, `y${id}/keep`], [`${x}/kept`], { axis: 1 }));
+      fragment.nodes.push(makeNode('Gather', [x, `${prefix}/y/keep`], [`${x}/kept`], { axis: 1 }));
       return `${x}/kept`;
     };
-    let y = kept(`y${id}`);
+    let y = kept(`${prefix}/y`);
     if (probe.residual) {
       // The pruned network's operand already has the kept channels only.
-      fragment.nodes.push(makeNode('Sub', [kept(names.ro), names.rp], [`d${id}`]));
-      fragment.nodes.push(makeNode('Add', [y, `d${id}`], [`y${id}/total`]));
-      y = `y${id}/total`;
+      fragment.nodes.push(makeNode('Sub', [kept(names.ro), names.rp], [`${prefix}/d`]));
+      fragment.nodes.push(makeNode('Add', [y, `${prefix}/d`], [`${prefix}/y/total`]));
+      y = `${prefix}/y/total`;
     }
     // The Conv's output positions are the rows of its receptive-field features.
-    const rows = positionRows(fragment, y, probe.conv.stride, targetCount(probe), `y${id}`);
-    fragment.nodes.push(makeNode('Cast', [rows], [`y${id}/f32`], { to: TensorProto_DataType.FLOAT }));
-    target = `y${id}/f32`;
+    target = positionRows(fragment, y, probe.conv, targetCount(probe), `${prefix}/y`);
   } else {
-    target = featureRows(fragment, names.o, probe, probe.channels, elemType, `o${id}`);
+    target = featureRows(fragment, names.o, probe, probe.channels, `${prefix}/of`);
     if (probe.residual) {
-      // PᵀD for the residual operand's deviation D = ro − rp, one row per token like P.
-      fragment.nodes.push(makeNode('Sub', [names.ro, names.rp], [`d${id}`]));
-      const rows = reshape(fragment, `d${id}`, [-1, probe.residualWidth!], `d${id}/rows`);
-      fragment.nodes.push(makeNode('Cast', [rows], [`d${id}/f32`], { to: TensorProto_DataType.FLOAT }));
-      fragment.nodes.push(makeNode('Gemm', [p, `d${id}/f32`], [`pd${id}/f32`], { transA: 1 }), makeNode('Cast', [`pd${id}/f32`], [`pd${id}`], { to: TensorProto_DataType.DOUBLE }));
-      outputs.push(valueInfo(`pd${id}`, TensorProto_DataType.DOUBLE));
+      // The residual operand's deviation D = ro − rp, one row per token like P.
+      fragment.nodes.push(makeNode('Sub', [names.ro, names.rp], [`${prefix}/d`]));
+      deviation = reshape(fragment, `${prefix}/d`, [-1, probe.residualWidth!], `${prefix}/d/rows`);
     }
   }
-  // Receptive fields make these products large: they run in float32 (one batch at a time, summed
-  // over batches in float64), several times faster than in float64 at no measured loss.
-  fragment.nodes.push(makeNode('Gemm', [p, p], [`pp${id}/f32`], { transA: 1 }), makeNode('Cast', [`pp${id}/f32`], [`pp${id}`], { to: TensorProto_DataType.DOUBLE }));
-  fragment.nodes.push(makeNode('Gemm', [p, target], [`pt${id}/f32`], { transA: 1 }), makeNode('Cast', [`pt${id}/f32`], [`pt${id}`], { to: TensorProto_DataType.DOUBLE }));
-  outputs.push(valueInfo(`pp${id}`, TensorProto_DataType.DOUBLE), valueInfo(`pt${id}`, TensorProto_DataType.DOUBLE));
+  const outputs = [product(fragment, p, p, crossOutput('pp', i)), product(fragment, p, target, crossOutput('pt', i))];
+  if (deviation) outputs.push(product(fragment, p, deviation, crossOutput('pd', i)));
+  if (probe.split) {
+    // A second fold to validate on: the rows of the batch's samples of even index.
+    const even = (rows: string, width: number) => {
+      const perSample = reshape(fragment, rows, [-1, probe.rowsPerSample, width], `${rows}/samples`);
+      return reshape(fragment, slice(fragment, perSample, { starts: [0], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${rows}/even`), [-1, width], `${rows}/even/rows`);
+    };
+    const pe = even(p, featureCount(probe, probe.kept));
+    outputs.push(product(fragment, pe, pe, crossOutput('ppE', i)), product(fragment, pe, even(target, targetCount(probe)), crossOutput('ptE', i)));
+  }
   return outputs;
+}
+
+/**
+ * XᵀY of float32 row matrices, computed in float32 within a batch and output as float64 (summed
+ * over batches in float64 by the caller): several times faster than float64 throughout, at no
+ * measured loss. Gemm with transA, and a zero C that Gemm requires before opset 11.
+ */
+function product(fragment: Fragment, x: string, y: string, name: string): ValueInfoProto {
+  const zero = `${name}/zero`;
+  fragment.initializers.push(floatTensor(zero, [], [0]));
+  fragment.nodes.push(makeNode('Gemm', [x, y, zero], [`${name}/f32`], { transA: 1 }));
+  fragment.nodes.push(makeNode('Cast', [`${name}/f32`], [name], { to: TensorProto_DataType.DOUBLE }));
+  return valueInfo(name, TensorProto_DataType.DOUBLE);
 }

@@ -1,11 +1,12 @@
-import { TensorProto_DataType, type ModelProto } from 'onnx-buf';
+import type { ModelProto } from 'onnx-buf';
 import { type Matrix, zeros } from '../linalg/matrix.ts';
 import { encodeModel } from '../onnx/model.ts';
-import type { ElementType, HostTensor, InferenceSession, Runtime } from '../onnx/runtime.ts';
+import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, batchOf, type Dataset, usableCount } from './dataset.ts';
-import { type ConsumerProbe, consumerCrossGramModel, exposeTensors, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
+import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
+import { SegmentCutter } from './segments.ts';
 
 export interface PassOptions {
   runtime: Runtime;
@@ -51,7 +52,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
 export interface CrossGrams {
   /** PᵀP: the pruned network's consumer features (kept channels) with themselves. */
   pruned: Matrix[];
-  /** PᵀY: against the fit's target from the original network, same samples (see consumerCrossGramModel). */
+  /** PᵀY: against the fit's target from the original network, same samples (see crossGramModel). */
   target: Matrix[];
   /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
   residual: (Matrix | undefined)[];
@@ -59,87 +60,93 @@ export interface CrossGrams {
   even: ({ pruned: Matrix; target: Matrix } | undefined)[];
 }
 
-const DATA_TYPES: Partial<Record<ElementType, TensorProto_DataType>> = {
-  float32: TensorProto_DataType.FLOAT,
-  float16: TensorProto_DataType.FLOAT16,
-  float64: TensorProto_DataType.DOUBLE,
-  int64: TensorProto_DataType.INT64,
-  int32: TensorProto_DataType.INT32,
-  bool: TensorProto_DataType.BOOL,
-  uint8: TensorProto_DataType.UINT8,
-};
+/**
+ * One pass running the original and the pruned network side by side on the same batches (one
+ * session, see crossGramModel), accumulating for each consumer the Gram matrix of its input
+ * features in the pruned network and their products with the fit's target from the original.
+ */
+export async function collectCrossGrams(original: ModelProto, pruned: ModelProto, probes: readonly ConsumerProbe[], options: PassOptions): Promise<CrossGrams> {
+  return new CrossGramPasses(original, options).next(pruned, probes, { last: true });
+}
 
 /**
- * One pass running the original and the pruned network side by side on the same batches,
- * accumulating, for each consumer, the Gram matrix of its input features in the pruned network
- * and their products with the fit's target from the original (see consumerCrossGramModel).
+ * Cross-Gram passes over networks that grow pass by pass — the correction's depth levels, each
+ * fitted on the network whose earlier levels are refitted. Each pass runs only what earlier
+ * passes did not (see segments.ts), from the tensors they left in a cache (held in memory, for
+ * every batch of the data).
  */
-export async function collectCrossGrams(
-  original: ModelProto,
-  pruned: ModelProto,
-  probes: readonly ConsumerProbe[],
-  options: PassOptions,
-): Promise<CrossGrams> {
-  const { runtime, dataset, inputs, batchSize } = options;
-  const progress = options.progress ?? silentProgress;
-  const tensors = [...new Set(probes.flatMap((p) => (p.residual ? [p.tensor, p.residual] : [p.tensor])))];
-  const mask = probes.find((p) => p.rowMask)?.rowMask;
-  const result: CrossGrams = {
-    pruned: probes.map((p) => zeros(featureCount(p, p.kept), featureCount(p, p.kept))),
-    target: probes.map((p) => zeros(featureCount(p, p.kept), targetCount(p))),
-    residual: probes.map((p) => (p.residual && !p.conv ? zeros(featureCount(p, p.kept), p.residualWidth!) : undefined)),
-    even: probes.map((p) => (p.split ? { pruned: zeros(featureCount(p, p.kept), featureCount(p, p.kept)), target: zeros(featureCount(p, p.kept), targetCount(p)) } : undefined)),
-  };
-  const sessions: InferenceSession[] = [];
-  const load = async (model: ModelProto) => {
-    const session = await runtime.load(encodeModel(model));
-    sessions.push(session);
-    return session;
-  };
-  try {
-    const originalSession = await load(exposeTensors(original, tensors));
-    const prunedSession = await load(exposeTensors(pruned, tensors));
-    let crossSession: InferenceSession | undefined;
-    progress.begin(options.label ?? 'correction', usableCount(dataset, inputs, batchSize));
-    let done = 0;
-    for (const feeds of batches(dataset, inputs, batchSize)) {
-      const o = await originalSession.run(feeds);
-      const p = await prunedSession.run(feeds);
-      if (!crossSession) {
-        const types = probes.map((probe) => DATA_TYPES[o[probe.tensor].type] ?? TensorProto_DataType.FLOAT);
-        crossSession = await load(consumerCrossGramModel(probes, types, mask ? DATA_TYPES[feeds[mask].type] : undefined));
+export class CrossGramPasses {
+  private readonly cutter = new SegmentCutter();
+  /** Per batch, the cached tensors. */
+  private cache: Record<string, HostTensor>[] = [];
+  /** Tensors of the pruned network written by nodes whose weights changed since the last pass. */
+  private changed: string[] = [];
+
+  constructor(
+    private readonly original: ModelProto,
+    private readonly options: PassOptions,
+  ) {}
+
+  async next(pruned: ModelProto, probes: readonly ConsumerProbe[], { label, last = false }: { label?: string; last?: boolean } = {}): Promise<CrossGrams> {
+    const { runtime, dataset, inputs, batchSize } = this.options;
+    const progress = this.options.progress ?? silentProgress;
+    const features = (p: ConsumerProbe) => featureCount(p, p.kept);
+    const result: CrossGrams = {
+      pruned: probes.map((p) => zeros(features(p), features(p))),
+      target: probes.map((p) => zeros(features(p), targetCount(p))),
+      residual: probes.map((p) => (p.residual && !p.conv ? zeros(features(p), p.residualWidth!) : undefined)),
+      even: probes.map((p) => (p.split ? { pruned: zeros(features(p), features(p)), target: zeros(features(p), targetCount(p)) } : undefined)),
+    };
+    const { model, networkNodes, variantName } = crossGramGraph(this.original, pruned, probes);
+    this.cutter.forget(model, this.changed.map(variantName));
+    this.changed = [];
+    const segment = this.cutter.cut(model, networkNodes, new Set(inputs.map((i) => i.name)), last);
+    const session = await runtime.load(encodeModel(segment.model));
+    const cache: Record<string, HostTensor>[] = [];
+    try {
+      progress.begin(label ?? 'correction', usableCount(dataset, inputs, batchSize));
+      let done = 0;
+      let b = 0;
+      for (const batch of batches(dataset, inputs, batchSize)) {
+        const feeds: Record<string, HostTensor> = {};
+        for (const name of segment.data) feeds[name] = batch[name];
+        for (const name of segment.cached) feeds[name] = this.cache[b][name];
+        const out = await session.run(feeds);
+        accumulateProducts(result, out, done);
+        cache.push(Object.fromEntries(segment.frontier.map((name) => [name, out[name] ?? this.cache[b][name]])));
+        done += batchOf(batch, inputs);
+        b++;
+        progress.advance(done);
       }
-      const crossFeeds: Record<string, HostTensor> = mask ? { mask: feeds[mask] } : {};
-      probes.forEach((probe, i) => {
-        crossFeeds[`p${i}`] = p[probe.tensor];
-        crossFeeds[`o${i}`] = o[probe.tensor];
-        if (probe.residual) {
-          crossFeeds[`rp${i}`] = p[probe.residual];
-          crossFeeds[`ro${i}`] = o[probe.residual];
-        }
-      });
-      const out = await crossSession.run(crossFeeds);
-      probes.forEach((_, i) => {
-        accumulate(result.pruned[i], out[`pp${i}`]);
-        accumulate(result.target[i], out[`pt${i}`]);
-        if (result.residual[i]) accumulate(result.residual[i]!, out[`pd${i}`]);
-        const even = result.even[i];
-        if (!even) return;
-        // The batch's even samples are the data's even samples when it starts at an even index; else the others are.
-        if (done % 2 === 0) {
-          accumulate(even.pruned, out[`ppE${i}`]);
-          accumulate(even.target, out[`ptE${i}`]);
-        } else {
-          accumulate(even.pruned, out[`pp${i}`], out[`ppE${i}`]);
-          accumulate(even.target, out[`pt${i}`], out[`ptE${i}`]);
-        }
-      });
-      done += batchOf(feeds, inputs);
-      progress.advance(done);
+    } finally {
+      progress.end();
+      await session.release();
     }
-  } finally {
-    progress.end();
-    await Promise.all(sessions.map((s) => s.release()));
+    this.cache = cache;
+    this.cutter.cache(new Map(segment.frontier.map((name) => [name, cache[0][name].type])));
+    return result;
   }
-  return result;
+
+  /** The nodes writing these tensors (in the pruned network) got new weights: what was cached from them is recomputed. */
+  weightsChanged(outputs: readonly string[]): void {
+    this.changed.push(...outputs);
+  }
+}
+
+function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>, done: number): void {
+  result.pruned.forEach((_, i) => {
+    accumulate(result.pruned[i], out[crossOutput('pp', i)]);
+    accumulate(result.target[i], out[crossOutput('pt', i)]);
+    if (result.residual[i]) accumulate(result.residual[i]!, out[crossOutput('pd', i)]);
+    const even = result.even[i];
+    if (!even) return;
+    // The batch's even samples are the data's even samples when it starts at an even index; else the others are.
+    if (done % 2 === 0) {
+      accumulate(even.pruned, out[crossOutput('ppE', i)]);
+      accumulate(even.target, out[crossOutput('ptE', i)]);
+    } else {
+      accumulate(even.pruned, out[crossOutput('pp', i)], out[crossOutput('ppE', i)]);
+      accumulate(even.target, out[crossOutput('pt', i)], out[crossOutput('ptE', i)]);
+    }
+  });
 }

@@ -5,6 +5,7 @@ import type { ChannelSpace, Consumer } from '../graph/types.ts';
 import { type Matrix, transpose, zeros } from '../linalg/matrix.ts';
 import { solveSymmetric } from '../linalg/solve.ts';
 import type { GraphIndex } from '../onnx/graph-index.ts';
+import { defaultOpset } from '../onnx/opset.ts';
 import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
 import type { WeightReplacement } from './surgery.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
@@ -67,6 +68,7 @@ export function fitLevels(
   samples: number,
   rowMask: (tensor: string) => string | undefined = () => undefined,
 ): ConsumerFit[][] {
+  const opset = defaultOpset(analysis.model);
   const fits = spaces.flatMap((space) =>
     space.consumers
       // A consumer of an unprunable space that also writes a pruned one (a packed Q/K/V projection
@@ -75,9 +77,10 @@ export function fitLevels(
       .map((consumer) => {
         const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
-        const rows = samples * sampledPositions(analysis, consumer, probe);
+        const rows = samples * probe.rowsPerSample;
         // Padded token rows are masked by a model input that the even fold would not follow.
-        if (!probe.rowMask && samples >= 4 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
+        // (The even samples are a strided Slice, which needs opset 10.)
+        if (!probe.rowMask && samples >= 4 && opset >= 10 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
         return { space, consumer, probe, rows };
       }),
   );
@@ -111,7 +114,7 @@ function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<
 }
 
 /** Rows per sample of a fit: sampled output positions of a Conv, tokens or flattened positions for a Gemm / MatMul. */
-function sampledPositions(analysis: Analysis, consumer: Consumer, probe: ConsumerProbe): number {
+function sampledPositions(analysis: Analysis, consumer: Consumer, probe: Omit<ConsumerProbe, 'rowsPerSample'>): number {
   if (!probe.conv) return analysis.shapes.get(consumer.reads)!.reduce((a, b) => a * b, 1) / probe.channels;
   const spatial = analysis.shapes.get(analysis.index.nodes[consumer.node].output[0])!.slice(2);
   return spatial.reduce((a, size, i) => a * Math.ceil(size / probe.conv!.stride[i]), 1);
@@ -209,9 +212,14 @@ function heldOutError(w: Matrix, fold: Fold): number {
 }
 
 function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {
+  const probe = probeOf(analysis, space, consumer, kept, outputKeep, samples);
+  return { ...probe, rowsPerSample: sampledPositions(analysis, consumer, probe) };
+}
+
+function probeOf(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): Omit<ConsumerProbe, 'rowsPerSample'> {
   const node = analysis.index.nodes[consumer.node];
   const layout = neuronLayout(space.tensors.find((t) => t.name === consumer.reads)!.layout, space.unit);
-  const probe: ConsumerProbe = { tensor: consumer.reads, layout, channels: neuronCount(space), kept: kept * space.unit };
+  const probe: Omit<ConsumerProbe, 'rowsPerSample'> = { tensor: consumer.reads, layout, channels: neuronCount(space), kept: kept * space.unit };
   if (node.opType !== 'Conv') {
     // Block-output matching for a 2-D weight read one token per row, its outputs kept whole.
     const weight = tensorDims(analysis.index.constants.get(node.input[consumer.weight.input])!);
@@ -231,6 +239,7 @@ function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consum
   probe.conv = {
     weight,
     attributes: node.attribute.filter((a) => CONV_GEOMETRY.has(a.name)),
+    spatial,
     stride: spatial.map((size) => Math.min(step, size)),
     outputKeep: outputKeep(consumer.node)?.keep,
   };

@@ -1,9 +1,10 @@
 import { clone } from '@bufbuild/protobuf';
-import { AttributeProto_AttributeType, type ModelProto, ModelProtoSchema, type TensorProto, TensorProtoSchema } from 'onnx-buf';
+import { AttributeProto_AttributeType, type ModelProto, type TensorProto, TensorProtoSchema } from 'onnx-buf';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { int64Tensor, valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
+import { copySharingInitializers } from '../onnx/model.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
 import { mixChannels, sliceChannels } from './tensor-ops.ts';
 import { neuronCount, neuronLayout } from './units.ts';
@@ -124,7 +125,7 @@ class ConstantWriter {
 
 /** A new model with every decision applied: producers and per-channel constants sliced, consumers corrected. */
 export function applySurgery(model: ModelProto, decisions: readonly SpaceDecision[]): ModelProto {
-  const copy = clone(ModelProtoSchema, model);
+  const copy = copySharingInitializers(model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
   // Spaces may share a constant at different offsets of one axis (after a Concat). Editing from the
@@ -169,7 +170,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
 
 /** A new model with the given constant inputs replaced (each made private to its node first). */
 export function replaceWeights(model: ModelProto, replacements: readonly WeightReplacement[]): ModelProto {
-  const copy = clone(ModelProtoSchema, model);
+  const copy = copySharingInitializers(model);
   const writer = new ConstantWriter(indexGraph(copy));
   for (const r of replacements) writer.updateFloat(r.node, r.input, () => r.value);
   writer.commit();

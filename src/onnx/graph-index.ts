@@ -89,7 +89,7 @@ export function intsAttr(node: NodeProto, name: string): number[] | undefined {
 
 
 /** Every tensor name read by the nodes of a node's subgraphs, recursively. */
-function subgraphReads(node: NodeProto): string[] {
+export function subgraphReads(node: NodeProto): string[] {
   const graphs = node.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
   return graphs.flatMap((g) => g.node.flatMap((inner) => [...inner.input, ...subgraphReads(inner)]));
 }
@@ -102,16 +102,23 @@ export function hasSubgraphs(node: NodeProto): boolean {
 /**
  * Which nodes the named tensors depend on, and every tensor those nodes read, following producers
  * back from them (a worklist, so a graph whose nodes are not listed in topological order is handled
- * too). Tensors read inside subgraphs count as inputs of the node that holds them.
+ * too). Tensors read inside subgraphs count as inputs of the node that holds them. The search
+ * stops at tensors in `available` (computed elsewhere).
  */
-export function nodesNeededFor(nodes: readonly NodeProto[], tensors: Iterable<string>): { nodes: boolean[]; tensors: Set<string> } {
+export function nodesNeededFor(
+  nodes: readonly NodeProto[],
+  tensors: Iterable<string>,
+  available: ReadonlySet<string> = new Set(),
+): { nodes: boolean[]; tensors: Set<string> } {
   const producer = new Map<string, number>();
   nodes.forEach((node, i) => node.output.forEach((name) => name && producer.set(name, i)));
   const needed = nodes.map(() => false);
   const pending = [...tensors];
   const seen = new Set(pending);
   while (pending.length > 0) {
-    const i = producer.get(pending.pop()!);
+    const tensor = pending.pop()!;
+    if (available.has(tensor)) continue;
+    const i = producer.get(tensor);
     if (i === undefined || needed[i]) continue;
     needed[i] = true;
     for (const name of [...nodes[i].input, ...subgraphReads(nodes[i])]) {

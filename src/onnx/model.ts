@@ -1,4 +1,4 @@
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { clone, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { type ModelProto, ModelProtoSchema } from 'onnx-buf';
 import { IdpruneError } from '../errors.ts';
 
@@ -25,5 +25,23 @@ export function setMetadata(model: ModelProto, entries: Record<string, string>):
     const existing = model.metadataProps.find((p) => p.key === key);
     if (existing) existing.value = value;
     else model.metadataProps.push({ $typeName: 'onnx.StringStringEntryProto', key, value });
+  }
+}
+
+/**
+ * A deep copy of the model that shares its initializers with it: each weight is held once however
+ * many edited copies are made. Safe because nothing edits an initializer in place — surgery puts a
+ * new tensor where it changes one.
+ */
+export function copySharingInitializers(model: ModelProto): ModelProto {
+  const graph = model.graph!;
+  const initializers = graph.initializer;
+  graph.initializer = [];
+  try {
+    const copy = clone(ModelProtoSchema, model);
+    copy.graph!.initializer = [...initializers];
+    return copy;
+  } finally {
+    graph.initializer = initializers;
   }
 }
