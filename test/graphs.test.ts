@@ -64,6 +64,8 @@ describe('tiny graphs of real-world architectures', () => {
         const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
           budget: { kind: 'flops', fraction: 0.8 },
           mode,
+          // The plain mode would leave coupled spaces intact: every rule is exercised in both modes.
+          keepCoupled: false,
         });
         assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some channels were removed');
         const before = await run(model, 'x', x);
@@ -92,6 +94,19 @@ describe('coupled and concatenated spaces', () => {
       keep.forEach((c, i) => assert.deepEqual([...sliced.data.subarray(i * row, (i + 1) * row)], [...original.data.subarray(c * row, (c + 1) * row)].map(Math.fround)));
     }
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 3, 6, 6]);
+  });
+
+  it('the plain mode, which cannot correct a residual stream, leaves it intact and prunes the rest', async () => {
+    const model = residualWithShortcut();
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.8 },
+      mode: 'plain',
+    });
+    const stream = result.outcomes.find((o) => o.space.producers.length > 1);
+    assert.equal(stream, undefined, 'the stream is not among the pruned spaces');
+    const intact = result.analysis.spaces.find((s) => s.producers.length > 1)!;
+    assert.match(intact.reason!, /plain mode/);
+    assert.ok(result.outcomes.some((o) => o.kept < o.space.channels));
   });
 
   it('Concat places each input space at its offset of the output channels', async () => {

@@ -137,7 +137,7 @@ describe('channel spaces', () => {
     const spaces = (await analyzeModel(residualBlock(), nodeRuntime, { keepCoupled: true })).spaces;
     const stream = spaces.find((s) => s.producers.length > 1)!;
     assert.equal(stream.prunable, false);
-    assert.match(stream.reason!, /coupled space of 2 producers \(a residual stream\), left intact by request/);
+    assert.match(stream.reason!, /coupled space of 2 producers \(a residual stream\), left intact \(--keep-coupled/);
   });
 
   it('stop at a join with an activation no prunable layer writes', async () => {
