@@ -1,5 +1,3 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// Runs the compiled command: `npm run build` writes dist/ (npm install and npm pack run it through `prepare`).
+import '../dist/cli/main.js';

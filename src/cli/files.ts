@@ -4,9 +4,13 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, 
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type ArraySource, arraySource, type NdArray, parseNpyHeader, typedValues } from '../calibrate/npy.ts';
 import { parseNpz } from '../calibrate/npz.ts';
+import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import type { ReadOptions } from '../data/options.ts';
+import { decodeSamples, findSamples } from '../data/source.ts';
 import { IdpruneError } from '../errors.ts';
 import { externalizeData, inlineExternalData } from '../onnx/external-data.ts';
 import { decodeModel, encodeModel } from '../onnx/model.ts';
+import type { InputSpec } from '../onnx/shapes.ts';
 
 export function readBytes(path: string, what: string): Uint8Array {
   if (!existsSync(path)) throw new IdpruneError(`${what} ${path}: no such file`);
@@ -80,6 +84,27 @@ export function readArrays(path: string, what = 'data'): Map<string, ArraySource
     return new Map([...parseNpz(readBytes(path, what), path)].map(([name, array]) => [name, arraySource(array)]));
   }
   return new Map([[basename(path, extname(path)), npyFile(path, what)]]);
+}
+
+/**
+ * Data for the model's inputs from any path `--calib`, `--eval` and `--data` take: NumPy arrays
+ * (readArrays), or images, .wav files or text decoded for the model's input shapes.
+ */
+export async function readData(path: string, inputs: readonly InputSpec[], options: ReadOptions, what: string, progress: Progress = silentProgress): Promise<Map<string, ArraySource>> {
+  const found = findSamples(path, what);
+  if (found.kind === 'numpy') return readArrays(path, what);
+  const arrays = await decodeSamples(found, inputs, options, progress);
+  return new Map([...arrays].map(([name, array]) => [name, arraySource(array)]));
+}
+
+/**
+ * The same data in the form the library functions take: the path itself for NumPy data (read
+ * there, a batch at a time), the decoded arrays by input name for images, audio and text.
+ */
+export async function readDataSource(path: string, inputs: readonly InputSpec[], options: ReadOptions, what: string, progress: Progress = silentProgress): Promise<string | Record<string, NdArray>> {
+  const found = findSamples(path, what);
+  if (found.kind === 'numpy') return path;
+  return Object.fromEntries(await decodeSamples(found, inputs, options, progress));
 }
 
 /** A .npy file whose samples are read from disk on demand. */

@@ -4,7 +4,7 @@ import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
-import { fraction, nameList, positiveInteger, positiveNumber } from './options.ts';
+import { fraction, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './options.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -27,6 +27,28 @@ function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
   };
 }
 
+const DATA_KINDS = '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), .wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
+
+/** How images, audio and text become the model's inputs; NumPy data is taken as it is. */
+function addReaderOptions(command: Command): void {
+  const option = (flags: string, description: string) => new Option(flags, description).helpGroup('Reading images, audio and text:');
+  command
+    .addOption(option('--image-size <h[,w]>', 'image size where the model\'s input leaves it free').argParser(imageSize))
+    .addOption(option('--layout <layout>', 'image layout (default: channels of 1 or 3 on axis 1 → nchw, on the last axis → nhwc)').choices(['nchw', 'nhwc']))
+    .addOption(option('--channels <order>', 'colour channels (default: 3 channels → rgb, 1 → gray)').choices(['rgb', 'bgr', 'gray']))
+    .addOption(option('--resize <how>', 'crop: scale to cover the size (the shorter side to it), then cut out the centre; stretch: scale to the size, ignoring the aspect ratio').choices(['crop', 'stretch']).default('crop'))
+    .addOption(option('--preprocess <preset>', 'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); -1-1: pixels / 127.5 - 1').choices(['imagenet', '0-1', '-1-1']))
+    .addOption(option('--scale <x>', 'x = (pixel · scale − mean) / std per channel; scale default 1/255').argParser(positiveNumberOrFraction))
+    .addOption(option('--mean <values>', 'one value, or one per channel in the model\'s channel order (default 0)').argParser(numberList))
+    .addOption(option('--std <values>', 'one value, or one per channel (default 1)').argParser(numberList))
+    .addOption(option('--sample-rate <hz>', 'audio is resampled to this rate').argParser(positiveInteger).default(16000))
+    .addOption(option('--window <n>', 'samples per audio window where the model\'s input length is free').argParser(positiveInteger))
+    .addOption(option('--hop <n>', 'samples between the starts of audio windows (default: the window)').argParser(positiveInteger))
+    .addOption(option('--tokenizer <path>', 'the model\'s Hugging Face tokenizer.json (default: tokenizer.json beside the model)'))
+    .addOption(option('--text-field <name>', 'the field of each .jsonl line holding the text').default('text'))
+    .addOption(option('--max-length <n>', 'tokens per text, padded or cut (default: the model\'s fixed sequence length, else 128)').argParser(positiveInteger));
+}
+
 const program = new Command()
   .name('idprune')
   .description('Compress trained ONNX models without retraining, keeping their decisions.')
@@ -36,7 +58,7 @@ program
   .command('inspect')
   .description('show a model\'s size and every channel space: prunable, or why not')
   .argument('<model>', 'ONNX model')
-  .option('--calib <path>', 'data of the size the model takes (.npy, .npz, or a folder of <input>.npy): the shape probe uses its sizes for free dimensions')
+  .option('--calib <path>', `data of the size the model takes (${DATA_KINDS}): the shape probe uses its sizes for free dimensions`)
   .option('--json', 'print JSON')
   .action(guarded(inspectCommand));
 
@@ -44,28 +66,29 @@ program
   .command('compress')
   .description('prune channels chosen by interpolative decomposition and fold the correction into the next layer')
   .argument('<model>', 'ONNX model')
-  .requiredOption('--calib <path>', 'calibration data: .npy, .npz, or a folder of <input>.npy')
+  .requiredOption('--calib <path>', `calibration data: ${DATA_KINDS}`)
   .requiredOption('-o, --output <path>', 'where to write the compressed model')
   .option('--target-flops <fraction>', 'keep this fraction of the FLOPs (default 0.5)', fraction)
   .option('--target-params <fraction>', 'keep this fraction of the parameters', fraction)
   .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
   .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
   .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
-  .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: one pass').choices(['corrected', 'plain']).default('corrected'))
+  .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact').choices(['corrected', 'plain']).default('corrected'))
   .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)', positiveInteger)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
-  .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact')
+  .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)')
   .addOption(
     new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
       .choices(['measured', 'estimated']),
   )
   .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
   .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
-  .option('--eval <path>', 'held-out data to measure agreement with the original model')
+  .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
   .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
   .option('--min-agreement <fraction>', 'fail, writing no model, if agreement on --eval data is lower', fraction)
   .option('--json <path>', 'write the report as JSON')
+  .option('--html <path>', 'write the report as a self-contained HTML page (charts of kept channels and timings)')
   .option('--force', 'overwrite the output file if it exists')
   .action(guarded((path: string, flags) => compressCommand(path, flags, version)));
 
@@ -74,11 +97,13 @@ program
   .description('compare a compressed model with the original: agreement, accuracy, deviation, size, latency')
   .argument('<original>', 'original ONNX model')
   .argument('<candidate>', 'compressed ONNX model')
-  .requiredOption('--data <path>', 'input data: .npy, .npz, or a folder of <input>.npy')
+  .requiredOption('--data <path>', `input data: ${DATA_KINDS}`)
   .option('--labels <path>', 'labels (.npy of integers), to report accuracy')
   .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
   .option('--runs <n>', 'timed runs per model for the latency ratio', positiveInteger, 20)
   .option('--json', 'print JSON')
   .action(guarded(evalCommand));
+
+for (const command of program.commands) addReaderOptions(command);
 
 await program.parseAsync();

@@ -21,3 +21,29 @@ export function positiveInteger(value: string): number {
 export function nameList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
+
+/** A number, or a fraction written a/b (`1/255`). */
+function numberOrFraction(text: string): number {
+  const parts = text.trim().split('/');
+  const x = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : parts.length === 1 && parts[0] !== '' ? Number(parts[0]) : NaN;
+  if (!Number.isFinite(x)) throw new InvalidArgumentError(`"${text}" is not a number`);
+  return x;
+}
+
+export function positiveNumberOrFraction(value: string): number {
+  const x = numberOrFraction(value);
+  if (!(x > 0)) throw new InvalidArgumentError('expected a positive number (or a fraction such as 1/255)');
+  return x;
+}
+
+/** One number, or one per channel: `0.5` or `0.485,0.456,0.406`. */
+export function numberList(value: string): number[] {
+  return value.split(',').map(numberOrFraction);
+}
+
+/** H or H,W: a square or a rectangular image size in pixels. */
+export function imageSize(value: string): number[] {
+  const sizes = value.split(',').map((s) => Number(s.trim()));
+  if (sizes.length > 2 || !sizes.every((x) => Number.isInteger(x) && x >= 1)) throw new InvalidArgumentError('expected H or H,W in pixels');
+  return sizes;
+}

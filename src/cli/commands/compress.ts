@@ -1,25 +1,18 @@
-import type { Budget } from '../../compress/allocate.ts';
-import { compressModel, describeBudget, type CorrectionMode } from '../../compress/pipeline.ts';
-import { batchSizeFor, makeDataset, sliceFeeds } from '../../calibrate/dataset.ts';
+import { basename, resolve } from 'node:path';
+import { compressWithReport, budgetOf, type CompressTargets } from '../../api/compress.ts';
+import type { CorrectionMode } from '../../compress/pipeline.ts';
+import { makeDataset } from '../../calibrate/dataset.ts';
 import { IdpruneError } from '../../errors.ts';
-import { compareModels } from '../../evaluate/compare.ts';
-import { measureLatency } from '../../evaluate/latency.ts';
-import { nodeRuntime } from '../../onnx/runtime-node.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
-import { buildReport } from '../../report/report.ts';
+import { renderHtmlReport } from '../../report/html.ts';
 import { formatCompression } from '../../report/text.ts';
-import { analyzeForData } from '../analyze.ts';
-import { checkOutputPath, externalDataPath, readArrays, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
+import type { ReadOptions } from '../../data/options.ts';
+import { checkOutputPath, externalDataPath, readData, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
-export interface CompressFlags {
+export interface CompressFlags extends CompressTargets, ReadOptions {
   calib: string;
   output: string;
-  targetFlops?: number;
-  targetParams?: number;
-  tolerance?: number;
-  keepNeurons?: number;
-  keepHeads?: number;
   mode: CorrectionMode;
   roundTo?: number;
   minKeep: number;
@@ -32,17 +25,8 @@ export interface CompressFlags {
   labels?: string;
   minAgreement?: number;
   json?: string;
+  html?: string;
   force?: boolean;
-}
-
-function budgetOf(flags: CompressFlags): Budget {
-  const keep = flags.keepNeurons !== undefined || flags.keepHeads !== undefined;
-  const given = [flags.targetFlops, flags.targetParams, flags.tolerance, keep || undefined].filter((x) => x !== undefined);
-  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params, --tolerance and --keep-neurons / --keep-heads');
-  if (keep) return { kind: 'keep', neurons: flags.keepNeurons, heads: flags.keepHeads };
-  if (flags.targetParams !== undefined) return { kind: 'params', fraction: flags.targetParams };
-  if (flags.tolerance !== undefined) return { kind: 'tolerance', error: flags.tolerance };
-  return { kind: 'flops', fraction: flags.targetFlops ?? 0.5 };
 }
 
 export async function compressCommand(path: string, flags: CompressFlags, version: string): Promise<void> {
@@ -51,12 +35,15 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
   checkOutputPath(flags.output, [path], Boolean(flags.force));
   if (flags.json) checkOutputPath(flags.json, [path], true);
+  if (flags.html && resolve(flags.html) === resolve(flags.output)) throw new IdpruneError('--html and --output name the same file');
+  if (flags.html) checkOutputPath(flags.html, [path], Boolean(flags.force));
   const { model, bytes: original, external } = readModel(path);
   if (external) checkOutputPath(externalDataPath(flags.output), [path], Boolean(flags.force));
   const inputs = inputSpecs(model);
   // Every input is read and checked before the long work starts.
-  const calibration = makeDataset(readArrays(flags.calib, 'calibration data'), inputs, flags.calib);
-  const evaluation = flags.eval ? makeDataset(readArrays(flags.eval, 'evaluation data'), inputs, flags.eval) : undefined;
+  const reading = { ...flags, modelPath: path };
+  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress()), inputs, flags.calib);
+  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress()), inputs, flags.eval) : undefined;
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
   if (evaluation && labels && labels.length < evaluation.count) {
     throw new IdpruneError(`labels ${flags.labels} hold ${labels.length} entries for ${evaluation.count} samples`);
@@ -64,7 +51,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   const progress = terminalProgress();
   const date = new Date();
 
-  const result = await compressModel(model, () => calibration, nodeRuntime, {
+  const { result, report } = await compressWithReport({ model, bytes: original, external }, calibration, {
     budget,
     mode: flags.mode,
     roundTo: flags.roundTo,
@@ -74,20 +61,11 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     allocation: flags.allocation,
     maskInput: flags.maskInput,
     batchSize: flags.batchSize,
+    evaluation: evaluation && { dataset: evaluation, labels },
     progress,
     version,
     date,
   });
-  const { analysis: after } = await analyzeForData(result.model, calibration);
-  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: flags.mode });
-
-  if (evaluation) {
-    const batchSize = batchSizeFor(inputs, flags.batchSize);
-    const start = performance.now();
-    report.evaluation = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset: evaluation, inputs, batchSize, labels, progress });
-    report.latency = await measureLatency(original, result.bytes, sliceFeeds(evaluation, inputs, 0, Math.min(batchSize, evaluation.count)), nodeRuntime);
-    report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
-  }
 
   console.log(formatCompression(report));
   if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');
@@ -98,4 +76,9 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   }
   writeModel(flags.output, result.model, external);
   console.log(`\nwrote ${flags.output}`);
+  if (flags.html) {
+    const data = { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels };
+    writeAtomic(flags.html, renderHtmlReport({ title: `idprune report: ${basename(path)}`, report, model: { path, inputs }, data }));
+    console.log(`wrote ${flags.html}`);
+  }
 }

@@ -1,0 +1,89 @@
+import type { Dataset } from '../calibrate/dataset.ts';
+import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
+import type { Progress } from '../calibrate/progress.ts';
+import { analyzeForData } from '../cli/analyze.ts';
+import type { LoadedModel } from '../cli/files.ts';
+import type { Budget } from '../compress/allocate.ts';
+import { compressModel, type CompressResult, type CorrectionMode, describeBudget } from '../compress/pipeline.ts';
+import { IdpruneError } from '../errors.ts';
+import { compareModels } from '../evaluate/compare.ts';
+import { measureLatency } from '../evaluate/latency.ts';
+import { nodeRuntime } from '../onnx/runtime-node.ts';
+import { buildReport, type CompressionReport } from '../report/report.ts';
+
+/** How much to keep: at most one of these; none means targetFlops 0.5. */
+export interface CompressTargets {
+  /** Keep this fraction of the FLOPs, (0, 1]. */
+  targetFlops?: number;
+  /** Keep this fraction of the parameters, (0, 1]. */
+  targetParams?: number;
+  /** Largest relative error allowed in each channel space, instead of a size target. */
+  tolerance?: number;
+  /** Keep this fraction of every space of single channels or neurons. */
+  keepNeurons?: number;
+  /** Keep this fraction of the heads of every attention block. */
+  keepHeads?: number;
+}
+
+export const DEFAULT_BATCH_SIZE = 64;
+
+export function budgetOf(targets: CompressTargets): Budget {
+  const keep = targets.keepNeurons !== undefined || targets.keepHeads !== undefined;
+  const given = [targets.targetFlops, targets.targetParams, targets.tolerance, keep || undefined].filter((x) => x !== undefined);
+  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params, --tolerance and --keep-neurons / --keep-heads');
+  if (keep) return { kind: 'keep', neurons: targets.keepNeurons, heads: targets.keepHeads };
+  if (targets.targetParams !== undefined) return { kind: 'params', fraction: targets.targetParams };
+  if (targets.tolerance !== undefined) return { kind: 'tolerance', error: targets.tolerance };
+  return { kind: 'flops', fraction: targets.targetFlops ?? 0.5 };
+}
+
+export interface CompressionRun {
+  budget: Budget;
+  mode?: CorrectionMode;
+  roundTo?: number;
+  minKeep?: number;
+  skip?: string[];
+  keepCoupled?: boolean;
+  allocation?: 'measured' | 'estimated';
+  maskInput?: string;
+  batchSize?: number;
+  /** Held-out data to compare the compressed model with the original on. */
+  evaluation?: { dataset: Dataset; labels?: ArrayLike<number | bigint> };
+  progress?: Progress;
+  version: string;
+  date: Date;
+}
+
+/** Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and latency. */
+export async function compressWithReport(loaded: LoadedModel, calibration: Dataset, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
+  const { budget, evaluation, progress, version, date } = run;
+  const mode = run.mode ?? 'corrected';
+  const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
+  const result = await compressModel(loaded.model, () => calibration, nodeRuntime, {
+    budget,
+    mode,
+    roundTo: run.roundTo,
+    minKeep: run.minKeep,
+    skip: run.skip,
+    keepCoupled: run.keepCoupled,
+    allocation: run.allocation,
+    maskInput: run.maskInput,
+    batchSize,
+    progress,
+    version,
+    date,
+  });
+  const { analysis: after } = await analyzeForData(result.model, calibration);
+  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode });
+
+  if (evaluation) {
+    const { dataset, labels } = evaluation;
+    const inputs = dataset.inputs;
+    const evalBatch = batchSizeFor(inputs, batchSize);
+    const start = performance.now();
+    report.evaluation = await compareModels(loaded.bytes, result.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize: evalBatch, labels, progress });
+    report.latency = await measureLatency(loaded.bytes, result.bytes, sliceFeeds(dataset, inputs, 0, Math.min(evalBatch, dataset.count)), nodeRuntime);
+    report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
+  }
+  return { result, report };
+}

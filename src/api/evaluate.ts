@@ -1,0 +1,51 @@
+import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
+import type { Progress } from '../calibrate/progress.ts';
+import { analyzeForData } from '../cli/analyze.ts';
+import type { LoadedModel } from '../cli/files.ts';
+import { IdpruneError } from '../errors.ts';
+import { type Comparison, compareModels } from '../evaluate/compare.ts';
+import { type Latency, measureLatency } from '../evaluate/latency.ts';
+import { nodeRuntime } from '../onnx/runtime-node.ts';
+import { inputSpecs } from '../onnx/shapes.ts';
+import type { ModelSize } from '../report/report.ts';
+import type { ReadOptions } from '../data/options.ts';
+import { type DataSource, type LabelsSource, loadData, loadLabels } from './data.ts';
+
+/** Two models compared on the same data: agreement and deviation, their sizes, their latency. */
+export interface Evaluation extends Comparison {
+  original: ModelSize;
+  candidate: ModelSize;
+  latency: Latency;
+}
+
+export interface EvaluationRun {
+  labels?: LabelsSource;
+  batchSize: number;
+  /** Timed runs per model for the latency ratio. */
+  runs: number;
+  progress?: Progress;
+  /** How images, audio or text given by path become inputs. */
+  read?: ReadOptions;
+}
+
+/** Compares two models with the same inputs on the same data. */
+export async function evaluateModels(original: LoadedModel, candidate: LoadedModel, data: DataSource, run: EvaluationRun): Promise<Evaluation> {
+  const inputs = inputSpecs(original.model);
+  const names = (specs: typeof inputs) => specs.map((s) => s.name).join(', ');
+  if (names(inputs) !== names(inputSpecs(candidate.model))) {
+    throw new IdpruneError(`the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidate.model))})`);
+  }
+  const dataset = await loadData(data, inputs, 'data', run.read);
+  const { analysis: before } = await analyzeForData(original.model, dataset);
+  const { analysis: after } = await analyzeForData(candidate.model, dataset);
+  const labels = run.labels === undefined ? undefined : loadLabels(run.labels);
+  const batchSize = batchSizeFor(inputs, run.batchSize);
+  const comparison = await compareModels(original.bytes, candidate.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize, labels, progress: run.progress });
+  const latency = await measureLatency(original.bytes, candidate.bytes, sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)), nodeRuntime, run.runs);
+  return {
+    ...comparison,
+    original: { params: before.params, flops: before.flops },
+    candidate: { params: after.params, flops: after.flops },
+    latency,
+  };
+}

@@ -1,0 +1,37 @@
+/** How images, audio and text become model inputs; unset fields follow the model's input shapes. */
+
+export type Layout = 'nchw' | 'nhwc';
+export type ColourOrder = 'rgb' | 'bgr' | 'gray';
+export type Preset = 'imagenet' | '0-1' | '-1-1';
+export type ResizeMode = 'stretch' | 'crop';
+
+export interface ImageOptions {
+  /** [height] (square) or [height, width], for inputs whose size is not fixed. */
+  imageSize?: number[];
+  layout?: Layout;
+  channels?: ColourOrder;
+  scale?: number;
+  /** One value for every channel, or one per channel in the order the model takes them. */
+  mean?: number[];
+  std?: number[];
+  preprocess?: Preset;
+  resize?: ResizeMode;
+}
+
+export interface AudioOptions {
+  sampleRate?: number;
+  window?: number;
+  hop?: number;
+}
+
+export interface TextOptions {
+  /** A Hugging Face tokenizer.json (default: the one beside the model). */
+  tokenizer?: string;
+  textField?: string;
+  maxLength?: number;
+}
+
+export interface ReadOptions extends ImageOptions, AudioOptions, TextOptions {
+  /** The model the data is for: its folder is where a tokenizer.json is looked for. */
+  modelPath?: string;
+}
