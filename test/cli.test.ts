@@ -127,6 +127,44 @@ describe('idprune compress', () => {
   });
 });
 
+describe('idprune compress with saved statistics', () => {
+  it('at another budget gives the channels of a run that collected them itself, without the statistics pass', async () => {
+    const saving = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s5.onnx'), '--target-flops', '0.5', '--save-stats', path('model.stats'));
+    assert.equal(saving.code, 0, saving.stderr);
+    const reused = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s7.onnx'), '--target-flops', '0.7', '--stats', path('model.stats'), '--json', path('s7.json'));
+    assert.equal(reused.code, 0, reused.stderr);
+    const fresh = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('f7.onnx'), '--target-flops', '0.7', '--json', path('f7.json'));
+    const kept = (file: string) => JSON.parse(readFileSync(path(file), 'utf8')).spaces.map((s: { kept: number }) => s.kept);
+    assert.deepEqual(kept('s7.json'), kept('f7.json'));
+    assert.equal(JSON.parse(readFileSync(path('s7.json'), 'utf8')).timingsSeconds.statistics, undefined);
+    assert.equal(fresh.code, 0);
+  });
+
+  it('refuses statistics made for another model', async () => {
+    await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s-other.onnx'), '--target-flops', '0.5', '--save-stats', path('mine.stats'));
+    writeFileSync(path('other.onnx'), encodeModel(convReluFlattenGemm(0)));
+    assertCleanFailure(await idprune('compress', path('other.onnx'), '--calib', path('calib.npy'), '-o', path('o-other.onnx'), '--stats', path('mine.stats')), /mine\.stats was made for another model/);
+    assert.ok(!existsSync(path('o-other.onnx')));
+  });
+});
+
+describe('idprune sweep', () => {
+  it('measures one compression per target from one statistics pass, keeping the models when asked', async () => {
+    const out = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--eval', path('heldout.npy'), '--targets', '0.8,0.5', '--keep-models', path('kept'), '--json', '-');
+    assert.equal(out.code, 0, out.stderr);
+    const sweep = JSON.parse(out.stdout);
+    assert.deepEqual(sweep.points.map((p: { target: number }) => p.target), [0.8, 0.5]);
+    assert.ok(sweep.points[0].flops <= 0.8 && sweep.points[1].flops <= 0.5 && sweep.points[1].flops < sweep.points[0].flops);
+    assert.ok(sweep.points.every((p: { agreement: number; latencyRatio: number }) => p.agreement >= 0 && p.agreement <= 1 && p.latencyRatio > 0));
+    assert.equal(sweep.prepareSeconds.statistics > 0, true);
+    assert.ok(existsSync(path('kept/model-flops0.8.onnx')) && existsSync(path('kept/model-flops0.5.onnx')));
+  });
+
+  it('refuses a target outside (0, 1]', async () => {
+    assertCleanFailure(await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.5,1.5'), /targets/);
+  });
+});
+
 describe('idprune inspect', () => {
   it('lists channel spaces with their status as JSON', async () => {
     const out = await idprune('inspect', path('model.onnx'), '--json');

@@ -4,7 +4,7 @@ import type { Progress } from '../calibrate/progress.ts';
 import { analyzeForData } from '../cli/analyze.ts';
 import type { LoadedModel } from '../cli/files.ts';
 import type { Budget } from '../compress/allocate.ts';
-import { compressModel, type CompressResult, type CorrectionMode, describeBudget } from '../compress/pipeline.ts';
+import { compressPrepared, type CompressResult, type CorrectionMode, describeBudget, type Prepared, prepareCompression, type Statistics } from '../compress/pipeline.ts';
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
@@ -56,30 +56,39 @@ export interface CompressionRun {
 
 /** Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and latency. */
 export async function compressWithReport(loaded: LoadedModel, calibration: Dataset, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
+  return compressPreparedWithReport(loaded, await prepareRun(loaded, calibration, run), run);
+}
+
+/** The budget-independent part of a run (see prepareCompression): `saved` statistics skip the statistics pass. */
+export function prepareRun(loaded: LoadedModel, calibration: Dataset, run: Omit<CompressionRun, 'budget'>, saved?: Statistics): Promise<Prepared> {
+  return prepareCompression(
+    loaded.model,
+    () => calibration,
+    nodeRuntime,
+    {
+      mode: run.mode ?? 'corrected',
+      skip: run.skip,
+      keepCoupled: run.keepCoupled,
+      allocation: run.allocation,
+      maskInput: run.maskInput,
+      batchSize: run.batchSize ?? DEFAULT_BATCH_SIZE,
+      progress: run.progress,
+    },
+    saved,
+  );
+}
+
+/** A prepared model compressed to the run's budget, with its report. */
+export async function compressPreparedWithReport(loaded: LoadedModel, prepared: Prepared, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
   const { budget, evaluation, progress, version, date } = run;
-  const mode = run.mode ?? 'corrected';
-  const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
-  const result = await compressModel(loaded.model, () => calibration, nodeRuntime, {
-    budget,
-    mode,
-    roundTo: run.roundTo,
-    minKeep: run.minKeep,
-    skip: run.skip,
-    keepCoupled: run.keepCoupled,
-    allocation: run.allocation,
-    maskInput: run.maskInput,
-    batchSize,
-    progress,
-    version,
-    date,
-  });
-  const { analysis: after } = await analyzeForData(result.model, calibration);
-  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode });
+  const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date });
+  const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
+  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: prepared.mode });
 
   if (evaluation) {
     const { dataset, labels } = evaluation;
     const inputs = dataset.inputs;
-    const evalBatch = batchSizeFor(inputs, batchSize);
+    const evalBatch = batchSizeFor(inputs, run.batchSize ?? DEFAULT_BATCH_SIZE);
     const start = performance.now();
     report.evaluation = await compareModels(loaded.bytes, result.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize: evalBatch, labels, progress });
     report.latency = await measureLatency(loaded.bytes, result.bytes, sliceFeeds(dataset, inputs, 0, Math.min(evalBatch, dataset.count)), nodeRuntime);

@@ -4,7 +4,8 @@ import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
-import { fraction, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './options.ts';
+import { sweepCommand } from './commands/sweep.ts';
+import { fraction, fractionList, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './options.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -73,24 +74,42 @@ program
   .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
   .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
   .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
-  .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact').choices(['corrected', 'plain']).default('corrected'))
   .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)', positiveInteger)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
-  .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
-  .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)')
-  .addOption(
-    new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
-      .choices(['measured', 'estimated']),
-  )
-  .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
-  .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
-  .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
-  .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
   .option('--min-agreement <fraction>', 'fail, writing no model, if agreement on --eval data is lower', fraction)
-  .option('--json <path>', 'write the report as JSON')
+  .option('--json <path>', 'write the report as JSON (- for stdout)')
   .option('--html <path>', 'write the report as a self-contained HTML page (charts of kept channels and timings)')
-  .option('--force', 'overwrite the output file if it exists')
   .action(guarded((path: string, flags) => compressCommand(path, flags, version)));
+
+program
+  .command('sweep')
+  .description('the trade-off in one run: statistics once, then a compression per FLOPs target, each measured on --eval data')
+  .argument('<model>', 'ONNX model')
+  .requiredOption('--calib <path>', `calibration data: ${DATA_KINDS}`)
+  .option('--targets <fractions>', 'FLOPs fractions to compress to (comma-separated)', fractionList, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+  .option('--keep-models <dir>', 'write each compressed model into this folder')
+  .option('--json <path>', 'write every point and its report as JSON (- for stdout)')
+  .option('--html <path>', 'write the curve and the reports as a self-contained HTML page')
+  .action(guarded((path: string, flags) => sweepCommand(path, flags, version)));
+
+/** Options compress and sweep share: how to compress, and held-out data to measure the result on. */
+function addCompressionOptions(command: Command): void {
+  command
+    .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact').choices(['corrected', 'plain']).default('corrected'))
+    .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
+    .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)')
+    .addOption(
+      new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
+        .choices(['measured', 'estimated']),
+    )
+    .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
+    .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
+    .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
+    .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
+    .option('--stats <file>', 'statistics saved by --save-stats for this model and data: the statistics pass is skipped')
+    .option('--save-stats <file>', 'save the statistics, so that a later run at another budget skips their pass')
+    .option('--force', 'overwrite output files that exist');
+}
 
 program
   .command('eval')
@@ -104,6 +123,9 @@ program
   .option('--json', 'print JSON')
   .action(guarded(evalCommand));
 
-for (const command of program.commands) addReaderOptions(command);
+for (const command of program.commands) {
+  if (command.name() === 'compress' || command.name() === 'sweep') addCompressionOptions(command);
+  addReaderOptions(command);
+}
 
 await program.parseAsync();

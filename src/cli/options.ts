@@ -6,6 +6,13 @@ export function fraction(value: string): number {
   return x;
 }
 
+/** Comma-separated fractions in (0, 1], each once. */
+export function fractionList(value: string): number[] {
+  const values = value.split(',').map((part) => fraction(part.trim()));
+  if (new Set(values).size !== values.length) throw new InvalidArgumentError('a target is listed twice');
+  return values;
+}
+
 export function positiveNumber(value: string): number {
   const x = Number(value);
   if (!(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError('expected a positive number');

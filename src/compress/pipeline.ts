@@ -97,36 +97,68 @@ export async function compressModel(
   runtime: Runtime,
   options: CompressOptions,
 ): Promise<CompressResult> {
+  return compressPrepared(await prepareCompression(model, calibration, runtime, options), options);
+}
+
+/** What compression learns from the model and the calibration data whatever the budget: kept for a sweep, or saved. */
+export interface Statistics {
+  /** The Gram matrix of every read tensor of every prunable space, by probeKey. */
+  grams: Map<string, Matrix>;
+  rankings: Map<number, ChannelRanking>;
+  /** The measured allocation's output error curves (sensitivity.ts), once measured. */
+  curves?: Map<number, Float64Array>;
+}
+
+/** A model analysed and measured on its calibration data, ready to be compressed to any budget. */
+export interface Prepared {
+  /** The model as compressed: If branches fixed by the data inlined. */
+  model: ModelProto;
+  analysis: Analysis;
+  dataset: Dataset;
+  statistics: Statistics;
+  mode: CorrectionMode;
+  allocation: 'measured' | 'estimated';
+  /** Seconds per stage so far. */
+  timings: Record<string, number>;
+  /** Puts the inlined If branches back (see branches.ts). */
+  restore?: (compressed: ModelProto) => ModelProto;
+  branches?: string[];
+  pass: PassOptions;
+  rowMask: (tensor: string) => string | undefined;
+}
+
+type PrepareOptions = Omit<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>;
+
+/**
+ * Everything before a budget is applied: analysis, the statistics pass, the ranking of every
+ * space's channels. `saved` statistics (from an earlier run on the same model and data) skip the
+ * pass; they must match the analysis.
+ */
+export async function prepareCompression(
+  model: ModelProto,
+  calibration: (model: { inputs: InputSpec[] }) => Dataset,
+  runtime: Runtime,
+  options: PrepareOptions,
+  saved?: Statistics,
+): Promise<Prepared> {
   const dataset = calibration({ inputs: inputSpecs(model) });
   // Depth levels, deviation tracing and statistics copies read the nodes in order.
   model = topologicallySorted(model);
   const inlined = await inlineFixedBranches(model, dataset, runtime);
-  if (!inlined) return compressGraph(model, dataset, runtime, options);
-  const result = await compressGraph(inlined.model, dataset, runtime, options);
-  const restored = inlined.restore(result.model);
-  return { ...result, model: restored, bytes: encodeModel(restored), branches: inlined.taken };
-}
-
-async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runtime, options: CompressOptions): Promise<CompressResult> {
+  const graph = inlined?.model ?? model;
   const timings: Record<string, number> = {};
-  const timed = async <T>(stage: string, work: () => Promise<T> | T): Promise<T> => {
-    const start = performance.now();
-    try {
-      return await work();
-    } finally {
-      timings[stage] = (timings[stage] ?? 0) + (performance.now() - start) / 1000;
-    }
-  };
+  const timed = timer(timings);
+  const mode = options.mode ?? 'corrected';
 
   const analysis = await timed('analysis', () =>
-    analyzeModel(model, runtime, { skip: options.skip, keepCoupled: options.keepCoupled ?? options.mode === 'plain', sampleDims: sampleDims(dataset) }),
+    analyzeModel(graph, runtime, { skip: options.skip, keepCoupled: options.keepCoupled ?? mode === 'plain', sampleDims: sampleDims(dataset) }),
   );
   leaveUnderdetermined(analysis, dataset.count);
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
     const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
     const more = analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
-    throw new IdpruneError(`the model has no prunable channel space${quantizedNote(model)}${shown}${more}`);
+    throw new IdpruneError(`the model has no prunable channel space${quantizedNote(graph)}${shown}${more}`);
   }
   const pass: PassOptions = {
     runtime,
@@ -136,37 +168,82 @@ async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runti
     progress: options.progress ?? silentProgress,
   };
   checkFillsBatch(dataset, analysis.inputs, pass.batchSize);
-
   const rowMask = paddingMask(analysis, options.maskInput);
   const probes = readProbes(analysis, prunable).map((p) => ({ ...p, rowMask: rowMask(p.tensor) }));
-  const grams = await timed('statistics', () => collectGrams(model, probes, { ...pass, label: 'statistics' }));
-  const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
-  const gramOf = (space: ChannelSpace, tensor: string) => gramByProbe.get(probeKey(space.id, tensor))!;
 
-  const rankings = await timed('selection', () => {
-    const rankings = new Map<number, ChannelRanking>();
-    for (const space of prunable) {
-      const tensors = readTensors(space);
-      const grams = tensors.map((t) => gramOf(space, t));
-      // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
-      // metric on the channels), not at the activation itself: a direction the consumer barely
-      // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
-      // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
-      const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
-      const ranking = weighted ? rankChannelsWeighted(grams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(grams, space.unit);
-      rankings.set(space.id, ranking);
+  let statistics: Statistics;
+  if (saved) {
+    statistics = checkedStatistics(saved, probes, prunable);
+  } else {
+    const grams = await timed('statistics', () => collectGrams(graph, probes, { ...pass, label: 'statistics' }));
+    const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
+    const rankings = await timed('selection', () => {
+      const rankings = new Map<number, ChannelRanking>();
+      for (const space of prunable) {
+        const tensors = readTensors(space);
+        const spaceGrams = tensors.map((t) => gramByProbe.get(probeKey(space.id, t))!);
+        // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
+        // metric on the channels), not at the activation itself: a direction the consumer barely
+        // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
+        // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
+        const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
+        const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(spaceGrams, space.unit);
+        rankings.set(space.id, ranking);
+      }
+      return rankings;
+    });
+    statistics = { grams: gramByProbe, rankings };
+  }
+  return {
+    model: graph,
+    analysis,
+    dataset,
+    statistics,
+    mode,
+    allocation: options.allocation ?? defaultAllocation(mode, prunable.length, graph),
+    timings,
+    restore: inlined?.restore,
+    branches: inlined?.taken,
+    pass,
+    rowMask,
+  };
+}
+
+/** Saved statistics for the spaces of this analysis: refused where they do not match it. */
+function checkedStatistics(saved: Statistics, probes: readonly (Probe & { space: number })[], prunable: readonly ChannelSpace[]): Statistics {
+  for (const probe of probes) {
+    const gram = saved.grams.get(probeKey(probe.space, probe.tensor));
+    if (!gram || gram.rows !== probe.channels) {
+      throw new IdpruneError(`the statistics do not match this model's analysis (tensor "${probe.tensor}" of space ${probe.space}): were they made with other options (--skip, --keep-coupled, --mode)?`);
     }
-    return rankings;
-  });
+  }
+  for (const space of prunable) if (!saved.rankings.has(space.id)) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
+  return saved;
+}
+
+/** The prepared model compressed to one budget; a prepared model can be compressed to several. */
+export async function compressPrepared(prepared: Prepared, options: Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>): Promise<CompressResult> {
+  const { model, analysis, dataset, statistics, mode, pass, rowMask } = prepared;
+  const { rankings } = statistics;
+  const timings: Record<string, number> = { ...prepared.timings };
+  const timed = timer(timings);
+  const prunable = analysis.spaces.filter((s) => s.prunable);
+  const gramOf = (space: ChannelSpace, tensor: string) => statistics.grams.get(probeKey(space.id, tensor))!;
   const decide = (space: ChannelSpace, keep: number[]): SpaceDecision => ({
     space,
     keep,
     interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
   });
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
-  const allocation = options.allocation ?? defaultAllocation(options.mode ?? 'corrected', prunable.length, model);
-  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && allocation === 'measured';
-  const curves = measured ? await timed('sensitivity', () => outputErrorCurves(model, prunable, rankings, decide, pass)) : undefined;
+  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
+  if (measured && !statistics.curves) {
+    const start = performance.now();
+    statistics.curves = await outputErrorCurves(model, prunable, rankings, decide, pass);
+    // Measured once for every budget: counted among the prepared stages.
+    prepared.timings.sensitivity = (performance.now() - start) / 1000;
+    timings.sensitivity = prepared.timings.sensitivity;
+  }
+  const curves = measured ? statistics.curves : undefined;
   const sizing: Omit<AllocationInput, 'roundTo'> = {
     spaces: new Map(
       prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
@@ -185,7 +262,7 @@ async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runti
 
   let passes = 1;
   let output: ModelProto;
-  if ((options.mode ?? 'corrected') === 'plain') {
+  if (mode === 'plain') {
     const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
     output = await timed('surgery', () => applySurgery(model, decisions));
   } else {
@@ -217,19 +294,43 @@ async function compressGraph(model: ModelProto, dataset: Dataset, runtime: Runti
   setMetadata(output, {
     'idprune.version': options.version ?? 'unknown',
     'idprune.target': describeBudget(options.budget),
-    'idprune.mode': options.mode ?? 'corrected',
+    'idprune.mode': mode,
     'idprune.allocation': measured ? 'measured' : 'estimated',
     'idprune.round_to': String(roundTo),
     'idprune.date': (options.date ?? new Date()).toISOString(),
     'idprune.calibration_samples': String(dataset.count),
   });
+  if (prepared.restore) output = prepared.restore(output);
 
   const outcomes = prunable.map((space) => {
     const k = kept.get(space.id)!;
     const ranking = rankings.get(space.id)!;
     return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
   });
-  return { model: output, bytes: encodeModel(output), analysis, outcomes, calibrationSamples: dataset.count, passes, allocation: measured ? 'measured' : 'estimated', roundTo, timings };
+  return {
+    model: output,
+    bytes: encodeModel(output),
+    analysis,
+    outcomes,
+    calibrationSamples: dataset.count,
+    passes,
+    allocation: measured ? 'measured' : 'estimated',
+    roundTo,
+    timings,
+    branches: prepared.branches,
+  };
+}
+
+/** Adds each stage's seconds to `timings`. */
+function timer(timings: Record<string, number>) {
+  return async <T>(stage: string, work: () => Promise<T> | T): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[stage] = (timings[stage] ?? 0) + (performance.now() - start) / 1000;
+    }
+  };
 }
 
 const QUANTIZED_OPS = new Set(['ConvInteger', 'MatMulInteger', 'QLinearConv', 'QLinearMatMul', 'DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear']);
@@ -309,7 +410,7 @@ function deviatedIntactSpaces(analysis: Analysis, pruned: readonly ChannelSpace[
   return analysis.spaces.filter((s) => !prunedIds.has(s.id) && s.consumers.some((c) => deviated.has(c.reads)));
 }
 
-function probeKey(space: number, tensor: string): string {
+export function probeKey(space: number, tensor: string): string {
   return `${space}|${tensor}`;
 }
 

@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { compressWithReport, budgetOf, type CompressTargets } from '../../api/compress.ts';
+import { budgetOf, compressPreparedWithReport, type CompressTargets, prepareRun } from '../../api/compress.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
 import { makeDataset } from '../../calibrate/dataset.ts';
 import { IdpruneError } from '../../errors.ts';
@@ -9,6 +9,7 @@ import { formatCompression } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/options.ts';
 import { checkOutputPath, externalDataPath, readData, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
+import { loadStatistics, saveStatistics } from '../statistics.ts';
 
 export interface CompressFlags extends CompressTargets, ReadOptions {
   calib: string;
@@ -26,6 +27,8 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   minAgreement?: number;
   json?: string;
   html?: string;
+  stats?: string;
+  saveStats?: string;
   force?: boolean;
 }
 
@@ -34,7 +37,8 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (flags.minAgreement !== undefined && !flags.eval) throw new IdpruneError('--min-agreement needs --eval data');
   if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
   checkOutputPath(flags.output, [path], Boolean(flags.force));
-  if (flags.json) checkOutputPath(flags.json, [path], true);
+  if (flags.json && flags.json !== '-') checkOutputPath(flags.json, [path], true);
+  if (flags.saveStats) checkOutputPath(flags.saveStats, [path], Boolean(flags.force));
   if (flags.html && resolve(flags.html) === resolve(flags.output)) throw new IdpruneError('--html and --output name the same file');
   if (flags.html) checkOutputPath(flags.html, [path], Boolean(flags.force));
   const { model, bytes: original, external } = readModel(path);
@@ -48,10 +52,12 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (evaluation && labels && labels.length < evaluation.count) {
     throw new IdpruneError(`labels ${flags.labels} hold ${labels.length} entries for ${evaluation.count} samples`);
   }
+  const saved = flags.stats ? loadStatistics(flags.stats, original, calibration.count) : undefined;
   const progress = terminalProgress();
   const date = new Date();
 
-  const { result, report } = await compressWithReport({ model, bytes: original, external }, calibration, {
+  const loaded = { model, bytes: original, external };
+  const run = {
     budget,
     mode: flags.mode,
     roundTo: flags.roundTo,
@@ -65,20 +71,29 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     progress,
     version,
     date,
-  });
+  };
+  const prepared = await prepareRun(loaded, calibration, run, saved);
+  const { result, report } = await compressPreparedWithReport(loaded, prepared, run);
+  if (flags.saveStats) {
+    const options = { mode: flags.mode, skip: flags.skip, keepCoupled: flags.keepCoupled, maskInput: flags.maskInput };
+    saveStatistics(flags.saveStats, prepared, { model: original, data: { source: flags.calib, samples: calibration.count }, options, tool: `idprune ${version}` });
+  }
 
-  console.log(formatCompression(report));
-  if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');
+  // With --json -, stdout holds the JSON alone; the table and file notes go to stderr.
+  const log = flags.json === '-' ? console.error : console.log;
+  log(formatCompression(report));
+  if (flags.json === '-') console.log(JSON.stringify(report, null, 2));
+  else if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');
   if (flags.minAgreement !== undefined && report.evaluation!.agreement < flags.minAgreement) {
     throw new IdpruneError(
       `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below --min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,
     );
   }
   writeModel(flags.output, result.model, external);
-  console.log(`\nwrote ${flags.output}`);
+  log(`\nwrote ${flags.output}`);
   if (flags.html) {
     const data = { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels };
     writeAtomic(flags.html, renderHtmlReport({ title: `idprune report: ${basename(path)}`, report, model: { path, inputs }, data }));
-    console.log(`wrote ${flags.html}`);
+    log(`wrote ${flags.html}`);
   }
 }

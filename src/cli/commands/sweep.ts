@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { compressPreparedWithReport, prepareRun } from '../../api/compress.ts';
+import { makeDataset } from '../../calibrate/dataset.ts';
+import type { CorrectionMode } from '../../compress/pipeline.ts';
+import type { ReadOptions } from '../../data/options.ts';
+import { IdpruneError } from '../../errors.ts';
+import { inputSpecs } from '../../onnx/shapes.ts';
+import { renderHtmlReport, type SweepPoint } from '../../report/html.ts';
+import type { CompressionReport } from '../../report/report.ts';
+import { percent, table } from '../../report/text.ts';
+import { checkOutputPath, readData, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
+import { terminalProgress } from '../progress-bar.ts';
+import { loadStatistics, saveStatistics } from '../statistics.ts';
+
+export interface SweepFlags extends ReadOptions {
+  calib: string;
+  eval?: string;
+  labels?: string;
+  targets: number[];
+  keepModels?: string;
+  mode: CorrectionMode;
+  skip: string[];
+  keepCoupled?: boolean;
+  allocation?: 'measured' | 'estimated';
+  maskInput?: string;
+  batchSize: number;
+  stats?: string;
+  saveStats?: string;
+  json?: string;
+  html?: string;
+  force?: boolean;
+}
+
+/** The trade-off in one run: the statistics once, then one compression per FLOPs target, each measured. */
+export async function sweepCommand(path: string, flags: SweepFlags, version: string): Promise<void> {
+  if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
+  for (const output of [flags.json, flags.html, flags.saveStats]) if (output && output !== '-') checkOutputPath(output, [path], Boolean(flags.force));
+  const { model, bytes, external } = readModel(path);
+  const inputs = inputSpecs(model);
+  const reading = { ...flags, modelPath: path };
+  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress()), inputs, flags.calib);
+  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress()), inputs, flags.eval) : undefined;
+  const labels = flags.labels ? readLabels(flags.labels) : undefined;
+  const saved = flags.stats ? loadStatistics(flags.stats, bytes, calibration.count) : undefined;
+  if (flags.keepModels) mkdirSync(flags.keepModels, { recursive: true });
+
+  const progress = terminalProgress();
+  const date = new Date();
+  const run = { ...flags, evaluation: evaluation && { dataset: evaluation, labels }, progress, version, date };
+  const prepared = await prepareRun({ model, bytes, external }, calibration, run, saved);
+  const points: SweepPoint[] = [];
+  const reports: CompressionReport[] = [];
+  for (const target of [...flags.targets].sort((a, b) => b - a)) {
+    const start = performance.now();
+    const { result, report } = await compressPreparedWithReport({ model, bytes, external }, prepared, { ...run, budget: { kind: 'flops', fraction: target } });
+    const seconds = (performance.now() - start) / 1000;
+    points.push({
+      target,
+      flops: report.after.flops / report.before.flops,
+      params: report.after.params / report.before.params,
+      agreement: report.evaluation?.agreement,
+      accuracy: report.evaluation?.accuracy?.candidate,
+      cosine: report.evaluation?.cosine,
+      deviation: report.evaluation?.relativeL2,
+      latencyRatio: report.latency?.ratio,
+      seconds,
+    });
+    reports.push(report);
+    if (flags.keepModels) writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
+    if (flags.json !== '-') console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
+  }
+  if (flags.saveStats) {
+    saveStatistics(flags.saveStats, prepared, { model: bytes, data: { source: flags.calib, samples: calibration.count }, options: { mode: flags.mode, skip: flags.skip, keepCoupled: flags.keepCoupled, maskInput: flags.maskInput }, tool: `idprune ${version}` });
+  }
+
+  const summary = { model: path, calibration: { source: flags.calib, samples: calibration.count }, prepareSeconds: prepared.timings, points, reports };
+  if (flags.json === '-') console.log(JSON.stringify(summary, null, 2));
+  else console.log(formatSweep(points));
+  if (flags.json && flags.json !== '-') writeAtomic(flags.json, JSON.stringify(summary, null, 2) + '\n');
+  if (flags.html) {
+    const last = reports.length - 1;
+    writeAtomic(flags.html, renderHtmlReport({ title: `idprune sweep: ${basename(path)}`, report: reports[last], sweep: points, chosen: last, model: { path, inputs }, data: { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels } }));
+    if (flags.json !== '-') console.log(`wrote ${flags.html}`);
+  }
+}
+
+function describePoint(p: SweepPoint): string {
+  const parts = [`FLOPs ${percent(p.flops)}`, `parameters ${percent(p.params)}`];
+  if (p.agreement !== undefined) parts.push(`agreement ${percent(p.agreement, 2)}`);
+  parts.push(`${p.seconds.toFixed(1)} s`);
+  return parts.join(', ');
+}
+
+function formatSweep(points: readonly SweepPoint[]): string {
+  const optional = (x: number | undefined, show: (x: number) => string) => (x === undefined ? '-' : show(x));
+  return table(
+    ['target', 'FLOPs', 'params', 'agreement', 'accuracy', 'cosine', 'latency', 'seconds'],
+    points.map((p) => [
+      String(p.target),
+      percent(p.flops),
+      percent(p.params),
+      optional(p.agreement, (x) => percent(x, 2)),
+      optional(p.accuracy, (x) => percent(x, 2)),
+      optional(p.cosine, (x) => x.toFixed(5)),
+      optional(p.latencyRatio, (x) => `${x.toFixed(2)}×`),
+      p.seconds.toFixed(1),
+    ]),
+  );
+}

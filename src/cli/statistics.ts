@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import type { Prepared, Statistics } from '../compress/pipeline.ts';
+import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-file.ts';
+import { IdpruneError } from '../errors.ts';
+import { readBytes, writeAtomic } from './files.ts';
+
+export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Statistics saved by `--save-stats`, refused for a model other than the one they were made for. */
+export function loadStatistics(path: string, model: Uint8Array, samples: number): Statistics {
+  const { statistics, origin } = decodeStatistics(readBytes(path, 'statistics file'), path);
+  if (origin.modelSha256 !== sha256(model)) {
+    throw new IdpruneError(`statistics file ${path} was made for another model (SHA-256 ${origin.modelSha256.slice(0, 12)}…, this one ${sha256(model).slice(0, 12)}…)`);
+  }
+  if (origin.data.samples !== samples) {
+    throw new IdpruneError(`statistics file ${path} was made from ${origin.data.samples} samples of ${origin.data.source}; the calibration data has ${samples}`);
+  }
+  return statistics;
+}
+
+export function saveStatistics(path: string, prepared: Prepared, origin: Omit<StatisticsOrigin, 'modelSha256'> & { model: Uint8Array }): void {
+  const { model, ...rest } = origin;
+  writeAtomic(path, encodeStatistics(prepared.statistics, { ...rest, modelSha256: sha256(model) }));
+}
