@@ -72,6 +72,16 @@ describe('idprune compress', () => {
     assert.ok(report.evaluation.agreement >= 0.9, `agreement ${report.evaluation.agreement}`);
   });
 
+  it('prints nothing with --quiet, and only the JSON report on stdout with --json -', async () => {
+    const quiet = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('quiet.onnx'), '--quiet');
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.deepEqual([quiet.stdout, quiet.stderr], ['', '']);
+    assert.ok(existsSync(path('quiet.onnx')));
+    const json = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('json.onnx'), '--json', '-');
+    assert.ok(JSON.parse(json.stdout).after.flops > 0);
+    assert.match(json.stderr, /FLOPs \(MAC\)/);
+  });
+
   it('refuses a file that is not ONNX', async () => {
     assertCleanFailure(await idprune('compress', path('not-onnx.onnx'), '--calib', path('calib.npy'), '-o', path('o1.onnx')), /not-onnx.onnx is not an ONNX model/);
   });

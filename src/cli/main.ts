@@ -9,7 +9,10 @@ import { fraction, fractionList, imageSize, nameList, numberList, positiveIntege
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
-/** Runs an action; a user error becomes one line on stderr and exit code 1, never a bare stack trace. */
+/**
+ * Runs an action; a user error (bad input, an unmet --min-agreement) becomes one line on stderr and
+ * exit code 1, an internal error exit code 2, never a bare stack trace as the only explanation.
+ */
 function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
   return async (...args: A) => {
     try {
@@ -22,7 +25,7 @@ function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
         console.error(`idprune: internal error: ${(err as Error)?.message ?? err}`);
         if (process.env.IDPRUNE_DEBUG) console.error((err as Error)?.stack);
         else console.error('(set IDPRUNE_DEBUG=1 to see the stack trace, and please report it)');
-        process.exitCode = 70;
+        process.exitCode = 2;
       }
     }
   };
@@ -108,7 +111,8 @@ function addCompressionOptions(command: Command): void {
     .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
     .option('--stats <file>', 'statistics saved by --save-stats for this model and data: the statistics pass is skipped')
     .option('--save-stats <file>', 'save the statistics, so that a later run at another budget skips their pass')
-    .option('--force', 'overwrite output files that exist');
+    .option('--force', 'overwrite output files that exist')
+    .option('-q, --quiet', 'print nothing but errors (and JSON asked for on stdout with --json -)');
 }
 
 program

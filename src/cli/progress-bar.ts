@@ -1,9 +1,9 @@
 import cliProgress from 'cli-progress';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
 
-/** A progress bar on stderr when it is a terminal; nothing otherwise (logs stay clean). */
-export function terminalProgress(): Progress {
-  if (!process.stderr.isTTY) return silentProgress;
+/** A progress bar on stderr when it is a terminal and not `quiet`; nothing otherwise (logs stay clean). */
+export function terminalProgress(quiet = false): Progress {
+  if (!process.stderr.isTTY || quiet) return silentProgress;
   let bar: cliProgress.SingleBar | undefined;
   return {
     begin(label, total) {

@@ -30,6 +30,7 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   stats?: string;
   saveStats?: string;
   force?: boolean;
+  quiet?: boolean;
 }
 
 export async function compressCommand(path: string, flags: CompressFlags, version: string): Promise<void> {
@@ -46,14 +47,14 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   const inputs = inputSpecs(model);
   // Every input is read and checked before the long work starts.
   const reading = { ...flags, modelPath: path };
-  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress()), inputs, flags.calib);
-  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress()), inputs, flags.eval) : undefined;
+  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress(flags.quiet)), inputs, flags.calib);
+  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress(flags.quiet)), inputs, flags.eval) : undefined;
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
   if (evaluation && labels && labels.length < evaluation.count) {
     throw new IdpruneError(`labels ${flags.labels} hold ${labels.length} entries for ${evaluation.count} samples`);
   }
   const saved = flags.stats ? loadStatistics(flags.stats, original, calibration.count) : undefined;
-  const progress = terminalProgress();
+  const progress = terminalProgress(flags.quiet);
   const date = new Date();
 
   const loaded = { model, bytes: original, external };
@@ -80,7 +81,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   }
 
   // With --json -, stdout holds the JSON alone; the table and file notes go to stderr.
-  const log = flags.json === '-' ? console.error : console.log;
+  const log = flags.quiet ? () => {} : flags.json === '-' ? console.error : console.log;
   log(formatCompression(report));
   if (flags.json === '-') console.log(JSON.stringify(report, null, 2));
   else if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');

@@ -30,6 +30,7 @@ export interface SweepFlags extends ReadOptions {
   json?: string;
   html?: string;
   force?: boolean;
+  quiet?: boolean;
 }
 
 /** The trade-off in one run: the statistics once, then one compression per FLOPs target, each measured. */
@@ -39,13 +40,13 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   const { model, bytes, external } = readModel(path);
   const inputs = inputSpecs(model);
   const reading = { ...flags, modelPath: path };
-  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress()), inputs, flags.calib);
-  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress()), inputs, flags.eval) : undefined;
+  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress(flags.quiet)), inputs, flags.calib);
+  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress(flags.quiet)), inputs, flags.eval) : undefined;
   const labels = flags.labels ? readLabels(flags.labels) : undefined;
   const saved = flags.stats ? loadStatistics(flags.stats, bytes, calibration.count) : undefined;
   if (flags.keepModels) mkdirSync(flags.keepModels, { recursive: true });
 
-  const progress = terminalProgress();
+  const progress = terminalProgress(flags.quiet);
   const date = new Date();
   const run = { ...flags, evaluation: evaluation && { dataset: evaluation, labels }, progress, version, date };
   const prepared = await prepareRun({ model, bytes, external }, calibration, run, saved);
@@ -68,7 +69,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
     });
     reports.push(report);
     if (flags.keepModels) writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
-    if (flags.json !== '-') console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
+    if (!flags.quiet) console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
   }
   if (flags.saveStats) {
     saveStatistics(flags.saveStats, prepared, { model: bytes, data: { source: flags.calib, samples: calibration.count }, options: { mode: flags.mode, skip: flags.skip, keepCoupled: flags.keepCoupled, maskInput: flags.maskInput }, tool: `idprune ${version}` });
@@ -76,12 +77,12 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
 
   const summary = { model: path, calibration: { source: flags.calib, samples: calibration.count }, prepareSeconds: prepared.timings, points, reports };
   if (flags.json === '-') console.log(JSON.stringify(summary, null, 2));
-  else console.log(formatSweep(points));
+  else if (!flags.quiet) console.log(formatSweep(points));
   if (flags.json && flags.json !== '-') writeAtomic(flags.json, JSON.stringify(summary, null, 2) + '\n');
   if (flags.html) {
     const last = reports.length - 1;
     writeAtomic(flags.html, renderHtmlReport({ title: `idprune sweep: ${basename(path)}`, report: reports[last], sweep: points, chosen: last, model: { path, inputs }, data: { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels } }));
-    if (flags.json !== '-') console.log(`wrote ${flags.html}`);
+    if (flags.json !== '-' && !flags.quiet) console.log(`wrote ${flags.html}`);
   }
 }
 
