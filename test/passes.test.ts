@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TensorProto_DataType, type ModelProto } from 'onnx-buf';
+import { clone } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import type { ConsumerProbe } from '../src/calibrate/instrument.ts';
 import { collectCrossGrams, CrossGramPasses } from '../src/calibrate/statistics.ts';
@@ -70,6 +71,18 @@ describe('correction passes', () => {
     const networkOutputs = (m: ModelProto) => m.graph!.node.flatMap((n) => n.output).filter((t) => !t.startsWith('__idprune/') || t.startsWith('__idprune/pruned/'));
     assert.deepEqual(networkOutputs(loaded[0]).sort(), ['__idprune/pruned/c1', '__idprune/pruned/r1', 'c1', 'r1']);
     assert.deepEqual(networkOutputs(loaded[1]).sort(), ['__idprune/pruned/c2', '__idprune/pruned/r2', 'c2', 'r2']);
+  });
+
+  it('compute once what the original and the pruned network compute alike (the layers before the first edit)', async () => {
+    const { runtime, loaded } = recording();
+    const pruned = scaled(original, 'w2', 0.9);
+    const cross = await new CrossGramPasses(original, { ...pass, runtime }).next(pruned, [consumer('r2', 'w3', original)], { last: true });
+    const outputs = loaded[0].graph!.node.flatMap((n) => n.output);
+    assert.ok(outputs.includes('r1') && !outputs.includes('__idprune/pruned/r1'), 'the first layer runs once');
+    assert.ok(outputs.includes('__idprune/pruned/r2'), 'the edited layer runs in both networks');
+    // A deep copy shares no initializer: both networks run in full.
+    const separate = await collectCrossGrams(original, clone(ModelProtoSchema, pruned), [consumer('r2', 'w3', original)], pass);
+    assert.ok(maxAbsDiff(cross.pruned[0].data, separate.pruned[0].data) < 1e-6 * Math.max(...separate.pruned[0].data));
   });
 
   it('run again what was computed from a weight that changed after it ran', async () => {

@@ -159,7 +159,7 @@ export function exposeTensors(model: ModelProto, tensors: readonly string[]): Mo
  * Removes nodes and initializers that no graph output depends on. ONNX Runtime would still run
  * them, and the statistics passes ask for tensors early in the network.
  */
-function dropUnusedNodes(model: ModelProto): void {
+export function dropUnusedNodes(model: ModelProto): void {
   const graph = model.graph!;
   const { nodes: keep, tensors: needed } = nodesNeededFor(graph.node, graph.output.map((o) => o.name));
   graph.node = graph.node.filter((_, i) => keep[i]);

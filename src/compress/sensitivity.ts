@@ -1,9 +1,12 @@
-import type { ModelProto } from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import { type ModelProto, ValueInfoProtoSchema } from 'onnx-buf';
 import { batches } from '../calibrate/dataset.ts';
+import { dropUnusedNodes } from '../calibrate/instrument.ts';
 import type { PassOptions } from '../calibrate/statistics.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import { halfToFloat } from '../onnx/float16.ts';
 import { encodeModel } from '../onnx/model.ts';
+import { sideBySide } from '../onnx/side-by-side.ts';
 import type { HostTensor } from '../onnx/runtime.ts';
 import type { ChannelRanking } from './selection.ts';
 import { applySurgery, type SpaceDecision } from './surgery.ts';
@@ -42,20 +45,22 @@ export async function outputErrorCurves(
 ): Promise<Map<number, Float64Array>> {
   const { runtime, dataset, inputs, batchSize } = pass;
   const feeds = [...batches(dataset, inputs, batchSize, SAMPLES)];
-  const run = async (bytes: Uint8Array) => {
+  /** Per batch, the float outputs of the model (or of each variant, named in `named`). */
+  const run = async (bytes: Uint8Array, named?: string[][]) => {
     const session = await runtime.load(bytes);
     try {
-      const outputs: ArrayLike<number>[][] = [];
+      const floats = (out: Record<string, HostTensor>, names: readonly string[]) => names.filter((n) => out[n].type.startsWith('float')).map((n) => toFloats(out[n]));
+      const outputs: ArrayLike<number>[][][] = (named ?? [session.outputNames]).map(() => []);
       for (const f of feeds) {
         const out = await session.run(f);
-        outputs.push(session.outputNames.filter((n) => out[n].type.startsWith('float')).map((n) => toFloats(out[n])));
+        (named ?? [session.outputNames]).forEach((names, v) => outputs[v].push(floats(out, names)));
       }
       return outputs;
     } finally {
       await session.release();
     }
   };
-  const reference = await run(encodeModel(model));
+  const [reference] = await run(encodeModel(model));
   let norm = 0;
   for (const batch of reference) for (const y of batch) for (let i = 0; i < y.length; i++) norm += y[i] * y[i];
   const relativeError = (outputs: ArrayLike<number>[][]) => {
@@ -70,18 +75,30 @@ export async function outputErrorCurves(
   };
 
   const curves = new Map<number, Float64Array>();
+  const outputs = model.graph!.output.map((o) => o.name);
   for (const space of spaces) {
     const { order, relativeError: own } = rankings.get(space.id)!;
     const c = space.channels;
     const sizes = [...new Set(FRACTIONS.map((f) => Math.max(1, Math.round(f * c))))].filter((k) => k < c);
+    // Every size pruned in one session: what the variants compute alike (the layers before the
+    // space) runs once.
+    let merged = model;
+    const variantOutputs: string[][] = [];
+    sizes.forEach((k, v) => {
+      const keep = [...order.slice(0, k)].sort((a, b) => a - b);
+      const joined = sideBySide(merged, applySurgery(model, [decide(space, keep)]), `__idprune/size${v}/`);
+      merged = joined.model;
+      variantOutputs.push(outputs.map(joined.variantName));
+    });
+    merged.graph!.output = [...new Set(variantOutputs.flat())].map((name) => create(ValueInfoProtoSchema, { name }));
+    dropUnusedNodes(merged);
+    const results = await run(encodeModel(merged), variantOutputs);
     // Measured points, largest size first, starting from the intact space.
     const measured: { k: number; error: number }[] = [{ k: c, error: 0 }];
-    for (const k of sizes) {
-      const keep = [...order.slice(0, k)].sort((a, b) => a - b);
-      const error = relativeError(await run(encodeModel(applySurgery(model, [decide(space, keep)]))));
+    sizes.forEach((k, v) => {
       // Keeping fewer channels never counts as better than keeping more.
-      measured.push({ k, error: Math.max(error, measured.at(-1)!.error) });
-    }
+      measured.push({ k, error: Math.max(relativeError(results[v]), measured.at(-1)!.error) });
+    });
     const curve = new Float64Array(c + 1);
     for (let j = 0; j + 1 < measured.length; j++) {
       const hi = measured[j];
