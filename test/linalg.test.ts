@@ -1,11 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fromRows, get, gram, type Matrix, multiply, zeros } from '../src/linalg/matrix.ts';
+import { pivotedBlockCholesky } from '../src/linalg/block-pivoting.ts';
+import { blockOf, choleskyLower, gemm, solveLower, solveLowerTransposed, syrkLower } from '../src/linalg/kernels.ts';
+import { fromRows, get, gram, type Matrix, multiply, submatrix, transpose, zeros } from '../src/linalg/matrix.ts';
 import { pivotedCholesky } from '../src/linalg/pivoted-cholesky.ts';
 import { pivotedQR } from '../src/linalg/pivoted-qr.ts';
 import { solveSymmetric } from '../src/linalg/solve.ts';
 import { interpolationMatrix } from '../src/compress/interpolation.ts';
 import { randomArray } from './helpers/models.ts';
+import {
+  naiveCholesky,
+  naiveGram,
+  naiveMultiply,
+  naivePivotedCholesky,
+  naiveSolveRidge,
+  naiveSolveSymmetric,
+  naiveTranspose,
+} from './helpers/naive-linalg.ts';
 
 function randomMatrix(rows: number, cols: number, seed: number): Matrix {
   return { rows, cols, data: randomArray(rows * cols, seed) };
@@ -131,4 +142,308 @@ describe('symmetric solve', () => {
     const x = solveSymmetric(fromRows([[1, 1], [1, 1]]), fromRows([[2], [2]]));
     assert.ok(Math.abs(get(x, 0, 0) + get(x, 1, 0) - 2) < 1e-6);
   });
+});
+
+/*
+ * The blocked kernels against the unblocked reference (test/helpers/naive-linalg.ts), on sizes
+ * around their block sizes (4-row tiles, 64-row bands and panels, 128-deep and 512-wide slabs of
+ * the product) and on degenerate ones.
+ */
+
+/**
+ * Fails unless value < bound. (With a message of its own: without one, a failing assert.ok makes
+ * node search the transpiled source for the expression, which takes minutes here.)
+ */
+function assertBelow(value: number, bound: number, what: string): void {
+  assert.ok(value < bound, `${what}: ${value} is not below ${bound}`);
+}
+
+/** max |a − b| relative to max |b| (1 where b is all zero). */
+function relativeError(a: Float64Array, b: Float64Array): number {
+  assert.equal(a.length, b.length);
+  let scale = 0;
+  for (const v of b) scale = Math.max(scale, Math.abs(v));
+  let err = 0;
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i] - b[i]));
+  return err / (scale || 1);
+}
+
+/** A random symmetric positive definite n × n matrix: a Gram matrix of 2n random rows, plus n·I. */
+function spd(n: number, seed: number): Matrix {
+  const g = naiveGram(randomMatrix(2 * n, n, seed));
+  for (let i = 0; i < n; i++) g.data[i * n + i] += n;
+  return g;
+}
+
+/** Q diag(eigenvalues) Qᵀ for a random orthogonal Q. */
+function withEigenvalues(eigenvalues: readonly number[], seed: number): Matrix {
+  const n = eigenvalues.length;
+  const { q } = pivotedQR(randomMatrix(n, n, seed));
+  const scaled = zeros(n, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) scaled.data[i * n + j] = get(q, i, j) * eigenvalues[j];
+  const a = naiveMultiply(scaled, naiveTranspose(q));
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) a.data[j * n + i] = a.data[i * n + j];
+  return a;
+}
+
+const PRODUCT_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [65, 64, 63],
+  [130, 3, 129],
+  [3, 130, 2],
+  [4, 127, 513],
+  [5, 128, 511],
+  [9, 129, 4],
+  [0, 4, 3],
+  [3, 0, 4],
+];
+
+describe('blocked product', () => {
+  for (const [m, k, n] of PRODUCT_SHAPES) {
+    it(`multiplies ${m}×${k} by ${k}×${n} as the triple loop does`, () => {
+      const a = randomMatrix(m, k, 20 + m);
+      const b = randomMatrix(k, n, 21 + n);
+      const got = multiply(a, b);
+      assert.deepEqual([got.rows, got.cols], [m, n]);
+      assertBelow(relativeError(got.data, naiveMultiply(a, b).data), 1e-14, 'product');
+    });
+  }
+
+  it('accumulates alpha · op(A) · B into a block of a larger array and nothing outside it', () => {
+    for (const [m, k, n] of [[1, 1, 1], [7, 13, 5], [65, 130, 66], [6, 3, 517]]) {
+      for (const transposeA of [false, true]) {
+        // A, B and C sit at offset (2, 3) of arrays 5 columns wider than they are.
+        const aRows = transposeA ? k : m;
+        const aCols = transposeA ? m : k;
+        const aStore = randomMatrix(aRows + 4, aCols + 5, 30);
+        const bStore = randomMatrix(k + 4, n + 5, 31);
+        const cStore = randomMatrix(m + 4, n + 5, 32);
+        const before = Float64Array.from(cStore.data);
+        gemm(m, n, k, -0.5, blockOf(aStore.data, aCols + 5, 2, 3), transposeA, blockOf(bStore.data, n + 5, 2, 3), blockOf(cStore.data, n + 5, 2, 3));
+        const a = submatrix(aStore, range(2, aRows), range(3, aCols));
+        const op = transposeA ? naiveTranspose(a) : a;
+        const product = naiveMultiply(op, submatrix(bStore, range(2, k), range(3, n)));
+        for (let i = 0; i < m + 4; i++) {
+          for (let j = 0; j < n + 5; j++) {
+            const inside = i >= 2 && i < m + 2 && j >= 3 && j < n + 3;
+            const want = before[i * (n + 5) + j] + (inside ? -0.5 * get(product, i - 2, j - 3) : 0);
+            assert.ok(Math.abs(get(cStore, i, j) - want) < 1e-13 * (1 + Math.abs(want)), `${m}×${k}×${n} at (${i}, ${j})`);
+          }
+        }
+      }
+    }
+  });
+});
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+describe('blocked transpose and Gram matrix', () => {
+  for (const [rows, cols] of [[1, 1], [7, 13], [31, 33], [65, 64], [130, 3], [3, 130]]) {
+    it(`transposes ${rows}×${cols} exactly`, () => {
+      const a = randomMatrix(rows, cols, 40);
+      const t = transpose(a);
+      assert.deepEqual([t.rows, t.cols], [cols, rows]);
+      assert.deepEqual(t.data, naiveTranspose(a).data);
+    });
+
+    it(`forms the exactly symmetric Gram matrix of ${rows}×${cols}`, () => {
+      const a = randomMatrix(rows, cols, 41);
+      const g = gram(a);
+      assertBelow(relativeError(g.data, naiveGram(a).data), 1e-14, 'Gram matrix');
+      for (let i = 0; i < cols; i++) for (let j = 0; j < i; j++) assert.equal(get(g, i, j), get(g, j, i));
+    });
+  }
+});
+
+describe('blocked symmetric rank-k update', () => {
+  for (const [n, k] of [[1, 1], [63, 7], [64, 64], [65, 1], [130, 65]]) {
+    it(`updates the lower triangle of ${n}×${n} by P Pᵀ with P ${n}×${k}`, () => {
+      const p = randomMatrix(n, k, 50);
+      const c = randomMatrix(n, n, 51);
+      const before = Float64Array.from(c.data);
+      syrkLower(n, k, -1, blockOf(p.data, k), blockOf(c.data, n));
+      const ppt = naiveMultiply(p, naiveTranspose(p));
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j <= i; j++) assertBelow(Math.abs(get(c, i, j) - (before[i * n + j] - get(ppt, i, j))), 1e-13 * k, `(${i}, ${j})`);
+      }
+    });
+  }
+});
+
+describe('blocked Cholesky and triangular solves', () => {
+  for (const n of [1, 2, 63, 64, 65, 130, 200]) {
+    it(`factors a ${n}×${n} positive definite matrix as the unblocked Cholesky does`, () => {
+      const a = spd(n, 60 + n);
+      const s = Float64Array.from(a.data);
+      assert.equal(choleskyLower(n, blockOf(s, n)), true);
+      const l = zeros(n, n);
+      for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) l.data[i * n + j] = s[i * n + j];
+      assertBelow(relativeError(l.data, naiveCholesky(a)!.data), 1e-12, 'factor');
+      assertBelow(relativeError(naiveMultiply(l, naiveTranspose(l)).data, a.data), 1e-13, 'L Lᵀ − A');
+    });
+  }
+
+  it('stops at the first non-positive pivot, also past the first panel', () => {
+    for (const [n, bad] of [[5, 0], [5, 3], [130, 100]]) {
+      const eigenvalues = Array.from({ length: n }, (_, i) => (i === bad ? -1 : 1 + i));
+      const a = withEigenvalues(eigenvalues, 70);
+      assert.equal(choleskyLower(n, blockOf(Float64Array.from(a.data), n)), false);
+      assert.equal(naiveCholesky(a), null);
+    }
+    assert.equal(choleskyLower(1, blockOf(Float64Array.of(0), 1)), false);
+    assert.equal(choleskyLower(2, blockOf(Float64Array.of(1, 0, NaN, 1), 2)), false);
+  });
+
+  for (const [n, m] of [[1, 1], [7, 13], [65, 64], [130, 3], [129, 1], [64, 200]]) {
+    it(`solves L Y = X and Lᵀ Y = X for L ${n}×${n} and ${m} right-hand sides`, () => {
+      const a = spd(n, 80 + n);
+      const l = naiveCholesky(a)!;
+      // Garbage above the diagonal must not be read.
+      const stored = Float64Array.from(l.data);
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) stored[i * n + j] = 1e6;
+      const x = randomMatrix(n, m, 81);
+      const forward = Float64Array.from(x.data);
+      solveLower(n, m, blockOf(stored, n), blockOf(forward, m));
+      assertBelow(relativeError(naiveMultiply(l, { rows: n, cols: m, data: forward }).data, x.data), 1e-12, 'L Y − X');
+      const backward = Float64Array.from(x.data);
+      solveLowerTransposed(n, m, blockOf(stored, n), blockOf(backward, m));
+      assertBelow(relativeError(naiveMultiply(naiveTranspose(l), { rows: n, cols: m, data: backward }).data, x.data), 1e-12, 'Lᵀ Y − X');
+    });
+  }
+});
+
+describe('symmetric solve, blocked', () => {
+  /** max |(A + λI) X − B| relative to max |B|. */
+  function residual(a: Matrix, lambda: number, x: Matrix, b: Matrix): number {
+    const ax = naiveMultiply(a, x);
+    for (let i = 0; i < a.rows; i++) for (let c = 0; c < x.cols; c++) ax.data[i * x.cols + c] += lambda * get(x, i, c);
+    return relativeError(ax.data, b.data);
+  }
+
+  for (const [n, m] of [[1, 1], [7, 13], [65, 64], [130, 3], [200, 150]]) {
+    it(`solves ${n}×${n} with ${m} right-hand sides to a small residual, as the unblocked solve does`, () => {
+      const a = spd(n, 90 + n);
+      const b = randomMatrix(n, m, 91);
+      const x = solveSymmetric(a, b, 0);
+      assertBelow(residual(a, 0, x, b), 1e-12, 'residual');
+      assertBelow(relativeError(x.data, naiveSolveSymmetric(a, b, 0).data), 1e-10, 'against the unblocked solve');
+    });
+  }
+
+  it('reads only the lower triangle of A', () => {
+    const a = spd(70, 92);
+    const b = randomMatrix(70, 5, 93);
+    const garbled = { ...a, data: Float64Array.from(a.data) };
+    for (let i = 0; i < 70; i++) for (let j = i + 1; j < 70; j++) garbled.data[i * 70 + j] = -1e3;
+    assert.deepEqual(solveSymmetric(garbled, b).data, solveSymmetric(a, b).data);
+  });
+
+  it('retries an indefinite matrix with a hundredfold ridge until it factors, at the same ridge as before', () => {
+    // Mean eigenvalue 1 and one of −3e-7: ridges 1e-9 and 1e-7 fail, 1e-5 succeeds (and 1e-6 would).
+    const n = 90;
+    const eigenvalues = Array.from({ length: n }, (_, i) => (i === 40 ? -3e-7 : (n + 3e-7) / (n - 1)));
+    const a = withEigenvalues(eigenvalues, 94);
+    const b = randomMatrix(n, 4, 95);
+    const meanDiag = eigenvalues.reduce((s, v) => s + v, 0) / n;
+    assertBelow(Math.abs(naiveSolveRidge(a) / (1e-5 * meanDiag) - 1), 1e-12, 'ridge of the unblocked solve');
+    const x = solveSymmetric(a, b);
+    assertBelow(residual(a, 1e-5 * meanDiag, x, b), 1e-9, 'residual at ridge 1e-5');
+    assertBelow(relativeError(x.data, naiveSolveSymmetric(a, b).data), 1e-8, 'against the unblocked solve');
+  });
+
+  it('solves a rank-deficient Gram matrix (duplicated and dead channels) through its ridge', () => {
+    const data = randomMatrix(300, 80, 96);
+    for (let i = 0; i < 300; i++) {
+      data.data[i * 80 + 70] = get(data, i, 3);
+      data.data[i * 80 + 75] = 0;
+    }
+    const g = gram(data);
+    const b = multiply(g, randomMatrix(80, 6, 97));
+    const x = solveSymmetric(g, b);
+    assert.ok(x.data.every(Number.isFinite), 'finite solution');
+    assertBelow(relativeError(multiply(g, x).data, b.data), 1e-6, 'G X − B');
+    assertBelow(relativeError(x.data, naiveSolveSymmetric(g, b).data), 1e-6, 'against the unblocked solve');
+  });
+
+  it('gives up where the ridge cannot grow (NaN entries, or no ridge) instead of looping forever', () => {
+    assert.throws(() => solveSymmetric(fromRows([[1, NaN], [NaN, 1]]), fromRows([[1], [1]])), /not positive definite/);
+    assert.throws(() => solveSymmetric(fromRows([[1, 1], [1, 1]]), fromRows([[1], [1]]), 0), /not positive definite/);
+  });
+});
+
+const byValue = (x: number, y: number) => x - y;
+
+describe('pivoted Cholesky, blocked', () => {
+  function assertMatchesNaive(g: Matrix): void {
+    const got = pivotedCholesky(g);
+    const want = naivePivotedCholesky(g);
+    assert.equal(got.rank, want.rank);
+    // Past the rank the order follows leftover diagonals of rounding size: only the set is certain.
+    assert.deepEqual(got.order.slice(0, got.rank), want.order.slice(0, want.rank));
+    assert.deepEqual(got.order.slice(got.rank).sort(byValue), want.order.slice(want.rank).sort(byValue));
+    assertBelow(relativeError(got.diagonal, want.diagonal), 1e-9, 'diagonal');
+    assertBelow(relativeError(got.residual, want.residual), 1e-9, 'residual');
+  }
+
+  for (const n of [1, 63, 64, 65, 130]) {
+    it(`pivots a full-rank ${n}×${n} Gram matrix as the unblocked one does`, () => assertMatchesNaive(gram(randomMatrix(2 * n, n, 100 + n))));
+  }
+
+  it('stops at the rank inside a later panel, ranking the rest as before', () => {
+    assertMatchesNaive(gram(lowRank(200, 150, 100, 101)));
+  });
+
+  it('breaks ties between equal diagonals by the lowest channel', () => {
+    const chol = pivotedCholesky(gram({ rows: 1, cols: 1, data: Float64Array.of(2) }));
+    assert.deepEqual(chol.order, [0]);
+    const identity = zeros(70, 70);
+    for (let i = 0; i < 70; i++) identity.data[i * 70 + i] = 1;
+    assert.deepEqual(pivotedCholesky(identity).order, range(0, 70));
+    // The first pivot moves channel 0 behind channel 1, which it then ties with.
+    assert.deepEqual(pivotedCholesky(fromRows([[1, 0, 0], [0, 1, 0], [0, 0, 2]])).order, [2, 0, 1]);
+    // Dead channels 0 and 2 end up at positions 3 and 2: they still follow in channel order.
+    assert.deepEqual(pivotedCholesky(fromRows([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]])).order, [3, 1, 0, 2]);
+    // Channels 5k+j are copies of channel j (scaled by ±1): ties all the way, and a rank of 5.
+    const base = randomMatrix(40, 5, 102);
+    const copies = zeros(40, 80);
+    for (let i = 0; i < 40; i++) for (let c = 0; c < 80; c++) copies.data[i * 80 + c] = (c % 2 ? -1 : 1) * get(base, i, c % 5);
+    assertMatchesNaive(gram(copies));
+  });
+
+  it('reads only the lower triangle of G', () => {
+    const g = gram(randomMatrix(150, 100, 103));
+    const garbled = { ...g, data: Float64Array.from(g.data) };
+    for (let i = 0; i < 100; i++) for (let j = i + 1; j < 100; j++) garbled.data[i * 100 + j] = 7;
+    assert.deepEqual(pivotedCholesky(garbled), pivotedCholesky(g));
+  });
+});
+
+describe('block pivoting', () => {
+  it('reports the exact residual of keeping each prefix of units', () => {
+    const data = randomMatrix(60, 40, 110);
+    const g = gram(data);
+    const { order, residual } = pivotedBlockCholesky(g, 4);
+    const total = Array.from({ length: 40 }, (_, i) => get(g, i, i)).reduce((s, v) => s + v, 0);
+    for (let k = 1; k <= 10; k++) {
+      const keep = order.slice(0, k).flatMap((u) => range(4 * u, 4));
+      const explained = naiveMultiply(submatrix(g, range(0, 40), keep), naiveSolveSymmetric(submatrix(g, keep, keep), submatrix(g, keep, range(0, 40)), 0));
+      let trace = 0;
+      for (let i = 0; i < 40; i++) trace += get(explained, i, i);
+      assertBelow(Math.abs(residual[k] - (total - trace)), 1e-8 * total, `keeping ${k} units`);
+    }
+  });
+});
+
+describe('pivoted QR shapes', () => {
+  for (const [m, n] of [[1, 1], [1, 5], [7, 13], [13, 7]]) {
+    it(`factors ${m}×${n}`, () => {
+      const a = randomMatrix(m, n, 120);
+      const { q, r, perm } = pivotedQR(a);
+      assert.deepEqual([q.rows, q.cols, r.rows, r.cols], [m, Math.min(m, n), Math.min(m, n), n]);
+      assertBelow(maxAbs(permuteColumns(a, perm), naiveMultiply(q, r)), 1e-12, 'A P − Q R');
+    });
+  }
 });

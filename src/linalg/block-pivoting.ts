@@ -1,3 +1,4 @@
+import { blockOf, gemm } from './kernels.ts';
 import type { Matrix } from './matrix.ts';
 import { solveSymmetric } from './solve.ts';
 
@@ -69,15 +70,8 @@ function unitGain(s: Float64Array, n: number, u: number, unit: number): { gain: 
   return { gain, solved };
 }
 
-/** S ← S − S[:, b] · S[b, b]⁻¹ S[b, :]. */
+/** S ← S − S[:, b] · S[b, b]⁻¹ S[b, :], with S[:, b] read as S[b, :]ᵀ (S is symmetric). */
 function eliminate(s: Float64Array, n: number, u: number, unit: number, solved: Matrix): void {
-  const rows = Array.from({ length: unit }, (_, j) => s.slice((u * unit + j) * n, (u * unit + j + 1) * n));
-  for (let r = 0; r < n; r++) {
-    for (let i = 0; i < unit; i++) {
-      const a = rows[i][r];
-      if (a === 0) continue;
-      const x = solved.data.subarray(i * n, (i + 1) * n);
-      for (let k = 0; k < n; k++) s[r * n + k] -= a * x[k];
-    }
-  }
+  const rows = s.slice(u * unit * n, (u + 1) * unit * n);
+  gemm(n, n, unit, -1, blockOf(rows, n), true, blockOf(solved.data, n), blockOf(s, n));
 }

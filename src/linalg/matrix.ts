@@ -1,3 +1,5 @@
+import { blockOf, gemm, gramInto, transposeInto } from './kernels.ts';
+
 /** A dense row-major float64 matrix. Small matrices only: channel counts, not samples. */
 export interface Matrix {
   rows: number;
@@ -28,27 +30,21 @@ export function get(m: Matrix, i: number, j: number): number {
 export function multiply(a: Matrix, b: Matrix): Matrix {
   if (a.cols !== b.rows) throw new Error(`multiply: ${a.rows}x${a.cols} by ${b.rows}x${b.cols}`);
   const out = zeros(a.rows, b.cols);
-  for (let i = 0; i < a.rows; i++) {
-    for (let k = 0; k < a.cols; k++) {
-      const aik = a.data[i * a.cols + k];
-      if (aik === 0) continue;
-      const bRow = k * b.cols;
-      const oRow = i * b.cols;
-      for (let j = 0; j < b.cols; j++) out.data[oRow + j] += aik * b.data[bRow + j];
-    }
-  }
+  gemm(a.rows, b.cols, a.cols, 1, blockOf(a.data, a.cols), false, blockOf(b.data, b.cols), blockOf(out.data, b.cols));
   return out;
 }
 
 export function transpose(a: Matrix): Matrix {
   const out = zeros(a.cols, a.rows);
-  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out.data[j * a.rows + i] = a.data[i * a.cols + j];
+  transposeInto(a.rows, a.cols, blockOf(a.data, a.cols), blockOf(out.data, a.rows));
   return out;
 }
 
-/** The Gram matrix AᵀA. */
+/** The Gram matrix AᵀA (exactly symmetric). */
 export function gram(a: Matrix): Matrix {
-  return multiply(transpose(a), a);
+  const out = zeros(a.cols, a.cols);
+  gramInto(a.rows, a.cols, blockOf(a.data, a.cols), blockOf(out.data, a.cols));
+  return out;
 }
 
 /** Rows `rowIdx` and columns `colIdx` of `m`, in that order. */

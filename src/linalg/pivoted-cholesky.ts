@@ -1,3 +1,4 @@
+import { at, blockOf, dot, syrkLower } from './kernels.ts';
 import type { Matrix } from './matrix.ts';
 
 export interface PivotedCholesky {
@@ -14,10 +15,21 @@ export interface PivotedCholesky {
 }
 
 /**
+ * Pivot steps per panel. The trailing matrix is updated once per panel by a blocked rank-PANEL
+ * product; within a panel each new column subtracts the panel's earlier columns by dot products,
+ * work that grows as n² · PANEL / 4.
+ */
+const PANEL = 64;
+
+/**
  * Pivoted Cholesky of a symmetric positive semi-definite Gram matrix G = ZᵀZ.
  * Its pivots and R equal those of the column-pivoted QR of Z (up to sign), so the data matrix is
  * never needed. Pivots whose remaining diagonal falls below `relTol · max diag(G)` are treated as
- * exactly representable (dead or duplicated channels).
+ * exactly representable (dead or duplicated channels). Of equal remaining diagonals the channel of
+ * lowest index is taken.
+ *
+ * Blocked as LAPACK's dpstrf: the pivot is swapped to the front of the working copy (position j),
+ * the remaining diagonal is downdated every step, and the trailing matrix only once per panel.
  */
 export function pivotedCholesky(g: Matrix, relTol = 1e-12): PivotedCholesky {
   const n = g.rows;
@@ -30,47 +42,92 @@ export function pivotedCholesky(g: Matrix, relTol = 1e-12): PivotedCholesky {
     maxDiag = Math.max(maxDiag, d[i]);
   }
   const threshold = relTol * maxDiag;
-  let remaining = Array.from({ length: n }, (_, i) => i);
-  const order: number[] = [];
+  // Lower triangle of s, by position: the factor's row left of the diagonal, the not yet updated
+  // Schur complement from it on. channel[q] is the channel at position q, d[q] its remaining diagonal.
+  const s = Float64Array.from(g.data);
+  const channel = Array.from({ length: n }, (_, i) => i);
   const diagonal = new Float64Array(n);
   const residual = new Float64Array(n + 1);
-  // factor[i][j]: row of channel i of the factor (its j-th column is the j-th pivot step), so the
-  // dot products below run over contiguous memory.
-  const factor = Array.from({ length: n }, () => new Float64Array(n));
 
-  for (let j = 0; j < n; j++) {
-    let trace = 0;
-    let p = -1;
-    let best = -Infinity;
-    for (const i of remaining) {
-      trace += Math.max(d[i], 0);
-      if (d[i] > best) {
-        best = d[i];
-        p = i;
+  for (let k0 = 0; k0 < n; k0 += PANEL) {
+    const k1 = Math.min(n, k0 + PANEL);
+    for (let j = k0; j < k1; j++) {
+      const { pivot, trace } = choosePivot(d, channel, j);
+      residual[j] = trace;
+      if (!(d[pivot] > threshold)) {
+        const order = [...channel.slice(0, j), ...restByEnergy(d, channel, j)];
+        residual.fill(0, j);
+        return { order, diagonal, residual, rank: j };
       }
+      swapPositions(s, n, d, channel, j, pivot);
+      diagonal[j] = Math.sqrt(d[j]);
+      eliminateColumn(s, n, d, k0, j, diagonal[j]);
     }
-    residual[j] = trace;
-    if (best <= threshold) {
-      // The rest reconstruct exactly; order them by what little energy they have left.
-      order.push(...remaining.sort((a, b) => d[b] - d[a]));
-      residual.fill(0, j);
-      return { order, diagonal, residual, rank: j };
-    }
-    const pivot = Math.sqrt(best);
-    diagonal[j] = pivot;
-    order.push(p);
-    remaining = remaining.filter((i) => i !== p);
-    const rowP = factor[p];
-    rowP[j] = pivot;
-    for (const i of remaining) {
-      const rowI = factor[i];
-      let s = g.data[i * n + p];
-      for (let k = 0; k < j; k++) s -= rowI[k] * rowP[k];
-      const l = s / pivot;
-      rowI[j] = l;
-      d[i] -= l * l;
-    }
+    syrkLower(n - k1, k1 - k0, -1, blockOf(s, n, k1, k0), at(blockOf(s, n), k1, k1));
   }
   residual[n] = 0;
-  return { order, diagonal, residual, rank: n };
+  return { order: channel, diagonal, residual, rank: n };
+}
+
+/** The position ≥ j of largest remaining diagonal (ties: lowest channel), and the remaining trace. */
+function choosePivot(d: Float64Array, channel: readonly number[], j: number): { pivot: number; trace: number } {
+  let trace = 0;
+  let pivot = j;
+  let best = -Infinity;
+  for (let q = j; q < d.length; q++) {
+    const v = d[q];
+    trace += Math.max(v, 0);
+    if (v > best || (v === best && channel[q] < channel[pivot])) {
+      best = v;
+      pivot = q;
+    }
+  }
+  return { pivot, trace };
+}
+
+/** The channels at positions ≥ j, which reconstruct exactly: by what little energy they have left, then by index. */
+function restByEnergy(d: Float64Array, channel: readonly number[], j: number): number[] {
+  const energy = new Map<number, number>();
+  for (let q = j; q < channel.length; q++) energy.set(channel[q], d[q]);
+  return channel
+    .slice(j)
+    .sort((a, b) => a - b)
+    .sort((a, b) => energy.get(b)! - energy.get(a)!);
+}
+
+/**
+ * Exchanges positions j < p of the symmetric matrix held in the lower triangle of s (rows and
+ * columns both), with their remaining diagonals and channels.
+ */
+function swapPositions(s: Float64Array, n: number, d: Float64Array, channel: number[], j: number, p: number): void {
+  if (p === j) return;
+  const swap = (x: number, y: number) => {
+    const t = s[x];
+    s[x] = s[y];
+    s[y] = t;
+  };
+  // Left of column j: two contiguous row segments (the factor so far).
+  for (let q = 0; q < j; q++) swap(j * n + q, p * n + q);
+  swap(j * n + j, p * n + p);
+  // Between them, column j (below j) trades with row p (left of p); below p, columns j and p trade.
+  for (let q = j + 1; q < p; q++) swap(q * n + j, p * n + q);
+  for (let q = p + 1; q < n; q++) swap(q * n + j, q * n + p);
+  [d[j], d[p]] = [d[p], d[j]];
+  [channel[j], channel[p]] = [channel[p], channel[j]];
+}
+
+/**
+ * Column j of the factor below the diagonal: what the trailing update left in it, less the
+ * contributions of this panel's earlier columns (a dot product over each row's contiguous
+ * stretch [k0, j)), over the pivot. Downdates the remaining diagonal.
+ */
+function eliminateColumn(s: Float64Array, n: number, d: Float64Array, k0: number, j: number, pivot: number): void {
+  const rj = j * n;
+  s[rj + j] = pivot;
+  for (let i = j + 1; i < n; i++) {
+    const ri = i * n;
+    const l = (s[ri + j] - dot(s, ri + k0, rj + k0, j - k0)) / pivot;
+    s[ri + j] = l;
+    d[i] -= l * l;
+  }
 }

@@ -18,10 +18,9 @@ export function pivotedQR(a: Matrix): PivotedQR {
   const m = a.rows;
   const n = a.cols;
   const steps = Math.min(m, n);
-  const w = Float64Array.from(a.data);
+  // Column-major working copy: column j is w[j·m, (j+1)·m), so every loop below runs with stride 1.
+  const w = columnMajor(a);
   const perm = Array.from({ length: n }, (_, j) => j);
-  const colNorm2 = new Float64Array(n);
-  for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) colNorm2[j] += w[i * n + j] ** 2;
   const reflectors: Float64Array[] = [];
 
   for (let k = 0; k < steps; k++) {
@@ -29,44 +28,30 @@ export function pivotedQR(a: Matrix): PivotedQR {
     let best = k;
     let bestNorm = -1;
     for (let j = k; j < n; j++) {
-      let s = 0;
-      for (let i = k; i < m; i++) s += w[i * n + j] ** 2;
-      colNorm2[j] = s;
+      const s = sumOfSquares(w, j * m + k, m - k);
       if (s > bestNorm) {
         bestNorm = s;
         best = j;
       }
     }
     if (best !== k) {
-      for (let i = 0; i < m; i++) {
-        const t = w[i * n + k];
-        w[i * n + k] = w[i * n + best];
-        w[i * n + best] = t;
-      }
+      const column = w.slice(k * m, (k + 1) * m);
+      w.copyWithin(k * m, best * m, (best + 1) * m);
+      w.set(column, best * m);
       [perm[k], perm[best]] = [perm[best], perm[k]];
     }
     const v = new Float64Array(m);
-    let norm = 0;
-    for (let i = k; i < m; i++) {
-      v[i] = w[i * n + k];
-      norm += v[i] * v[i];
-    }
-    norm = Math.sqrt(norm);
+    v.set(w.subarray(k * m + k, (k + 1) * m), k);
+    const norm = Math.sqrt(sumOfSquares(v, k, m - k));
     if (norm === 0) {
       reflectors.push(v);
       continue;
     }
     const alpha = v[k] >= 0 ? -norm : norm;
     v[k] -= alpha;
-    let vNorm2 = 0;
-    for (let i = k; i < m; i++) vNorm2 += v[i] * v[i];
+    const vNorm2 = sumOfSquares(v, k, m - k);
     if (vNorm2 > 0) {
-      for (let j = k; j < n; j++) {
-        let dot = 0;
-        for (let i = k; i < m; i++) dot += v[i] * w[i * n + j];
-        const f = (2 * dot) / vNorm2;
-        for (let i = k; i < m; i++) w[i * n + j] -= f * v[i];
-      }
+      for (let j = k; j < n; j++) reflect(v, w, j * m, k, m, vNorm2);
       const scale = 1 / Math.sqrt(vNorm2);
       for (let i = k; i < m; i++) v[i] *= scale;
     }
@@ -74,18 +59,33 @@ export function pivotedQR(a: Matrix): PivotedQR {
   }
 
   const r = zeros(steps, n);
-  for (let i = 0; i < steps; i++) for (let j = i; j < n; j++) r.data[i * n + j] = w[i * n + j];
+  for (let i = 0; i < steps; i++) for (let j = i; j < n; j++) r.data[i * n + j] = w[j * m + i];
 
-  // Q = H_0 H_1 … H_{steps-1} applied to the first `steps` columns of the identity.
+  // Q = H_0 H_1 … H_{steps-1} applied to the first `steps` columns of the identity (column-major).
+  const qc = new Float64Array(m * steps);
+  for (let j = 0; j < steps; j++) qc[j * m + j] = 1;
+  for (let k = steps - 1; k >= 0; k--) for (let j = 0; j < steps; j++) reflect(reflectors[k], qc, j * m, k, m, 1);
   const q = zeros(m, steps);
-  for (let j = 0; j < steps; j++) q.data[j * steps + j] = 1;
-  for (let k = steps - 1; k >= 0; k--) {
-    const v = reflectors[k];
-    for (let j = 0; j < steps; j++) {
-      let dot = 0;
-      for (let i = k; i < m; i++) dot += v[i] * q.data[i * steps + j];
-      for (let i = k; i < m; i++) q.data[i * steps + j] -= 2 * dot * v[i];
-    }
-  }
+  for (let i = 0; i < m; i++) for (let j = 0; j < steps; j++) q.data[i * steps + j] = qc[j * m + i];
   return { q, r, perm };
+}
+
+function columnMajor(a: Matrix): Float64Array {
+  const out = new Float64Array(a.rows * a.cols);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out[j * a.rows + i] = a.data[i * a.cols + j];
+  return out;
+}
+
+function sumOfSquares(x: Float64Array, from: number, length: number): number {
+  let s = 0;
+  for (let i = from; i < from + length; i++) s += x[i] * x[i];
+  return s;
+}
+
+/** The column at w[col, col + m) less 2 (v · column) / vNorm2 · v, over rows [k, m). */
+function reflect(v: Float64Array, w: Float64Array, col: number, k: number, m: number, vNorm2: number): void {
+  let dot = 0;
+  for (let i = k; i < m; i++) dot += v[i] * w[col + i];
+  const f = (2 * dot) / vNorm2;
+  for (let i = k; i < m; i++) w[col + i] -= f * v[i];
 }

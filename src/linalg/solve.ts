@@ -1,9 +1,11 @@
-import { type Matrix, zeros } from './matrix.ts';
+import { blockOf, choleskyLower, solveLower, solveLowerTransposed } from './kernels.ts';
+import type { Matrix } from './matrix.ts';
 
 /**
  * Solves (A + λI) X = B for symmetric positive semi-definite A, λ = ridge · mean(diag A).
  * The small relative ridge keeps rank-deficient systems (dead or duplicated channels) solvable
- * while leaving well-conditioned ones essentially unchanged.
+ * while leaving well-conditioned ones essentially unchanged: where the Cholesky factorisation
+ * fails, λ grows a hundredfold and it is tried again. Only the lower triangle of A is read.
  */
 export function solveSymmetric(a: Matrix, b: Matrix, ridge = 1e-9): Matrix {
   const n = a.rows;
@@ -13,54 +15,29 @@ export function solveSymmetric(a: Matrix, b: Matrix, ridge = 1e-9): Matrix {
   meanDiag = n > 0 ? meanDiag / n : 0;
   let lambda = ridge * meanDiag;
   if (!(lambda > 0)) lambda = ridge;
+  const factor = new Float64Array(n * n);
   for (;;) {
-    const l = cholesky(a, lambda);
-    if (l) return choleskySolve(l, b);
+    if (cholesky(a, lambda, factor)) return choleskySolve(factor, b);
+    // A ridge of 0 or ∞ cannot grow (with ∞ only NaN entries fail): give up rather than loop forever.
+    if (!(lambda * 100 > lambda)) throw new Error(`solveSymmetric: not positive definite with ridge λ = ${lambda}`);
     lambda *= 100;
   }
 }
 
-function cholesky(a: Matrix, lambda: number): Matrix | null {
+/** L with L Lᵀ = A + λI into the lower triangle of `factor`, or false where A + λI is not positive definite. */
+function cholesky(a: Matrix, lambda: number, factor: Float64Array): boolean {
   const n = a.rows;
-  const l = zeros(n, n);
-  for (let j = 0; j < n; j++) {
-    let s = a.data[j * n + j] + lambda;
-    for (let k = 0; k < j; k++) s -= l.data[j * n + k] ** 2;
-    if (!(s > 0)) return null;
-    const ljj = Math.sqrt(s);
-    l.data[j * n + j] = ljj;
-    for (let i = j + 1; i < n; i++) {
-      let t = a.data[i * n + j];
-      for (let k = 0; k < j; k++) t -= l.data[i * n + k] * l.data[j * n + k];
-      l.data[i * n + j] = t / ljj;
-    }
-  }
-  return l;
+  factor.set(a.data);
+  for (let i = 0; i < n; i++) factor[i * n + i] += lambda;
+  return choleskyLower(n, blockOf(factor, n));
 }
 
-function choleskySolve(l: Matrix, b: Matrix): Matrix {
-  const n = l.rows;
+/** X = L⁻ᵀ L⁻¹ B. */
+function choleskySolve(factor: Float64Array, b: Matrix): Matrix {
+  const n = b.rows;
   const m = b.cols;
   const x = Float64Array.from(b.data);
-  // Forward: L Y = B.
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < i; k++) {
-      const lik = l.data[i * n + k];
-      if (lik === 0) continue;
-      for (let c = 0; c < m; c++) x[i * m + c] -= lik * x[k * m + c];
-    }
-    const lii = l.data[i * n + i];
-    for (let c = 0; c < m; c++) x[i * m + c] /= lii;
-  }
-  // Backward: Lᵀ X = Y.
-  for (let i = n - 1; i >= 0; i--) {
-    for (let k = i + 1; k < n; k++) {
-      const lki = l.data[k * n + i];
-      if (lki === 0) continue;
-      for (let c = 0; c < m; c++) x[i * m + c] -= lki * x[k * m + c];
-    }
-    const lii = l.data[i * n + i];
-    for (let c = 0; c < m; c++) x[i * m + c] /= lii;
-  }
+  solveLower(n, m, blockOf(factor, n), blockOf(x, m));
+  solveLowerTransposed(n, m, blockOf(factor, n), blockOf(x, m));
   return { rows: n, cols: m, data: x };
 }
