@@ -1,4 +1,4 @@
-import { addInPlace, type Matrix, trace, zeros } from '../linalg/matrix.ts';
+import { addInPlace, gram, type Matrix, multiply, trace, zeros } from '../linalg/matrix.ts';
 import { pivotedBlockCholesky } from '../linalg/block-pivoting.ts';
 import type { Segment } from './tensor-ops.ts';
 import { pivotedCholesky } from '../linalg/pivoted-cholesky.ts';
@@ -43,21 +43,16 @@ export function consumerMetric(weight: { dims: number[]; data: ArrayLike<number>
   const after = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const inner = block * after;
   const row = dims[axis] * after;
-  const m = zeros(channels, channels);
+  // Rows: every (outer, inner) index; columns: the channels. M is their Gram matrix.
+  const rows = zeros(outer * inner, channels);
   const w = weight.data;
   for (let o = 0; o < outer; o++) {
     for (let a = 0; a < channels; a++) {
-      const fa = o * row + offset * after + a * inner;
-      for (let b = a; b < channels; b++) {
-        const fb = o * row + offset * after + b * inner;
-        let s = 0;
-        for (let p = 0; p < inner; p++) s += w[fa + p] * w[fb + p];
-        m.data[a * channels + b] += s;
-      }
+      const from = o * row + offset * after + a * inner;
+      for (let p = 0; p < inner; p++) rows.data[(o * inner + p) * channels + a] = w[from + p];
     }
   }
-  for (let a = 0; a < channels; a++) for (let b = 0; b < a; b++) m.data[a * channels + b] = m.data[b * channels + a];
-  return m;
+  return gram(rows);
 }
 
 /**
@@ -74,13 +69,7 @@ export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly
     const e = Float64Array.from(g.data);
     const m = metrics[r].data;
     // u[i] = (E M E)[i, i]: the output error removed by keeping channel i next.
-    const me = new Float64Array(n * n);
-    for (let i = 0; i < n; i++)
-      for (let k = 0; k < n; k++) {
-        const mik = m[i * n + k];
-        if (mik === 0) continue;
-        for (let j = 0; j < n; j++) me[i * n + j] += mik * e[k * n + j];
-      }
+    const me = multiply(metrics[r], { rows: n, cols: n, data: e }).data;
     const u = new Float64Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {

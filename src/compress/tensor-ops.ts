@@ -1,3 +1,4 @@
+import { blockOf, gemm } from '../linalg/kernels.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import type { FloatArray } from '../onnx/tensor.ts';
 
@@ -61,21 +62,23 @@ export function sliceChannels(t: FloatArray, segment: Segment, keep: readonly nu
 
 /**
  * Folds an interpolation matrix T (k × C) into a weight read along the segment's axis:
- * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block).
+ * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block). One matrix product:
+ * T times the segment laid out as C rows of every other index.
  */
 export function mixChannels(t: FloatArray, segment: Segment, mix: Matrix): FloatArray {
-  const channels = geometry(t.dims, segment).channels;
-  if (mix.cols !== channels) throw new Error(`interpolation has ${mix.cols} columns for ${channels} channels`);
-  return rewriteSegment(t, segment, mix.rows, (source, from, target, to, g) => {
-    const run = g.block * g.inner;
-    for (let i = 0; i < mix.rows; i++) {
-      for (let c = 0; c < channels; c++) {
-        const w = mix.data[i * channels + c];
-        if (w === 0) continue;
-        const src = from + c * run;
-        const dst = to + i * run;
-        for (let p = 0; p < run; p++) target[dst + p] += w * source[src + p];
-      }
-    }
+  const g = geometry(t.dims, segment);
+  if (mix.cols !== g.channels) throw new Error(`interpolation has ${mix.cols} columns for ${g.channels} channels`);
+  const run = g.block * g.inner;
+  const width = g.outer * run;
+  const columns = new Float64Array(g.channels * width);
+  for (let o = 0; o < g.outer; o++) {
+    const from = o * g.size * g.inner + g.offset * g.inner;
+    for (let c = 0; c < g.channels; c++) columns.set(t.data.subarray(from + c * run, from + (c + 1) * run), c * width + o * run);
+  }
+  const mixed = new Float64Array(mix.rows * width);
+  gemm(mix.rows, width, g.channels, 1, blockOf(mix.data, g.channels), false, blockOf(columns, width), blockOf(mixed, width));
+  return rewriteSegment(t, segment, mix.rows, (_, from, target, to) => {
+    const o = (from - g.offset * g.inner) / (g.size * g.inner);
+    for (let i = 0; i < mix.rows; i++) target.set(mixed.subarray(i * width + o * run, i * width + (o + 1) * run), to + i * run);
   });
 }
