@@ -24,8 +24,19 @@ import { applySurgery, type SpaceDecision } from './surgery.ts';
 /** Kept fractions measured per space. */
 const FRACTIONS = [0.75, 0.5, 0.25, 0.1];
 
-/** Calibration samples used for the measurements. */
-const SAMPLES = 256;
+/**
+ * Calibration samples used for the measurements: at most 256, and no more than keeps their cost
+ * near MEASUREMENT_PASSES passes over the calibration data (each size of each space runs the
+ * layers after the space, about half the network), but at least 16.
+ */
+const MAX_SAMPLES = 256;
+const MIN_SAMPLES = 16;
+const MEASUREMENT_PASSES = 2;
+
+export function measurementSamples(calibrationSamples: number, spaces: number): number {
+  const affordable = Math.round((MEASUREMENT_PASSES * calibrationSamples) / (spaces * FRACTIONS.length * 0.5));
+  return Math.min(calibrationSamples, MAX_SAMPLES, Math.max(MIN_SAMPLES, affordable));
+}
 
 function toFloats(t: HostTensor): ArrayLike<number> {
   if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToFloat);
@@ -44,7 +55,7 @@ export async function outputErrorCurves(
   pass: PassOptions,
 ): Promise<Map<number, Float64Array>> {
   const { runtime, dataset, inputs, batchSize } = pass;
-  const feeds = [...batches(dataset, inputs, batchSize, SAMPLES)];
+  const feeds = [...batches(dataset, inputs, batchSize, measurementSamples(dataset.count, spaces.length))];
   /** Per batch, the float outputs of the model (or of each variant, named in `named`). */
   const run = async (bytes: Uint8Array, named?: string[][]) => {
     const session = await runtime.load(bytes);
