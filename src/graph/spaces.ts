@@ -106,9 +106,10 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
         block(space, `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`);
       }
     }
-    // Coupled: joined by an element-wise op (a residual stream, a gate); heads whose queries and
-    // keys meet in attention's MatMul are not.
-    if (options.keepCoupled && joins.some((j) => index.nodes[j.node].opType !== 'MatMul')) {
+    // Coupled: several producers joined by an element-wise op (a residual stream, a gate). Heads
+    // whose queries and keys meet in attention's MatMul are not, nor is an activation written out
+    // as x · sigmoid(x) (one producer).
+    if (options.keepCoupled && space.producers.length > 1 && joins.some((j) => index.nodes[j.node].opType !== 'MatMul')) {
       block(space, `coupled space of ${space.producers.length} producers (a residual stream), left intact (--keep-coupled, and always in the plain mode, which cannot correct it)`);
     }
     return space;
