@@ -79,7 +79,7 @@ export function formatError(e: number | null): string {
 
 const shortDate = (iso: string) => (/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : iso);
 const names = (list: string[]) => (list.length ? list.join(', ') : '–');
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
 
 export function pageData(input: HtmlReportInput): PageData {
   const { report } = input;
