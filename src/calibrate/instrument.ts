@@ -245,7 +245,7 @@ function positionRows(fragment: Fragment, x: string, conv: NonNullable<ConsumerP
   return reshape(fragment, `${prefix}/moved`, [-1, features], `${prefix}/rows`);
 }
 
-/** Output names of consumer i's products in the cross-Gram model (see crossGramModel). */
+/** Output names of consumer i's products in the cross-Gram model (see crossGramGraph). */
 export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE', i: number) => `__idprune/${product}${i}`;
 
 /**
@@ -255,17 +255,9 @@ export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE', i: numb
  * sampled positions) plus, at a residual block's end, the other operand's deviation; for a Gemm or
  * MatMul, the original's channels, and pd = PᵀD for the residual operand's deviation D. With
  * `split`, ppE and ptE: the same over the batch's samples of even index. The products run in
- * float32 within a batch and are summed over batches in float64 by the caller.
- */
-export function crossGramModel(original: ModelProto, pruned: ModelProto, probes: readonly ConsumerProbe[]): ModelProto {
-  const { model } = crossGramGraph(original, pruned, probes);
-  dropUnusedNodes(model);
-  return model;
-}
-
-/**
- * crossGramModel with every node of both networks still in place: the first `networkNodes` nodes
- * are the two networks', the rest compute the products.
+ * float32 within a batch and are summed over batches in float64 by the caller. Every node of both
+ * networks is still in place (the segment cutter chooses what runs): the first `networkNodes`
+ * nodes are the networks', the rest compute the products.
  */
 export function crossGramGraph(
   original: ModelProto,

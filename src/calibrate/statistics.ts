@@ -52,7 +52,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
 export interface CrossGrams {
   /** PᵀP: the pruned network's consumer features (kept channels) with themselves. */
   pruned: Matrix[];
-  /** PᵀY: against the fit's target from the original network, same samples (see crossGramModel). */
+  /** PᵀY: against the fit's target from the original network, same samples (see crossGramGraph). */
   target: Matrix[];
   /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
   residual: (Matrix | undefined)[];
@@ -62,7 +62,7 @@ export interface CrossGrams {
 
 /**
  * One pass running the original and the pruned network side by side on the same batches (one
- * session, see crossGramModel), accumulating for each consumer the Gram matrix of its input
+ * session, see crossGramGraph), accumulating for each consumer the Gram matrix of its input
  * features in the pruned network and their products with the fit's target from the original.
  */
 export async function collectCrossGrams(original: ModelProto, pruned: ModelProto, probes: readonly ConsumerProbe[], options: PassOptions): Promise<CrossGrams> {

@@ -410,7 +410,7 @@ function deviatedIntactSpaces(analysis: Analysis, pruned: readonly ChannelSpace[
   return analysis.spaces.filter((s) => !prunedIds.has(s.id) && s.consumers.some((c) => deviated.has(c.reads)));
 }
 
-export function probeKey(space: number, tensor: string): string {
+function probeKey(space: number, tensor: string): string {
   return `${space}|${tensor}`;
 }
 

@@ -33,7 +33,7 @@ const MAX_SAMPLES = 256;
 const MIN_SAMPLES = 16;
 const MEASUREMENT_PASSES = 2;
 
-export function measurementSamples(calibrationSamples: number, spaces: number): number {
+function measurementSamples(calibrationSamples: number, spaces: number): number {
   const affordable = Math.round((MEASUREMENT_PASSES * calibrationSamples) / (spaces * FRACTIONS.length * 0.5));
   return Math.min(calibrationSamples, MAX_SAMPLES, Math.max(MIN_SAMPLES, affordable));
 }
