@@ -62,13 +62,12 @@ export class SegmentCutter {
       }
     }
     const frontier = [...new Set([...available, ...produced])].filter((t) => pending.has(t));
-    const initializers = new Set(reads);
     const segmentModel = create(ModelProtoSchema, {
       ...model,
       graph: create(GraphProtoSchema, {
         ...graph,
         node: segment.map((i) => nodes[i]),
-        initializer: graph.initializer.filter((t) => initializers.has(t.name)),
+        initializer: graph.initializer.filter((t) => reads.has(t.name)),
         input: [...data.map((name) => graph.input.find((v) => v.name === name)!), ...cached.map((name) => valueInfo(name, DATA_TYPES[this.cachedTypes.get(name)!]))],
         output: [...graph.output, ...frontier.filter((t) => produced.has(t)).map((name) => create(ValueInfoProtoSchema, { name }))],
         valueInfo: [],
