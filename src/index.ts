@@ -14,12 +14,14 @@ import { type ModelSummary, summarizeModel } from './api/inspect.ts';
 import { loadModel, type ModelSource } from './api/model.ts';
 import { checkOptions } from './api/options.ts';
 import { version } from './api/version.ts';
+import type { Progress } from './calibrate/progress.ts';
 import type { ReadOptions } from './data/options.ts';
 import { inputSpecs } from './onnx/shapes.ts';
 import type { CompressionReport } from './report/report.ts';
 
 export type { ArrayData, DataSource, LabelsSource } from './api/data.ts';
 export type { ReadOptions } from './data/options.ts';
+export type { Progress } from './calibrate/progress.ts';
 export type { CompressTargets } from './api/compress.ts';
 export type { Evaluation } from './api/evaluate.ts';
 export type { ModelSummary } from './api/inspect.ts';
@@ -60,6 +62,8 @@ export interface CompressOptions extends CompressTargets {
   evaluate?: { data: DataSource; labels?: LabelsSource };
   /** How images, audio or text given by path become the model's inputs (sizes, normalisation, tokenizer). */
   read?: ReadOptions;
+  /** Told where each pass over the data stands (label, samples done of total); silent by default. */
+  progress?: Progress;
 }
 
 /** What {@link compress} returns. */

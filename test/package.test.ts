@@ -167,6 +167,16 @@ describe('the library API', () => {
     assert.deepEqual(fromMemory.report.spaces, fromFile.report.spaces);
   });
 
+  it('tells a progress callback where each pass over the data stands', async () => {
+    const seen: string[] = [];
+    let last = 0;
+    const progress = { begin: (label: string, total: number) => seen.push(`${label} ${total}`), advance: (done: number) => void (last = done), end: () => {} };
+    await compress(model, path('calib.npy'), { targetFlops: 0.6, progress });
+    assert.ok(seen.includes('statistics 64'), seen.join(', '));
+    assert.ok(seen.some((s) => s.startsWith('correction ')), seen.join(', '));
+    assert.equal(last, 64);
+  });
+
   it('finds a model identical to itself: full agreement, no deviation', async () => {
     const result = await evaluate(model, path('model.onnx'), path('calib.npy'), { runs: 1 });
     assert.equal(result.agreement, 1);
