@@ -258,7 +258,9 @@ export async function compressPrepared(prepared: Prepared, options: Pick<Compres
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
-  const plainDecision = (space: ChannelSpace): SpaceDecision => decide(space, keepOf(space));
+  // Each pruned space's plain decision, made once: surgery folds it in, and refits are drawn toward it.
+  const plainDecisions = new Map<ChannelSpace, SpaceDecision>();
+  const plainDecision = (space: ChannelSpace): SpaceDecision => plainDecisions.get(space) ?? plainDecisions.set(space, decide(space, keepOf(space))).get(space)!;
 
   let passes = 1;
   let output: ModelProto;
@@ -276,8 +278,7 @@ export async function compressPrepared(prepared: Prepared, options: Pick<Compres
     const pruned = new Set(toPrune);
     const keepOrAll = (space: ChannelSpace) => (pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c));
     // What a refit is drawn toward where data is scarce: the plain interpolation, the identity for spaces kept whole.
-    const plainInterpolation = (space: ChannelSpace, tensor: string) =>
-      pruned.has(space) ? interpolationMatrix(gramOf(space, tensor), neuronsOf(keepOf(space), space.unit)) : identity(neuronCount(space));
+    const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecision(space).interpolation.get(tensor)! : identity(neuronCount(space)));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     const correction = new CrossGramPasses(model, pass);
     for (let l = 0; l < levels.length; l++) {
