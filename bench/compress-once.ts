@@ -26,7 +26,7 @@ const start = performance.now();
 const result = await compressModel(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
   budget: JSON.parse(budget) as Budget,
   mode: mode as CorrectionMode,
-  keepCoupled: flags.includes('keep-coupled'),
+  keepCoupled: flags.includes('keep-coupled') || undefined,
   roundTo: flags.includes('round-to-1') ? 1 : undefined,
 });
 const compressSeconds = (performance.now() - start) / 1000;

@@ -41,7 +41,7 @@ console.log(
       'Fashion-MNIST fixtures from `scripts/make_fixtures.py`; 1000 calibration images from the training set; agreement',
       '(same top-1 as the original) and accuracy on 5000 held-out test images never used for calibration.',
       'FLOPs and params are fractions of the original model. Baselines use the per-layer sizes chosen by `idprune corrected`.',
-      '"idprune plain" prunes coupled spaces (residual streams) too, which the command\'s plain mode leaves intact by default.',
+      '"idprune plain" is the command\'s plain mode: it leaves coupled spaces (residual streams) intact.',
     ],
     rows,
     'target FLOPs',
