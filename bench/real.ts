@@ -5,12 +5,13 @@
 //
 // Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
 //                          [--budget-s S (per model, default 1800)] [--render]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { CORPUS, manifestEntry, modelPath } from './real-corpus.ts';
 import { mergeRecords, type ModelRecord, readRecords, type RunRecord, writeReport } from './real-report.ts';
 import type { WorkerOptions } from './real-worker.ts';
+import { commit, option } from './run-info.ts';
 
 const TARGETS: WorkerOptions['targets'] = [
   { label: '0.7', fraction: 0.7, split: 'calib' },
@@ -31,12 +32,6 @@ const INTRO = [
   'multiply-accumulates of Conv, Gemm and MatMul (ConvInteger is not counted).',
 ];
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  if (at + 1 >= args.length) throw new Error(`${name} needs a value`);
-  return args[at + 1];
-}
 
 function count(args: string[], name: string): number | undefined {
   const value = option(args, name);
@@ -79,16 +74,6 @@ function runWorker(id: string, options: WorkerOptions, budgetSeconds: number): P
   });
 }
 
-/** The commit the library is at, "+changes" where the work tree differs from it. */
-function commit(): string | undefined {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+changes` : head;
-  } catch {
-    return undefined;
-  }
-}
 
 function record(id: string, results: Record<string, unknown>[], failure: string | undefined): ModelRecord {
   const manifest = manifestEntry(id);

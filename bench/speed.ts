@@ -6,11 +6,12 @@
 //
 // Usage: tsx bench/speed.ts [--models a,b] [--budget-s S (per model, default 3600)]
 // The ResNet-50, MobileNetV3 and BERT models come from scripts/make_speed_models.py (.cache/speed/).
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CNN_FIXTURES, fixturePath } from './fixtures.ts';
+import { commit, option } from './run-info.ts';
 
 interface Model {
   name: string;
@@ -47,12 +48,6 @@ const benchDir = new URL('./', import.meta.url).pathname;
 const logDir = `${benchDir}out/speed/`;
 const GB = 2 ** 30;
 
-function option(args: string[], name: string): string | undefined {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  if (at + 1 >= args.length) throw new Error(`${name} needs a value`);
-  return args[at + 1];
-}
 
 /** The high-water mark of a running process's resident memory, in bytes. */
 function vmHwm(pid: number): number | undefined {
@@ -110,16 +105,6 @@ function runChild(args: string[], log: string, budgetSeconds: number, env: NodeJ
   });
 }
 
-/** The commit the library is at, "+changes" where src/ differs from it. */
-function commit(): string | undefined {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+changes` : head;
-  } catch {
-    return undefined;
-  }
-}
 
 async function measure(m: Model, budgetSeconds: number, base: Omit<SpeedRecord, 'model'>): Promise<SpeedRecord> {
   const record: SpeedRecord = { model: m.name, ...base };

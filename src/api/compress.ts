@@ -1,10 +1,9 @@
 import type { Dataset } from '../calibrate/dataset.ts';
 import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
-import type { Progress } from '../calibrate/progress.ts';
 import { analyzeForData } from '../cli/analyze.ts';
 import type { LoadedModel } from '../cli/files.ts';
 import type { Budget } from '../compress/allocate.ts';
-import { compressPrepared, type CompressResult, type CorrectionMode, describeBudget, type Prepared, prepareCompression, type Statistics } from '../compress/pipeline.ts';
+import { type CompressOptions, compressPrepared, type CompressResult, describeBudget, type Prepared, prepareCompression, type Statistics } from '../compress/pipeline.ts';
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
@@ -37,19 +36,10 @@ export function budgetOf(targets: CompressTargets): Budget {
   return { kind: 'flops', fraction: targets.targetFlops ?? 0.5 };
 }
 
-export interface CompressionRun {
-  budget: Budget;
-  mode?: CorrectionMode;
-  roundTo?: number;
-  minKeep?: number;
-  skip?: string[];
-  keepCoupled?: boolean;
-  allocation?: 'measured' | 'estimated';
-  maskInput?: string;
-  batchSize?: number;
+/** A compression as the command and the library run it: pipeline options, held-out data, provenance. */
+export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'> {
   /** Held-out data to compare the compressed model with the original on. */
   evaluation?: { dataset: Dataset; labels?: ArrayLike<number | bigint> };
-  progress?: Progress;
   version: string;
   date: Date;
 }
@@ -61,21 +51,7 @@ export async function compressWithReport(loaded: LoadedModel, calibration: Datas
 
 /** The budget-independent part of a run (see prepareCompression): `saved` statistics skip the statistics pass. */
 export function prepareRun(loaded: LoadedModel, calibration: Dataset, run: Omit<CompressionRun, 'budget'>, saved?: Statistics): Promise<Prepared> {
-  return prepareCompression(
-    loaded.model,
-    () => calibration,
-    nodeRuntime,
-    {
-      mode: run.mode ?? 'corrected',
-      skip: run.skip,
-      keepCoupled: run.keepCoupled,
-      allocation: run.allocation,
-      maskInput: run.maskInput,
-      batchSize: run.batchSize ?? DEFAULT_BATCH_SIZE,
-      progress: run.progress,
-    },
-    saved,
-  );
+  return prepareCompression(loaded.model, () => calibration, nodeRuntime, run, saved);
 }
 
 /** A prepared model compressed to the run's budget, with its report. */

@@ -2,6 +2,7 @@ import { type Dataset, makeDataset } from '../calibrate/dataset.ts';
 import type { NdArray, NpyDtype } from '../calibrate/npy.ts';
 import { readData, readLabels } from '../cli/files.ts';
 import type { ReadOptions } from '../data/options.ts';
+import type { Progress } from '../calibrate/progress.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 
@@ -51,8 +52,8 @@ function toNdArray(array: ArrayData, where: string): NdArray {
 }
 
 /** The samples for a model with these inputs, checked against them (see makeDataset). */
-export async function loadData(source: DataSource, inputs: readonly InputSpec[], what: string, read: ReadOptions = {}): Promise<Dataset> {
-  if (typeof source === 'string') return makeDataset(await readData(source, inputs, read, what), inputs, source);
+export async function loadData(source: DataSource, inputs: readonly InputSpec[], what: string, read: ReadOptions = {}, progress?: Progress): Promise<Dataset> {
+  if (typeof source === 'string') return makeDataset(await readData(source, inputs, read, what, progress), inputs, source);
   const where = `${what} in memory`;
   if (isArrayData(source)) return makeDataset(new Map([['array', toNdArray(source, where)]]), inputs, where);
   if (typeof source !== 'object' || source === null) throw new IdpruneError(`${what} must be a path, an array or a record of arrays by input name`);

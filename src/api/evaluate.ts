@@ -35,7 +35,7 @@ export async function evaluateModels(original: LoadedModel, candidate: LoadedMod
   if (names(inputs) !== names(inputSpecs(candidate.model))) {
     throw new IdpruneError(`the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidate.model))})`);
   }
-  const dataset = await loadData(data, inputs, 'data', run.read);
+  const dataset = await loadData(data, inputs, 'data', run.read, run.progress);
   const { analysis: before } = await analyzeForData(original.model, dataset);
   const { analysis: after } = await analyzeForData(candidate.model, dataset);
   const labels = run.labels === undefined ? undefined : loadLabels(run.labels);

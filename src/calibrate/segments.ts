@@ -1,8 +1,9 @@
 import { create } from '@bufbuild/protobuf';
-import { GraphProtoSchema, type ModelProto, ModelProtoSchema, type NodeProto, TensorProto_DataType, ValueInfoProtoSchema } from 'onnx-buf';
+import { GraphProtoSchema, type ModelProto, ModelProtoSchema, type NodeProto, ValueInfoProtoSchema } from 'onnx-buf';
 import { valueInfo } from '../onnx/build.ts';
 import { nodesNeededFor, subgraphReads } from '../onnx/graph-index.ts';
 import type { ElementType } from '../onnx/runtime.ts';
+import { dataTypeOf } from '../onnx/shapes.ts';
 
 /*
  * Passes that each need a little more of a network than the last (the correction's depth levels)
@@ -10,16 +11,6 @@ import type { ElementType } from '../onnx/runtime.ts';
  * that no earlier pass ran, reading what earlier passes computed from a cache of the tensors that
  * nodes not yet run will read (the frontier). All passes together run each node about once.
  */
-
-const DATA_TYPES: Record<ElementType, TensorProto_DataType> = {
-  float32: TensorProto_DataType.FLOAT,
-  float16: TensorProto_DataType.FLOAT16,
-  float64: TensorProto_DataType.DOUBLE,
-  int64: TensorProto_DataType.INT64,
-  int32: TensorProto_DataType.INT32,
-  uint8: TensorProto_DataType.UINT8,
-  bool: TensorProto_DataType.BOOL,
-};
 
 export interface Segment {
   /** The nodes to run, reading the cached tensors (`cached`) and data inputs (`data`) as graph inputs. */
@@ -68,7 +59,7 @@ export class SegmentCutter {
         ...graph,
         node: segment.map((i) => nodes[i]),
         initializer: graph.initializer.filter((t) => reads.has(t.name)),
-        input: [...data.map((name) => graph.input.find((v) => v.name === name)!), ...cached.map((name) => valueInfo(name, DATA_TYPES[this.cachedTypes.get(name)!]))],
+        input: [...data.map((name) => graph.input.find((v) => v.name === name)!), ...cached.map((name) => valueInfo(name, dataTypeOf(this.cachedTypes.get(name)!)))],
         output: [...graph.output, ...frontier.filter((t) => produced.has(t)).map((name) => create(ValueInfoProtoSchema, { name }))],
         valueInfo: [],
       }),
@@ -78,7 +69,7 @@ export class SegmentCutter {
 
   /** Records the cache after a pass: the frontier's tensors and their types. */
   cache(types: Map<string, ElementType>): void {
-    for (const type of types.values()) if (!(type in DATA_TYPES)) throw new Error(`cannot cache a tensor of type ${type}`);
+    for (const type of types.values()) if (dataTypeOf(type) === undefined) throw new Error(`cannot cache a tensor of type ${type}`);
     this.cachedTypes = types;
   }
 

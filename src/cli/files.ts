@@ -97,16 +97,6 @@ export async function readData(path: string, inputs: readonly InputSpec[], optio
   return new Map([...arrays].map(([name, array]) => [name, arraySource(array)]));
 }
 
-/**
- * The same data in the form the library functions take: the path itself for NumPy data (read
- * there, a batch at a time), the decoded arrays by input name for images, audio and text.
- */
-export async function readDataSource(path: string, inputs: readonly InputSpec[], options: ReadOptions, what: string, progress: Progress = silentProgress): Promise<string | Record<string, NdArray>> {
-  const found = findSamples(path, what);
-  if (found.kind === 'numpy') return path;
-  return Object.fromEntries(await decodeSamples(found, inputs, options, progress));
-}
-
 /** A .npy file whose samples are read from disk on demand. */
 function npyFile(path: string, what: string): ArraySource {
   const size = statSync(path).size;

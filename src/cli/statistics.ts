@@ -18,7 +18,19 @@ export function loadStatistics(path: string, model: Uint8Array, samples: number)
   return statistics;
 }
 
-export function saveStatistics(path: string, prepared: Prepared, origin: Omit<StatisticsOrigin, 'modelSha256'> & { model: Uint8Array }): void {
-  const { model, ...rest } = origin;
-  writeAtomic(path, encodeStatistics(prepared.statistics, { ...rest, modelSha256: sha256(model) }));
+/** What was prepared, saved with where it came from: the model's hash, the data, the options that shape it. */
+export function saveStatistics(
+  path: string,
+  prepared: Prepared,
+  model: Uint8Array,
+  run: { calib: string; mode: string; skip: string[]; keepCoupled?: boolean; maskInput?: string },
+  version: string,
+): void {
+  const origin: StatisticsOrigin = {
+    modelSha256: sha256(model),
+    data: { source: run.calib, samples: prepared.dataset.count },
+    options: { mode: run.mode, skip: run.skip, keepCoupled: run.keepCoupled, maskInput: run.maskInput },
+    tool: `idprune ${version}`,
+  };
+  writeAtomic(path, encodeStatistics(prepared.statistics, origin));
 }

@@ -34,7 +34,7 @@ function rewriteSegment(
   t: FloatArray,
   segment: Segment,
   k: number,
-  fill: (source: FloatArray['data'], from: number, target: Float64Array, to: number, g: ReturnType<typeof geometry>) => void,
+  fill: (source: FloatArray['data'], from: number, target: Float64Array, to: number, g: ReturnType<typeof geometry>, outer: number) => void,
 ): FloatArray {
   const g = geometry(t.dims, segment);
   const newSize = g.offset + k * g.block + g.after;
@@ -47,7 +47,7 @@ function rewriteSegment(
     data.set(t.data.subarray(from, from + g.offset * g.inner), to);
     const tail = (g.offset + g.channels * g.block) * g.inner;
     data.set(t.data.subarray(from + tail, from + g.size * g.inner), to + (g.offset + k * g.block) * g.inner);
-    fill(t.data, from + g.offset * g.inner, data, to + g.offset * g.inner, g);
+    fill(t.data, from + g.offset * g.inner, data, to + g.offset * g.inner, g, o);
   }
   return { dims, data };
 }
@@ -77,8 +77,7 @@ export function mixChannels(t: FloatArray, segment: Segment, mix: Matrix): Float
   }
   const mixed = new Float64Array(mix.rows * width);
   gemm(mix.rows, width, g.channels, 1, blockOf(mix.data, g.channels), false, blockOf(columns, width), blockOf(mixed, width));
-  return rewriteSegment(t, segment, mix.rows, (_, from, target, to) => {
-    const o = (from - g.offset * g.inner) / (g.size * g.inner);
+  return rewriteSegment(t, segment, mix.rows, (_, __, target, to, ___, o) => {
     for (let i = 0; i < mix.rows; i++) target.set(mixed.subarray(i * width + o * run, i * width + (o + 1) * run), to + i * run);
   });
 }

@@ -16,6 +16,12 @@ const ELEMENT_TYPES: Partial<Record<TensorProto_DataType, ElementType>> = {
   [TensorProto_DataType.BOOL]: 'bool',
 };
 
+/** The ONNX data type of a runtime element type (the inverse of ELEMENT_TYPES). */
+export function dataTypeOf(type: ElementType): TensorProto_DataType | undefined {
+  const entry = Object.entries(ELEMENT_TYPES).find(([, element]) => element === type);
+  return entry && (Number(entry[0]) as TensorProto_DataType);
+}
+
 export interface InputSpec {
   name: string;
   type: ElementType;

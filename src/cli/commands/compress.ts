@@ -1,13 +1,13 @@
 import { basename, resolve } from 'node:path';
 import { budgetOf, compressPreparedWithReport, type CompressTargets, prepareRun } from '../../api/compress.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
-import { makeDataset } from '../../calibrate/dataset.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport } from '../../report/html.ts';
 import { formatCompression } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { checkOutputPath, externalDataPath, readData, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
+import { checkOutputPath, externalDataPath, readModel, writeAtomic, writeModel } from '../files.ts';
+import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import { loadStatistics, saveStatistics } from '../statistics.ts';
 
@@ -46,13 +46,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   if (external) checkOutputPath(externalDataPath(flags.output), [path], Boolean(flags.force));
   const inputs = inputSpecs(model);
   // Every input is read and checked before the long work starts.
-  const reading = { ...flags, modelPath: path };
-  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress(flags.quiet)), inputs, flags.calib);
-  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress(flags.quiet)), inputs, flags.eval) : undefined;
-  const labels = flags.labels ? readLabels(flags.labels) : undefined;
-  if (evaluation && labels && labels.length < evaluation.count) {
-    throw new IdpruneError(`labels ${flags.labels} hold ${labels.length} entries for ${evaluation.count} samples`);
-  }
+  const { calibration, evaluation, labels } = await readRunData(path, inputs, flags);
   const saved = flags.stats ? loadStatistics(flags.stats, original, calibration.count) : undefined;
   const progress = terminalProgress(flags.quiet);
   const date = new Date();
@@ -75,10 +69,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   };
   const prepared = await prepareRun(loaded, calibration, run, saved);
   const { result, report } = await compressPreparedWithReport(loaded, prepared, run);
-  if (flags.saveStats) {
-    const options = { mode: flags.mode, skip: flags.skip, keepCoupled: flags.keepCoupled, maskInput: flags.maskInput };
-    saveStatistics(flags.saveStats, prepared, { model: original, data: { source: flags.calib, samples: calibration.count }, options, tool: `idprune ${version}` });
-  }
+  if (flags.saveStats) saveStatistics(flags.saveStats, prepared, original, flags, version);
 
   // With --json -, stdout holds the JSON alone; the table and file notes go to stderr.
   const log = flags.quiet ? () => {} : flags.json === '-' ? console.error : console.log;

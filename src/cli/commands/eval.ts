@@ -1,8 +1,7 @@
 import { evaluateModels } from '../../api/evaluate.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { inputSpecs } from '../../onnx/shapes.ts';
-import { readDataSource, readModel } from '../files.ts';
+import { readModel } from '../files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
 export interface EvalFlags extends ReadOptions {
@@ -16,12 +15,12 @@ export interface EvalFlags extends ReadOptions {
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
   const original = readModel(originalPath);
   const candidate = readModel(candidatePath);
-  const data = await readDataSource(flags.data, inputSpecs(original.model), { ...flags, modelPath: originalPath }, 'data', terminalProgress());
-  const evaluation = await evaluateModels(original, candidate, data, {
+  const evaluation = await evaluateModels(original, candidate, flags.data, {
     labels: flags.labels,
     batchSize: flags.batchSize,
     runs: flags.runs,
     progress: terminalProgress(),
+    read: { ...flags, modelPath: originalPath },
   });
   if (flags.json) {
     console.log(JSON.stringify(evaluation, null, 2));

@@ -1,16 +1,16 @@
-import { makeDataset } from '../../calibrate/dataset.ts';
+import { loadData } from '../../api/data.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { summarizeModel } from '../../api/inspect.ts';
 import { count, formatSpaces } from '../../report/text.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { readData, readModel } from '../files.ts';
+import { readModel } from '../files.ts';
 
 export async function inspectCommand(path: string, options: ReadOptions & { json?: boolean; calib?: string }): Promise<void> {
   const { model } = readModel(path);
   // Data, where given, sets the sizes the model is probed at (free dimensions, fixed-length windows).
   const inputs = inputSpecs(model);
-  const data = options.calib ? makeDataset(await readData(options.calib, inputs, { ...options, modelPath: path }, 'calibration data', terminalProgress()), inputs, options.calib) : undefined;
+  const data = options.calib ? await loadData(options.calib, inputs, 'calibration data', { ...options, modelPath: path }, terminalProgress()) : undefined;
   const summary = { model: path, ...(await summarizeModel(model, data)) };
   if (options.json) {
     console.log(JSON.stringify(summary, null, 2));

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compressPreparedWithReport, prepareRun } from '../../api/compress.ts';
-import { makeDataset } from '../../calibrate/dataset.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
 import type { ReadOptions } from '../../data/options.ts';
 import { IdpruneError } from '../../errors.ts';
@@ -9,7 +8,8 @@ import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport, type SweepPoint } from '../../report/html.ts';
 import type { CompressionReport } from '../../report/report.ts';
 import { percent, table } from '../../report/text.ts';
-import { checkOutputPath, readData, readLabels, readModel, writeAtomic, writeModel } from '../files.ts';
+import { checkOutputPath, readModel, writeAtomic, writeModel } from '../files.ts';
+import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import { loadStatistics, saveStatistics } from '../statistics.ts';
 
@@ -39,10 +39,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   for (const output of [flags.json, flags.html, flags.saveStats]) if (output && output !== '-') checkOutputPath(output, [path], Boolean(flags.force));
   const { model, bytes, external } = readModel(path);
   const inputs = inputSpecs(model);
-  const reading = { ...flags, modelPath: path };
-  const calibration = makeDataset(await readData(flags.calib, inputs, reading, 'calibration data', terminalProgress(flags.quiet)), inputs, flags.calib);
-  const evaluation = flags.eval ? makeDataset(await readData(flags.eval, inputs, reading, 'evaluation data', terminalProgress(flags.quiet)), inputs, flags.eval) : undefined;
-  const labels = flags.labels ? readLabels(flags.labels) : undefined;
+  const { calibration, evaluation, labels } = await readRunData(path, inputs, flags);
   const saved = flags.stats ? loadStatistics(flags.stats, bytes, calibration.count) : undefined;
   if (flags.keepModels) mkdirSync(flags.keepModels, { recursive: true });
 
@@ -71,9 +68,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
     if (flags.keepModels) writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
     if (!flags.quiet) console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
   }
-  if (flags.saveStats) {
-    saveStatistics(flags.saveStats, prepared, { model: bytes, data: { source: flags.calib, samples: calibration.count }, options: { mode: flags.mode, skip: flags.skip, keepCoupled: flags.keepCoupled, maskInput: flags.maskInput }, tool: `idprune ${version}` });
-  }
+  if (flags.saveStats) saveStatistics(flags.saveStats, prepared, bytes, flags, version);
 
   const summary = { model: path, calibration: { source: flags.calib, samples: calibration.count }, prepareSeconds: prepared.timings, points, reports };
   if (flags.json === '-') console.log(JSON.stringify(summary, null, 2));
