@@ -5,7 +5,11 @@ import { blockOf, choleskyLower, gemm, solveLower, solveLowerTransposed, syrkLow
 import { fromRows, get, gram, type Matrix, multiply, submatrix, transpose, zeros } from '../src/linalg/matrix.ts';
 import { pivotedCholesky } from '../src/linalg/pivoted-cholesky.ts';
 import { pivotedQR } from '../src/linalg/pivoted-qr.ts';
-import { solveSymmetric } from '../src/linalg/solve.ts';
+import { javascriptProducts, type MatrixProducts } from '../src/linalg/products.ts';
+import { choleskyWith, solveLowerTransposedWith, solveLowerWith } from '../src/linalg/blocked-cholesky.ts';
+import { solveSymmetric, solveSymmetricWith } from '../src/linalg/solve.ts';
+import { runtimeProducts } from '../src/onnx/runtime-products.ts';
+import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { interpolationMatrix } from '../src/compress/interpolation.ts';
 import { randomArray } from './helpers/models.ts';
 import {
@@ -444,6 +448,56 @@ describe('pivoted QR shapes', () => {
       const { q, r, perm } = pivotedQR(a);
       assert.deepEqual([q.rows, q.cols, r.rows, r.cols], [m, Math.min(m, n), Math.min(m, n), n]);
       assertBelow(maxAbs(permuteColumns(a, perm), naiveMultiply(q, r)), 1e-12, 'A P − Q R');
+    });
+  }
+});
+
+describe('Cholesky and solves by panels, with products run elsewhere', () => {
+  // Sizes around the panel width (256) and over two panels; the runtime runs the larger products.
+  const engines: [string, MatrixProducts][] = [
+    ['JavaScript', javascriptProducts],
+    ['ONNX Runtime', runtimeProducts(nodeRuntime)],
+  ];
+  for (const [engine, products] of engines) {
+    for (const n of [1, 256, 257, 600]) {
+      it(`factors a ${n}×${n} positive definite matrix as the unblocked Cholesky does (${engine})`, async () => {
+        const a = spd(n, 100 + n);
+        const { l } = (await choleskyWith(products, a))!;
+        assertBelow(relativeError(l.data, naiveCholesky(a)!.data), 1e-12, 'factor');
+      });
+    }
+
+    it(`reports a matrix that is not positive definite, in either half (${engine})`, async () => {
+      for (const bad of [10, 400]) {
+        const a = withEigenvalues(Array.from({ length: 450 }, (_, i) => (i === bad ? -1 : 1 + i)), 101);
+        assert.equal(await choleskyWith(products, a), undefined);
+      }
+    });
+
+    it(`solves L Y = X and Lᵀ Y = X for L 450×450 (${engine})`, async () => {
+      const factor = (await choleskyWith(products, spd(450, 102)))!;
+      const l = factor.l;
+      const x = randomMatrix(450, 70, 103);
+      const forward = await solveLowerWith(products, factor, x);
+      assertBelow(relativeError(naiveMultiply(l, forward).data, x.data), 1e-12, 'L Y − X');
+      const backward = await solveLowerTransposedWith(products, factor, x);
+      assertBelow(relativeError(naiveMultiply(naiveTranspose(l), backward).data, x.data), 1e-12, 'Lᵀ Y − X');
+    });
+
+    it(`solves a symmetric system as solveSymmetric does, reading only the lower triangle (${engine})`, async () => {
+      const a = spd(450, 104);
+      const b = randomMatrix(450, 30, 105);
+      const garbled = { ...a, data: Float64Array.from(a.data) };
+      for (let i = 0; i < 450; i++) for (let j = i + 1; j < 450; j++) garbled.data[i * 450 + j] = -1e3;
+      assertBelow(relativeError((await solveSymmetricWith(products, garbled, b)).data, solveSymmetric(a, b).data), 1e-10, 'against solveSymmetric');
+    });
+
+    it(`retries an indefinite matrix with a hundredfold ridge, at the ridge solveSymmetric reaches (${engine})`, async () => {
+      const n = 300;
+      const eigenvalues = Array.from({ length: n }, (_, i) => (i === 250 ? -3e-7 : (n + 3e-7) / (n - 1)));
+      const a = withEigenvalues(eigenvalues, 106);
+      const b = randomMatrix(n, 4, 107);
+      assertBelow(relativeError((await solveSymmetricWith(products, a, b)).data, solveSymmetric(a, b).data), 1e-8, 'against solveSymmetric');
     });
   }
 });

@@ -2,8 +2,9 @@ import { type ConsumerProbe, featureCount } from '../calibrate/instrument.ts';
 import type { CrossGrams } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
-import { type Matrix, multiply, transpose, zeros } from '../linalg/matrix.ts';
-import { solveSymmetric } from '../linalg/solve.ts';
+import { type Matrix, transpose, zeros } from '../linalg/matrix.ts';
+import type { MatrixProducts } from '../linalg/products.ts';
+import { solveSymmetricWith } from '../linalg/solve.ts';
 import type { GraphIndex } from '../onnx/graph-index.ts';
 import { defaultOpset } from '../onnx/opset.ts';
 import { type FloatArray, readFloatTensor, tensorDims } from '../onnx/tensor.ts';
@@ -124,15 +125,20 @@ function sampledPositions(analysis: Analysis, consumer: Consumer, probe: Omit<Co
  * New weights for the consumers of one level, from the statistics of its correction pass.
  * `current` is the network the statistics were taken on, holding the plain interpolation's weights.
  */
-export function refittedWeights(
+export async function refittedWeights(
   analysis: Analysis,
   fits: readonly ConsumerFit[],
   stats: CrossGrams,
   outputKeep: OutputKeep,
   current: GraphIndex,
   plainInterpolation: (space: ChannelSpace, tensor: string) => Matrix,
-): WeightReplacement[] {
-  return fits.map(({ space, consumer, probe, rows }, i) => {
+  products: MatrixProducts,
+): Promise<WeightReplacement[]> {
+  const weights: WeightReplacement[] = [];
+  for (const [i, { space, consumer, probe, rows }] of fits.entries()) weights.push(await refitted(i, space, consumer, probe, rows));
+  return weights;
+
+  async function refitted(i: number, space: ChannelSpace, consumer: Consumer, probe: ConsumerProbe, rows: number): Promise<WeightReplacement> {
     const input = consumer.weight.input;
     const all = { pruned: stats.pruned[i], target: stats.target[i] };
     if (probe.conv) {
@@ -140,28 +146,31 @@ export function refittedWeights(
       const written = probe.conv.outputKeep?.length ?? outputs;
       // The plain weight [outputs, features], as the fit's [features, outputs].
       const plain = transpose({ rows: written, cols: all.pruned.rows, data: readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data });
-      const solved = fitToward(all, plain, priorStrength(stats.even[i], all, plain, rows), rows);
+      const solved = await fitToward(products, all, plain, await priorStrength(products, stats.even[i], all, plain, rows), rows);
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
     const plain = plainInterpolation(space, consumer.reads);
-    const strength = priorStrength(stats.even[i], all, plain, rows);
-    const solved = fitToward(all, plain, strength, rows);
-    const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
-    let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, solved);
+    const strength = await priorStrength(products, stats.even[i], all, plain, rows);
+    // The residual operand's deviation is fitted in the same solve (its prior: no correction).
     const deviation = stats.residual[i];
-    if (deviation) addResidualFit(value, consumer.weight.axis, fitToward({ pruned: all.pruned, target: deviation }, zeros(deviation.rows, deviation.cols), strength, rows));
+    const solved = deviation
+      ? await fitToward(products, { pruned: all.pruned, target: besideColumns(all.target, deviation) }, besideColumns(plain, zeros(deviation.rows, deviation.cols)), strength, rows)
+      : await fitToward(products, all, plain, strength, rows);
+    const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
+    let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, columnsOf(solved, 0, plain.cols));
+    if (deviation) addResidualFit(value, consumer.weight.axis, columnsOf(solved, plain.cols, solved.cols));
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
     if (written && slice) value = sliceChannels(value, { ...slice, channels: written.space.channels }, written.keep);
     return { node: consumer.node, input, value };
-  });
+  }
 }
 
 /**
  * The fit drawn toward the plain solution W0 ([features, outputs]) with prior strength α:
  * (PᵀP + λI) W = PᵀY + λ W0, λ = α · features · mean diagonal / rows; W0 itself for α = ∞.
  */
-function fitToward(fold: Fold, prior: Matrix, strength: number, rows: number): Matrix {
+async function fitToward(products: MatrixProducts, fold: Fold, prior: Matrix, strength: number, rows: number): Promise<Matrix> {
   if (strength === Infinity) return prior;
   const { pruned: gram, target } = fold;
   const n = gram.rows;
@@ -171,7 +180,7 @@ function fitToward(fold: Fold, prior: Matrix, strength: number, rows: number): M
   const a = { ...gram, data: Float64Array.from(gram.data) };
   const b = { ...target, data: target.data.map((v, i) => v + lambda * prior.data[i]) };
   for (let f = 0; f < n; f++) a.data[f * n + f] += lambda;
-  return solveSymmetric(a, b, RIDGE);
+  return solveSymmetricWith(products, a, b, RIDGE);
 }
 
 interface Fold {
@@ -184,7 +193,7 @@ interface Fold {
  * default. The held-out error is close to unimodal along the grid, so the search walks from the
  * default toward lower error and stops where it rises (3–5 of the grid's fits instead of all).
  */
-function priorStrength(even: Fold | undefined, all: Fold, prior: Matrix, rows: number): number {
+async function priorStrength(products: MatrixProducts, even: Fold | undefined, all: Fold, prior: Matrix, rows: number): Promise<number> {
   if (!even) return DEFAULT_PRIOR_STRENGTH;
   const difference = (a: Matrix, b: Matrix) => ({ ...a, data: a.data.map((v, i) => v - b.data[i]) });
   // A strength is judged on a sample of the outputs: the solves and errors then cost a fraction
@@ -195,16 +204,18 @@ function priorStrength(even: Fold | undefined, all: Fold, prior: Matrix, rows: n
   const priorSample = pickColumns(prior, columns);
   const errors = new Map<number, number>();
   // Fit on one fold, measure on the other, both ways.
-  const errorAt = (i: number) => {
+  const errorAt = async (i: number) => {
     if (!errors.has(i)) {
       const strength = PRIOR_STRENGTHS[i];
-      errors.set(i, [[evenFold, oddFold], [oddFold, evenFold]].reduce((sum, [fit, check]) => sum + heldOutError(fitToward(fit, priorSample, strength, rows / 2), check), 0));
+      let error = 0;
+      for (const [fit, check] of [[evenFold, oddFold], [oddFold, evenFold]]) error += await heldOutError(products, await fitToward(products, fit, priorSample, strength, rows / 2), check);
+      errors.set(i, error);
     }
     return errors.get(i)!;
   };
   let best = PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH);
   for (const step of [-1, 1]) {
-    while (best + step >= 0 && best + step < PRIOR_STRENGTHS.length && errorAt(best + step) < errorAt(best)) best += step;
+    while (best + step >= 0 && best + step < PRIOR_STRENGTHS.length && (await errorAt(best + step)) < (await errorAt(best))) best += step;
   }
   return PRIOR_STRENGTHS[best];
 }
@@ -218,6 +229,24 @@ function sampleColumns(n: number, count: number): number[] {
   return Array.from({ length: Math.min(n, count) }, (_, i) => Math.floor(i * step));
 }
 
+/** [a b]: the columns of a, then those of b. */
+function besideColumns(a: Matrix, b: Matrix): Matrix {
+  const out = zeros(a.rows, a.cols + b.cols);
+  for (let r = 0; r < a.rows; r++) {
+    out.data.set(a.data.subarray(r * a.cols, (r + 1) * a.cols), r * out.cols);
+    out.data.set(b.data.subarray(r * b.cols, (r + 1) * b.cols), r * out.cols + a.cols);
+  }
+  return out;
+}
+
+/** Columns [from, to) of m. */
+function columnsOf(m: Matrix, from: number, to: number): Matrix {
+  if (from === 0 && to === m.cols) return m;
+  const out = zeros(m.rows, to - from);
+  for (let r = 0; r < m.rows; r++) out.data.set(m.data.subarray(r * m.cols + from, r * m.cols + to), r * out.cols);
+  return out;
+}
+
 function pickColumns(m: Matrix, columns: readonly number[]): Matrix {
   if (columns.length === m.cols) return m;
   const out = zeros(m.rows, columns.length);
@@ -226,8 +255,8 @@ function pickColumns(m: Matrix, columns: readonly number[]): Matrix {
 }
 
 /** ‖Y − P W‖² on a fold, less its constant ‖Y‖²: tr(Wᵀ PᵀP W) − 2 tr(Wᵀ PᵀY). */
-function heldOutError(w: Matrix, fold: Fold): number {
-  const gw = multiply(fold.pruned, w);
+async function heldOutError(products: MatrixProducts, w: Matrix, fold: Fold): Promise<number> {
+  const gw = await products.multiply(fold.pruned, w);
   let error = 0;
   for (let i = 0; i < w.data.length; i++) error += w.data[i] * (gw.data[i] - 2 * fold.target.data[i]);
   return error;

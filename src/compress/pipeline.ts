@@ -10,6 +10,7 @@ import type { ChannelSpace } from '../graph/types.ts';
 import { indexGraph, topologicallySorted } from '../onnx/graph-index.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import type { Runtime } from '../onnx/runtime.ts';
+import { runtimeProducts } from '../onnx/runtime-products.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
@@ -281,15 +282,20 @@ export async function compressPrepared(prepared: Prepared, options: Pick<Compres
     const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecision(space).interpolation.get(tensor)! : identity(neuronCount(space)));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     const correction = new CrossGramPasses(model, pass);
-    for (let l = 0; l < levels.length; l++) {
-      const current = output;
-      const label = `correction ${l + 1}/${levels.length}`;
-      const last = l === levels.length - 1;
-      const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
-      passes++;
-      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation));
-      output = await timed('surgery', () => replaceWeights(current, weights));
-      correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
+    const products = runtimeProducts(pass.runtime);
+    try {
+      for (let l = 0; l < levels.length; l++) {
+        const current = output;
+        const label = `correction ${l + 1}/${levels.length}`;
+        const last = l === levels.length - 1;
+        const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
+        passes++;
+        const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products));
+        output = await timed('surgery', () => replaceWeights(current, weights));
+        correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
+      }
+    } finally {
+      await products.release();
     }
   }
   setMetadata(output, {
