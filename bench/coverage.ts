@@ -107,7 +107,7 @@ async function analyzeJob(job: Job) {
       keep: Array.from({ length: space.channels }, (_, c) => c),
       interpolation: new Map(readTensors(space).map((t) => [t, identity(space.channels)])),
     }));
-    const kept = encodeModel(applySurgery(model, decisions));
+    const kept = encodeModel(await applySurgery(model, decisions));
     const feeds = checkFeeds(calib, analysis.inputs[0].name);
     const before = await runOnce(bytes, feeds);
     const after = await runOnce(kept, feeds);

@@ -86,7 +86,7 @@ export async function baselines(fixture: Fixture, analysis: Analysis, original: 
     const decisions: SpaceDecision[] = Object.entries(sizes)
       .filter(([id, s]) => s.kept < analysis.spaces[Number(id)].channels)
       .map(([id, s]) => uncorrected(analysis.spaces[Number(id)], choose(Number(id), s.kept, s.keep)));
-    rows.push({ method, measured: await measure(fixture, original, encodeModel(applySurgery(analysis.model, decisions)), base) });
+    rows.push({ method, measured: await measure(fixture, original, encodeModel(await applySurgery(analysis.model, decisions)), base) });
   }
   return rows;
 }

@@ -121,11 +121,11 @@ async function keptCost(candidate: Uint8Array, result: CompressResult, dataset: 
   }
 }
 
-function magnitudeModel(result: CompressResult): Uint8Array {
+async function magnitudeModel(result: CompressResult): Promise<Uint8Array> {
   const decisions = result.outcomes
     .filter((o) => o.kept < o.space.channels)
     .map((o) => uncorrected(o.space, magnitudeKeep(result.analysis, o.space, o.kept)));
-  return encodeModel(applySurgery(result.analysis.model, decisions));
+  return encodeModel(await applySurgery(result.analysis.model, decisions));
 }
 
 async function latencyRatio(original: Uint8Array, candidate: Uint8Array, feeds: Feeds): Promise<number> {
@@ -246,7 +246,7 @@ for (const target of options.targets) {
       record.latencyError = oneLine(err);
     }
     try {
-      record.magnitude = await judge(magnitudeModel(result));
+      record.magnitude = await judge(await magnitudeModel(result));
     } catch (err) {
       record.magnitudeError = oneLine(err);
     }

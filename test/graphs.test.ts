@@ -85,7 +85,7 @@ describe('coupled and concatenated spaces', () => {
     assert.equal(stream, producedBy(spaces, model, 'shortcut'));
     assert.ok(stream.prunable);
     const keep = [0, 2, 3, 5, 7];
-    const pruned = applySurgery(model, [{ space: stream, keep, interpolation: new Map([['r2', selectionMatrix(8, keep)]]) }]);
+    const pruned = await applySurgery(model, [{ space: stream, keep, interpolation: new Map([['r2', selectionMatrix(8, keep)]]) }]);
     for (const w of ['w_conv2', 'w_shortcut']) {
       const original = readFloatTensor(model.graph!.initializer.find((t) => t.name === w)!);
       const sliced = readFloatTensor(pruned.graph!.initializer.find((t) => t.name === w)!);
@@ -124,7 +124,7 @@ describe('coupled and concatenated spaces', () => {
     const b = producedBy(spaces, model, 'b');
     const keepA = [1, 3, 4];
     const keepB = [0, 2];
-    const pruned = applySurgery(model, [
+    const pruned = await applySurgery(model, [
       { space: a, keep: keepA, interpolation: new Map([['rc', selectionMatrix(5, keepA)]]) },
       { space: b, keep: keepB, interpolation: new Map([['rc', selectionMatrix(3, keepB)]]) },
     ]);
@@ -143,7 +143,7 @@ describe('coupled and concatenated spaces', () => {
     assert.deepEqual(placeOf(producedBy(spaces, model, 'a'), 'first'), { axis: 1, block: 1, offset: 0 });
     assert.deepEqual(placeOf(producedBy(spaces, model, 'c'), 'rest'), { axis: 1, block: 1, offset: 4 });
     const c = producedBy(spaces, model, 'c');
-    const pruned = applySurgery(model, [{ space: c, keep: [1], interpolation: new Map([['rest', selectionMatrix(2, [1])]]) }]);
+    const pruned = await applySurgery(model, [{ space: c, keep: [1], interpolation: new Map([['rest', selectionMatrix(2, [1])]]) }]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'sizes')!), [3, 5]);
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
   });
@@ -151,7 +151,7 @@ describe('coupled and concatenated spaces', () => {
   it('Split sizes written as an attribute follow the kept channels too', async () => {
     const model = concatThreeSplit('attribute');
     const c = producedBy(await spacesOf(model), model, 'c');
-    const pruned = applySurgery(model, [{ space: c, keep: [0], interpolation: new Map([['rest', selectionMatrix(2, [0])]]) }]);
+    const pruned = await applySurgery(model, [{ space: c, keep: [0], interpolation: new Map([['rest', selectionMatrix(2, [0])]]) }]);
     const split = pruned.graph!.node.find((n) => n.name === 'split')!;
     assert.deepEqual(split.attribute.find((a) => a.name === 'split')!.ints.map(Number), [3, 5]);
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
@@ -162,7 +162,7 @@ describe('coupled and concatenated spaces', () => {
     const spaces = await spacesOf(model);
     const a = producedBy(spaces, model, 'a');
     assert.deepEqual(placeOf(producedBy(spaces, model, 'b'), 'part'), { axis: 1, block: 1, offset: 0 });
-    const pruned = applySurgery(model, [{ space: a, keep: [0, 4], interpolation: new Map([['r', selectionMatrix(5, [0, 4])]]) }]);
+    const pruned = await applySurgery(model, [{ space: a, keep: [0, 4], interpolation: new Map([['r', selectionMatrix(5, [0, 4])]]) }]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'starts')!), [2]);
     const before = await run(model, 'x', x);
     assert.deepEqual((await run(pruned, 'x', x)).dims, before.dims);
@@ -206,7 +206,7 @@ describe('coupled and concatenated spaces', () => {
     const model = channelsLastTokens();
     const space = producedBy(await spacesOf(model), model, 'first');
     assert.deepEqual(placeOf(space, 'tokens'), { axis: 2, block: 1 });
-    const pruned = applySurgery(model, [{ space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) }]);
+    const pruned = await applySurgery(model, [{ space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) }]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'tokens_shape')!), [-1, 36, 3]);
   });
 });

@@ -157,7 +157,7 @@ export async function refittedWeights(
       ? await fitToward(products, { pruned: all.pruned, target: besideColumns(all.target, deviation) }, besideColumns(plain, zeros(deviation.rows, deviation.cols)), strength, rows)
       : await fitToward(products, all, plain, strength, rows);
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
-    let value: FloatArray = mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, columnsOf(solved, 0, plain.cols));
+    let value: FloatArray = await mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, columnsOf(solved, 0, plain.cols), products);
     if (deviation) addResidualFit(value, consumer.weight.axis, columnsOf(solved, plain.cols, solved.cols));
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);

@@ -14,6 +14,7 @@ import { runtimeProducts } from '../onnx/runtime-products.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
+import type { MatrixProducts } from '../linalg/products.ts';
 import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
 import { fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
@@ -223,23 +224,34 @@ function checkedStatistics(saved: Statistics, probes: readonly (Probe & { space:
 }
 
 /** The prepared model compressed to one budget; a prepared model can be compressed to several. */
-export async function compressPrepared(prepared: Prepared, options: Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>): Promise<CompressResult> {
+export async function compressPrepared(prepared: Prepared, options: BudgetOptions): Promise<CompressResult> {
+  const products = runtimeProducts(prepared.pass.runtime);
+  try {
+    return await compressWith(prepared, options, products);
+  } finally {
+    await products.release();
+  }
+}
+
+type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>;
+
+async function compressWith(prepared: Prepared, options: BudgetOptions, products: MatrixProducts): Promise<CompressResult> {
   const { model, analysis, dataset, statistics, mode, pass, rowMask } = prepared;
   const { rankings } = statistics;
   const timings: Record<string, number> = { ...prepared.timings };
   const timed = timer(timings);
   const prunable = analysis.spaces.filter((s) => s.prunable);
   const gramOf = (space: ChannelSpace, tensor: string) => statistics.grams.get(probeKey(space.id, tensor))!;
-  const decide = (space: ChannelSpace, keep: number[]): SpaceDecision => ({
-    space,
-    keep,
-    interpolation: new Map(readTensors(space).map((t) => [t, interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit))])),
-  });
+  const decide = async (space: ChannelSpace, keep: number[]): Promise<SpaceDecision> => {
+    const interpolation = new Map<string, Matrix>();
+    for (const t of readTensors(space)) interpolation.set(t, await interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit), products));
+    return { space, keep, interpolation };
+  };
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
   if (measured && !statistics.curves) {
     const start = performance.now();
-    statistics.curves = await outputErrorCurves(model, prunable, rankings, decide, pass);
+    statistics.curves = await outputErrorCurves(model, prunable, rankings, decide, pass, products);
     // Measured once for every budget: counted among the prepared stages.
     prepared.timings.sensitivity = (performance.now() - start) / 1000;
     timings.sensitivity = prepared.timings.sensitivity;
@@ -261,17 +273,18 @@ export async function compressPrepared(prepared: Prepared, options: Pick<Compres
   const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
   // Each pruned space's plain decision, made once: surgery folds it in, and refits are drawn toward it.
   const plainDecisions = new Map<ChannelSpace, SpaceDecision>();
-  const plainDecision = (space: ChannelSpace): SpaceDecision => plainDecisions.get(space) ?? plainDecisions.set(space, decide(space, keepOf(space))).get(space)!;
+  await timed('interpolation', async () => {
+    for (const space of toPrune) plainDecisions.set(space, await decide(space, keepOf(space)));
+  });
+  const plainDecision = (space: ChannelSpace) => plainDecisions.get(space)!;
 
   let passes = 1;
   let output: ModelProto;
-  if (mode === 'plain') {
-    const decisions = await timed('interpolation', () => toPrune.map(plainDecision));
-    output = await timed('surgery', () => applySurgery(model, decisions));
-  } else {
+  // Consumers that cannot be refitted (and in the plain mode, all) keep the plain interpolation.
+  output = await timed('surgery', () => applySurgery(model, [...plainDecisions.values()], products));
+  if (mode === 'corrected') {
     // Consumers are refitted against the original network (see correction.ts), each replacing its
-    // weight as a whole. Consumers that cannot be refitted keep the plain interpolation.
-    output = await timed('surgery', () => applySurgery(model, toPrune.map(plainDecision)));
+    // weight as a whole.
     const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
     const outputKeep = (node: number) => writers.get(node);
     // Spaces left whole but downstream of pruned ones receive error too: their consumers are refitted as well.
@@ -282,20 +295,15 @@ export async function compressPrepared(prepared: Prepared, options: Pick<Compres
     const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecision(space).interpolation.get(tensor)! : identity(neuronCount(space)));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     const correction = new CrossGramPasses(model, pass);
-    const products = runtimeProducts(pass.runtime);
-    try {
-      for (let l = 0; l < levels.length; l++) {
-        const current = output;
-        const label = `correction ${l + 1}/${levels.length}`;
-        const last = l === levels.length - 1;
-        const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
-        passes++;
-        const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products));
-        output = await timed('surgery', () => replaceWeights(current, weights));
-        correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
-      }
-    } finally {
-      await products.release();
+    for (let l = 0; l < levels.length; l++) {
+      const current = output;
+      const label = `correction ${l + 1}/${levels.length}`;
+      const last = l === levels.length - 1;
+      const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
+      passes++;
+      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products));
+      output = await timed('surgery', () => replaceWeights(current, weights));
+      correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
     }
   }
   setMetadata(output, {

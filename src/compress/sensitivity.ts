@@ -4,6 +4,7 @@ import { batches } from '../calibrate/dataset.ts';
 import { dropUnusedNodes } from '../calibrate/instrument.ts';
 import type { PassOptions } from '../calibrate/statistics.ts';
 import type { ChannelSpace } from '../graph/types.ts';
+import type { MatrixProducts } from '../linalg/products.ts';
 import { halfToFloat } from '../onnx/float16.ts';
 import { encodeModel } from '../onnx/model.ts';
 import { sideBySide } from '../onnx/side-by-side.ts';
@@ -51,8 +52,9 @@ export async function outputErrorCurves(
   model: ModelProto,
   spaces: readonly ChannelSpace[],
   rankings: ReadonlyMap<number, ChannelRanking>,
-  decide: (space: ChannelSpace, keep: number[]) => SpaceDecision,
+  decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>,
   pass: PassOptions,
+  products: MatrixProducts,
 ): Promise<Map<number, Float64Array>> {
   const { runtime, dataset, inputs, batchSize } = pass;
   const feeds = [...batches(dataset, inputs, batchSize, measurementSamples(dataset.count, spaces.length))];
@@ -95,12 +97,12 @@ export async function outputErrorCurves(
     // space) runs once.
     let merged = model;
     const variantOutputs: string[][] = [];
-    sizes.forEach((k, v) => {
+    for (const [v, k] of sizes.entries()) {
       const keep = [...order.slice(0, k)].sort((a, b) => a - b);
-      const joined = sideBySide(merged, applySurgery(model, [decide(space, keep)]), `__idprune/size${v}/`);
+      const joined = sideBySide(merged, await applySurgery(model, [await decide(space, keep)], products), `__idprune/size${v}/`);
       merged = joined.model;
       variantOutputs.push(outputs.map(joined.variantName));
-    });
+    }
     merged.graph!.output = [...new Set(variantOutputs.flat())].map((name) => create(ValueInfoProtoSchema, { name }));
     dropUnusedNodes(merged);
     const results = await run(encodeModel(merged), variantOutputs);

@@ -2,6 +2,7 @@ import { clone } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType, type ModelProto, type TensorProto, TensorProtoSchema } from 'onnx-buf';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
+import { javascriptProducts, type MatrixProducts } from '../linalg/products.ts';
 import { int64Tensor, valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { copySharingInitializers } from '../onnx/model.ts';
@@ -79,10 +80,14 @@ class ConstantWriter {
     this.ints.set(name, [value]);
   }
 
-  updateFloat(node: number, input: number, edit: (value: FloatArray) => FloatArray): void {
+  async updateFloat(node: number, input: number, edit: (value: FloatArray) => FloatArray | Promise<FloatArray>): Promise<void> {
     const name = this.own(node, input);
     const current = this.values.get(name) ?? readFloatTensor(this.index.constants.get(name)!);
-    this.values.set(name, edit(current));
+    this.values.set(name, await edit(current));
+  }
+
+  setFloat(node: number, input: number, value: FloatArray): void {
+    this.values.set(this.own(node, input), value);
   }
 
   updateInt(node: number, input: number, edit: (values: number[]) => number[]): void {
@@ -123,14 +128,17 @@ class ConstantWriter {
   }
 }
 
-/** A new model with every decision applied: producers and per-channel constants sliced, consumers corrected. */
-export function applySurgery(model: ModelProto, decisions: readonly SpaceDecision[]): ModelProto {
+/**
+ * A new model with every decision applied: producers and per-channel constants sliced, consumers
+ * corrected (the interpolations folded in by `products`).
+ */
+export async function applySurgery(model: ModelProto, decisions: readonly SpaceDecision[], products: MatrixProducts = javascriptProducts): Promise<ModelProto> {
   const copy = copySharingInitializers(model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
   // Spaces may share a constant at different offsets of one axis (after a Concat). Editing from the
   // highest offset down leaves the lower segments where the analysis found them.
-  const edits: { offset: number; apply: () => void }[] = [];
+  const edits: { offset: number; apply: () => Promise<void> }[] = [];
   for (const { space, keep, interpolation } of decisions) {
     const channels = space.channels;
     const removed = channels - keep.length;
@@ -141,7 +149,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
       const segment = { ...neuronLayout(c.weight, space.unit), channels: neuronCount(space) };
-      edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix)) });
+      edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix, products)) });
     }
     for (const e of space.shapeEntries) {
       if (e.computed) {
@@ -163,7 +171,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
     }
     updateValueInfo(copy, space, removed);
   }
-  edits.sort((a, b) => b.offset - a.offset).forEach((edit) => edit.apply());
+  for (const edit of edits.sort((a, b) => b.offset - a.offset)) await edit.apply();
   writer.commit();
   return copy;
 }
@@ -172,7 +180,7 @@ export function applySurgery(model: ModelProto, decisions: readonly SpaceDecisio
 export function replaceWeights(model: ModelProto, replacements: readonly WeightReplacement[]): ModelProto {
   const copy = copySharingInitializers(model);
   const writer = new ConstantWriter(indexGraph(copy));
-  for (const r of replacements) writer.updateFloat(r.node, r.input, () => r.value);
+  for (const r of replacements) writer.setFloat(r.node, r.input, r.value);
   writer.commit();
   return copy;
 }

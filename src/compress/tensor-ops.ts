@@ -1,5 +1,5 @@
-import { blockOf, gemm } from '../linalg/kernels.ts';
 import type { Matrix } from '../linalg/matrix.ts';
+import { javascriptProducts, type MatrixProducts } from '../linalg/products.ts';
 import type { FloatArray } from '../onnx/tensor.ts';
 
 /**
@@ -65,7 +65,7 @@ export function sliceChannels(t: FloatArray, segment: Segment, keep: readonly nu
  * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block). One matrix product:
  * T times the segment laid out as C rows of every other index.
  */
-export function mixChannels(t: FloatArray, segment: Segment, mix: Matrix): FloatArray {
+export async function mixChannels(t: FloatArray, segment: Segment, mix: Matrix, products: MatrixProducts = javascriptProducts): Promise<FloatArray> {
   const g = geometry(t.dims, segment);
   if (mix.cols !== g.channels) throw new Error(`interpolation has ${mix.cols} columns for ${g.channels} channels`);
   const run = g.block * g.inner;
@@ -75,8 +75,7 @@ export function mixChannels(t: FloatArray, segment: Segment, mix: Matrix): Float
     const from = o * g.size * g.inner + g.offset * g.inner;
     for (let c = 0; c < g.channels; c++) columns.set(t.data.subarray(from + c * run, from + (c + 1) * run), c * width + o * run);
   }
-  const mixed = new Float64Array(mix.rows * width);
-  gemm(mix.rows, width, g.channels, 1, blockOf(mix.data, g.channels), false, blockOf(columns, width), blockOf(mixed, width));
+  const mixed = (await products.multiply(mix, { rows: g.channels, cols: width, data: columns })).data;
   return rewriteSegment(t, segment, mix.rows, (_, __, target, to, ___, o) => {
     for (let i = 0; i < mix.rows; i++) target.set(mixed.subarray(i * width + o * run, i * width + (o + 1) * run), to + i * run);
   });
