@@ -14,7 +14,7 @@ interface Case {
   n: number;
   shape: string;
   naive: () => Float64Array;
-  blocked: () => Float64Array;
+  blocked: () => Float64Array | Promise<Float64Array>;
 }
 
 interface Result {
@@ -59,7 +59,7 @@ function cases(sizes: readonly number[], large: boolean): Case[] {
   if (large) out.push(solveCase(4608, 2304));
   for (const n of sizes) {
     const g = positiveDefinite(n, 5);
-    out.push({ kernel: 'pivotedCholesky', n, shape: `${n}×${n}, full rank`, naive: () => naivePivotedCholesky(g).diagonal, blocked: () => pivotedCholesky(g).diagonal });
+    out.push({ kernel: 'pivotedCholesky', n, shape: `${n}×${n}, full rank`, naive: () => naivePivotedCholesky(g).diagonal, blocked: async () => (await pivotedCholesky(g)).diagonal });
   }
   return out;
 }
@@ -71,12 +71,12 @@ function solveCase(n: number, m: number): Case {
 }
 
 /** Best of `reps` runs, in seconds, with the last result. */
-function time(f: () => Float64Array, reps: number): { seconds: number; result: Float64Array } {
+async function time(f: () => Float64Array | Promise<Float64Array>, reps: number): Promise<{ seconds: number; result: Float64Array }> {
   let seconds = Infinity;
   let result: Float64Array = new Float64Array(0);
   for (let r = 0; r < reps; r++) {
     const start = performance.now();
-    result = f();
+    result = await f();
     seconds = Math.min(seconds, (performance.now() - start) / 1000);
   }
   return { seconds, result };
@@ -92,11 +92,11 @@ function relativeDifference(a: Float64Array, b: Float64Array): number {
   return diff / (scale || 1);
 }
 
-function run(c: Case): Result {
+async function run(c: Case): Promise<Result> {
   // Small cases are over in milliseconds: take the best of several runs (the first ones warm the JIT).
   const reps = c.n <= 256 ? 5 : 1;
-  const naive = time(c.naive, reps);
-  const blocked = time(c.blocked, reps);
+  const naive = await time(c.naive, reps);
+  const blocked = await time(c.blocked, reps);
   const result = { kernel: c.kernel, n: c.n, shape: c.shape, naiveSeconds: naive.seconds, blockedSeconds: blocked.seconds, difference: relativeDifference(blocked.result, naive.result) };
   console.log(`${c.kernel.padEnd(16)} ${c.shape.padEnd(30)} naive ${naive.seconds.toFixed(3)} s  blocked ${blocked.seconds.toFixed(3)} s  ×${(naive.seconds / blocked.seconds).toFixed(1)}`);
   return result;
@@ -129,7 +129,8 @@ function report(results: readonly Result[], load: { before: number[]; after: num
 
 const large = !process.argv.includes('--skip-large');
 const before = loadavg();
-const results = cases([256, 1024, 2304], large).map(run);
+const results: Result[] = [];
+for (const c of cases([256, 1024, 2304], large)) results.push(await run(c));
 const markdown = report(results, { before, after: loadavg() });
 writeFileSync(new URL('./linalg.md', import.meta.url), markdown);
 console.log('wrote bench/linalg.md');

@@ -75,16 +75,16 @@ function transposeData(m: Matrix): Float64Array {
 }
 
 describe('pivoted Cholesky of the Gram matrix', () => {
-  it('chooses the same pivots and |R[k,k]| as pivoted QR of the data', () => {
+  it('chooses the same pivots and |R[k,k]| as pivoted QR of the data', async () => {
     const a = randomMatrix(60, 10, 5);
     const qr = pivotedQR(a);
-    const chol = pivotedCholesky(gram(a));
+    const chol = await pivotedCholesky(gram(a));
     assert.deepEqual(chol.order, qr.perm);
     for (let k = 0; k < 10; k++) assert.ok(Math.abs(chol.diagonal[k] - Math.abs(get(qr.r, k, k))) < 1e-9);
   });
 
-  it('finds the rank of data with known rank and stops there', () => {
-    const chol = pivotedCholesky(gram(lowRank(50, 12, 7, 6)));
+  it('finds the rank of data with known rank and stops there', async () => {
+    const chol = await pivotedCholesky(gram(lowRank(50, 12, 7, 6)));
     assert.equal(chol.rank, 7);
     assert.equal(chol.order.length, 12);
     assert.deepEqual([...chol.order].sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i));
@@ -92,7 +92,7 @@ describe('pivoted Cholesky of the Gram matrix', () => {
 
   it('reports the exact least-squares residual of keeping each prefix', async () => {
     const a = randomMatrix(30, 6, 7);
-    const chol = pivotedCholesky(gram(a));
+    const chol = await pivotedCholesky(gram(a));
     const keep = chol.order.slice(0, 3);
     const t = await interpolationMatrix(gram(a), keep);
     const approx = multiply(permuteColumns(a, keep), t);
@@ -100,10 +100,10 @@ describe('pivoted Cholesky of the Gram matrix', () => {
     assert.ok(Math.abs(residual - chol.residual[3]) < 1e-9 * chol.residual[0]);
   });
 
-  it('ranks a dead (all-zero) channel last with zero error', () => {
+  it('ranks a dead (all-zero) channel last with zero error', async () => {
     const a = randomMatrix(20, 4, 8);
     for (let i = 0; i < 20; i++) a.data[i * 4 + 2] = 0;
-    const chol = pivotedCholesky(gram(a));
+    const chol = await pivotedCholesky(gram(a));
     assert.equal(chol.order[3], 2);
     assert.equal(chol.residual[3], 0);
   });
@@ -113,7 +113,7 @@ describe('interpolation matrix', () => {
   it('reconstructs exactly low-rank data from the kept columns', async () => {
     const a = lowRank(40, 10, 4, 9);
     const g = gram(a);
-    const keep = pivotedCholesky(g).order.slice(0, 4);
+    const keep = (await pivotedCholesky(g)).order.slice(0, 4);
     const t = await interpolationMatrix(g, keep);
     assert.ok(maxAbs(multiply(permuteColumns(a, keep), t), a) < 1e-6);
   });
@@ -381,8 +381,8 @@ describe('symmetric solve, blocked', () => {
 const byValue = (x: number, y: number) => x - y;
 
 describe('pivoted Cholesky, blocked', () => {
-  function assertMatchesNaive(g: Matrix): void {
-    const got = pivotedCholesky(g);
+  async function assertMatchesNaive(g: Matrix, products: MatrixProducts = javascriptProducts): Promise<void> {
+    const got = await pivotedCholesky(g, undefined, products);
     const want = naivePivotedCholesky(g);
     assert.equal(got.rank, want.rank);
     // Past the rank the order follows leftover diagonals of rounding size: only the set is certain.
@@ -396,32 +396,39 @@ describe('pivoted Cholesky, blocked', () => {
     it(`pivots a full-rank ${n}×${n} Gram matrix as the unblocked one does`, () => assertMatchesNaive(gram(randomMatrix(2 * n, n, 100 + n))));
   }
 
-  it('stops at the rank inside a later panel, ranking the rest as before', () => {
-    assertMatchesNaive(gram(lowRank(200, 150, 100, 101)));
+  it('pivots as the unblocked one does with its trailing updates run by ONNX Runtime, over several bands', async () => {
+    const products = runtimeProducts(nodeRuntime);
+    await assertMatchesNaive(gram(randomMatrix(1300, 650, 104)), products);
+    await assertMatchesNaive(gram(lowRank(700, 600, 550, 105)), products);
+    await products.release();
   });
 
-  it('breaks ties between equal diagonals by the lowest channel', () => {
-    const chol = pivotedCholesky(gram({ rows: 1, cols: 1, data: Float64Array.of(2) }));
+  it('stops at the rank inside a later panel, ranking the rest as before', async () => {
+    await assertMatchesNaive(gram(lowRank(200, 150, 100, 101)));
+  });
+
+  it('breaks ties between equal diagonals by the lowest channel', async () => {
+    const chol = await pivotedCholesky(gram({ rows: 1, cols: 1, data: Float64Array.of(2) }));
     assert.deepEqual(chol.order, [0]);
     const identity = zeros(70, 70);
     for (let i = 0; i < 70; i++) identity.data[i * 70 + i] = 1;
-    assert.deepEqual(pivotedCholesky(identity).order, range(0, 70));
+    assert.deepEqual((await pivotedCholesky(identity)).order, range(0, 70));
     // The first pivot moves channel 0 behind channel 1, which it then ties with.
-    assert.deepEqual(pivotedCholesky(fromRows([[1, 0, 0], [0, 1, 0], [0, 0, 2]])).order, [2, 0, 1]);
+    assert.deepEqual((await pivotedCholesky(fromRows([[1, 0, 0], [0, 1, 0], [0, 0, 2]]))).order, [2, 0, 1]);
     // Dead channels 0 and 2 end up at positions 3 and 2: they still follow in channel order.
-    assert.deepEqual(pivotedCholesky(fromRows([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]])).order, [3, 1, 0, 2]);
+    assert.deepEqual((await pivotedCholesky(fromRows([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]]))).order, [3, 1, 0, 2]);
     // Channels 5k+j are copies of channel j (scaled by ±1): ties all the way, and a rank of 5.
     const base = randomMatrix(40, 5, 102);
     const copies = zeros(40, 80);
     for (let i = 0; i < 40; i++) for (let c = 0; c < 80; c++) copies.data[i * 80 + c] = (c % 2 ? -1 : 1) * get(base, i, c % 5);
-    assertMatchesNaive(gram(copies));
+    await assertMatchesNaive(gram(copies));
   });
 
-  it('reads only the lower triangle of G', () => {
+  it('reads only the lower triangle of G', async () => {
     const g = gram(randomMatrix(150, 100, 103));
     const garbled = { ...g, data: Float64Array.from(g.data) };
     for (let i = 0; i < 100; i++) for (let j = i + 1; j < 100; j++) garbled.data[i * 100 + j] = 7;
-    assert.deepEqual(pivotedCholesky(garbled), pivotedCholesky(g));
+    assert.deepEqual(await pivotedCholesky(garbled), await pivotedCholesky(g));
   });
 });
 

@@ -35,11 +35,11 @@ describe('channel ranking', () => {
     assert.equal(rankChannelsWeighted([g], [identityMatrix(8)]).order[0], best);
   });
 
-  it('weighted by its consumer, keeps first the channel the consumer reads', () => {
+  it('weighted by its consumer, keeps first the channel the consumer reads', async () => {
     // Two uncorrelated channels, the first with more energy; the consumer reads only the second.
     const g = { rows: 2, cols: 2, data: Float64Array.of(4, 0, 0, 1) };
     const m = { rows: 2, cols: 2, data: Float64Array.of(0, 0, 0, 1) };
-    assert.deepEqual(rankChannels([g]).order, [0, 1]);
+    assert.deepEqual((await rankChannels([g])).order, [0, 1]);
     assert.deepEqual(rankChannelsWeighted([g], [m]).order, [1, 0]);
   });
 

@@ -179,9 +179,11 @@ export async function prepareCompression(
   } else {
     const grams = await timed('statistics', () => collectGrams(graph, probes, { ...pass, label: 'statistics' }));
     const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
-    const rankings = await timed('selection', () => {
+    const rankings = await timed('selection', async () => {
       const rankings = new Map<number, ChannelRanking>();
-      for (const space of prunable) {
+      const products = runtimeProducts(runtime);
+      try {
+        for (const space of prunable) {
         const tensors = readTensors(space);
         const spaceGrams = tensors.map((t) => gramByProbe.get(probeKey(space.id, t))!);
         // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
@@ -189,8 +191,11 @@ export async function prepareCompression(
         // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
         // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
         const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
-        const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : rankChannels(spaceGrams, space.unit);
+        const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : await rankChannels(spaceGrams, space.unit, products);
         rankings.set(space.id, ranking);
+        }
+      } finally {
+        await products.release();
       }
       return rankings;
     });

@@ -2,6 +2,7 @@ import { addInPlace, gram, type Matrix, multiply, trace, zeros } from '../linalg
 import { pivotedBlockCholesky } from '../linalg/block-pivoting.ts';
 import type { Segment } from './tensor-ops.ts';
 import { pivotedCholesky } from '../linalg/pivoted-cholesky.ts';
+import { javascriptProducts, type MatrixProducts } from '../linalg/products.ts';
 
 /** A space's channels ranked by pivoted Cholesky, with the error of keeping each prefix. */
 export interface ChannelRanking {
@@ -16,14 +17,14 @@ export interface ChannelRanking {
  * scaling each to unit trace, so that no read point dominates by its magnitude alone. Channels that
  * are units of several neurons (Gram matrices over neurons) are ranked as blocks.
  */
-export function rankChannels(grams: readonly Matrix[], unit = 1): ChannelRanking {
+export async function rankChannels(grams: readonly Matrix[], unit = 1, products: MatrixProducts = javascriptProducts): Promise<ChannelRanking> {
   const n = grams[0].rows;
   const combined = zeros(n, n);
   for (const g of grams) {
     const t = trace(g);
     if (t > 0) addInPlace(combined, g, 1 / t);
   }
-  const { order, residual, rank } = unit === 1 ? pivotedCholesky(combined) : pivotedBlockCholesky(combined, unit);
+  const { order, residual, rank } = unit === 1 ? await pivotedCholesky(combined, undefined, products) : pivotedBlockCholesky(combined, unit);
   const total = residual[0];
   const relativeError = residual.map((r) => (total > 0 ? r / total : 0));
   return { order, relativeError, rank };

@@ -1,5 +1,6 @@
-import { at, blockOf, choleskyLower, solveLower, transposeInto } from './kernels.ts';
-import { identity, type Matrix, zeros } from './matrix.ts';
+import { copyIn, copyOut, subtractLowerProduct } from './blocks.ts';
+import { at, blockOf, choleskyLower, solveLower } from './kernels.ts';
+import { identity, type Matrix, transpose } from './matrix.ts';
 import type { MatrixProducts } from './products.ts';
 
 /*
@@ -14,53 +15,12 @@ import type { MatrixProducts } from './products.ts';
 /** Columns per panel: the products are then large enough to run at the native BLAS's speed. */
 const NB = 256;
 
-/** Rows [r0, r1) and columns [c0, c1) of the row-major n-column array s, as a matrix of their own. */
-function copyOut(s: Float64Array, n: number, r0: number, r1: number, c0: number, c1: number): Matrix {
-  const out = zeros(r1 - r0, c1 - c0);
-  for (let i = r0; i < r1; i++) out.data.set(s.subarray(i * n + c0, i * n + c1), (i - r0) * out.cols);
-  return out;
-}
-
-/** Writes m into the row-major n-column array s at (r0, c0). */
-function copyIn(s: Float64Array, n: number, m: Matrix, r0: number, c0: number): void {
-  for (let i = 0; i < m.rows; i++) s.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), (r0 + i) * n + c0);
-}
-
-function transposed(m: Matrix): Matrix {
-  const out = zeros(m.cols, m.rows);
-  transposeInto(m.rows, m.cols, blockOf(m.data, m.cols), blockOf(out.data, m.rows));
-  return out;
-}
-
 /** L⁻¹ of the lower triangle of the diagonal block of s (n columns) over [k0, k1). */
 function diagonalInverse(s: Float64Array, n: number, k0: number, k1: number): Matrix {
   const size = k1 - k0;
   const inverse = identity(size);
   solveLower(size, size, at(blockOf(s, n), k0, k0), blockOf(inverse.data, size));
   return inverse;
-}
-
-/** Rows of the trailing matrix per product of its update: each band is multiplied up to its last column only. */
-const BAND = 512;
-
-/**
- * The lower triangle of the trailing matrix s[k1:, k1:] −= P Pᵀ (P: its rows of the panel), by
- * bands of rows, each against the columns up to its own last: about half the products of the
- * whole square.
- */
-async function subtractLowerProduct(products: MatrixProducts, s: Float64Array, n: number, k1: number, panel: Matrix): Promise<void> {
-  const m = panel.rows;
-  const panelT = transposed(panel);
-  for (let r0 = 0; r0 < m; r0 += BAND) {
-    const r1 = Math.min(m, r0 + BAND);
-    const rows = { rows: r1 - r0, cols: panel.cols, data: panel.data.subarray(r0 * panel.cols, r1 * panel.cols) };
-    const update = await products.multiply(rows, copyOut(panelT.data, m, 0, panelT.rows, 0, r1));
-    for (let i = r0; i < r1; i++) {
-      const row = (k1 + i) * n + k1;
-      const from = (i - r0) * r1;
-      for (let j = 0; j <= i; j++) s[row + j] -= update.data[from + j];
-    }
-  }
 }
 
 /** A Cholesky factor with the inverses of its diagonal blocks, which the solves apply. */
@@ -82,7 +42,7 @@ export async function choleskyWith(products: MatrixProducts, a: Matrix): Promise
     blockInverses.push(diagonalInverse(s, n, k0, k1));
     if (k1 === n) break;
     // The panel below the diagonal block: L21 = A21 L11⁻ᵀ.
-    const panel = await products.multiply(copyOut(s, n, k1, n, k0, k1), transposed(blockInverses[blockInverses.length - 1]));
+    const panel = await products.multiply(copyOut(s, n, k1, n, k0, k1), transpose(blockInverses[blockInverses.length - 1]));
     copyIn(s, n, panel, k1, k0);
     await subtractLowerProduct(products, s, n, k1, panel);
   }
@@ -116,10 +76,10 @@ export async function solveLowerTransposedWith(products: MatrixProducts, { l, bl
     const k1 = Math.min(n, k0 + NB);
     let rhs = copyOut(x.data, b.cols, k0, k1, 0, b.cols);
     if (k1 < n) {
-      const known = await products.multiply(transposed(copyOut(l.data, n, k1, n, k0, k1)), copyOut(x.data, b.cols, k1, n, 0, b.cols));
+      const known = await products.multiply(transpose(copyOut(l.data, n, k1, n, k0, k1)), copyOut(x.data, b.cols, k1, n, 0, b.cols));
       for (let i = 0; i < rhs.data.length; i++) rhs.data[i] -= known.data[i];
     }
-    rhs = await products.multiply(transposed(blockInverses[k]), rhs);
+    rhs = await products.multiply(transpose(blockInverses[k]), rhs);
     copyIn(x.data, b.cols, rhs, k0, 0);
   }
   return x;

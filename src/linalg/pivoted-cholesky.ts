@@ -1,5 +1,7 @@
-import { at, blockOf, dot, syrkLower } from './kernels.ts';
+import { copyOut, subtractLowerProduct } from './blocks.ts';
+import { dot } from './kernels.ts';
 import type { Matrix } from './matrix.ts';
+import { javascriptProducts, type MatrixProducts } from './products.ts';
 
 export interface PivotedCholesky {
   /** All channels, most informative first: the first k are the channels to keep. */
@@ -15,9 +17,9 @@ export interface PivotedCholesky {
 }
 
 /**
- * Pivot steps per panel. The trailing matrix is updated once per panel by a blocked rank-PANEL
- * product; within a panel each new column subtracts the panel's earlier columns by dot products,
- * work that grows as n² · PANEL / 4.
+ * Pivot steps per panel. The trailing matrix is updated once per panel by a rank-PANEL product
+ * (run by `products`); within a panel each new column subtracts the panel's earlier columns by dot
+ * products in JavaScript, work that grows as n² · PANEL / 4.
  */
 const PANEL = 64;
 
@@ -31,7 +33,7 @@ const PANEL = 64;
  * Blocked as LAPACK's dpstrf: the pivot is swapped to the front of the working copy (position j),
  * the remaining diagonal is downdated every step, and the trailing matrix only once per panel.
  */
-export function pivotedCholesky(g: Matrix, relTol = 1e-12): PivotedCholesky {
+export async function pivotedCholesky(g: Matrix, relTol = 1e-12, products: MatrixProducts = javascriptProducts): Promise<PivotedCholesky> {
   const n = g.rows;
   if (g.cols !== n) throw new Error('pivotedCholesky: matrix must be square');
   const d = new Float64Array(n);
@@ -63,7 +65,7 @@ export function pivotedCholesky(g: Matrix, relTol = 1e-12): PivotedCholesky {
       diagonal[j] = Math.sqrt(d[j]);
       eliminateColumn(s, n, d, k0, j, diagonal[j]);
     }
-    syrkLower(n - k1, k1 - k0, -1, blockOf(s, n, k1, k0), at(blockOf(s, n), k1, k1));
+    if (k1 < n) await subtractLowerProduct(products, s, n, k1, copyOut(s, n, k1, n, k0, k1));
   }
   residual[n] = 0;
   return { order: channel, diagonal, residual, rank: n };
