@@ -114,6 +114,8 @@ export class CrossGramPasses {
         const out = await session.run(feeds);
         accumulateProducts(result, out, done);
         cache.push(Object.fromEntries(segment.frontier.map((name) => [name, out[name] ?? this.cache[b][name]])));
+        // The batch's old cache entries are not read again: freed now, the cache is held once, not twice.
+        if (this.cache[b]) this.cache[b] = {};
         done += batchOf(batch, inputs);
         b++;
         progress.advance(done);
