@@ -72,6 +72,14 @@ describe('idprune compress', () => {
     assert.ok(report.evaluation.agreement >= 0.9, `agreement ${report.evaluation.agreement}`);
   });
 
+  it('says under the table that the plain mode refits nothing, and the default mode does not', async () => {
+    const plain = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('plain.onnx'), '--mode', 'plain');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /mode plain: no layer was refitted\..*Pass --eval to measure the agreement\./);
+    const corrected = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('corrected.onnx'));
+    assert.doesNotMatch(corrected.stdout, /no layer was refitted/);
+  });
+
   it('prints nothing with --quiet, and only the JSON report on stdout with --json -', async () => {
     const quiet = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('quiet.onnx'), '--quiet');
     assert.equal(quiet.code, 0, quiet.stderr);
