@@ -15,6 +15,8 @@ export interface PassOptions {
   batchSize: number;
   progress?: Progress;
   label?: string;
+  /** Whether the passes' sessions use the runtime's memory arena (see LoadOptions.memoryArena). */
+  memoryArena?: boolean;
 }
 
 function accumulate(target: Matrix, batch: HostTensor, minus?: HostTensor): void {
@@ -32,7 +34,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
   const progress = options.progress ?? silentProgress;
   const grams = probes.map((p) => zeros(p.channels, p.channels));
   if (probes.length === 0) return grams;
-  const session = await runtime.load(encodeModel(gramModel(model, probes)));
+  const session = await runtime.load(encodeModel(gramModel(model, probes)), { memoryArena: options.memoryArena });
   try {
     progress.begin(options.label ?? 'statistics', usableCount(dataset, inputs, batchSize));
     let done = 0;
@@ -101,7 +103,7 @@ export class CrossGramPasses {
     this.cutter.forget(model, this.changed.map(variantName));
     this.changed = [];
     const segment = this.cutter.cut(model, networkNodes, new Set(inputs.map((i) => i.name)), last);
-    const session = await runtime.load(encodeModel(segment.model));
+    const session = await runtime.load(encodeModel(segment.model), { memoryArena: this.options.memoryArena });
     const cache: Record<string, HostTensor>[] = [];
     try {
       progress.begin(label ?? 'correction', usableCount(dataset, inputs, batchSize));

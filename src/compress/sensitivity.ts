@@ -60,7 +60,7 @@ export async function outputErrorCurves(
   const feeds = [...batches(dataset, inputs, batchSize, measurementSamples(dataset.count, spaces.length))];
   /** Per batch, the float outputs of the model (or of each variant, named in `named`). */
   const run = async (bytes: Uint8Array, named?: string[][]) => {
-    const session = await runtime.load(bytes);
+    const session = await runtime.load(bytes, { memoryArena: pass.memoryArena });
     try {
       const floats = (out: Record<string, HostTensor>, names: readonly string[]) => names.filter((n) => out[n].type.startsWith('float')).map((n) => toFloats(out[n]));
       const outputs: ArrayLike<number>[][][] = (named ?? [session.outputNames]).map(() => []);

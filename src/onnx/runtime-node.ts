@@ -11,7 +11,11 @@ export const nodeRuntime: Runtime = {
   async load(model: Uint8Array, options: LoadOptions = {}): Promise<InferenceSession> {
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model, { logSeverityLevel: 4, graphOptimizationLevel: options.optimization ?? 'all' });
+      session = await ort.InferenceSession.create(model, {
+        logSeverityLevel: 4,
+        graphOptimizationLevel: options.optimization ?? 'all',
+        enableCpuMemArena: options.memoryArena ?? true,
+      });
     } catch (err) {
       throw new IdpruneError(`ONNX Runtime cannot load the model: ${firstLine(err)}`);
     }
