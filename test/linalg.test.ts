@@ -459,6 +459,24 @@ describe('pivoted QR shapes', () => {
   }
 });
 
+describe('products run by ONNX Runtime', () => {
+  it('multiplies as the unblocked product does, above and below the size it hands over', async () => {
+    const products = runtimeProducts(nodeRuntime);
+    for (const [m, k, n] of [[3, 5, 2], [300, 129, 70], [1, 2100, 1000]]) {
+      const a = randomMatrix(m, k, 110 + m);
+      const b = randomMatrix(k, n, 111 + n);
+      const got = await products.multiply(a, b);
+      assert.deepEqual([got.rows, got.cols], [m, n]);
+      assertBelow(relativeError(got.data, naiveMultiply(a, b).data), 1e-13, `${m}×${k} · ${k}×${n}`);
+    }
+    await products.release();
+  });
+
+  it('refuses operands whose shapes do not chain', async () => {
+    await assert.rejects(runtimeProducts(nodeRuntime).multiply(randomMatrix(2, 3, 1), randomMatrix(4, 2, 2)), /multiply: 2x3 by 4x2/);
+  });
+});
+
 describe('Cholesky and solves by panels, with products run elsewhere', () => {
   // Sizes around the panel width (256) and over two panels; the runtime runs the larger products.
   const engines: [string, MatrixProducts][] = [
