@@ -101,7 +101,7 @@ describe('statistics', () => {
     assert.ok(maxAbsDiff(refit.data, readFloatTensor(weight).data) < 1e-4);
   });
 
-  it('split a Conv consumer\'s products into the samples of even index, whatever the batch size', async () => {
+  it('split a Conv consumer\'s products into the samples of even index, whatever the batch size, and still sum them all', async () => {
     const model = convBnReluConv();
     const analysis = await analyzeModel(model, nodeRuntime);
     const x = floatData([7, 3, 8, 8], 12);
@@ -109,10 +109,14 @@ describe('statistics', () => {
     const probe = { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, kept: 8, conv: { weight, attributes: [], spatial: [8, 8], stride: [1, 1] }, split: true, rowsPerSample: 64 };
     const evenSamples = { ...x, shape: [4, 3, 8, 8], data: Float32Array.from({ length: 4 * 192 }, (_, i) => (x.data as Float32Array)[(2 * Math.floor(i / 192)) * 192 + (i % 192)]) };
     const onEven = await collectCrossGrams(model, model, [{ ...probe, split: false }], { runtime: nodeRuntime, dataset: makeDataset(new Map([['x', evenSamples]]), analysis.inputs, 'even'), inputs: analysis.inputs, batchSize: 4 });
+    const dataset = makeDataset(new Map([['x', x]]), analysis.inputs, 'x');
+    const whole = await collectCrossGrams(model, model, [{ ...probe, split: false }], { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 7 });
     for (const batchSize of [1, 2, 3]) {
-      const cross = await collectCrossGrams(model, model, [probe], { runtime: nodeRuntime, dataset: makeDataset(new Map([['x', x]]), analysis.inputs, 'x'), inputs: analysis.inputs, batchSize });
+      const cross = await collectCrossGrams(model, model, [probe], { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize });
       assert.ok(relativeDifference(cross.even[0]!.pruned.data, onEven.pruned[0].data) < 1e-5, `batch size ${batchSize}`);
       assert.ok(relativeDifference(cross.even[0]!.target.data, onEven.target[0].data) < 1e-5, `batch size ${batchSize}`);
+      assert.ok(relativeDifference(cross.pruned[0].data, whole.pruned[0].data) < 1e-5, `all samples, batch size ${batchSize}`);
+      assert.ok(relativeDifference(cross.target[0].data, whole.target[0].data) < 1e-5, `all samples, batch size ${batchSize}`);
     }
   });
 

@@ -246,7 +246,7 @@ function positionRows(fragment: Fragment, x: string, conv: NonNullable<ConsumerP
 }
 
 /** Output names of consumer i's products in the cross-Gram model (see crossGramGraph). */
-export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE', i: number) => `__idprune/${product}${i}`;
+export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE' | 'ppO' | 'ptO', i: number) => `__idprune/${product}${i}`;
 
 /**
  * The original and the pruned network side by side on the same batch (one session), outputting
@@ -254,7 +254,8 @@ export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE', i: numb
  * fit's target Y — for a Conv, the original layer's output (without bias, kept output channels,
  * sampled positions) plus, at a residual block's end, the other operand's deviation; for a Gemm or
  * MatMul, the original's channels, and pd = PᵀD for the residual operand's deviation D. With
- * `split`, ppE and ptE: the same over the batch's samples of even index. The products run in
+ * `split`, ppE, ptE and ppO, ptO in place of pp and pt: the same over the batch's samples of even
+ * and of odd index. The products run in
  * float32 within a batch and are summed over batches in float64 by the caller. Every node of both
  * networks is still in place (the segment cutter chooses what runs): the first `networkNodes`
  * nodes are the networks', the rest compute the products.
@@ -325,17 +326,22 @@ function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: st
       deviation = reshape(fragment, `${prefix}/d`, [-1, probe.residualWidth!], `${prefix}/d/rows`);
     }
   }
-  const outputs = [product(fragment, p, p, crossOutput('pp', i)), product(fragment, p, target, crossOutput('pt', i))];
-  if (deviation) outputs.push(product(fragment, p, deviation, crossOutput('pd', i)));
+  const outputs: ValueInfoProto[] = [];
   if (probe.split) {
-    // A second fold to validate on: the rows of the batch's samples of even index.
-    const even = (rows: string, width: number) => {
-      const perSample = reshape(fragment, rows, [-1, probe.rowsPerSample, width], `${rows}/samples`);
-      return reshape(fragment, slice(fragment, perSample, { starts: [0], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${rows}/even`), [-1, width], `${rows}/even/rows`);
+    // Two folds to validate on: the rows of the batch's samples of even and of odd index. Their
+    // products add up to the whole batch's, which is then not computed apart.
+    const fold = (rows: string, width: number, first: number, name: string) => {
+      const perSample = reshape(fragment, rows, [-1, probe.rowsPerSample, width], `${rows}/samples${first}`);
+      return reshape(fragment, slice(fragment, perSample, { starts: [first], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${rows}/${name}`), [-1, width], `${rows}/${name}/rows`);
     };
-    const pe = even(p, featureCount(probe, probe.kept));
-    outputs.push(product(fragment, pe, pe, crossOutput('ppE', i)), product(fragment, pe, even(target, targetCount(probe)), crossOutput('ptE', i)));
+    for (const [first, name, pp, pt] of [[0, 'even', 'ppE', 'ptE'], [1, 'odd', 'ppO', 'ptO']] as const) {
+      const pf = fold(p, featureCount(probe, probe.kept), first, name);
+      outputs.push(product(fragment, pf, pf, crossOutput(pp, i)), product(fragment, pf, fold(target, targetCount(probe), first, name), crossOutput(pt, i)));
+    }
+  } else {
+    outputs.push(product(fragment, p, p, crossOutput('pp', i)), product(fragment, p, target, crossOutput('pt', i)));
   }
+  if (deviation) outputs.push(product(fragment, p, deviation, crossOutput('pd', i)));
   return outputs;
 }
 

@@ -19,10 +19,9 @@ export interface PassOptions {
   memoryArena?: boolean;
 }
 
-function accumulate(target: Matrix, batch: HostTensor, minus?: HostTensor): void {
+function accumulate(target: Matrix, batch: HostTensor): void {
   const data = batch.data as Float64Array;
-  const other = minus?.data as Float64Array | undefined;
-  for (let i = 0; i < data.length; i++) target.data[i] += other ? data[i] - other[i] : data[i];
+  for (let i = 0; i < data.length; i++) target.data[i] += data[i];
 }
 
 /**
@@ -139,18 +138,20 @@ export class CrossGramPasses {
 
 function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>, done: number): void {
   result.pruned.forEach((_, i) => {
-    accumulate(result.pruned[i], out[crossOutput('pp', i)]);
-    accumulate(result.target[i], out[crossOutput('pt', i)]);
     if (result.residual[i]) accumulate(result.residual[i]!, out[crossOutput('pd', i)]);
     const even = result.even[i];
-    if (!even) return;
-    // The batch's even samples are the data's even samples when it starts at an even index; else the others are.
-    if (done % 2 === 0) {
-      accumulate(even.pruned, out[crossOutput('ppE', i)]);
-      accumulate(even.target, out[crossOutput('ptE', i)]);
-    } else {
-      accumulate(even.pruned, out[crossOutput('pp', i)], out[crossOutput('ppE', i)]);
-      accumulate(even.target, out[crossOutput('pt', i)], out[crossOutput('ptE', i)]);
+    if (!even) {
+      accumulate(result.pruned[i], out[crossOutput('pp', i)]);
+      accumulate(result.target[i], out[crossOutput('pt', i)]);
+      return;
     }
+    for (const fold of ['E', 'O'] as const) {
+      accumulate(result.pruned[i], out[crossOutput(`pp${fold}`, i)]);
+      accumulate(result.target[i], out[crossOutput(`pt${fold}`, i)]);
+    }
+    // The batch's even samples are the data's even samples when it starts at an even index; else its odd ones are.
+    const fold = done % 2 === 0 ? 'E' : 'O';
+    accumulate(even.pruned, out[crossOutput(`pp${fold}`, i)]);
+    accumulate(even.target, out[crossOutput(`pt${fold}`, i)]);
   });
 }
