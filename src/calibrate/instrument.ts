@@ -255,10 +255,9 @@ export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE' | 'ppO' 
  * sampled positions) plus, at a residual block's end, the other operand's deviation; for a Gemm or
  * MatMul, the original's channels, and pd = PᵀD for the residual operand's deviation D. With
  * `split`, ppE, ptE and ppO, ptO in place of pp and pt: the same over the batch's samples of even
- * and of odd index. The products run in
- * float32 within a batch and are summed over batches in float64 by the caller. Every node of both
- * networks is still in place (the segment cutter chooses what runs): the first `networkNodes`
- * nodes are the networks', the rest compute the products.
+ * and of odd index. The products run in float32 within a batch and are summed over batches in
+ * float64 by the caller. Every node of both networks is still in place (the segment cutter chooses
+ * what runs): the first `networkNodes` nodes are the networks', the rest compute the products.
  */
 export function crossGramGraph(
   original: ModelProto,

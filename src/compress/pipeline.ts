@@ -185,15 +185,15 @@ export async function prepareCompression(
       const products = runtimeProducts(runtime);
       try {
         for (const space of prunable) {
-        const tensors = readTensors(space);
-        const spaceGrams = tensors.map((t) => gramByProbe.get(probeKey(space.id, t))!);
-        // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
-        // metric on the channels), not at the activation itself: a direction the consumer barely
-        // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
-        // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
-        const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
-        const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : await rankChannels(spaceGrams, space.unit, products);
-        rankings.set(space.id, ranking);
+          const tensors = readTensors(space);
+          const spaceGrams = tensors.map((t) => gramByProbe.get(probeKey(space.id, t))!);
+          // Channels are ranked by the error they cause at the consumers' outputs (their weights put a
+          // metric on the channels), not at the activation itself: a direction the consumer barely
+          // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
+          // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
+          const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
+          const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : await rankChannels(spaceGrams, space.unit, products);
+          rankings.set(space.id, ranking);
         }
       } finally {
         await products.release();

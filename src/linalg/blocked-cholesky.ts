@@ -31,10 +31,14 @@ export interface CholeskyFactor {
   blockInverses: Matrix[];
 }
 
-/** L with L Lᵀ = A, reading A's lower triangle; undefined where A is not positive definite. */
-export async function choleskyWith(products: MatrixProducts, a: Matrix): Promise<CholeskyFactor | undefined> {
+/**
+ * L with L Lᵀ = A + shift · I, reading A's lower triangle; undefined where that is not positive
+ * definite.
+ */
+export async function choleskyWith(products: MatrixProducts, a: Matrix, shift = 0): Promise<CholeskyFactor | undefined> {
   const n = a.rows;
   const s = a.data.slice();
+  for (let i = 0; i < n; i++) s[i * n + i] += shift;
   const blockInverses: Matrix[] = [];
   for (let k0 = 0; k0 < n; k0 += NB) {
     const k1 = Math.min(n, k0 + NB);

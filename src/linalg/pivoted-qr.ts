@@ -1,4 +1,4 @@
-import { type Matrix, zeros } from './matrix.ts';
+import { type Matrix, transpose, zeros } from './matrix.ts';
 
 export interface PivotedQR {
   /** m × n orthonormal columns (thin Q, n ≤ m assumed; otherwise m × m). */
@@ -19,7 +19,7 @@ export function pivotedQR(a: Matrix): PivotedQR {
   const n = a.cols;
   const steps = Math.min(m, n);
   // Column-major working copy: column j is w[j·m, (j+1)·m), so every loop below runs with stride 1.
-  const w = columnMajor(a);
+  const w = transpose(a).data;
   const perm = Array.from({ length: n }, (_, j) => j);
   const reflectors: Float64Array[] = [];
 
@@ -65,15 +65,7 @@ export function pivotedQR(a: Matrix): PivotedQR {
   const qc = new Float64Array(m * steps);
   for (let j = 0; j < steps; j++) qc[j * m + j] = 1;
   for (let k = steps - 1; k >= 0; k--) for (let j = 0; j < steps; j++) reflect(reflectors[k], qc, j * m, k, m, 1);
-  const q = zeros(m, steps);
-  for (let i = 0; i < m; i++) for (let j = 0; j < steps; j++) q.data[i * steps + j] = qc[j * m + i];
-  return { q, r, perm };
-}
-
-function columnMajor(a: Matrix): Float64Array {
-  const out = new Float64Array(a.rows * a.cols);
-  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out[j * a.rows + i] = a.data[i * a.cols + j];
-  return out;
+  return { q: transpose({ rows: steps, cols: m, data: qc }), r, perm };
 }
 
 function sumOfSquares(x: Float64Array, from: number, length: number): number {

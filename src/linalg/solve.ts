@@ -25,9 +25,7 @@ export async function solveSymmetricWith(products: MatrixProducts, a: Matrix, b:
   // Below this size the products are too small to be worth handing over.
   if (n <= 256) return solveSymmetric(a, b, ridge);
   for (let lambda = initialRidge(a, ridge); ; lambda = grownRidge(lambda)) {
-    const shifted = { ...a, data: a.data.slice() };
-    for (let i = 0; i < n; i++) shifted.data[i * n + i] += lambda;
-    const factor = await choleskyWith(products, shifted);
+    const factor = await choleskyWith(products, a, lambda);
     if (factor) return solveLowerTransposedWith(products, factor, await solveLowerWith(products, factor, b));
   }
 }
