@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
-import { exposeTensors } from '../src/calibrate/instrument.ts';
+import { exposeTensors, gramBlocks, gramModel } from '../src/calibrate/instrument.ts';
 import { collectCrossGrams, collectGrams } from '../src/calibrate/statistics.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { TensorProto_DataType } from 'onnx-buf';
-import { valueInfo } from '../src/onnx/build.ts';
+import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { feedForward, HIDDEN } from './helpers/attention.ts';
 import { convBnReluConv, convReluFlattenGemm } from './helpers/models.ts';
 import { floatData, maxAbsDiff, run } from './helpers/run.ts';
@@ -133,6 +133,44 @@ describe('statistics', () => {
     let expected = 0;
     for (let s = 0; s < 2; s++) for (let y = 0; y < 8; y += 2) for (let col = 0; col < 8; col += 4) expected += activation.data[((s * 8 + 3) * 8 + y) * 8 + col] ** 2;
     assert.ok(Math.abs(cross.pruned[0].data[3 * 8 + 3] - expected) < 1e-5 * expected);
+  });
+
+  it('compute a wide Gram matrix by blocks of columns, equal to the direct product', async () => {
+    const width = 700;
+    const model = makeModel({
+      nodes: [makeNode('Relu', ['x'], ['r'], {}, 'relu'), makeNode('Neg', ['r'], ['y'], {}, 'neg')],
+      inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', width])],
+      outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', width])],
+    });
+    assert.ok(gramBlocks(width).length > 1);
+    const analysis = await analyzeModel(model, nodeRuntime);
+    const x = floatData([9, width], 13);
+    const dataset = makeDataset(new Map([['x', x]]), analysis.inputs, 'x');
+    const probe = { tensor: 'r', layout: { axis: 1, block: 1 }, channels: width, shape: [1, width] };
+    const [gram] = await collectGrams(model, [probe], { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 4 });
+    const r = Array.from(x.data as Float32Array, (v) => Math.max(0, v));
+    const expected = new Float64Array(width * width);
+    for (let s = 0; s < 9; s++) for (let i = 0; i < width; i++) for (let j = 0; j < width; j++) expected[i * width + j] += r[s * width + i] * r[s * width + j];
+    assert.ok(relativeDifference(gram.data, expected) < 1e-6);
+  });
+
+  it('split Gram matrices into blocks that cover every column once, a few hundred columns wide', () => {
+    for (const features of [1, 255, 511, 512, 1000, 2304, 4608]) {
+      const blocks = gramBlocks(features);
+      assert.equal(blocks.reduce((sum, b) => (assert.equal(b.from, sum), sum + b.width), 0), features);
+      assert.ok(blocks.length === 1 || blocks.every((b) => b.width >= 256), `${features}`);
+    }
+  });
+
+  it('append the products of deeper probes first, so that ONNX Runtime runs each right after its layer', () => {
+    const model = convBnReluConv();
+    const probes = [
+      { tensor: 'bn', layout: { axis: 1, block: 1 }, channels: 8, shape: [1, 8, 8, 8] },
+      { tensor: 'r1', layout: { axis: 1, block: 1 }, channels: 8, shape: [1, 8, 8, 8] },
+    ];
+    const nodes = gramModel(model, probes).graph!.node;
+    const firstReader = (tensor: string) => nodes.findIndex((n) => n.input.includes(tensor) && n.output.some((o) => o.startsWith('__idprune')));
+    assert.ok(firstReader('r1') < firstReader('bn'));
   });
 
   it('run only the nodes the probed tensors need', () => {

@@ -4,7 +4,7 @@ import { encodeModel } from '../onnx/model.ts';
 import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, batchOf, type Dataset, usableCount } from './dataset.ts';
-import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
+import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramBlockOutput, gramBlocks, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { SegmentCutter } from './segments.ts';
 
@@ -20,8 +20,27 @@ export interface PassOptions {
 }
 
 function accumulate(target: Matrix, batch: HostTensor): void {
-  const data = batch.data as Float64Array;
+  const data = batch.data as Float32Array;
   for (let i = 0; i < data.length; i++) target.data[i] += data[i];
+}
+
+/** Adds a Gram product's blocks (see gramBlocks) to the symmetric `target`, both triangles. */
+function accumulateGram(target: Matrix, out: Record<string, HostTensor>, name: string): void {
+  const n = target.cols;
+  const blocks = gramBlocks(n);
+  blocks.forEach((a, i) => {
+    for (let j = i; j < blocks.length; j++) {
+      const b = blocks[j];
+      const data = out[gramBlockOutput(name, i, j)].data as Float32Array;
+      for (let r = 0; r < a.width; r++) {
+        for (let c = 0; c < b.width; c++) {
+          const v = data[r * b.width + c];
+          target.data[(a.from + r) * n + b.from + c] += v;
+          if (i !== j) target.data[(b.from + c) * n + a.from + r] += v;
+        }
+      }
+    }
+  });
 }
 
 /**
@@ -39,7 +58,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
     let done = 0;
     for (const feeds of batches(dataset, inputs, batchSize)) {
       const out = await session.run(feeds);
-      probes.forEach((_, i) => accumulate(grams[i], out[gramOutputName(i)]));
+      probes.forEach((_, i) => accumulateGram(grams[i], out, gramOutputName(i)));
       done += batchOf(feeds, inputs);
       progress.advance(done);
     }
@@ -141,17 +160,17 @@ function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>,
     if (result.residual[i]) accumulate(result.residual[i]!, out[crossOutput('pd', i)]);
     const even = result.even[i];
     if (!even) {
-      accumulate(result.pruned[i], out[crossOutput('pp', i)]);
+      accumulateGram(result.pruned[i], out, crossOutput('pp', i));
       accumulate(result.target[i], out[crossOutput('pt', i)]);
       return;
     }
     for (const fold of ['E', 'O'] as const) {
-      accumulate(result.pruned[i], out[crossOutput(`pp${fold}`, i)]);
+      accumulateGram(result.pruned[i], out, crossOutput(`pp${fold}`, i));
       accumulate(result.target[i], out[crossOutput(`pt${fold}`, i)]);
     }
     // The batch's even samples are the data's even samples when it starts at an even index; else its odd ones are.
     const fold = done % 2 === 0 ? 'E' : 'O';
-    accumulate(even.pruned, out[crossOutput(`pp${fold}`, i)]);
+    accumulateGram(even.pruned, out, crossOutput(`pp${fold}`, i));
     accumulate(even.target, out[crossOutput(`pt${fold}`, i)]);
   });
 }
