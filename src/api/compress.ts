@@ -46,7 +46,7 @@ export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'
 
 /** Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and latency. */
 export async function compressWithReport(loaded: LoadedModel, calibration: Dataset, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
-  return compressPreparedWithReport(loaded, await prepareRun(loaded, calibration, run), run);
+  return compressPreparedWithReport(loaded, await prepareRun(loaded, calibration, run), run, { lastUse: true });
 }
 
 /** The budget-independent part of a run (see prepareCompression): `saved` statistics skip the statistics pass. */
@@ -54,10 +54,18 @@ export function prepareRun(loaded: LoadedModel, calibration: Dataset, run: Omit<
   return prepareCompression(loaded.model, () => calibration, nodeRuntime, run, saved);
 }
 
-/** A prepared model compressed to the run's budget, with its report. */
-export async function compressPreparedWithReport(loaded: LoadedModel, prepared: Prepared, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
+/**
+ * A prepared model compressed to the run's budget, with its report. With `lastUse`, the prepared
+ * statistics are let go on the way (see compressPrepared): no other budget can be compressed from it.
+ */
+export async function compressPreparedWithReport(
+  loaded: LoadedModel,
+  prepared: Prepared,
+  run: CompressionRun,
+  { lastUse = false } = {},
+): Promise<{ result: CompressResult; report: CompressionReport }> {
   const { budget, evaluation, progress, version, date } = run;
-  const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date });
+  const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date, lastUse });
   const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
   const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: prepared.mode });
 

@@ -99,7 +99,7 @@ export async function compressModel(
   runtime: Runtime,
   options: CompressOptions,
 ): Promise<CompressResult> {
-  return compressPrepared(await prepareCompression(model, calibration, runtime, options), options);
+  return compressPrepared(await prepareCompression(model, calibration, runtime, options), { ...options, lastUse: true });
 }
 
 /** What compression learns from the model and the calibration data whatever the budget: kept for a sweep, or saved. */
@@ -229,7 +229,7 @@ function checkedStatistics(saved: Statistics, probes: readonly (Probe & { space:
   return saved;
 }
 
-/** The prepared model compressed to one budget; a prepared model can be compressed to several. */
+/** The prepared model compressed to one budget; a prepared model can be compressed to several (unless `lastUse`). */
 export async function compressPrepared(prepared: Prepared, options: BudgetOptions): Promise<CompressResult> {
   const products = runtimeProducts(prepared.pass.runtime);
   try {
@@ -239,7 +239,13 @@ export async function compressPrepared(prepared: Prepared, options: BudgetOption
   }
 }
 
-type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>;
+type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'> & {
+  /**
+   * The prepared statistics are not read again (no other budget, no saving): their Gram matrices
+   * are let go once the plain decisions are made (a gigabyte for a BERT-base-sized encoder).
+   */
+  lastUse?: boolean;
+};
 
 async function compressWith(prepared: Prepared, options: BudgetOptions, products: MatrixProducts): Promise<CompressResult> {
   const { model, analysis, dataset, statistics, mode, pass, rowMask } = prepared;
@@ -283,6 +289,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     for (const space of toPrune) plainDecisions.set(space, await decide(space, keepOf(space)));
   });
   const plainDecision = (space: ChannelSpace) => plainDecisions.get(space)!;
+  if (options.lastUse) statistics.grams.clear();
 
   let passes = 1;
   let output: ModelProto;
