@@ -5,6 +5,7 @@ import { ModelProtoSchema, TensorProto_DataType, type ModelProto } from 'onnx-bu
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import type { ConsumerProbe } from '../src/calibrate/instrument.ts';
 import { collectCrossGrams, CrossGramPasses } from '../src/calibrate/statistics.ts';
+import { type ConsumerFit, correctionBatchSize } from '../src/compress/correction.ts';
 import { replaceWeights } from '../src/compress/surgery.ts';
 import { floatTensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { indexGraph } from '../src/onnx/graph-index.ts';
@@ -93,5 +94,18 @@ describe('correction passes', () => {
     const second = await passes.next(changed, [consumer('r2', 'w3', original)], { last: true });
     const full = await collectCrossGrams(original, changed, [consumer('r2', 'w3', original)], pass);
     assert.ok(maxAbsDiff(second.pruned[0].data, full.pruned[0].data) < 1e-6 * Math.max(...full.pruned[0].data));
+  });
+
+  it('run batches of fewer samples where one batch of a fit\'s receptive-field features would be large', () => {
+    const fit = (kept: number, rowsPerSample: number) => {
+      const weight = floatTensor('w', [8, kept, 3, 3], new Float64Array(8 * kept * 9));
+      return { probe: { tensor: 'r', layout: { axis: 1, block: 1 }, channels: 2 * kept, kept, conv: { weight, attributes: [], spatial: [56, 56], stride: [1, 1] }, rowsPerSample } } as unknown as ConsumerFit;
+    };
+    assert.equal(correctionBatchSize([[fit(8, 64)]], 64), 64);
+    // 3136 positions × 576 features × 4 bytes: 7.2 MB a sample.
+    const batch = correctionBatchSize([[fit(8, 64)], [fit(64, 3136)]], 64);
+    const perSample = 3136 * 576 * 4;
+    assert.ok(batch < 64 && batch * perSample <= 64 * 2 ** 20 && (batch + 1) * perSample > 64 * 2 ** 20, `${batch}`);
+    assert.equal(correctionBatchSize([[fit(512, 50000)]], 64), 1);
   });
 });

@@ -16,7 +16,7 @@ import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
-import { fitLevels, refittedWeights } from './correction.ts';
+import { correctionBatchSize, fitLevels, refittedWeights } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { outputErrorCurves } from './sensitivity.ts';
 import { type ChannelRanking, consumerMetric, rankChannels, rankChannelsWeighted } from './selection.ts';
@@ -307,7 +307,9 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     // What a refit is drawn toward where data is scarce: the plain interpolation, the identity for spaces kept whole.
     const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecision(space).interpolation.get(tensor)! : identity(neuronCount(space)));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
-    const correction = new CrossGramPasses(model, pass);
+    // A model with a fixed batch size keeps it.
+    const batchSize = batchSizeFor(analysis.inputs, correctionBatchSize(levels, pass.batchSize));
+    const correction = new CrossGramPasses(model, { ...pass, batchSize });
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
