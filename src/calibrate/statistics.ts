@@ -21,26 +21,41 @@ export interface PassOptions {
 
 function accumulate(target: Matrix, batch: HostTensor): void {
   const data = batch.data as Float32Array;
-  for (let i = 0; i < data.length; i++) target.data[i] += data[i];
+  const sum = target.data;
+  for (let i = 0; i < data.length; i++) sum[i] += data[i];
 }
 
-/** Adds a Gram product's blocks (see gramBlocks) to the symmetric `target`, both triangles. */
+/**
+ * Adds a Gram product's blocks on and above the diagonal (see gramBlocks) to `target`, row by row.
+ * The blocks below are left to mirrorGram, once all batches are in.
+ */
 function accumulateGram(target: Matrix, out: Record<string, HostTensor>, name: string): void {
   const n = target.cols;
+  const sum = target.data;
   const blocks = gramBlocks(n);
   blocks.forEach((a, i) => {
     for (let j = i; j < blocks.length; j++) {
       const b = blocks[j];
       const data = out[gramBlockOutput(name, i, j)].data as Float32Array;
       for (let r = 0; r < a.width; r++) {
-        for (let c = 0; c < b.width; c++) {
-          const v = data[r * b.width + c];
-          target.data[(a.from + r) * n + b.from + c] += v;
-          if (i !== j) target.data[(b.from + c) * n + a.from + r] += v;
-        }
+        const from = r * b.width;
+        const to = (a.from + r) * n + b.from;
+        for (let c = 0; c < b.width; c++) sum[to + c] += data[from + c];
       }
     }
   });
+}
+
+/** Fills a Gram matrix's blocks below the diagonal from those above (see accumulateGram). */
+function mirrorGram(target: Matrix): void {
+  const n = target.cols;
+  const blocks = gramBlocks(n);
+  if (blocks.length === 1) return;
+  for (const block of blocks) {
+    for (let r = block.from; r < block.from + block.width; r++) {
+      for (let c = 0; c < block.from; c++) target.data[r * n + c] = target.data[c * n + r];
+    }
+  }
 }
 
 /**
@@ -66,6 +81,7 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
     progress.end();
     await session.release();
   }
+  grams.forEach(mirrorGram);
   return grams;
 }
 
@@ -145,6 +161,7 @@ export class CrossGramPasses {
       await session.release();
     }
     this.cache = cache;
+    for (const gram of [...result.pruned, ...result.even.flatMap((fold) => (fold ? [fold.pruned] : []))]) mirrorGram(gram);
     this.cutter.cache(new Map(segment.frontier.map((name) => [name, cache[0][name].type])));
     return result;
   }

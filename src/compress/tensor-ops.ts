@@ -29,6 +29,19 @@ function geometry(dims: readonly number[], segment: Segment) {
   return { outer, inner, size, offset, channels, after, block };
 }
 
+/**
+ * target[to…] = source[from…], `length` entries. A weight read along its last axis (a Gemm's
+ * [outputs, inputs]) moves one entry at a time, and a million subarray copies of one entry cost
+ * far more than a loop.
+ */
+function copyRun(source: Float64Array, from: number, target: Float64Array, to: number, length: number): void {
+  if (length >= 32) {
+    target.set(source.subarray(from, from + length), to);
+    return;
+  }
+  for (let e = 0; e < length; e++) target[to + e] = source[from + e];
+}
+
 /** Rewrites the segment of every outer row with `k` channels filled by `fill` (entries outside are copied). */
 function rewriteSegment(
   t: FloatArray,
@@ -56,7 +69,7 @@ function rewriteSegment(
 export function sliceChannels(t: FloatArray, segment: Segment, keep: readonly number[]): FloatArray {
   return rewriteSegment(t, segment, keep.length, (source, from, target, to, g) => {
     const run = g.block * g.inner;
-    keep.forEach((c, i) => target.set(source.subarray(from + c * run, from + (c + 1) * run), to + i * run));
+    keep.forEach((c, i) => copyRun(source, from + c * run, target, to + i * run, run));
   });
 }
 
@@ -73,10 +86,10 @@ export async function mixChannels(t: FloatArray, segment: Segment, mix: Matrix, 
   const columns = new Float64Array(g.channels * width);
   for (let o = 0; o < g.outer; o++) {
     const from = o * g.size * g.inner + g.offset * g.inner;
-    for (let c = 0; c < g.channels; c++) columns.set(t.data.subarray(from + c * run, from + (c + 1) * run), c * width + o * run);
+    for (let c = 0; c < g.channels; c++) copyRun(t.data, from + c * run, columns, c * width + o * run, run);
   }
   const mixed = (await products.multiply(mix, { rows: g.channels, cols: width, data: columns })).data;
   return rewriteSegment(t, segment, mix.rows, (_, __, target, to, ___, o) => {
-    for (let i = 0; i < mix.rows; i++) target.set(mixed.subarray(i * width + o * run, i * width + (o + 1) * run), to + i * run);
+    for (let i = 0; i < mix.rows; i++) copyRun(mixed, i * width + o * run, target, to + i * run, run);
   });
 }
