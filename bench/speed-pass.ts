@@ -1,9 +1,5 @@
-// The child processes of bench/speed.ts.
-//   tsx bench/speed-child.ts pass <model.onnx> <data>   one plain ONNX Runtime pass of the data, batches of 64;
-//                                                        prints its timings as JSON
-//   tsx bench/speed-child.ts <idprune arguments…>       the idprune command line itself; on exit, writes the
-//                                                        process's peak resident memory (bytes) to $SPEED_RSS_FILE
-import { writeFileSync } from 'node:fs';
+// A child process of bench/speed.ts: `tsx bench/speed-pass.ts <model.onnx> <data>` makes one plain ONNX Runtime
+// pass of the data, batches of 64, and prints its timings as JSON.
 import { batches, batchSizeFor, makeDataset } from '../src/calibrate/dataset.ts';
 import { readArrays, readModel } from '../src/cli/files.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
@@ -28,12 +24,5 @@ async function plainPass(modelPath: string, dataPath: string) {
   console.log(JSON.stringify({ samples: dataset.count, batchSize, loadSeconds, seconds, peakRssBytes: peakRssBytes() }));
 }
 
-const [first, ...rest] = process.argv.slice(2);
-if (first === 'pass') {
-  await plainPass(rest[0], rest[1]);
-} else {
-  const file = process.env.SPEED_RSS_FILE;
-  if (file) process.on('exit', () => writeFileSync(file, String(peakRssBytes())));
-  // main.ts parses process.argv from index 2, which holds the idprune arguments here as well.
-  await import('../src/cli/main.ts');
-}
+const [modelPath, dataPath] = process.argv.slice(2);
+await plainPass(modelPath, dataPath);

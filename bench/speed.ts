@@ -1,7 +1,8 @@
 // npm run bench:speed: how long compression takes next to one plain inference pass of the same data.
 // Per model, in processes of their own: one ONNX Runtime pass over the calibration data (batches of
-// 64), then `idprune compress … --target-flops 0.5` as a user runs it (wall time of the whole
-// process, its peak resident memory, and the stage timings and passes of its JSON report).
+// 64), then `idprune compress … --target-flops 0.5` as a user runs it: the built CLI of dist/, which
+// the npm package runs (wall time of the whole process, its peak resident memory, and the stage
+// timings and passes of its JSON report). `npm run bench:speed` builds dist/ first.
 // Writes bench/speed.md and bench/speed.json; models not run this time keep their earlier records.
 //
 // Usage: tsx bench/speed.ts [--models a,b] [--budget-s S (per model, default 3600)]
@@ -46,6 +47,7 @@ interface SpeedRecord {
 
 const benchDir = new URL('./', import.meta.url).pathname;
 const logDir = `${benchDir}out/speed/`;
+const builtCli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const GB = 2 ** 30;
 
 
@@ -67,11 +69,11 @@ interface ChildResult {
   peakRssBytes?: number;
 }
 
-/** Runs `node --import tsx bench/speed-child.ts …args`, output logged to `log`, killed past the budget. */
-function runChild(args: string[], log: string, budgetSeconds: number, env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+/** Runs `node …nodeArgs`, output logged to `log`, killed past the budget. */
+function runChild(nodeArgs: string[], log: string, budgetSeconds: number, env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
   return new Promise((resolve) => {
     const start = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', `${benchDir}speed-child.ts`, ...args], {
+    const child = spawn(process.execPath, nodeArgs, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,7 +113,7 @@ async function measure(m: Model, budgetSeconds: number, base: Omit<SpeedRecord, 
   if (!existsSync(m.model) || !existsSync(m.calib)) return { ...record, failure: 'not generated: run /usr/bin/python3 scripts/make_speed_models.py' };
 
   console.error(`== ${m.name}: one plain pass`);
-  const pass = await runChild(['pass', m.model, m.calib], `${logDir}${m.name}-pass.log`, budgetSeconds);
+  const pass = await runChild(['--import', 'tsx', `${benchDir}speed-pass.ts`, m.model, m.calib], `${logDir}${m.name}-pass.log`, budgetSeconds);
   if (pass.failure) return { ...record, failure: `plain pass ${pass.failure}` };
   const p = JSON.parse(pass.stdout.trim().split('\n').pop()!);
   record.calibrationSamples = p.samples;
@@ -123,7 +125,7 @@ async function measure(m: Model, budgetSeconds: number, base: Omit<SpeedRecord, 
   try {
     const [output, json, rss] = ['out.onnx', 'report.json', 'rss'].map((f) => join(tmp, f));
     const cli = ['compress', m.model, '--calib', m.calib, '-o', output, '--target-flops', '0.5', '--json', json, '--force'];
-    const run = await runChild(cli, `${logDir}${m.name}-compress.log`, budgetSeconds, { SPEED_RSS_FILE: rss });
+    const run = await runChild(['--import', `${benchDir}peak-rss.mjs`, builtCli, ...cli], `${logDir}${m.name}-compress.log`, budgetSeconds, { SPEED_RSS_FILE: rss });
     const rssBytes = existsSync(rss) ? Number(readFileSync(rss, 'utf8')) : run.peakRssBytes;
     record.compress = { wallSeconds: run.wallSeconds, peakRssGB: rssBytes === undefined ? undefined : rssBytes / GB };
     if (run.failure) return { ...record, failure: `compress ${run.failure}` };
@@ -146,7 +148,8 @@ function markdown(records: SpeedRecord[]): string {
     'Written by `npm run bench:speed` (bench/speed.ts). Per model, each in a process of its own: "one pass" is one plain',
     'ONNX Runtime pass of the calibration data through the original model, batches of 64, model load excluded (shown',
     'apart); "compress" is the wall time of the whole `idprune compress <model> --calib <data> --target-flops 0.5` process',
-    '(Node start, reading, analysis, compression, writing the model and report); "ratio" = compress ÷ one pass, both from',
+    '(the built CLI of dist/ that the npm package runs: Node start, reading, analysis, compression, writing the model and',
+    'report); "ratio" = compress ÷ one pass, both from',
     'the same run. "passes" is the report\'s passesOverData (the statistics pass and the correction rounds; the sensitivity',
     'measurements of the measured allocation run on part of the data and are not counted). Peak RSS: the compress',
     'process\'s resident memory high-water mark. Stage timings are the report\'s timingsSeconds; "outside the stages" is',
