@@ -135,12 +135,13 @@ describe('statistics', () => {
     assert.ok(Math.abs(cross.pruned[0].data[3 * 8 + 3] - expected) < 1e-5 * expected);
   });
 
-  it('compute a wide Gram matrix by blocks of columns, equal to the direct product', async () => {
+  for (const opset of [9, 13]) it(`compute a wide Gram matrix by blocks of columns, equal to the direct product (opset ${opset})`, async () => {
     const width = 700;
     const model = makeModel({
       nodes: [makeNode('Relu', ['x'], ['r'], {}, 'relu'), makeNode('Neg', ['r'], ['y'], {}, 'neg')],
       inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', width])],
       outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', width])],
+      opset,
     });
     assert.ok(gramBlocks(width).length > 1);
     const analysis = await analyzeModel(model, nodeRuntime);
