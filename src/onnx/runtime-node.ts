@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import { IdpruneError } from '../errors.ts';
 import type { Feeds, HostTensor, InferenceSession, LoadOptions, Runtime } from './runtime.ts';
@@ -6,8 +8,20 @@ import type { Feeds, HostTensor, InferenceSession, LoadOptions, Runtime } from '
 // explains the same failure.
 ort.env.logLevel = 'fatal';
 
+/** V8's collector: exposed by its flag, which applies to contexts made after it is set. */
+function garbageCollector(): (() => void) | undefined {
+  setFlagsFromString('--expose-gc');
+  const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
+  return typeof gc === 'function' ? (gc as () => void) : undefined;
+}
+
+const collect = garbageCollector();
+
 /** ONNX Runtime for Node.js (native CPU). */
 export const nodeRuntime: Runtime = {
+  collectGarbage() {
+    collect?.();
+  },
   async load(model: Uint8Array, options: LoadOptions = {}): Promise<InferenceSession> {
     let session: ort.InferenceSession;
     try {
