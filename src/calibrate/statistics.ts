@@ -67,7 +67,6 @@ export async function collectGrams(model: ModelProto, probes: readonly Probe[], 
   const progress = options.progress ?? silentProgress;
   const grams = probes.map((p) => zeros(p.channels, p.channels));
   if (probes.length === 0) return grams;
-  runtime.collectGarbage?.();
   const session = await runtime.load(encodeModel(gramModel(model, probes)), { memoryArena: options.memoryArena });
   try {
     progress.begin(options.label ?? 'statistics', usableCount(dataset, inputs, batchSize));
@@ -138,7 +137,6 @@ export class CrossGramPasses {
     this.cutter.forget(model, this.changed.map(variantName));
     this.changed = [];
     const segment = this.cutter.cut(model, networkNodes, new Set(inputs.map((i) => i.name)), last);
-    runtime.collectGarbage?.();
     const session = await runtime.load(encodeModel(segment.model), { memoryArena: this.options.memoryArena });
     const cache: Record<string, HostTensor>[] = [];
     try {

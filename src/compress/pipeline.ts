@@ -288,7 +288,6 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   await timed('interpolation', async () => {
     for (const space of toPrune) plainDecisions.set(space, await decide(space, keepOf(space)));
   });
-  const plainDecision = (space: ChannelSpace) => plainDecisions.get(space)!;
   if (options.lastUse) statistics.grams.clear();
 
   let passes = 1;
@@ -305,7 +304,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     const pruned = new Set(toPrune);
     const keepOrAll = (space: ChannelSpace) => (pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c));
     // What a refit is drawn toward where data is scarce: the plain interpolation, the identity for spaces kept whole.
-    const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecision(space).interpolation.get(tensor)! : identity(neuronCount(space)));
+    const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecisions.get(space)!.interpolation.get(tensor)! : identity(neuronCount(space)));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     // A model with a fixed batch size keeps it.
     const batchSize = batchSizeFor(analysis.inputs, correctionBatchSize(levels, pass.batchSize));

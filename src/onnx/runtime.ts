@@ -41,11 +41,6 @@ export interface InferenceSession {
  */
 export interface Runtime {
   load(model: Uint8Array, options?: LoadOptions): Promise<InferenceSession>;
-  /**
-   * Frees unreachable memory now, where the platform allows: called before loading a large model,
-   * so that the encoded copies of earlier ones are not still held when the runtime makes its own.
-   */
-  collectGarbage?(): void;
 }
 
 export interface LoadOptions {
