@@ -43,6 +43,50 @@ describe('channel ranking', () => {
     assert.deepEqual(rankChannelsWeighted([g], [m]).order, [1, 0]);
   });
 
+  it('follows the greedy of its definition: each step keeps the channel whose Schur complement leaves the least weighted error', () => {
+    const n = 40;
+    const grams = [gram(matrix(120, n, 8)), gram(matrix(60, n, 9))];
+    const metrics = [gram(matrix(30, n, 10)), gram(matrix(50, n, 11))];
+    const trace = (m: Matrix, e: Float64Array) => m.data.reduce((s, v, i) => s + v * e[i], 0);
+    const totals = grams.map((g, r) => trace(metrics[r], g.data));
+    const keep = (e: Float64Array, j: number) => e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
+    let residuals = grams.map((g) => g.data);
+    const order: number[] = [];
+    const errors: number[] = [];
+    for (let step = 0; step < n; step++) {
+      errors.push(residuals.reduce((s, e, r) => s + trace(metrics[r], e) / totals[r], 0) / 2);
+      let best = -1;
+      let least = Infinity;
+      for (let j = 0; j < n; j++) {
+        if (order.includes(j)) continue;
+        const left = residuals.reduce((s, e, r) => s + trace(metrics[r], keep(e, j)) / totals[r], 0);
+        if (left < least) [best, least] = [j, left];
+      }
+      order.push(best);
+      residuals = residuals.map((e) => keep(e, best));
+    }
+    const ranking = rankChannelsWeighted(grams, metrics);
+    assert.deepEqual(ranking.order, order);
+    errors.forEach((e, k) => assert.ok(Math.abs(ranking.relativeError[k] - e) < 1e-9, `step ${k}: ${ranking.relativeError[k]} vs ${e}`));
+  });
+
+  it('with an order given, reports the error curve of keeping channels in that order', () => {
+    const n = 30;
+    const grams = [gram(matrix(90, n, 12))];
+    const metrics = [gram(matrix(20, n, 13))];
+    const order = Array.from({ length: n }, (_, i) => (i * 7) % n);
+    const given = rankChannelsWeighted(grams, metrics, order);
+    assert.deepEqual(given.order, order);
+    const trace = (e: Float64Array) => metrics[0].data.reduce((s, v, i) => s + v * e[i], 0);
+    let e = grams[0].data;
+    const total = trace(e);
+    for (let k = 0; k < n; k++) {
+      assert.ok(Math.abs(given.relativeError[k] - trace(e) / total) < 1e-9, `step ${k}`);
+      const j = order[k];
+      e = e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
+    }
+  });
+
   it('errors fall from 1 to 0 as channels are kept', () => {
     const g = gram(matrix(30, 6, 4));
     const { relativeError } = rankChannelsWeighted([g], [gram(matrix(5, 6, 5))]);

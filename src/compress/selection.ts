@@ -66,9 +66,9 @@ export function consumerMetric(weight: { dims: number[]; data: ArrayLike<number>
  */
 export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly Matrix[], order?: readonly number[], relTol = 1e-12): ChannelRanking {
   const n = grams[0].rows;
-  const points = grams.map((g, r) => {
+  const points: WeightedPoint[] = grams.map((g, r) => {
     const e = Float64Array.from(g.data);
-    const m = metrics[r].data;
+    const m = Float64Array.from(metrics[r].data);
     // u[i] = (E M E)[i, i]: the output error removed by keeping channel i next.
     const me = multiply(metrics[r], { rows: n, cols: n, data: e }).data;
     const u = new Float64Array(n);
@@ -85,21 +85,36 @@ export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly
   });
   const live = points.filter((p) => p.total > 0);
   const relative = () => (live.length === 0 ? 0 : live.reduce((s, p) => s + Math.max(p.current, 0) / p.total, 0) / live.length);
+  // The points' E, M and u are held on the channels not yet kept (E is zero on the kept ones'
+  // rows and columns): repacked as that set shrinks, so that step k works on about (n − k)²
+  // entries instead of n².
+  let channelAt = Array.from({ length: n }, (_, i) => i);
+  let indexOf = Int32Array.from(channelAt);
+  let taken = new Uint8Array(n);
+  let width = n;
   const chosen: number[] = [];
-  const taken = new Uint8Array(n);
   const relativeError = new Float64Array(n + 1);
   let rank = n;
   for (let step = 0; step < n; step++) {
+    if (n - step < REPACK_FRACTION * width) {
+      const keep = channelAt.flatMap((channel, j) => (taken[j] ? [] : [j]));
+      for (const p of points) repack(p, width, keep);
+      channelAt = keep.map((j) => channelAt[j]);
+      indexOf = new Int32Array(n).fill(-1);
+      channelAt.forEach((channel, j) => (indexOf[channel] = j));
+      width = keep.length;
+      taken = new Uint8Array(width);
+    }
     relativeError[step] = relative();
     let pick = -1;
-    if (order) pick = order[step];
+    if (order) pick = indexOf[order[step]];
     else {
       let best = -Infinity;
-      for (let j = 0; j < n; j++) {
+      for (let j = 0; j < width; j++) {
         if (taken[j]) continue;
         let score = 0;
         for (const p of live) {
-          const d = p.e[j * n + j];
+          const d = p.e[j * width + j];
           if (d > p.threshold) score += p.u[j] / d / p.total;
         }
         if (score > best) {
@@ -109,37 +124,71 @@ export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly
       }
       if (best <= 0 && rank === n) rank = step;
     }
-    chosen.push(pick);
+    chosen.push(channelAt[pick]);
     taken[pick] = 1;
-    for (const p of points) {
-      const d = p.e[pick * n + pick];
-      if (!(d > p.threshold)) continue;
-      // E' = E − e eᵀ / d with e = E[:, pick]; u and the trace follow without forming E M E again.
-      const col = new Float64Array(n);
-      for (let i = 0; i < n; i++) col[i] = p.e[i * n + pick];
-      const v = new Float64Array(n); // M e
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let k = 0; k < n; k++) s += p.m[i * n + k] * col[k];
-        v[i] = s;
-      }
-      const w = new Float64Array(n); // E M e
-      let eMe = 0;
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let k = 0; k < n; k++) s += p.e[i * n + k] * v[k];
-        w[i] = s;
-        eMe += col[i] * v[i];
-      }
-      for (let i = 0; i < n; i++) p.u[i] += (-2 * col[i] * w[i]) / d + (col[i] * col[i] * eMe) / (d * d);
-      p.current -= eMe / d;
-      for (let i = 0; i < n; i++) {
-        const ci = col[i] / d;
-        if (ci === 0) continue;
-        for (let k = 0; k < n; k++) p.e[i * n + k] -= ci * col[k];
-      }
-    }
+    for (const p of points) keepChannel(p, width, pick, taken);
   }
   relativeError[n] = 0;
   return { order: chosen, relativeError, rank };
+}
+
+/** Repack when the channels not yet kept fall below this fraction of the packed width. */
+const REPACK_FRACTION = 0.85;
+
+/** One read point of the weighted ranking, on the packed channels (see rankChannelsWeighted). */
+interface WeightedPoint {
+  e: Float64Array;
+  m: Float64Array;
+  u: Float64Array;
+  total: number;
+  current: number;
+  threshold: number;
+}
+
+/** The point's matrices and u restricted to the packed indices `keep` (of `width`). */
+function repack(p: WeightedPoint, width: number, keep: readonly number[]): void {
+  const k = keep.length;
+  const e = new Float64Array(k * k);
+  const m = new Float64Array(k * k);
+  const u = new Float64Array(k);
+  keep.forEach((from, i) => {
+    u[i] = p.u[from];
+    for (let j = 0; j < k; j++) {
+      e[i * k + j] = p.e[from * width + keep[j]];
+      m[i * k + j] = p.m[from * width + keep[j]];
+    }
+  });
+  Object.assign(p, { e, m, u });
+}
+
+/**
+ * Keeps packed channel `pick`: E' = E − c cᵀ / d with c = E[:, pick], d = c[pick]; u and the error
+ * follow without forming E M E again. Channels the point cannot tell apart (d at its threshold) leave it unchanged.
+ */
+function keepChannel(p: WeightedPoint, width: number, pick: number, taken: Uint8Array): void {
+  const d = p.e[pick * width + pick];
+  if (!(d > p.threshold)) return;
+  const col = new Float64Array(width);
+  for (let i = 0; i < width; i++) col[i] = taken[i] && i !== pick ? 0 : p.e[i * width + pick];
+  const v = new Float64Array(width); // M c
+  for (let i = 0; i < width; i++) {
+    let s = 0;
+    for (let k = 0; k < width; k++) s += p.m[i * width + k] * col[k];
+    v[i] = s;
+  }
+  const w = new Float64Array(width); // E M c
+  let eMe = 0;
+  for (let i = 0; i < width; i++) {
+    let s = 0;
+    for (let k = 0; k < width; k++) s += p.e[i * width + k] * v[k];
+    w[i] = s;
+    eMe += col[i] * v[i];
+  }
+  for (let i = 0; i < width; i++) p.u[i] += (-2 * col[i] * w[i]) / d + (col[i] * col[i] * eMe) / (d * d);
+  p.current -= eMe / d;
+  for (let i = 0; i < width; i++) {
+    const ci = col[i] / d;
+    if (ci === 0) continue;
+    for (let k = 0; k < width; k++) p.e[i * width + k] -= ci * col[k];
+  }
 }
