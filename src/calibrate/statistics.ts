@@ -92,8 +92,14 @@ export interface CrossGrams {
   target: Matrix[];
   /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
   residual: (Matrix | undefined)[];
-  /** Probes with `split`: PᵀP and PᵀY over the calibration samples of even index alone. */
-  even: ({ pruned: Matrix; target: Matrix } | undefined)[];
+  /** Probes with `split`: PᵀP and PᵀY over the calibration samples of even and of odd index (pruned and target are their sums). */
+  folds: ({ even: Fold; odd: Fold } | undefined)[];
+}
+
+/** PᵀP and PᵀY over part of the calibration samples. */
+export interface Fold {
+  pruned: Matrix;
+  target: Matrix;
 }
 
 /**
@@ -131,7 +137,11 @@ export class CrossGramPasses {
       pruned: probes.map((p) => zeros(features(p), features(p))),
       target: probes.map((p) => zeros(features(p), targetCount(p))),
       residual: probes.map((p) => (p.residual && !p.conv ? zeros(features(p), p.residualWidth!) : undefined)),
-      even: probes.map((p) => (p.split ? { pruned: zeros(features(p), features(p)), target: zeros(features(p), targetCount(p)) } : undefined)),
+      folds: probes.map((p) => {
+        if (!p.split) return undefined;
+        const fold = () => ({ pruned: zeros(features(p), features(p)), target: zeros(features(p), targetCount(p)) });
+        return { even: fold(), odd: fold() };
+      }),
     };
     const { model, networkNodes, variantName } = crossGramGraph(this.original, pruned, probes);
     this.cutter.forget(model, this.changed.map(variantName));
@@ -161,7 +171,12 @@ export class CrossGramPasses {
       await session.release();
     }
     this.cache = cache;
-    for (const gram of [...result.pruned, ...result.even.flatMap((fold) => (fold ? [fold.pruned] : []))]) mirrorGram(gram);
+    result.folds.forEach((folds, i) => {
+      if (!folds) return;
+      result.pruned[i] = sum(folds.even.pruned, folds.odd.pruned);
+      result.target[i] = sum(folds.even.target, folds.odd.target);
+    });
+    for (const gram of [...result.pruned, ...result.folds.flatMap((folds) => (folds ? [folds.even.pruned, folds.odd.pruned] : []))]) mirrorGram(gram);
     this.cutter.cache(new Map(segment.frontier.map((name) => [name, cache[0][name].type])));
     return result;
   }
@@ -172,22 +187,24 @@ export class CrossGramPasses {
   }
 }
 
+function sum(a: Matrix, b: Matrix): Matrix {
+  return { ...a, data: a.data.map((v, i) => v + b.data[i]) };
+}
+
 function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>, done: number): void {
   result.pruned.forEach((_, i) => {
     if (result.residual[i]) accumulate(result.residual[i]!, out[crossOutput('pd', i)]);
-    const even = result.even[i];
-    if (!even) {
+    const folds = result.folds[i];
+    if (!folds) {
       accumulateGram(result.pruned[i], out, crossOutput('pp', i));
       accumulate(result.target[i], out[crossOutput('pt', i)]);
       return;
     }
-    for (const fold of ['E', 'O'] as const) {
-      accumulateGram(result.pruned[i], out, crossOutput(`pp${fold}`, i));
-      accumulate(result.target[i], out[crossOutput(`pt${fold}`, i)]);
-    }
     // The batch's even samples are the data's even samples when it starts at an even index; else its odd ones are.
-    const fold = done % 2 === 0 ? 'E' : 'O';
-    accumulateGram(even.pruned, out, crossOutput(`pp${fold}`, i));
-    accumulate(even.target, out[crossOutput(`pt${fold}`, i)]);
+    const [even, odd] = done % 2 === 0 ? (['E', 'O'] as const) : (['O', 'E'] as const);
+    for (const [fold, name] of [[folds.even, even], [folds.odd, odd]] as const) {
+      accumulateGram(fold.pruned, out, crossOutput(`pp${name}`, i));
+      accumulate(fold.target, out[crossOutput(`pt${name}`, i)]);
+    }
   });
 }

@@ -1,5 +1,5 @@
 import { type ConsumerProbe, featureCount } from '../calibrate/instrument.ts';
-import type { CrossGrams } from '../calibrate/statistics.ts';
+import type { CrossGrams, Fold } from '../calibrate/statistics.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
 import { type Matrix, transpose, zeros } from '../linalg/matrix.ts';
@@ -150,6 +150,7 @@ export async function refittedWeights(
   current: GraphIndex,
   plainInterpolation: (space: ChannelSpace, tensor: string) => Matrix,
   products: MatrixProducts,
+  starts: StrengthStarts = new Map(),
 ): Promise<WeightReplacement[]> {
   const weights: WeightReplacement[] = [];
   for (const [i, { space, consumer, probe, rows }] of fits.entries()) weights.push(await refitted(i, space, consumer, probe, rows));
@@ -163,11 +164,11 @@ export async function refittedWeights(
       const written = probe.conv.outputKeep?.length ?? outputs;
       // The plain weight [outputs, features], as the fit's [features, outputs].
       const plain = transpose({ rows: written, cols: all.pruned.rows, data: readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data });
-      const solved = await fitToward(products, all, plain, await priorStrength(products, stats.even[i], all, plain, rows), rows);
+      const solved = await fitToward(products, all, plain, await priorStrength(products, stats.folds[i], plain, rows, starts), rows);
       return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
     }
     const plain = plainInterpolation(space, consumer.reads);
-    const strength = await priorStrength(products, stats.even[i], all, plain, rows);
+    const strength = await priorStrength(products, stats.folds[i], plain, rows, starts);
     // The residual operand's deviation is fitted in the same solve (its prior: no correction).
     const deviation = stats.residual[i];
     const solved = deviation
@@ -200,24 +201,27 @@ async function fitToward(products: MatrixProducts, fold: Fold, prior: Matrix, st
   return solveSymmetricWith(products, a, b, RIDGE);
 }
 
-interface Fold {
-  pruned: Matrix;
-  target: Matrix;
-}
+/**
+ * Where the search for a fit's prior strength starts: the grid index last chosen for a fit with about
+ * as many rows per feature (the same power of two), which tends to choose the same. Kept across a
+ * run's levels.
+ */
+export type StrengthStarts = Map<number, number>;
 
 /**
  * The prior strength: validated on the even and odd samples where the fit was split, else the
- * default. The held-out error is close to unimodal along the grid, so the search walks from the
- * default toward lower error and stops where it rises (3–5 of the grid's fits instead of all).
+ * default. The held-out error is close to unimodal along the grid, so the search walks from its
+ * start (see StrengthStarts; else the default) toward lower error and stops where it rises: three
+ * of the grid's fits where the start was right, instead of all.
  */
-async function priorStrength(products: MatrixProducts, even: Fold | undefined, all: Fold, prior: Matrix, rows: number): Promise<number> {
-  if (!even) return DEFAULT_PRIOR_STRENGTH;
-  const difference = (a: Matrix, b: Matrix) => ({ ...a, data: a.data.map((v, i) => v - b.data[i]) });
+async function priorStrength(products: MatrixProducts, folds: { even: Fold; odd: Fold } | undefined, prior: Matrix, rows: number, starts: StrengthStarts): Promise<number> {
+  if (!folds) return DEFAULT_PRIOR_STRENGTH;
+  const kind = Math.round(Math.log2(rows / prior.rows));
   // A strength is judged on a sample of the outputs: the solves and errors then cost a fraction
   // of the full fit's, where every output would tell the same.
   const columns = sampleColumns(prior.cols, VALIDATION_OUTPUTS);
-  const evenFold = { pruned: even.pruned, target: pickColumns(even.target, columns) };
-  const oddFold = { pruned: difference(all.pruned, even.pruned), target: difference(pickColumns(all.target, columns), evenFold.target) };
+  const evenFold = { pruned: folds.even.pruned, target: pickColumns(folds.even.target, columns) };
+  const oddFold = { pruned: folds.odd.pruned, target: pickColumns(folds.odd.target, columns) };
   const priorSample = pickColumns(prior, columns);
   const errors = new Map<number, number>();
   // Fit on one fold, measure on the other, both ways.
@@ -230,10 +234,11 @@ async function priorStrength(products: MatrixProducts, even: Fold | undefined, a
     }
     return errors.get(i)!;
   };
-  let best = PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH);
+  let best = starts.get(kind) ?? PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH);
   for (const step of [-1, 1]) {
     while (best + step >= 0 && best + step < PRIOR_STRENGTHS.length && (await errorAt(best + step)) < (await errorAt(best))) best += step;
   }
+  starts.set(kind, best);
   return PRIOR_STRENGTHS[best];
 }
 

@@ -16,7 +16,7 @@ import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
-import { correctionBatchSize, fitLevels, refittedWeights } from './correction.ts';
+import { correctionBatchSize, fitLevels, refittedWeights, type StrengthStarts } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { outputErrorCurves } from './sensitivity.ts';
 import { type ChannelRanking, consumerMetric, rankChannels, rankChannelsWeighted } from './selection.ts';
@@ -309,13 +309,14 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     // A model with a fixed batch size keeps it.
     const batchSize = batchSizeFor(analysis.inputs, correctionBatchSize(levels, pass.batchSize));
     const correction = new CrossGramPasses(model, { ...pass, batchSize });
+    const strengthStarts: StrengthStarts = new Map();
     for (let l = 0; l < levels.length; l++) {
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
       const last = l === levels.length - 1;
       const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
       passes++;
-      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products));
+      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products, strengthStarts));
       output = await timed('surgery', () => replaceWeights(current, weights));
       correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
     }
