@@ -10,16 +10,16 @@ import { randomArray } from './helpers/models.ts';
 const matrix = (rows: number, cols: number, seed: number): Matrix => ({ rows, cols, data: randomArray(rows * cols, seed) });
 
 describe('consumer metric', () => {
-  it('of a Gemm weight W [K, N] read on axis 0 is W Wᵀ, so tr(M E) is the output error', () => {
+  it('of a Gemm weight W [K, N] read on axis 0 is W Wᵀ, so tr(M E) is the output error', async () => {
     const w = matrix(6, 4, 1);
-    const m = consumerMetric({ dims: [6, 4], data: w.data }, { axis: 0, block: 1, offset: 0, channels: 6 });
+    const m = await consumerMetric({ dims: [6, 4], data: w.data }, { axis: 0, block: 1, offset: 0, channels: 6 });
     const expected = multiply(w, transpose(w));
     m.data.forEach((v, i) => assert.ok(Math.abs(v - expected.data[i]) < 1e-12));
   });
 
-  it("covers only the space's segment of a weight read after a Concat", () => {
+  it("covers only the space's segment of a weight read after a Concat", async () => {
     const w = matrix(4, 7, 2); // Gemm transB: [N, K], K = 3 + 4 channels side by side
-    const m = consumerMetric({ dims: [4, 7], data: w.data }, { axis: 1, block: 1, offset: 3, channels: 4 });
+    const m = await consumerMetric({ dims: [4, 7], data: w.data }, { axis: 1, block: 1, offset: 3, channels: 4 });
     const segment = { rows: 4, cols: 4, data: new Float64Array(16) };
     for (let o = 0; o < 4; o++) for (let c = 0; c < 4; c++) segment.data[o * 4 + c] = w.data[o * 7 + 3 + c];
     const expected = multiply(transpose(segment), segment);

@@ -192,7 +192,9 @@ export async function prepareCompression(
           // reads costs little to lose. That costs ~3C³ operations, so wide spaces use the plain
           // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
           const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
-          const ranking = weighted ? rankChannelsWeighted(spaceGrams, tensors.map((t) => readerMetric(analysis, space, t))) : await rankChannels(spaceGrams, space.unit, products);
+          const ranking = weighted
+            ? rankChannelsWeighted(spaceGrams, await Promise.all(tensors.map((t) => readerMetric(analysis, space, t, products))))
+            : await rankChannels(spaceGrams, space.unit, products);
           rankings.set(space.id, ranking);
         }
       } finally {
@@ -425,11 +427,11 @@ function defaultAllocation(mode: CorrectionMode, spaces: number, model: ModelPro
 }
 
 /** The summed metric (see consumerMetric) of the consumers reading `tensor`. */
-function readerMetric(analysis: Analysis, space: ChannelSpace, tensor: string): Matrix {
+async function readerMetric(analysis: Analysis, space: ChannelSpace, tensor: string, products: MatrixProducts): Promise<Matrix> {
   let total: Matrix | undefined;
   for (const consumer of space.consumers.filter((c) => c.reads === tensor)) {
     const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[consumer.weight.input])!);
-    const m = consumerMetric(weight, { ...consumer.weight, offset: consumer.weight.offset ?? 0, channels: space.channels });
+    const m = await consumerMetric(weight, { ...consumer.weight, offset: consumer.weight.offset ?? 0, channels: space.channels }, products);
     if (total) addInPlace(total, m);
     else total = m;
   }

@@ -1,4 +1,4 @@
-import { addInPlace, gram, type Matrix, multiply, trace, zeros } from '../linalg/matrix.ts';
+import { addInPlace, type Matrix, multiply, trace, transpose, zeros } from '../linalg/matrix.ts';
 import { pivotedBlockCholesky } from '../linalg/block-pivoting.ts';
 import type { Segment } from './tensor-ops.ts';
 import { pivotedCholesky } from '../linalg/pivoted-cholesky.ts';
@@ -37,7 +37,7 @@ export async function rankChannels(grams: readonly Matrix[], unit = 1, products:
  * (exact for a 1×1 Conv or a Gemm; for wider kernels and flattened blocks it ignores the
  * correlation between neighbouring taps / positions).
  */
-export function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, segment: Required<Segment>): Matrix {
+export async function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, segment: Required<Segment>, products: MatrixProducts = javascriptProducts): Promise<Matrix> {
   const { axis, block, offset, channels } = segment;
   const dims = weight.dims;
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
@@ -53,7 +53,7 @@ export function consumerMetric(weight: { dims: number[]; data: ArrayLike<number>
       for (let p = 0; p < inner; p++) rows.data[(o * inner + p) * channels + a] = w[from + p];
     }
   }
-  return gram(rows);
+  return products.multiply(transpose(rows), rows);
 }
 
 /**
