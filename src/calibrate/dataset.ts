@@ -163,8 +163,13 @@ export function checkFillsBatch(dataset: Dataset, inputs: readonly InputSpec[], 
 }
 
 export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<Feeds> {
+  for (const { start, size } of batchRanges(dataset, inputs, batchSize, limit)) yield sliceFeeds(dataset, inputs, start, size);
+}
+
+/** The samples of each batch `batches` yields, without reading them. */
+export function* batchRanges(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<{ start: number; size: number }> {
   const count = Math.min(usableCount(dataset, inputs, batchSize), limit);
-  for (let start = 0; start < count; start += batchSize) yield sliceFeeds(dataset, inputs, start, Math.min(batchSize, count - start));
+  for (let start = 0; start < count; start += batchSize) yield { start, size: Math.min(batchSize, count - start) };
 }
 
 function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: ElementType, dims: number[]): HostTensor {

@@ -3,7 +3,7 @@ import { type Matrix, zeros } from '../linalg/matrix.ts';
 import { encodeModel } from '../onnx/model.ts';
 import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
-import { batches, batchOf, type Dataset, usableCount } from './dataset.ts';
+import { batches, batchOf, batchRanges, type Dataset, sliceFeeds, usableCount } from './dataset.ts';
 import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramBlockOutput, gramBlocks, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { SegmentCutter } from './segments.ts';
@@ -153,16 +153,17 @@ export class CrossGramPasses {
       progress.begin(label ?? 'correction', usableCount(dataset, inputs, batchSize));
       let done = 0;
       let b = 0;
-      for (const batch of batches(dataset, inputs, batchSize)) {
-        const feeds: Record<string, HostTensor> = {};
-        for (const name of segment.data) feeds[name] = batch[name];
+      // Later segments read only the cache: the data is read for the inputs a segment reads.
+      const dataInputs = inputs.filter((input) => segment.data.includes(input.name));
+      for (const { start, size } of batchRanges(dataset, inputs, batchSize)) {
+        const feeds: Record<string, HostTensor> = dataInputs.length > 0 ? sliceFeeds(dataset, dataInputs, start, size) : {};
         for (const name of segment.cached) feeds[name] = this.cache[b][name];
         const out = await session.run(feeds);
         accumulateProducts(result, out, done);
         cache.push(Object.fromEntries(segment.frontier.map((name) => [name, out[name] ?? this.cache[b][name]])));
         // The batch's old cache entries are not read again: freed now, the cache is held once, not twice.
         if (this.cache[b]) this.cache[b] = {};
-        done += batchOf(batch, inputs);
+        done += size;
         b++;
         progress.advance(done);
       }
