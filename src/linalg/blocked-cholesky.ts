@@ -19,6 +19,14 @@ import type { MatrixProducts } from './products.ts';
  */
 const NB = 128;
 
+/**
+ * Columns whose diagonal blocks are factored before the trailing matrix to their right is updated,
+ * by one product of that inner dimension: ONNX Runtime's float64 MatMul runs 2808 × 512 × 2808 at
+ * about 3 times the speed of the rank-128 products of updating after every block, and writes a
+ * quarter of their outputs.
+ */
+const COLUMN_BLOCK = 512;
+
 /** L⁻¹ of the lower triangle of the diagonal block of s (n columns) over [k0, k1). */
 function diagonalInverse(s: Float64Array, n: number, k0: number, k1: number): Matrix {
   const size = k1 - k0;
@@ -44,18 +52,36 @@ export async function choleskyWith(products: MatrixProducts, a: Matrix, shift = 
   const s = a.data.slice();
   for (let i = 0; i < n; i++) s[i * n + i] += shift;
   const blockInverses: Matrix[] = [];
-  for (let k0 = 0; k0 < n; k0 += NB) {
-    const k1 = Math.min(n, k0 + NB);
-    if (!choleskyLower(k1 - k0, at(blockOf(s, n), k0, k0))) return undefined;
-    blockInverses.push(diagonalInverse(s, n, k0, k1));
-    if (k1 === n) break;
-    // The panel below the diagonal block: L21 = A21 L11⁻ᵀ.
-    const panel = await products.multiply(copyOut(s, n, k1, n, k0, k1), transpose(blockInverses[blockInverses.length - 1]));
-    copyIn(s, n, panel, k1, k0);
-    await subtractLowerProduct(products, s, n, k1, panel);
+  for (let c0 = 0; c0 < n; c0 += COLUMN_BLOCK) {
+    const c1 = Math.min(n, c0 + COLUMN_BLOCK);
+    for (let k0 = c0; k0 < c1; k0 += NB) {
+      const k1 = Math.min(c1, k0 + NB);
+      if (!choleskyLower(k1 - k0, at(blockOf(s, n), k0, k0))) return undefined;
+      blockInverses.push(diagonalInverse(s, n, k0, k1));
+      if (k1 === n) break;
+      // The panel below the diagonal block: L21 = A21 L11⁻ᵀ.
+      const panel = await products.multiply(copyOut(s, n, k1, n, k0, k1), transpose(blockInverses[blockInverses.length - 1]));
+      copyIn(s, n, panel, k1, k0);
+      // Within the column block only; the rest of the trailing matrix is updated once per column block.
+      if (k1 < c1) await subtractColumnsProduct(products, s, n, k1, c1, panel);
+    }
+    if (c1 < n) await subtractLowerProduct(products, s, n, c1, copyOut(s, n, c1, n, c0, c1));
   }
   for (let i = 0; i < n; i++) s.fill(0, i * n + i + 1, (i + 1) * n);
   return { l: { rows: n, cols: n, data: s }, blockInverses };
+}
+
+/**
+ * s[k1:, k1:c1] −= P P[0:c1−k1]ᵀ on and below the diagonal, P the panel's rows from k1 on: the
+ * update of the rest of a column block.
+ */
+async function subtractColumnsProduct(products: MatrixProducts, s: Float64Array, n: number, k1: number, c1: number, panel: Matrix): Promise<void> {
+  const width = c1 - k1;
+  const update = await products.multiply(panel, transpose({ rows: width, cols: panel.cols, data: panel.data.subarray(0, width * panel.cols) }));
+  for (let i = 0; i < update.rows; i++) {
+    const row = (k1 + i) * n + k1;
+    for (let j = 0; j < Math.min(width, i + 1); j++) s[row + j] -= update.data[i * width + j];
+  }
 }
 
 /** Y with L Y = B. */
