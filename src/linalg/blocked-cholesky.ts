@@ -7,7 +7,8 @@ import type { MatrixProducts } from './products.ts';
  * Cholesky factorisation and triangular solves by panels of NB columns, all of whose O(n³) work is
  * matrix products run wherever `products` runs them. Each panel's diagonal block is factored and
  * inverted in JavaScript (O(NB³)); the rest of the panel is that inverse applied by a product, and
- * the trailing matrix is updated by one more. Applying inverted diagonal blocks in place of
+ * the rest of its column block (COLUMN_BLOCK columns) is updated by one more, the trailing matrix
+ * beyond it once per column block. Applying inverted diagonal blocks in place of
  * substitution leaves no O(n² · NB) work in JavaScript; the tests hold the results to those of the
  * substitution to 1e-10.
  */
