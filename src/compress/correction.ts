@@ -203,10 +203,16 @@ async function fitToward(products: MatrixProducts, fold: Fold, prior: Matrix, st
 
 /**
  * Where the search for a fit's prior strength starts: the grid index last chosen for a fit with about
- * as many rows per feature (the same power of two), which tends to choose the same. Kept across a
- * run's levels.
+ * as many rows per feature (the same power of two, else the nearest power of two seen), which tends
+ * to choose the same. Kept across a run's levels.
  */
 export type StrengthStarts = Map<number, number>;
+
+function startOf(starts: StrengthStarts, kind: number): number {
+  let nearest: number | undefined;
+  for (const k of starts.keys()) if (nearest === undefined || Math.abs(k - kind) < Math.abs(nearest - kind)) nearest = k;
+  return nearest === undefined ? PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH) : starts.get(nearest)!;
+}
 
 /**
  * The prior strength: validated on the even and odd samples where the fit was split, else the
@@ -234,7 +240,7 @@ async function priorStrength(products: MatrixProducts, folds: { even: Fold; odd:
     }
     return errors.get(i)!;
   };
-  let best = starts.get(kind) ?? PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH);
+  let best = startOf(starts, kind);
   for (const step of [-1, 1]) {
     while (best + step >= 0 && best + step < PRIOR_STRENGTHS.length && (await errorAt(best + step)) < (await errorAt(best))) best += step;
   }
