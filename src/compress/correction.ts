@@ -215,10 +215,10 @@ function startOf(starts: StrengthStarts, kind: number): number {
 }
 
 /**
- * The prior strength: validated on the odd samples, fitted on the even ones, where the fit was
- * split; else the default. The held-out error is close to unimodal along the grid, so the search walks from its
- * start (see StrengthStarts; else the default) toward lower error and stops where it rises: three
- * of the grid's fits where the start was right, instead of all.
+ * The prior strength: fitted on the even samples and validated on the odd ones where the fit was
+ * split, else the default. The held-out error is close to unimodal along the grid, so the search
+ * walks from its start (see StrengthStarts) toward lower error and stops where it rises: three of
+ * the grid's fits where the start was right, instead of all.
  */
 async function priorStrength(products: MatrixProducts, folds: { even: Fold; odd: Fold } | undefined, prior: Matrix, rows: number, starts: StrengthStarts): Promise<number> {
   if (!folds) return DEFAULT_PRIOR_STRENGTH;
