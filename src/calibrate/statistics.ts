@@ -1,5 +1,5 @@
 import type { ModelProto } from 'onnx-buf';
-import { type Matrix, zeros } from '../linalg/matrix.ts';
+import { addInPlace, type Matrix, zeros } from '../linalg/matrix.ts';
 import { encodeModel } from '../onnx/model.ts';
 import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
@@ -174,8 +174,10 @@ export class CrossGramPasses {
     this.cache = cache;
     result.folds.forEach((folds, i) => {
       if (!folds) return;
-      result.pruned[i] = sum(folds.even.pruned, folds.odd.pruned);
-      result.target[i] = sum(folds.even.target, folds.odd.target);
+      for (const fold of [folds.even, folds.odd]) {
+        addInPlace(result.pruned[i], fold.pruned);
+        addInPlace(result.target[i], fold.target);
+      }
     });
     for (const gram of [...result.pruned, ...result.folds.flatMap((folds) => (folds ? [folds.even.pruned, folds.odd.pruned] : []))]) mirrorGram(gram);
     this.cutter.cache(new Map(segment.frontier.map((name) => [name, cache[0][name].type])));
@@ -186,10 +188,6 @@ export class CrossGramPasses {
   weightsChanged(outputs: readonly string[]): void {
     this.changed.push(...outputs);
   }
-}
-
-function sum(a: Matrix, b: Matrix): Matrix {
-  return { ...a, data: a.data.map((v, i) => v + b.data[i]) };
 }
 
 function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>, done: number): void {

@@ -97,7 +97,7 @@ export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly
   let rank = n;
   for (let step = 0; step < n; step++) {
     if (n - step < REPACK_FRACTION * width) {
-      const keep = channelAt.flatMap((channel, j) => (taken[j] ? [] : [j]));
+      const keep = channelAt.flatMap((_, j) => (taken[j] ? [] : [j]));
       for (const p of points) repack(p, width, keep);
       channelAt = keep.map((j) => channelAt[j]);
       indexOf = new Int32Array(n).fill(-1);
