@@ -46,6 +46,12 @@ export interface CompressOptions extends CompressTargets {
    * 'estimated' by the statistics alone. Default: measured in corrected mode, estimated in plain.
    */
   allocation?: 'measured' | 'estimated';
+  /**
+   * How the measured allocation reads the outputs: 'auto' (default) by their decisions for
+   * Softmax, LogSoftmax and Sigmoid outputs and by relative L2 for others; 'decisions' reads every
+   * output as class scores along its last axis (logits); 'relative' reads all as relative L2.
+   */
+  metric?: 'auto' | 'decisions' | 'relative';
   /** Kept counts are multiples of this (default 8, or 1 where 8 cannot meet the target). */
   roundTo?: number;
   /** Keep at least this many channels in every space (default 1). */

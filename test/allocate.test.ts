@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allocateChannels, allowedSizes, type AllocationInput, type Budget } from '../src/compress/allocate.ts';
+import { allocateChannels, allowedSizes, type AllocationInput, type Budget, spaceRounding } from '../src/compress/allocate.ts';
 import type { ChannelRanking } from '../src/compress/selection.ts';
 import { type CostTerm, totalCost } from '../src/evaluate/cost.ts';
 
@@ -116,6 +116,11 @@ describe('allocation', () => {
 
   it('refuses a target below what pruning every space can reach', () => {
     assert.throws(() => allocateChannels(chain({ kind: 'flops', fraction: 0.01 })), /target flops 0.01 is not reachable/);
+  });
+
+  it('rounds a narrow space finer, so that one step removes at most about a twelfth of it', () => {
+    assert.deepEqual([96, 95, 64, 48, 24, 16, 8].map((c) => spaceRounding(c, 8)), [8, 4, 4, 4, 2, 1, 1]);
+    assert.equal(spaceRounding(1000, 4), 4);
   });
 
   it('lists allowed sizes from all channels down to the minimum', () => {

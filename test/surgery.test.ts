@@ -6,10 +6,10 @@ import { compressModel } from '../src/compress/pipeline.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
 import { identityMatrix } from './helpers/matrices.ts';
-import { floatTensor, makeNode, valueInfo } from '../src/onnx/build.ts';
+import { floatTensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, residualBlock, toFloat16 } from './helpers/models.ts';
+import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, randomArray, residualBlock, toFloat16 } from './helpers/models.ts';
 import { keepEverything } from './helpers/keep.ts';
 import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
 
@@ -70,19 +70,46 @@ describe('compression', () => {
     });
   };
 
-  it('keeps neuron counts in multiples of 8 by default', async () => {
-    const result = await compressGemmChain(0.5);
+  /** Gemm 8 → 96 → 16 → 4: one space wide enough for steps of 8, one that is not. */
+  const compressWideChain = (fraction: number) => {
+    const model = makeModel({
+      nodes: [
+        makeNode('Gemm', ['x', 'w1'], ['g1'], { transB: 1 }, 'fc1'),
+        makeNode('Relu', ['g1'], ['r1'], {}, 'relu1'),
+        makeNode('Gemm', ['r1', 'w2'], ['g2'], { transB: 1 }, 'fc2'),
+        makeNode('Relu', ['g2'], ['r2'], {}, 'relu2'),
+        makeNode('Gemm', ['r2', 'w3'], ['y'], { transB: 1 }, 'fc3'),
+      ],
+      inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 8])],
+      outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4])],
+      initializers: [
+        floatTensor('w1', [96, 8], randomArray(768, 11, 0.5)),
+        floatTensor('w2', [16, 96], randomArray(1536, 12, 0.2)),
+        floatTensor('w3', [4, 16], randomArray(64, 13, 0.3)),
+      ],
+    });
+    return compressModel(model, (a) => makeDataset(new Map([['x', floatData([256, 8], 7)]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction },
+      mode: 'plain',
+    });
+  };
+
+  it('by default, keeps multiples of 8 neurons in a wide space, and finer counts in a narrow one', async () => {
+    const result = await compressWideChain(0.5);
     assert.equal(result.roundTo, 8);
-    assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some neurons were removed');
-    for (const o of result.outcomes) assert.equal(o.kept % 8, 0, `space ${o.space.id} keeps ${o.kept}`);
+    const [wide, narrow] = result.outcomes;
+    assert.equal(wide.space.channels, 96);
+    assert.ok(wide.kept < 96, 'the wide space was pruned');
+    assert.equal(wide.kept % 8, 0);
+    assert.equal(narrow.space.channels, 16);
     assert.equal(result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value, '8');
   });
 
   it('by default, keeps single neurons where multiples of 8 cannot meet the target', async () => {
-    // Two layers of 16: halving both leaves 36% of the FLOPs, more than the 30% asked for.
-    const result = await compressGemmChain(0.3);
+    // With 8 of the 96 and 1 of the 16 neurons, 3.2% of the FLOPs remain: more than the 2% asked for.
+    const result = await compressWideChain(0.02);
     assert.equal(result.roundTo, 1);
-    assert.ok(result.outcomes.some((o) => o.kept % 8 !== 0));
+    assert.ok(result.outcomes[0].kept < 8);
   });
 
   it('refuses an explicit rounding that cannot meet the target, naming the way out', async () => {

@@ -20,6 +20,7 @@ const RULES: Record<string, [Check, string]> = {
 const CHOICES: Record<string, readonly string[]> = {
   mode: ['corrected', 'plain'],
   allocation: ['measured', 'estimated'],
+  metric: ['auto', 'decisions', 'relative'],
 };
 
 /** Checks the library's options as the command line's parser checks its flags. */

@@ -183,6 +183,27 @@ function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: Element
   return { type, dims, data: out };
 }
 
+/** The samples at `indices` (in that order), as a dataset of their own; samples are read when batches are. */
+export function samplesOf(dataset: Dataset, indices: readonly number[]): Dataset {
+  for (const i of indices) if (!Number.isInteger(i) || i < 0 || i >= dataset.count) throw new Error(`samplesOf: sample ${i} outside 0..${dataset.count - 1}`);
+  const arrays: Record<string, ArraySource> = {};
+  for (const input of dataset.inputs) {
+    const array = dataset.arrays[input.name];
+    if (batchAxis(input) === null) {
+      arrays[input.name] = array;
+      continue;
+    }
+    const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
+    const rows = (from: number, n: number) => {
+      const out = new (array.rows(0, 0).constructor as new (length: number) => NdArray['data'])(n * perSample);
+      for (let r = 0; r < n; r++) (out as Float32Array).set(array.rows(indices[from + r], 1) as Float32Array, r * perSample);
+      return out;
+    };
+    arrays[input.name] = { dtype: array.dtype, shape: [indices.length, ...array.shape.slice(1)], rows };
+  }
+  return { source: dataset.source, count: indices.length, arrays, inputs: dataset.inputs };
+}
+
 /** The shape of each input's data, for probing free dimensions at the size that will be fed. */
 export function sampleDims(dataset: Dataset): Record<string, number[]> {
   return Object.fromEntries(

@@ -105,6 +105,11 @@ function addCompressionOptions(command: Command): void {
       new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
         .choices(['measured', 'estimated']),
     )
+    .addOption(
+      new Option('--metric <how>', 'how the measured allocation reads the outputs: auto (decisions for Softmax/Sigmoid outputs, relative L2 for others), decisions (every output as class scores, e.g. logits), relative')
+        .choices(['auto', 'decisions', 'relative'])
+        .default('auto'),
+    )
     .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
     .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
     .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')

@@ -19,8 +19,13 @@ export interface AllocationInput {
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
-  /** Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that make such a multiple. */
+  /**
+   * Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that
+   * make such a multiple.
+   */
   roundTo: number;
+  /** Narrow spaces of single neurons round finer than roundTo (see spaceRounding): the default rounding, not one asked for. */
+  finerOnNarrow?: boolean;
   minKeep: number;
 }
 
@@ -38,8 +43,24 @@ function unitStep(roundTo: number, unit = 1): number {
   return roundTo / gcd(roundTo, unit);
 }
 
+/**
+ * The rounding of one space: `roundTo`, or finer on a narrow space, so that one step removes at
+ * most about a twelfth of its channels (multiples of 8 would make the first cut of a 48-channel
+ * space 17%). A step stays a power of two that divides `roundTo`.
+ */
+export function spaceRounding(channels: number, roundTo: number): number {
+  let step = roundTo;
+  while (step > 1 && step % 2 === 0 && step * 12 > channels) step /= 2;
+  return step;
+}
+
 function sizesOf(input: AllocationInput): Map<number, number[]> {
-  return new Map([...input.spaces].map(([id, s]) => [id, allowedSizes(s.channels, unitStep(input.roundTo, s.unit), input.minKeep)]));
+  return new Map(
+    [...input.spaces].map(([id, s]) => {
+      const rounding = input.finerOnNarrow && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
+      return [id, allowedSizes(s.channels, unitStep(rounding, s.unit), input.minKeep)];
+    }),
+  );
 }
 
 /** The fraction of the budget's cost left with every space at its smallest allowed size. */

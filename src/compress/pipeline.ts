@@ -1,5 +1,5 @@
 import type { ModelProto } from 'onnx-buf';
-import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims } from '../calibrate/dataset.ts';
+import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims, samplesOf } from '../calibrate/dataset.ts';
 import { inlineFixedBranches } from '../calibrate/branches.ts';
 import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
@@ -18,7 +18,8 @@ import type { MatrixProducts } from '../linalg/products.ts';
 import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
 import { correctionBatchSize, fitLevels, refittedWeights, type StrengthStarts } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
-import { outputErrorCurves } from './sensitivity.ts';
+import { type OutputKind, type OutputMetric, outputKinds } from './output-error.ts';
+import { type MeasurementFold, measurementFolds, outputErrorCurves } from './sensitivity.ts';
 import { type ChannelRanking, consumerMetric, rankChannels, rankChannelsWeighted } from './selection.ts';
 import { applySurgery, replaceWeights, type SpaceDecision } from './surgery.ts';
 import { neuronCount, neuronLayout, neuronsOf } from './units.ts';
@@ -53,6 +54,12 @@ export interface CompressOptions {
    * the corrected mode, estimated in the (fast) plain mode.
    */
   allocation?: 'measured' | 'estimated';
+  /**
+   * How the measured allocation reads the model's outputs (output-error.ts): 'auto' (default)
+   * measures Softmax, LogSoftmax and Sigmoid outputs by their decisions and the others by relative
+   * L2; 'decisions' reads every other output as class scores along its last axis too.
+   */
+  metric?: OutputMetric;
   /** The input marking padding tokens with 0 (default: an input named attention_mask). */
   maskInput?: string;
   progress?: Progress;
@@ -84,6 +91,8 @@ export interface CompressResult {
   allocation: 'measured' | 'estimated';
   /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
   roundTo: number;
+  /** How the measured allocation read each output (with the estimated allocation, nothing was read). */
+  outputs?: OutputKind[];
   timings: Record<string, number>;
   /** The If branches compressed in place, taken by every calibration sample (see branches.ts). */
   branches?: string[];
@@ -120,6 +129,7 @@ export interface Prepared {
   statistics: Statistics;
   mode: CorrectionMode;
   allocation: 'measured' | 'estimated';
+  metric: OutputMetric;
   /** Seconds per stage so far. */
   timings: Record<string, number>;
   /** Puts the inlined If branches back (see branches.ts). */
@@ -211,6 +221,7 @@ export async function prepareCompression(
     statistics,
     mode,
     allocation: options.allocation ?? defaultAllocation(mode, prunable.length, graph),
+    metric: options.metric ?? 'auto',
     timings,
     restore: inlined?.restore,
     branches: inlined?.taken,
@@ -247,6 +258,11 @@ type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'v
    * are let go once the plain decisions are made (a gigabyte for a BERT-base-sized encoder).
    */
   lastUse?: boolean;
+  /**
+   * The channels each space keeps (sorted), instead of the allocation and the ranking: another
+   * selection at the same sizes gets the same interpolation and refits (the benchmarks' peers).
+   */
+  keep?: ReadonlyMap<number, readonly number[]>;
 };
 
 async function compressWith(prepared: Prepared, options: BudgetOptions, products: MatrixProducts): Promise<CompressResult> {
@@ -263,9 +279,11 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   };
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
+  const outputs = outputKinds(model, analysis.shapes, prepared.metric);
   if (measured && !statistics.curves) {
     const start = performance.now();
-    statistics.curves = await outputErrorCurves(model, prunable, rankings, decide, pass, products);
+    const folds = await heldOutFolds(prepared, decide, products);
+    statistics.curves = await outputErrorCurves(model, prunable, rankings, folds, outputs, pass, products);
     // Measured once for every budget: counted among the prepared stages.
     prepared.timings.sensitivity = (performance.now() - start) / 1000;
     timings.sensitivity = prepared.timings.sensitivity;
@@ -281,10 +299,14 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     minKeep: options.minKeep ?? 1,
   };
   const roundTo = roundingFor(options, sizing);
-  const kept = await timed('selection', () => allocateChannels({ ...sizing, roundTo }));
+  const finerOnNarrow = options.roundTo === undefined && roundTo > 1;
+  const given = options.keep;
+  const kept = given
+    ? new Map(prunable.map((s) => [s.id, given.get(s.id)?.length ?? s.channels]))
+    : await timed('selection', () => allocateChannels({ ...sizing, roundTo, finerOnNarrow }));
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
-  const keepOf = (space: ChannelSpace) => [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
+  const keepOf = (space: ChannelSpace) => (given?.has(space.id) ? [...given.get(space.id)!] : [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b));
   // Each pruned space's plain decision, made once: surgery folds it in, and refits are drawn toward it.
   const plainDecisions = new Map<ChannelSpace, SpaceDecision>();
   await timed('interpolation', async () => {
@@ -348,6 +370,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     passes,
     allocation: measured ? 'measured' : 'estimated',
     roundTo,
+    outputs: measured ? outputs : undefined,
     timings,
     branches: prepared.branches,
   };
@@ -390,13 +413,13 @@ export function readTensors(space: ChannelSpace): string[] {
 const DEFAULT_ROUND_TO = 8;
 
 /**
- * The rounding asked for; else multiples of 8 (runtimes run them faster) where they can meet the
- * target, and single neurons where they cannot or where a fixed fraction per space is asked.
+ * The rounding asked for; else multiples of 8 (runtimes run them faster; finer on narrow spaces,
+ * see spaceRounding) where they can meet the target, and single neurons where they cannot or where a fixed fraction per space is asked.
  */
 function roundingFor(options: CompressOptions, sizing: Omit<AllocationInput, 'roundTo'>): number {
   if (options.roundTo !== undefined) return options.roundTo;
   if (options.budget.kind === 'keep') return 1;
-  return reachable({ ...sizing, roundTo: DEFAULT_ROUND_TO }) ? DEFAULT_ROUND_TO : 1;
+  return reachable({ ...sizing, roundTo: DEFAULT_ROUND_TO, finerOnNarrow: true }) ? DEFAULT_ROUND_TO : 1;
 }
 
 /**
@@ -500,4 +523,42 @@ function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe
       return { space: space.id, tensor, layout, channels: neuronCount(space), shape: analysis.shapes.get(tensor)! };
     }),
   );
+}
+
+/**
+ * The folds the measured allocation judges its errors on (sensitivity.ts): each fold's spaces are
+ * interpolated from the Gram matrices of the calibration data less that fold, taken by one extra
+ * pass over the fold's samples. Where the measured samples cannot be halved, the one fold is
+ * judged in-sample.
+ */
+async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>, products: MatrixProducts): Promise<MeasurementFold[]> {
+  const { model, analysis, dataset, statistics, pass, rowMask } = prepared;
+  const prunable = analysis.spaces.filter((s) => s.prunable);
+  const folds = measurementFolds(dataset.count, prunable.length, batchSizeFor(analysis.inputs, 1));
+  if (folds.length === 1) return [{ samples: folds[0], decide }];
+  const probes = readProbes(analysis, prunable).map((p) => ({ ...p, rowMask: rowMask(p.tensor) }));
+  const measured: MeasurementFold[] = [];
+  for (const [f, samples] of folds.entries()) {
+    const foldGrams = await collectGrams(model, probes, { ...pass, dataset: samplesOf(dataset, samples), label: `held-out fold ${f + 1}/${folds.length}` });
+    const without = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), foldGrams[i]]));
+    measured.push({
+      samples,
+      decide: async (space: ChannelSpace, keep: number[]): Promise<SpaceDecision> => {
+        const interpolation = new Map<string, Matrix>();
+        for (const t of readTensors(space)) {
+          const key = probeKey(space.id, t);
+          const rest = subtract(statistics.grams.get(key)!, without.get(key)!);
+          interpolation.set(t, await interpolationMatrix(rest, neuronsOf(keep, space.unit), products));
+        }
+        return { space, keep, interpolation };
+      },
+    });
+  }
+  return measured;
+}
+
+function subtract(a: Matrix, b: Matrix): Matrix {
+  const data = new Float64Array(a.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = a.data[i] - b.data[i];
+  return { rows: a.rows, cols: a.cols, data };
 }

@@ -1,3 +1,4 @@
+import { describeReading } from '../compress/output-error.ts';
 import type { CompressResult } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
 import type { Latency } from '../evaluate/latency.ts';
@@ -18,6 +19,9 @@ export interface CompressionReport {
   roundTo: number;
   calibrationSamples: number;
   passesOverData: number;
+  /** How the measured allocation read each model output (absent with the estimated allocation). */
+  outputs?: { name: string; readAs: string }[];
+
   before: ModelSize;
   after: ModelSize;
   spaces: (SpaceSummary & { kept: number; error: number | null })[];
@@ -41,6 +45,8 @@ export function buildReport(
     roundTo: result.roundTo,
     calibrationSamples: result.calibrationSamples,
     passesOverData: result.passes,
+    outputs: result.outputs?.map((o) => ({ name: o.name, readAs: describeReading(o.reading) })),
+
     before: { params: result.analysis.params, flops: result.analysis.flops },
     after,
     spaces: result.analysis.spaces.map((space) => {

@@ -20,6 +20,7 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   skip: string[];
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
+  metric?: 'auto' | 'decisions' | 'relative';
   maskInput?: string;
   batchSize: number;
   eval?: string;
@@ -60,6 +61,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     skip: flags.skip,
     keepCoupled: flags.keepCoupled,
     allocation: flags.allocation,
+    metric: flags.metric,
     maskInput: flags.maskInput,
     batchSize: flags.batchSize,
     evaluation: evaluation && { dataset: evaluation, labels },

@@ -23,6 +23,7 @@ export interface SweepFlags extends ReadOptions {
   skip: string[];
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
+  metric?: 'auto' | 'decisions' | 'relative';
   maskInput?: string;
   batchSize: number;
   stats?: string;
