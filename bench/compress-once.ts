@@ -1,12 +1,15 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
-// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled] [round-to-1]
+// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled] [round-to-1] [peers]
+// With `peers`, also writes <output>.magnitude.onnx and <output>.random.onnx: those selections at
+// the same per-layer sizes, with the same interpolation and refits (after the timed compression).
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
-import { compressModel, type CorrectionMode } from '../src/compress/pipeline.ts';
+import { compressPrepared, type CorrectionMode, prepareCompression } from '../src/compress/pipeline.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
+import { magnitudeKeep, randomKeep } from './baselines.ts';
 import { type Fixture, loadCalibration, loadModel } from './fixtures.ts';
 
 const [fixture, budget, mode, output, ...flags] = process.argv.slice(2);
@@ -23,14 +26,26 @@ const inferenceSeconds = (performance.now() - inferenceStart) / 1000;
 await session.release();
 
 const start = performance.now();
-const result = await compressModel(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
-  budget: JSON.parse(budget) as Budget,
+const peers = flags.includes('peers');
+const prepared = await prepareCompression(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
   mode: mode as CorrectionMode,
   keepCoupled: flags.includes('keep-coupled') || undefined,
-  roundTo: flags.includes('round-to-1') ? 1 : undefined,
 });
+const sizing = { budget: JSON.parse(budget) as Budget, roundTo: flags.includes('round-to-1') ? 1 : undefined };
+const result = await compressPrepared(prepared, { ...sizing, lastUse: !peers });
 const compressSeconds = (performance.now() - start) / 1000;
 writeFileSync(output, result.bytes);
+if (peers) {
+  const pruned = result.outcomes.filter((o) => o.kept < o.space.channels);
+  const choices: [string, (o: (typeof pruned)[number]) => number[]][] = [
+    ['magnitude', (o) => magnitudeKeep(result.analysis, o.space, o.kept)],
+    ['random', (o) => randomKeep(o.space.channels, o.kept, 1000 + o.space.id)],
+  ];
+  for (const [name, choose] of choices) {
+    const peer = await compressPrepared(prepared, { ...sizing, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
+    writeFileSync(output.replace(/\.onnx$/, `.${name}.onnx`), peer.bytes);
+  }
+}
 console.log(
   JSON.stringify({
     inferenceSeconds,

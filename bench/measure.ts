@@ -54,7 +54,10 @@ export function sampleDimsOf(fixture: Fixture): Record<string, number[]> {
   return Object.fromEntries([...loadHeldout(fixture)].map(([name, a]) => [name, [1, ...a.shape.slice(1)]]));
 }
 
-/** Compresses in a child process (bench/compress-once.ts) and measures the result. */
+/**
+ * Compresses in a child process (bench/compress-once.ts) and measures the result; with the `peers`
+ * flag, also magnitude and random selections at the same sizes with the same correction.
+ */
 export async function compressAndMeasure(fixture: Fixture, original: Uint8Array, base: { flops: number; params: number }, budget: Budget, mode: string, label: string, extra: string[] = []) {
   const output = `${outDir}${fixture}-${label.replace(/\W+/g, '-')}.onnx`;
   const args = ['--import', 'tsx', new URL('./compress-once.ts', import.meta.url).pathname, fixture, JSON.stringify(budget), mode, output, ...extra];
@@ -62,9 +65,16 @@ export async function compressAndMeasure(fixture: Fixture, original: Uint8Array,
   const candidate = new Uint8Array(readFileSync(output));
   const m = await measure(fixture, original, candidate, base);
   const latencyRatio = await latencyRatioOf(fixture, original, candidate);
+  const peers: { method: string; measured: Measured }[] = [];
+  if (extra.includes('peers')) {
+    for (const [name, method] of [['magnitude', 'magnitude (L1) + same correction'], ['random', 'random + same correction']]) {
+      peers.push({ method, measured: await measure(fixture, original, new Uint8Array(readFileSync(output.replace(/\.onnx$/, `.${name}.onnx`))), base) });
+    }
+  }
   return {
     measured: { ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB, latencyRatio },
     kept: run.kept as Record<string, { kept: number; keep: number[] }>,
+    peers,
   };
 }
 

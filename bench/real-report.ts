@@ -12,6 +12,11 @@ export interface RunRecord {
   metricError?: string;
   magnitude?: MetricValue;
   magnitudeError?: string;
+  /** Peers at the same sizes with idprune's interpolation and refits (bench/real-worker.ts). */
+  magnitudeCorrected?: MetricValue;
+  magnitudeCorrectedError?: string;
+  randomCorrected?: MetricValue;
+  randomCorrectedError?: string;
   compressSeconds?: number;
   timesOnePass?: number;
   latencyRatio?: number;
@@ -19,6 +24,8 @@ export interface RunRecord {
   calibrationSamples?: number;
   passes?: number;
   allocation?: string;
+  /** How the measured allocation read each output. */
+  outputs?: string[];
   spacesPruned?: number;
   branches?: string[];
   /** The compressed model, kept in bench/out/real/ (not committed). */
@@ -68,13 +75,16 @@ function modelCells(r: ModelRecord): string[] {
 }
 
 function runCells(run: RunRecord | undefined, failure: string | undefined): string[] {
-  if (!run) return [failed(failure ?? 'not run'), '', '', '', ''];
-  if (run.error) return [failed(run.error), '', '', '', ''];
+  if (!run) return [failed(failure ?? 'not run'), '', '', '', '', '', ''];
+  if (run.error) return [failed(run.error), '', '', '', '', '', ''];
+  const peer = (value: MetricValue | undefined, error: string | undefined) => (value ? value.text : error ? failed(error) : 'not run');
   const kept = `${run.flops!.toFixed(3)} / ${run.params!.toFixed(3)}${run.estimated ? ' (est.)' : ''}`;
   return [
     kept,
     run.metric ? run.metric.text : failed(run.metricError ?? '?'),
     run.magnitude ? run.magnitude.text : failed(run.magnitudeError ?? '?'),
+    peer(run.magnitudeCorrected, run.magnitudeCorrectedError),
+    peer(run.randomCorrected, run.randomCorrectedError),
     run.timesOnePass !== undefined ? `${run.timesOnePass.toFixed(1)}× (${run.compressSeconds!.toFixed(1)} s)` : `${run.compressSeconds?.toFixed(1)} s`,
     run.latencyRatio !== undefined ? run.latencyRatio.toFixed(2) : failed(run.latencyError ?? '?'),
   ];
@@ -91,7 +101,7 @@ function groupedReasons(reasons: Record<string, number>): Record<string, number>
 }
 
 export function writeReport(records: ModelRecord[], targets: string[], intro: string[]): string {
-  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'magnitude (L1), same sizes', 'compression time × one pass', 'latency ratio'];
+  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'compression time × one pass', 'latency ratio'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const r of records) {
     targets.forEach((label, i) => {

@@ -1,7 +1,8 @@
 // One corpus model, in a process of its own (bench/real.ts starts it): analysis, one plain
 // inference pass over the calibration data for reference, then per target: compression with the
 // library, FLOPs / parameters kept, the task metric on the held-out data, magnitude pruning at the
-// same per-layer sizes, compression time and latency. Prints one `RESULT {json}` line per step;
+// same per-layer sizes (without correction, and with the same interpolation and refits as idprune),
+// random channels with that correction, compression time and latency. Prints one `RESULT {json}` line per step;
 // a step that fails prints its error and the others go on.
 //
 // Usage: tsx bench/real-worker.ts <model id> '<options as JSON>'
@@ -9,7 +10,8 @@ import type { ModelProto } from 'onnx-buf';
 import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/calibrate/npy.ts';
-import { compressModel, type CompressResult } from '../src/compress/pipeline.ts';
+import { describeReading } from '../src/compress/output-error.ts';
+import { compressPrepared, type CompressResult, prepareCompression } from '../src/compress/pipeline.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
 import { totalCost } from '../src/evaluate/cost.ts';
@@ -19,7 +21,7 @@ import type { Feeds, Runtime } from '../src/onnx/runtime.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { type InputSpec, inputSpecs } from '../src/onnx/shapes.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { magnitudeKeep, uncorrected } from './baselines.ts';
+import { magnitudeKeep, randomKeep, uncorrected } from './baselines.ts';
 import { corpusModel, type CorpusModel, loadSplit, modelPath, type Split } from './real-corpus.ts';
 import { column, sampleSet, type SampleSet } from './real-data.ts';
 import { metricFor, type Metric, type MetricValue, type Outputs } from './real-metrics.ts';
@@ -28,6 +30,8 @@ export interface WorkerOptions {
   targets: { label: string; fraction: number; split: 'calib' | 'calib16' }[];
   calibSamples?: number;
   heldoutSamples?: number;
+  /** The compression's --metric (default auto). */
+  metric?: 'auto' | 'decisions' | 'relative';
 }
 
 /** Compressed models are kept here (gitignored) for a closer look. */
@@ -217,9 +221,9 @@ for (const target of options.targets) {
     log(`compressing to ${target.fraction} of the FLOPs with ${target.split}`);
     const arrays = calibration(target.split);
     const start = performance.now();
-    const result = await compressModel(decodeModel(bytes, id), ({ inputs: specs }) => makeDataset(arrays, specs, target.split), nodeRuntime, {
-      budget: { kind: 'flops', fraction: target.fraction },
-    });
+    const budget = { kind: 'flops', fraction: target.fraction } as const;
+    const prepared = await prepareCompression(decodeModel(bytes, id), ({ inputs: specs }) => makeDataset(arrays, specs, target.split), nodeRuntime, { metric: options.metric });
+    const result = await compressPrepared(prepared, { budget });
     const compressSeconds = seconds(start);
     mkdirSync(outDir, { recursive: true });
     const saved = `${id}-${target.label.replace(/\W+/g, '-')}.onnx`;
@@ -230,6 +234,7 @@ for (const target of options.targets) {
       calibrationSamples: result.calibrationSamples,
       passes: result.passes,
       allocation: result.allocation,
+      outputs: result.outputs?.map((o) => `${o.name}: ${describeReading(o.reading)}`),
       spacesPruned: result.outcomes.filter((o) => o.kept < o.space.channels).length,
       branches: result.branches,
       saved: `bench/out/real/${saved}`,
@@ -249,6 +254,20 @@ for (const target of options.targets) {
       record.magnitude = await judge(await magnitudeModel(result));
     } catch (err) {
       record.magnitudeError = oneLine(err);
+    }
+    // Peers at the same per-layer sizes with the same interpolation and refits: what the ID selection itself buys.
+    const pruned = result.outcomes.filter((o) => o.kept < o.space.channels);
+    const peers: [string, (o: (typeof pruned)[number]) => number[]][] = [
+      ['magnitudeCorrected', (o) => magnitudeKeep(result.analysis, o.space, o.kept)],
+      ['randomCorrected', (o) => randomKeep(o.space.channels, o.kept, 1000 + o.space.id)],
+    ];
+    for (const [name, choose] of peers) {
+      try {
+        const peer = await compressPrepared(prepared, { budget, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
+        record[name] = await judge(peer.bytes);
+      } catch (err) {
+        record[`${name}Error`] = oneLine(err);
+      }
     }
   } catch (err) {
     record.error = oneLine(err);

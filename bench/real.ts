@@ -4,7 +4,7 @@
 // and bench/real.json (models not run this time keep their earlier records).
 //
 // Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
-//                          [--budget-s S (per model, default 1800)] [--render]
+//                          [--metric auto|decisions|relative] [--budget-s S (per model, default 1800)] [--render]
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -24,9 +24,11 @@ const INTRO = [
   'speech and drawn symbols, preprocessed as each package does; calibration and held-out data come from disjoint sources',
   '(scripts/corpus/README.md). Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
   'first 16 calibration samples only. idprune runs in its default mode (corrected, measured allocation, counts rounded to',
-  'multiples of 8 where that can meet the target). The metric compares the compressed model\'s raw outputs with the',
-  'original\'s on held-out data (bench/real-metrics.ts); "magnitude" keeps the channels with the largest L1 weight norm at',
-  'the same per-layer sizes, without correction. "compression time × one pass": wall time of compressModel ÷ one plain',
+  'multiples of 8 where that can meet the target, finer on narrow spaces). The metric compares the compressed model\'s raw',
+  'outputs with the original\'s on held-out data (bench/real-metrics.ts). The peers keep idprune\'s per-layer sizes:',
+  '"magnitude" keeps the channels with the largest L1 weight norm, without correction; "magnitude + same correction" and',
+  '"random + same correction" keep those (or random) channels and get idprune\'s interpolation and refits, so the',
+  'difference from idprune is what the ID selection itself buys. "compression time × one pass": wall time of the compression ÷ one plain',
   'ONNX Runtime pass of the same calibration data through the original, measured in the same process. "latency ratio":',
   'compressed ÷ original inference time on one held-out sample (median of interleaved runs). FLOPs count the',
   'multiply-accumulates of Conv, Gemm and MatMul (ConvInteger is not counted).',
@@ -108,10 +110,15 @@ async function main() {
     targets: TARGETS,
     calibSamples: count(args, '--calib-samples') ?? samples,
     heldoutSamples: count(args, '--heldout-samples') ?? samples,
+    metric: option(args, '--metric') as WorkerOptions['metric'],
   };
   const budget = count(args, '--budget-s') ?? 1800;
 
-  const limits = [options.calibSamples && `calibration limited to ${options.calibSamples} samples`, options.heldoutSamples && `held-out limited to ${options.heldoutSamples} samples`].filter(Boolean);
+  const limits = [
+    options.calibSamples && `calibration limited to ${options.calibSamples} samples`,
+    options.heldoutSamples && `held-out limited to ${options.heldoutSamples} samples`,
+    options.metric && `--metric ${options.metric}`,
+  ].filter(Boolean);
   const intro = [
     `Written by \`npm run bench:real\` (${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version})${limits.length ? `, ${limits.join(', ')}` : ''}.`,
     ...INTRO,
