@@ -64,6 +64,11 @@ export interface CompressOptions extends CompressTargets {
   maskInput?: string;
   /** Samples per inference batch (default 64; a model's fixed batch size wins). */
   batchSize?: number;
+  /**
+   * Estimate the agreement on unseen data from the calibration data alone: the same compression fitted
+   * on three quarters of it, compared with the original on the quarter it did not see (report.estimate).
+   */
+  estimate?: boolean;
   /** Held-out data: the report then holds the agreement with the original (accuracy with labels) and the latency ratio. */
   evaluate?: { data: DataSource; labels?: LabelsSource };
   /** How images, audio or text given by path become the model's inputs (sizes, normalisation, tokenizer). */

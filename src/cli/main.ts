@@ -110,6 +110,7 @@ function addCompressionOptions(command: Command): void {
         .choices(['auto', 'decisions', 'relative'])
         .default('auto'),
     )
+    .option('--estimate', 'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest')
     .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
     .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
     .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')

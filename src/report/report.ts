@@ -9,6 +9,18 @@ export interface ModelSize {
   flops: number;
 }
 
+export interface HeldOutEstimate {
+  /** Calibration samples held out, and those the estimate's compression was fitted on. */
+  samples: number;
+  fitSamples: number;
+  /** Same top-1 as the original (argmax over the last axis of the first output, as --eval counts it). */
+  agreement: number;
+  /** Its 95% interval (Wilson), over the held-out samples. */
+  interval: [number, number];
+  cosine: number;
+  relativeL2: number;
+}
+
 export interface CompressionReport {
   tool: { name: 'idprune'; version: string };
   date: string;
@@ -26,6 +38,8 @@ export interface CompressionReport {
   after: ModelSize;
   spaces: (SpaceSummary & { kept: number; error: number | null })[];
   timingsSeconds: Record<string, number>;
+  /** With --estimate: the agreement on calibration samples that a compression of the others did not see. */
+  estimate?: HeldOutEstimate;
   evaluation?: Comparison;
   latency?: Latency;
 }

@@ -21,6 +21,7 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
   metric?: 'auto' | 'decisions' | 'relative';
+  estimate?: boolean;
   maskInput?: string;
   batchSize: number;
   eval?: string;
@@ -62,6 +63,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     keepCoupled: flags.keepCoupled,
     allocation: flags.allocation,
     metric: flags.metric,
+    estimate: flags.estimate,
     maskInput: flags.maskInput,
     batchSize: flags.batchSize,
     evaluation: evaluation && { dataset: evaluation, labels },
