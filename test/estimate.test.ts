@@ -18,7 +18,8 @@ describe('the held-out estimate (--estimate)', () => {
   it('is the agreement of a compression of three quarters of the samples on the fourth it did not see', async () => {
     const model = encodeModel(gemmChain(1));
     const calib = floatData([64, 8], 21);
-    const sample = (i: number) => calib.data.subarray(8 * i, 8 * i + 8);
+    const values = calib.data as Float32Array;
+    const sample = (i: number) => values.subarray(8 * i, 8 * i + 8);
     const split = (keep: (i: number) => boolean) => {
       const rows = Array.from({ length: 64 }, (_, i) => i).filter(keep);
       const data = new Float32Array(8 * rows.length);
@@ -26,7 +27,7 @@ describe('the held-out estimate (--estimate)', () => {
       return { data, shape: [rows.length, 8] };
     };
     const options = { targetFlops: 0.6, mode: 'plain' as const };
-    const { report } = await compress(model, { data: calib.data as Float32Array, shape: calib.shape }, { ...options, estimate: true });
+    const { report } = await compress(model, { data: values, shape: calib.shape }, { ...options, estimate: true });
     assert.equal(report.estimate!.samples, 16);
     assert.equal(report.estimate!.fitSamples, 48);
 

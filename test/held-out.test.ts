@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { makeDataset, samplesOf } from '../src/calibrate/dataset.ts';
 import { compressPrepared, prepareCompression } from '../src/compress/pipeline.ts';
 import { interpolationMatrix } from '../src/compress/interpolation.ts';
-import { measurementFolds, outputErrorCurves } from '../src/compress/sensitivity.ts';
+import { curveThrough, measurementFolds, outputErrorCurves } from '../src/compress/sensitivity.ts';
 import { outputKinds } from '../src/compress/output-error.ts';
 import { runtimeProducts } from '../src/onnx/runtime-products.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
@@ -56,5 +56,29 @@ describe('held-out measurements', () => {
       await products.release();
     }
     assert.ok(heldOut[12] > 1e-3, `held-out error ${heldOut[12]}`);
+  });
+});
+
+describe('output-error curves between and beyond the measured sizes', () => {
+  const own = Float64Array.from({ length: 11 }, (_, k) => (10 - k) / 10);
+  const curve = curveThrough(
+    [
+      { k: 10, value: 0 },
+      { k: 6, value: 0.2 },
+      { k: 4, value: 0.3 },
+    ],
+    own,
+  );
+
+  it('passes through the measured points and follows the own curve between them', () => {
+    assert.equal(curve[10], 0);
+    assert.ok(Math.abs(curve[6] - 0.2) < 1e-12 && Math.abs(curve[4] - 0.3) < 1e-12);
+    assert.ok(Math.abs(curve[8] - 0.1) < 1e-12);
+  });
+
+  it('below the smallest measured size, grows at least as 1/k', () => {
+    assert.ok(Math.abs(curve[2] - 0.6) < 1e-12);
+    assert.ok(Math.abs(curve[1] - 1.2) < 1e-12);
+    assert.ok(curve[0] >= curve[1]);
   });
 });
