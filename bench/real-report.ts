@@ -75,7 +75,7 @@ function modelCells(r: ModelRecord): string[] {
 }
 
 function runCells(run: RunRecord | undefined, failure: string | undefined): string[] {
-  if (!run) return [failed(failure ?? 'not run'), '', '', '', '', '', ''];
+  if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', ''];
   if (run.error) return [failed(run.error), '', '', '', '', '', ''];
   const peer = (value: MetricValue | undefined, error: string | undefined) => (value ? value.text : error ? failed(error) : 'not run');
   const kept = `${run.flops!.toFixed(3)} / ${run.params!.toFixed(3)}${run.estimated ? ' (est.)' : ''}`;

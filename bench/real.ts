@@ -14,6 +14,7 @@ import type { WorkerOptions } from './real-worker.ts';
 import { commit, option } from './run-info.ts';
 
 const TARGETS: WorkerOptions['targets'] = [
+  { label: '0.9', fraction: 0.9, split: 'calib' },
   { label: '0.7', fraction: 0.7, split: 'calib' },
   { label: '0.5', fraction: 0.5, split: 'calib' },
   { label: '0.7, 16 calibration samples', fraction: 0.7, split: 'calib16' },
