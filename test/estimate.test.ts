@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { wilsonInterval } from '../src/api/compress.ts';
 import { compress, evaluate } from '../src/index.ts';
 import { encodeModel } from '../src/onnx/model.ts';
+import { formatCompression } from '../src/report/text.ts';
 import { gemmChain } from './helpers/models.ts';
 import { floatData } from './helpers/run.ts';
 
@@ -30,6 +31,7 @@ describe('the held-out estimate (--estimate)', () => {
     const { report } = await compress(model, { data: values, shape: calib.shape }, { ...options, estimate: true });
     assert.equal(report.estimate!.samples, 16);
     assert.equal(report.estimate!.fitSamples, 48);
+    assert.match(formatCompression(report), /^estimate +\d+\.\d\d% same top-1 \(95% interval [\d.]+%–[\d.]+%\) on 16 calibration samples unseen by a compression fitted on the other 48$/m);
 
     // The same, by hand: compress on samples 0, 1, 2, 4, …, compare on 3, 7, 11, ….
     const { model: onFit } = await compress(model, split((i) => i % 4 !== 3), options);

@@ -32,6 +32,7 @@ function handReport(name = '/conv1/Conv'): CompressionReport {
     mode: 'plain',
     allocation: 'estimated',
     roundTo: 8,
+    finerOnNarrow: true,
     calibrationSamples: 256,
     passesOverData: 1,
     before: { params: 1000, flops: 20000 },

@@ -91,6 +91,8 @@ export interface CompressResult {
   allocation: 'measured' | 'estimated';
   /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
   roundTo: number;
+  /** Whether narrow spaces were rounded finer (the default rounding; see spaceRounding). */
+  finerOnNarrow: boolean;
   /** How the measured allocation read each output (with the estimated allocation, nothing was read). */
   outputs?: OutputKind[];
   timings: Record<string, number>;
@@ -370,6 +372,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     passes,
     allocation: measured ? 'measured' : 'estimated',
     roundTo,
+    finerOnNarrow,
     outputs: measured ? outputs : undefined,
     timings,
     branches: prepared.branches,

@@ -27,8 +27,9 @@ export interface CompressionReport {
   target: string;
   mode: string;
   allocation: string;
-  /** Kept neuron counts are multiples of this. */
+  /** Kept neuron counts are multiples of this (finer on spaces narrower than 12 steps where finerOnNarrow). */
   roundTo: number;
+  finerOnNarrow: boolean;
   calibrationSamples: number;
   passesOverData: number;
   /** How the measured allocation read each model output (absent with the estimated allocation). */
@@ -57,6 +58,7 @@ export function buildReport(
     mode: meta.mode,
     allocation: result.allocation,
     roundTo: result.roundTo,
+    finerOnNarrow: result.finerOnNarrow,
     calibrationSamples: result.calibrationSamples,
     passesOverData: result.passes,
     outputs: result.outputs?.map((o) => ({ name: o.name, readAs: describeReading(o.reading) })),

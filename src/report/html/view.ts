@@ -132,7 +132,15 @@ function details(input: HtmlReportInput): [string, string][] {
     ['Target', report.target],
     ['Mode', report.mode],
     ['Allocation', report.allocation],
-    ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}` : 'any'],
+    ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces' : ''}` : 'any'],
+  );
+  if (report.outputs) rows.push(['Outputs read as', report.outputs.map((o) => `${o.name}: ${o.readAs}`).join('; ')]);
+  if (report.estimate) {
+    const e = report.estimate;
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    rows.push(['Estimate', `${pct(e.agreement)} same top-1 (95% interval ${pct(e.interval[0])}–${pct(e.interval[1])}) on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`]);
+  }
+  rows.push(
     ['Tool', `${report.tool.name} ${report.tool.version}`],
     ['Date', report.date],
   );
