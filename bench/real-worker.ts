@@ -32,6 +32,8 @@ export interface WorkerOptions {
   heldoutSamples?: number;
   /** The compression's --metric (default auto). */
   metric?: 'auto' | 'decisions' | 'relative';
+  /** The compression's --round-to (default: 8, finer on narrow spaces). */
+  roundTo?: number;
 }
 
 /** Compressed models are kept here (gitignored) for a closer look. */
@@ -223,7 +225,7 @@ for (const target of options.targets) {
     const start = performance.now();
     const budget = { kind: 'flops', fraction: target.fraction } as const;
     const prepared = await prepareCompression(decodeModel(bytes, id), ({ inputs: specs }) => makeDataset(arrays, specs, target.split), nodeRuntime, { metric: options.metric });
-    const result = await compressPrepared(prepared, { budget });
+    const result = await compressPrepared(prepared, { budget, roundTo: options.roundTo });
     const compressSeconds = seconds(start);
     mkdirSync(outDir, { recursive: true });
     const saved = `${id}-${target.label.replace(/\W+/g, '-')}.onnx`;
@@ -263,7 +265,7 @@ for (const target of options.targets) {
     ];
     for (const [name, choose] of peers) {
       try {
-        const peer = await compressPrepared(prepared, { budget, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
+        const peer = await compressPrepared(prepared, { budget, roundTo: options.roundTo, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
         record[name] = await judge(peer.bytes);
       } catch (err) {
         record[`${name}Error`] = oneLine(err);

@@ -4,7 +4,7 @@
 // and bench/real.json (models not run this time keep their earlier records).
 //
 // Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
-//                          [--metric auto|decisions|relative] [--budget-s S (per model, default 1800)] [--render]
+//                          [--metric auto|decisions|relative] [--round-to M] [--budget-s S (per model, default 1800)] [--render]
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -112,6 +112,7 @@ async function main() {
     calibSamples: count(args, '--calib-samples') ?? samples,
     heldoutSamples: count(args, '--heldout-samples') ?? samples,
     metric: option(args, '--metric') as WorkerOptions['metric'],
+    roundTo: count(args, '--round-to'),
   };
   const budget = count(args, '--budget-s') ?? 1800;
 
@@ -119,6 +120,7 @@ async function main() {
     options.calibSamples && `calibration limited to ${options.calibSamples} samples`,
     options.heldoutSamples && `held-out limited to ${options.heldoutSamples} samples`,
     options.metric && `--metric ${options.metric}`,
+    options.roundTo && `--round-to ${options.roundTo}`,
   ].filter(Boolean);
   const intro = [
     `Written by \`npm run bench:real\` (${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version})${limits.length ? `, ${limits.join(', ')}` : ''}.`,

@@ -94,7 +94,7 @@ describe('compression', () => {
     });
   };
 
-  it('by default, keeps multiples of 8 neurons in a wide space, and finer counts in a narrow one', async () => {
+  it('by default, keeps multiples of 8 neurons in a wide space, and may keep finer counts in a narrow one without convolutions', async () => {
     const result = await compressWideChain(0.5);
     assert.equal(result.roundTo, 8);
     const [wide, narrow] = result.outcomes;
@@ -102,7 +102,27 @@ describe('compression', () => {
     assert.ok(wide.kept < 96, 'the wide space was pruned');
     assert.equal(wide.kept % 8, 0);
     assert.equal(narrow.space.channels, 16);
+    assert.equal(result.finerOnNarrow, true);
     assert.equal(result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value, '8');
+  });
+
+  it('by default, keeps multiples of 8 channels in a narrow space that convolutions write and read', async () => {
+    const model = makeModel({
+      nodes: [
+        makeNode('Conv', ['x', 'w1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
+        makeNode('Relu', ['c1'], ['r1'], {}, 'relu1'),
+        makeNode('Conv', ['r1', 'w2'], ['y'], { kernel_shape: [1, 1] }, 'conv2'),
+      ],
+      inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 8, 8])],
+      outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 8, 8])],
+      initializers: [floatTensor('w1', [24, 3, 3, 3], randomArray(648, 14, 0.5)), floatTensor('w2', [4, 24, 1, 1], randomArray(96, 15, 0.3))],
+    });
+    const result = await compressModel(model, (a) => makeDataset(new Map([['x', floatData([32, 3, 8, 8], 9)]]), a.inputs, 'calib'), nodeRuntime, {
+      budget: { kind: 'flops', fraction: 0.5 },
+      mode: 'plain',
+    });
+    assert.equal(result.outcomes[0].kept, 8);
+    assert.equal(result.finerOnNarrow, false);
   });
 
   it('by default, keeps single neurons where multiples of 8 cannot meet the target', async () => {

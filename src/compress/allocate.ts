@@ -15,7 +15,7 @@ export interface AllocationInput {
    * and optionally the measured error of the model's outputs per kept count (see sensitivity.ts),
    * which then replaces read points × relative error as the error a removal adds.
    */
-  spaces: Map<number, { channels: number; unit?: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array }>;
+  spaces: Map<number, { channels: number; unit?: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array; finerRounding?: boolean }>;
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
@@ -23,9 +23,8 @@ export interface AllocationInput {
    * Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that
    * make such a multiple.
    */
+  /** Spaces marked `finerRounding` round finer than this where they are narrow (see spaceRounding). */
   roundTo: number;
-  /** Narrow spaces of single neurons round finer than roundTo (see spaceRounding): the default rounding, not one asked for. */
-  finerOnNarrow?: boolean;
   minKeep: number;
 }
 
@@ -57,7 +56,7 @@ export function spaceRounding(channels: number, roundTo: number): number {
 function sizesOf(input: AllocationInput): Map<number, number[]> {
   return new Map(
     [...input.spaces].map(([id, s]) => {
-      const rounding = input.finerOnNarrow && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
+      const rounding = s.finerRounding && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
       return [id, allowedSizes(s.channels, unitStep(rounding, s.unit), input.minKeep)];
     }),
   );

@@ -15,7 +15,7 @@ import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 import { readFloatTensor } from '../onnx/tensor.ts';
 import { addInPlace, identity, type Matrix } from '../linalg/matrix.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
-import { allocateChannels, type AllocationInput, type Budget, reachable } from './allocate.ts';
+import { allocateChannels, type AllocationInput, type Budget, reachable, spaceRounding } from './allocate.ts';
 import { correctionBatchSize, fitLevels, refittedWeights, type StrengthStarts } from './correction.ts';
 import { interpolationMatrix } from './interpolation.ts';
 import { type OutputKind, type OutputMetric, outputKinds } from './output-error.ts';
@@ -91,7 +91,7 @@ export interface CompressResult {
   allocation: 'measured' | 'estimated';
   /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
   roundTo: number;
-  /** Whether narrow spaces were rounded finer (the default rounding; see spaceRounding). */
+  /** Whether narrow spaces were rounded finer (the default rounding on spaces no convolution touches; see finerRounding). */
   finerOnNarrow: boolean;
   /** How the measured allocation read each output (with the estimated allocation, nothing was read). */
   outputs?: OutputKind[];
@@ -291,9 +291,14 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     timings.sensitivity = prepared.timings.sensitivity;
   }
   const curves = measured ? statistics.curves : undefined;
+  // The default rounding is finer on narrow spaces that no convolution writes or reads (see finerRounding).
+  const defaultRounding = options.roundTo === undefined;
   const sizing: Omit<AllocationInput, 'roundTo'> = {
     spaces: new Map(
-      prunable.map((s) => [s.id, { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id) }]),
+      prunable.map((s) => [
+        s.id,
+        { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id), finerRounding: defaultRounding && !convolutional(analysis, s) },
+      ]),
     ),
     flops: analysis.cost.flops,
     params: analysis.cost.params,
@@ -301,11 +306,11 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     minKeep: options.minKeep ?? 1,
   };
   const roundTo = roundingFor(options, sizing);
-  const finerOnNarrow = options.roundTo === undefined && roundTo > 1;
+  const finerOnNarrow = roundTo > 1 && [...sizing.spaces.values()].some((s) => s.finerRounding && spaceRounding(s.channels, roundTo) < roundTo);
   const given = options.keep;
   const kept = given
     ? new Map(prunable.map((s) => [s.id, given.get(s.id)?.length ?? s.channels]))
-    : await timed('selection', () => allocateChannels({ ...sizing, roundTo, finerOnNarrow }));
+    : await timed('selection', () => allocateChannels({ ...sizing, roundTo }));
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
   const keepOf = (space: ChannelSpace) => (given?.has(space.id) ? [...given.get(space.id)!] : [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b));
@@ -415,6 +420,20 @@ export function readTensors(space: ChannelSpace): string[] {
 
 const DEFAULT_ROUND_TO = 8;
 
+const CONVOLUTIONS = new Set(['Conv', 'ConvTranspose']);
+
+/**
+ * Whether a convolution writes, reads or passes (depthwise) the space. ONNX Runtime's CPU
+ * convolutions run blocked layouts only on channel counts that are multiples of 8 (16 with
+ * AVX-512): a 16–64-channel face detector rounded finer kept more of its decisions (F1 0.978 vs
+ * 0.947 at 0.7 FLOPs) but ran 1.24× slower than the original instead of 0.80×. Matrix products
+ * have no such cliff, so only spaces without convolutions are rounded finer by default.
+ */
+function convolutional(analysis: Analysis, space: ChannelSpace): boolean {
+  const nodes = [...space.producers, ...space.consumers.map((c) => c.node), ...space.groups];
+  return nodes.some((n) => CONVOLUTIONS.has(analysis.index.nodes[n].opType));
+}
+
 /**
  * The rounding asked for; else multiples of 8 (runtimes run them faster; finer on narrow spaces,
  * see spaceRounding) where they can meet the target, and single neurons where they cannot or where a fixed fraction per space is asked.
@@ -422,7 +441,7 @@ const DEFAULT_ROUND_TO = 8;
 function roundingFor(options: CompressOptions, sizing: Omit<AllocationInput, 'roundTo'>): number {
   if (options.roundTo !== undefined) return options.roundTo;
   if (options.budget.kind === 'keep') return 1;
-  return reachable({ ...sizing, roundTo: DEFAULT_ROUND_TO, finerOnNarrow: true }) ? DEFAULT_ROUND_TO : 1;
+  return reachable({ ...sizing, roundTo: DEFAULT_ROUND_TO }) ? DEFAULT_ROUND_TO : 1;
 }
 
 /**

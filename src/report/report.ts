@@ -27,7 +27,7 @@ export interface CompressionReport {
   target: string;
   mode: string;
   allocation: string;
-  /** Kept neuron counts are multiples of this (finer on spaces narrower than 12 steps where finerOnNarrow). */
+  /** Kept neuron counts are multiples of this (finer on narrow spaces without convolutions where finerOnNarrow). */
   roundTo: number;
   finerOnNarrow: boolean;
   calibrationSamples: number;

@@ -132,7 +132,7 @@ function details(input: HtmlReportInput): [string, string][] {
     ['Target', report.target],
     ['Mode', report.mode],
     ['Allocation', report.allocation],
-    ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces' : ''}` : 'any'],
+    ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}` : 'any'],
   );
   if (report.outputs) rows.push(['Outputs read as', report.outputs.map((o) => `${o.name}: ${o.readAs}`).join('; ')]);
   if (report.estimate) {
