@@ -14,6 +14,7 @@ import { type ModelSummary, summarizeModel } from './api/inspect.ts';
 import { loadModel, type ModelSource } from './api/model.ts';
 import { checkOptions } from './api/options.ts';
 import { version } from './api/version.ts';
+import type { OutputMetric } from './compress/output-error.ts';
 import type { Progress } from './calibrate/progress.ts';
 import type { ReadOptions } from './data/options.ts';
 import { inputSpecs } from './onnx/shapes.ts';
@@ -28,8 +29,9 @@ export type { ModelSummary } from './api/inspect.ts';
 export type { ModelSource } from './api/model.ts';
 export type { Comparison } from './evaluate/compare.ts';
 export type { Latency } from './evaluate/latency.ts';
+export type { OutputMetric } from './compress/output-error.ts';
 export type { InputSpec } from './onnx/shapes.ts';
-export type { CompressionReport, ModelSize } from './report/report.ts';
+export type { CompressionReport, HeldOutEstimate, ModelSize } from './report/report.ts';
 export type { SpaceSummary } from './report/spaces.ts';
 export { IdpruneError } from './errors.ts';
 
@@ -51,7 +53,7 @@ export interface CompressOptions extends CompressTargets {
    * Softmax, LogSoftmax and Sigmoid outputs and by relative L2 for others; 'decisions' reads every
    * output as class scores along its last axis (logits); 'relative' reads all as relative L2.
    */
-  metric?: 'auto' | 'decisions' | 'relative';
+  metric?: OutputMetric;
   /** Kept counts are multiples of this (default 8, or 1 where 8 cannot meet the target). */
   roundTo?: number;
   /** Keep at least this many channels in every space (default 1). */

@@ -1,3 +1,4 @@
+import { OUTPUT_METRICS } from '../compress/output-error.ts';
 import { IdpruneError } from '../errors.ts';
 
 type Check = (x: number) => boolean;
@@ -20,7 +21,7 @@ const RULES: Record<string, [Check, string]> = {
 const CHOICES: Record<string, readonly string[]> = {
   mode: ['corrected', 'plain'],
   allocation: ['measured', 'estimated'],
-  metric: ['auto', 'decisions', 'relative'],
+  metric: OUTPUT_METRICS,
 };
 
 /** Checks the library's options as the command line's parser checks its flags. */

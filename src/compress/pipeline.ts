@@ -435,8 +435,9 @@ function convolutional(analysis: Analysis, space: ChannelSpace): boolean {
 }
 
 /**
- * The rounding asked for; else multiples of 8 (runtimes run them faster; finer on narrow spaces,
- * see spaceRounding) where they can meet the target, and single neurons where they cannot or where a fixed fraction per space is asked.
+ * The rounding asked for; else multiples of 8 (runtimes run them faster; finer on narrow spaces
+ * without convolutions, see convolutional) where they can meet the target, and single neurons where
+ * they cannot or where a fixed fraction per space is asked.
  */
 function roundingFor(options: CompressOptions, sizing: Omit<AllocationInput, 'roundTo'>): number {
   if (options.roundTo !== undefined) return options.roundTo;

@@ -20,8 +20,7 @@ import { applySurgery, type SpaceDecision } from './surgery.ts';
  * does not. So each space is pruned alone (plain interpolation, original network elsewhere) to a
  * few sizes, on a subset of the calibration data, and the error of the model's outputs is measured
  * in the units of each output (output-error.ts). Between the measured sizes the curve follows the
- * space's own error curve; it is never extrapolated far: the smallest measured size is a tenth of
- * the channels.
+ * space's own error curve; below the smallest (a tenth of the channels) it grows at least as 1/k.
  *
  * The errors are held out: the measured samples are split into two folds, and each fold is
  * measured with interpolations fitted on the calibration data without it. An interpolation fitted
@@ -73,10 +72,13 @@ function toFloats(t: HostTensor): ArrayLike<number> {
   return t.data as Float32Array | Float64Array;
 }
 
-interface Measured {
-  dims: readonly number[];
-  values: ArrayLike<number>;
-}
+/** One float output of one batch; undefined for outputs that are not floats. */
+type Measured =
+  | {
+      dims: readonly number[];
+      values: ArrayLike<number>;
+    }
+  | undefined;
 
 /**
  * Per output, the error of a variant's outputs against the original's over all folds and batches
@@ -88,7 +90,7 @@ function outputErrors(kinds: readonly OutputKind[], reference: Measured[][], can
     kinds.forEach(({ reading }, o) => {
       const r = batch[o];
       const y = candidate[b][o];
-      if (!r) return;
+      if (!r || !y) return;
       const sum = sums[o];
       if (reading.kind === 'relative') {
         for (let i = 0; i < r.values.length; i++) {
@@ -130,7 +132,7 @@ export async function outputErrorCurves(
       const outputs: Measured[][][] = named.map(() => []);
       for (const f of feeds[fold]) {
         const out = await session.run(f);
-        named.forEach((names, v) => outputs[v].push(names.map((n) => (floatOutput(out[n]) ? { dims: out[n].dims, values: toFloats(out[n]) } : undefined!))));
+        named.forEach((names, v) => outputs[v].push(names.map((n) => (floatOutput(out[n]) ? { dims: out[n].dims, values: toFloats(out[n]) } : undefined))));
       }
       return outputs;
     } finally {
@@ -138,7 +140,8 @@ export async function outputErrorCurves(
     }
   };
   const outputNames = kinds.map((k) => k.name);
-  const reference = (await Promise.all(folds.map(async (_, f) => (await run(encodeModel(model), f, [outputNames]))[0]))).flat();
+  const reference: Measured[][] = [];
+  for (const f of folds.keys()) reference.push(...(await run(encodeModel(model), f, [outputNames]))[0]);
 
   const measuredSpaces: { space: ChannelSpace; sizes: number[]; measured: number[][] }[] = [];
   for (const space of spaces) {

@@ -1,3 +1,4 @@
+import type { OutputMetric } from '../../compress/output-error.ts';
 import { basename, resolve } from 'node:path';
 import { budgetOf, compressPreparedWithReport, type CompressTargets, prepareRun } from '../../api/compress.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
@@ -20,7 +21,7 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   skip: string[];
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
-  metric?: 'auto' | 'decisions' | 'relative';
+  metric?: OutputMetric;
   estimate?: boolean;
   maskInput?: string;
   batchSize: number;

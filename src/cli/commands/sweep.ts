@@ -1,3 +1,4 @@
+import type { OutputMetric } from '../../compress/output-error.ts';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compressPreparedWithReport, prepareRun } from '../../api/compress.ts';
@@ -23,7 +24,7 @@ export interface SweepFlags extends ReadOptions {
   skip: string[];
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
-  metric?: 'auto' | 'decisions' | 'relative';
+  metric?: OutputMetric;
   maskInput?: string;
   batchSize: number;
   stats?: string;
