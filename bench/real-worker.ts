@@ -10,7 +10,7 @@ import type { ModelProto } from 'onnx-buf';
 import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/calibrate/npy.ts';
-import { describeReading } from '../src/compress/output-error.ts';
+import { describeReading, type OutputMetric } from '../src/compress/output-error.ts';
 import { compressPrepared, type CompressResult, prepareCompression } from '../src/compress/pipeline.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
@@ -31,8 +31,8 @@ export interface WorkerOptions {
   calibSamples?: number;
   heldoutSamples?: number;
   /** The compression's --metric (default auto). */
-  metric?: 'auto' | 'decisions' | 'relative';
-  /** The compression's --round-to (default: 8, finer on narrow spaces). */
+  metric?: OutputMetric;
+  /** The compression's --round-to (default: 8, finer on narrow spaces without convolutions). */
   roundTo?: number;
 }
 
