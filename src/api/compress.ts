@@ -99,7 +99,7 @@ async function heldOutEstimate(loaded: LoadedModel, calibration: Dataset, run: C
   const heldOut = all.filter((i) => i % 4 === 3);
   if (heldOut.length === 0) throw new IdpruneError(`--estimate needs at least 4 calibration samples (got ${calibration.count})`);
   const fit = all.filter((i) => i % 4 !== 3);
-  const prepared = await prepareCompression(loaded.model, () => samplesOf(calibration, fit), nodeRuntime, { ...run, progress: run.progress });
+  const prepared = await prepareCompression(loaded.model, () => samplesOf(calibration, fit), nodeRuntime, run);
   const result = await compressPrepared(prepared, { budget: run.budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse: true });
   const dataset = samplesOf(calibration, heldOut);
   const batchSize = batchSizeFor(dataset.inputs, run.batchSize ?? DEFAULT_BATCH_SIZE);

@@ -21,9 +21,9 @@ export interface AllocationInput {
   budget: Budget;
   /**
    * Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that
-   * make such a multiple.
+   * make such a multiple. Spaces marked `finerRounding` round finer where they are narrow (see
+   * spaceRounding).
    */
-  /** Spaces marked `finerRounding` round finer than this where they are narrow (see spaceRounding). */
   roundTo: number;
   minKeep: number;
 }

@@ -15,7 +15,7 @@ import { defaultOpset } from '../onnx/opset.ts';
  *
  * The error of such an output is the mean over its rows (samples × positions): a flip-equivalent
  * fraction. Other outputs (maps, regressions, embeddings, states) keep the relative squared error
- * ‖ΔY‖² / ‖Y‖², taken over all of them together.
+ * ‖ΔY‖² / ‖Y‖² of each output.
  */
 
 /** How the error of the model's outputs is measured: by their kind (auto), as decisions, or as relative L2. */

@@ -184,7 +184,7 @@ export async function prepareCompression(
   pass.memoryArena = activationBytes(analysis) * pass.batchSize <= ARENA_MAX_BATCH_BYTES;
   checkFillsBatch(dataset, analysis.inputs, pass.batchSize);
   const rowMask = paddingMask(analysis, options.maskInput);
-  const probes = readProbes(analysis, prunable).map((p) => ({ ...p, rowMask: rowMask(p.tensor) }));
+  const probes = readProbes(analysis, prunable, rowMask);
 
   let statistics: Statistics;
   if (saved) {
@@ -281,11 +281,11 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   };
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
   const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
-  const outputs = outputKinds(model, analysis.shapes, prepared.metric);
+  const outputs = measured ? outputKinds(model, analysis.shapes, prepared.metric) : undefined;
   if (measured && !statistics.curves) {
     const start = performance.now();
     const folds = await heldOutFolds(prepared, decide, products);
-    statistics.curves = await outputErrorCurves(model, prunable, rankings, folds, outputs, pass, products);
+    statistics.curves = await outputErrorCurves(model, prunable, rankings, folds, outputs!, pass, products);
     // Measured once for every budget: counted among the prepared stages.
     prepared.timings.sensitivity = (performance.now() - start) / 1000;
     timings.sensitivity = prepared.timings.sensitivity;
@@ -378,7 +378,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     allocation: measured ? 'measured' : 'estimated',
     roundTo,
     finerOnNarrow,
-    outputs: measured ? outputs : undefined,
+    outputs,
     timings,
     branches: prepared.branches,
   };
@@ -539,11 +539,11 @@ function leaveUnderdetermined(analysis: Analysis, samples: number): void {
   }
 }
 
-function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[]): (Probe & { space: number })[] {
+function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[], rowMask: (tensor: string) => string | undefined): (Probe & { space: number })[] {
   return spaces.flatMap((space) =>
     readTensors(space).map((tensor) => {
       const layout = neuronLayout(space.tensors.find((t) => t.name === tensor)!.layout, space.unit);
-      return { space: space.id, tensor, layout, channels: neuronCount(space), shape: analysis.shapes.get(tensor)! };
+      return { space: space.id, tensor, layout, channels: neuronCount(space), shape: analysis.shapes.get(tensor)!, rowMask: rowMask(tensor) };
     }),
   );
 }
@@ -559,7 +559,7 @@ async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, ke
   const prunable = analysis.spaces.filter((s) => s.prunable);
   const folds = measurementFolds(dataset.count, prunable.length, batchSizeFor(analysis.inputs, 1));
   if (folds.length === 1) return [{ samples: folds[0], decide }];
-  const probes = readProbes(analysis, prunable).map((p) => ({ ...p, rowMask: rowMask(p.tensor) }));
+  const probes = readProbes(analysis, prunable, rowMask);
   const measured: MeasurementFold[] = [];
   for (const [f, samples] of folds.entries()) {
     const foldGrams = await collectGrams(model, probes, { ...pass, dataset: samplesOf(dataset, samples), label: `held-out fold ${f + 1}/${folds.length}` });
@@ -570,7 +570,9 @@ async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, ke
         const interpolation = new Map<string, Matrix>();
         for (const t of readTensors(space)) {
           const key = probeKey(space.id, t);
-          const rest = subtract(statistics.grams.get(key)!, without.get(key)!);
+          const all = statistics.grams.get(key)!;
+          const rest = { ...all, data: Float64Array.from(all.data) };
+          addInPlace(rest, without.get(key)!, -1);
           interpolation.set(t, await interpolationMatrix(rest, neuronsOf(keep, space.unit), products));
         }
         return { space, keep, interpolation };
@@ -578,10 +580,4 @@ async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, ke
     });
   }
   return measured;
-}
-
-function subtract(a: Matrix, b: Matrix): Matrix {
-  const data = new Float64Array(a.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = a.data[i] - b.data[i];
-  return { rows: a.rows, cols: a.cols, data };
 }

@@ -34,7 +34,6 @@ export interface CompressionReport {
   passesOverData: number;
   /** How the measured allocation read each model output (absent with the estimated allocation). */
   outputs?: { name: string; readAs: string }[];
-
   before: ModelSize;
   after: ModelSize;
   spaces: (SpaceSummary & { kept: number; error: number | null })[];
@@ -62,7 +61,6 @@ export function buildReport(
     calibrationSamples: result.calibrationSamples,
     passesOverData: result.passes,
     outputs: result.outputs?.map((o) => ({ name: o.name, readAs: describeReading(o.reading) })),
-
     before: { params: result.analysis.params, flops: result.analysis.flops },
     after,
     spaces: result.analysis.spaces.map((space) => {

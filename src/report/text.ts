@@ -47,7 +47,7 @@ export function formatCompression(report: CompressionReport): string {
     `FLOPs (MAC) ${ratio(report.after.flops, report.before.flops)}`,
     `channels    ${report.spaces.reduce((a, s) => a + s.channels, 0)} → ${report.spaces.reduce((a, s) => a + s.kept, 0)}`,
     `calibration ${report.calibrationSamples} samples, ${report.passesOverData} pass(es), mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : ''}, target ${report.target}`,
-    ...(report.outputs ? [`outputs     ${report.outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ')}`] : []),
+    ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
     `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
   ];
   if (report.estimate) lines.push('', formatEstimate(report.estimate));
@@ -61,11 +61,16 @@ export function formatCompression(report: CompressionReport): string {
 const PLAIN_MODE_NOTE =
   'note        mode plain: no layer was refitted. On the residual fixture at 0.5 FLOPs it kept 52.9% of the original decisions, against 95.5% in the default mode.';
 
+export function describeOutputs(outputs: NonNullable<CompressionReport['outputs']>): string {
+  return outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ');
+}
+
+export function describeEstimate(e: HeldOutEstimate): string {
+  return `${percent(e.agreement, 2)} same top-1 (95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)}) on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`;
+}
+
 export function formatEstimate(e: HeldOutEstimate): string {
-  return [
-    `estimate    ${percent(e.agreement, 2)} same top-1 (95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)}) on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`,
-    `            relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`,
-  ].join('\n');
+  return [`estimate    ${describeEstimate(e)}`, `            relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`].join('\n');
 }
 
 export function formatComparison(c: Comparison): string {

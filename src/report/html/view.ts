@@ -1,5 +1,5 @@
 import type { CompressionReport } from '../report.ts';
-import { count, percent } from '../text.ts';
+import { count, describeEstimate, describeOutputs, percent } from '../text.ts';
 import type { HtmlReportInput, SweepPoint } from './types.ts';
 
 /**
@@ -134,12 +134,8 @@ function details(input: HtmlReportInput): [string, string][] {
     ['Allocation', report.allocation],
     ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}` : 'any'],
   );
-  if (report.outputs) rows.push(['Outputs read as', report.outputs.map((o) => `${o.name}: ${o.readAs}`).join('; ')]);
-  if (report.estimate) {
-    const e = report.estimate;
-    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-    rows.push(['Estimate', `${pct(e.agreement)} same top-1 (95% interval ${pct(e.interval[0])}–${pct(e.interval[1])}) on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`]);
-  }
+  if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);
+  if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate)]);
   rows.push(
     ['Tool', `${report.tool.name} ${report.tool.version}`],
     ['Date', report.date],
