@@ -2,3 +2,8 @@
 export class IdpruneError extends Error {
   override name = 'IdpruneError';
 }
+
+/** A size target that pruning every space to its smallest allowed size still does not meet. */
+export class UnreachableTargetError extends IdpruneError {
+  override name = 'UnreachableTargetError';
+}

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { budgetOf, compressWithReport, type CompressTargets, DEFAULT_BATCH_SIZE } from './api/compress.ts';
+import { budgetOf, compressWithReport, type CompressTargets, DEFAULT_BATCH_SIZE, heldOutTargetOf } from './api/compress.ts';
 import { type DataSource, type LabelsSource, loadData, loadLabels } from './api/data.ts';
 import { type Evaluation, evaluateModels } from './api/evaluate.ts';
 import { type ModelSummary, summarizeModel } from './api/inspect.ts';
@@ -106,7 +106,7 @@ export async function compress(model: ModelSource, data: DataSource, options: Co
     dataset: await loadData(options.evaluate.data, inputs, 'evaluation data', read),
     labels: options.evaluate.labels === undefined ? undefined : loadLabels(options.evaluate.labels),
   };
-  const { result, report } = await compressWithReport(loaded, calibration, { ...options, budget, evaluation, version, date: new Date() });
+  const { result, report } = await compressWithReport(loaded, calibration, { ...options, budget, heldOutTarget: heldOutTargetOf(options), evaluation, version, date: new Date() });
   return { model: result.bytes, report };
 }
 

@@ -44,6 +44,17 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('idprune compress', () => {
+  it('takes a target in held-out agreement and reports the FLOPs fractions it tried', async () => {
+    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('agreeing.onnx'), '--target-agreement', '0.9', '--json', '-');
+    assert.equal(out.code, 0, out.stderr);
+    const report = JSON.parse(out.stdout);
+    assert.equal(report.search.metric, 'agreement');
+    assert.equal(report.search.value, 0.9);
+    assert.ok(report.search.tried.length >= 6);
+    assert.match(report.target, /^agreement 0\.9 on held-out calibration samples: flops=/);
+    assert.ok(existsSync(path('agreeing.onnx')));
+  });
+
   it('writes a smaller model, the table and a JSON report', async () => {
     const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('small.onnx'), '--target-flops', '0.5', '--eval', path('heldout.npy'), '--labels', path('labels.npy'), '--json', path('report.json'));
     assert.equal(out.code, 0, out.stderr);
@@ -176,6 +187,16 @@ describe('idprune sweep', () => {
     assert.ok(sweep.points.every((p: { agreement: number; latencyRatio: number }) => p.agreement >= 0 && p.agreement <= 1 && p.latencyRatio > 0));
     assert.equal(sweep.prepareSeconds.statistics > 0, true);
     assert.ok(existsSync(path('kept/model-flops0.8.onnx')) && existsSync(path('kept/model-flops0.5.onnx')));
+  });
+
+  it('with --estimate, gives each target its agreement on held-out calibration samples', async () => {
+    const out = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.8,0.5', '--estimate', '--json', '-');
+    assert.equal(out.code, 0, out.stderr);
+    const sweep = JSON.parse(out.stdout);
+    for (const [i, p] of sweep.points.entries()) {
+      assert.ok(p.estimated >= 0 && p.estimated <= 1, `target ${p.target}`);
+      assert.equal(p.estimated, sweep.reports[i].estimate.agreement);
+    }
   });
 
   it('refuses a target outside (0, 1]', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { wilsonInterval } from '../src/api/compress.ts';
+import { wilsonInterval } from '../src/api/held-out.ts';
 import { compress, evaluate } from '../src/index.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { formatCompression } from '../src/report/text.ts';

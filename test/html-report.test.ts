@@ -186,7 +186,7 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
 
   it('draws a sweep with one point per target on every series and the chosen target ringed', async () => {
     const point = (target: number, seconds: number, accuracy?: number): SweepPoint => ({
-      target, flops: target - 0.01, params: target * 0.8, agreement: 0.7 + 0.3 * target, accuracy, cosine: 0.99, deviation: 0.1, latencyRatio: 0.2 + 0.7 * target, seconds,
+      target, flops: target - 0.01, params: target * 0.8, agreement: 0.7 + 0.3 * target, estimated: 0.68 + 0.3 * target, accuracy, cosine: 0.99, deviation: 0.1, latencyRatio: 0.2 + 0.7 * target, seconds,
     });
     // In the order a sweep might run them; the last one has no labels to measure accuracy with.
     const sweep = [point(0.5, 3, 0.85), point(0.3, 2, 0.8), point(0.7, 4, 0.88), point(0.9, 5)];
@@ -197,7 +197,7 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
 
     const chart = await chartData<{ x: number; y: number }>(page, 'sweep-chart');
     const series = chart.datasets.filter((d) => !d.label.startsWith('chosen'));
-    assert.deepEqual(series.map((d) => d.label), ['agreement', 'accuracy', 'latency ratio', 'parameters (fraction)']);
+    assert.deepEqual(series.map((d) => d.label), ['agreement', 'estimated agreement', 'accuracy', 'latency ratio', 'parameters (fraction)']);
     for (const d of series) {
       assert.equal(d.data.length, sweep.length, `${d.label}: one point per target`);
       assert.deepEqual(d.data.map((p) => p.x), [0.29, 0.49, 0.69, 0.89], `${d.label}: in order of FLOPs`);
@@ -207,8 +207,8 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     assert.equal(ring.label, 'chosen: target 0.7');
     assert.equal(ring.data.length, series.length, 'ringed on every series');
     for (const p of ring.data) assert.equal(p.x, sweep[chosen].flops);
-    const { agreement, accuracy, latencyRatio, params } = sweep[chosen];
-    assert.deepEqual(ring.data.map((p) => p.y), [agreement, accuracy, latencyRatio, params]);
+    const { agreement, estimated, accuracy, latencyRatio, params } = sweep[chosen];
+    assert.deepEqual(ring.data.map((p) => p.y), [agreement, estimated, accuracy, latencyRatio, params]);
 
     const rows = await page.$$eval('#sweep-table tbody tr', (trs) => trs.map((tr) => ({ marked: tr.classList.contains('marked'), target: tr.firstElementChild!.textContent })));
     assert.deepEqual(rows.map((r) => r.target), ['0.5', '0.3', '0.7', '0.9']);

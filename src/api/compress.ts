@@ -1,5 +1,5 @@
 import type { Dataset } from '../calibrate/dataset.ts';
-import { batchSizeFor, samplesOf, sliceFeeds } from '../calibrate/dataset.ts';
+import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
 import { analyzeForData } from '../cli/analyze.ts';
 import type { LoadedModel } from '../cli/files.ts';
 import type { Budget } from '../compress/allocate.ts';
@@ -8,7 +8,8 @@ import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
-import { buildReport, type CompressionReport, type HeldOutEstimate } from '../report/report.ts';
+import { buildReport, type CompressionReport } from '../report/report.ts';
+import { type HeldOutEstimator, heldOutEstimator, type HeldOutTarget, searchFlops } from './held-out.ts';
 
 /** How much to keep: at most one of these; none means targetFlops 0.5. */
 export interface CompressTargets {
@@ -22,26 +23,44 @@ export interface CompressTargets {
   keepNeurons?: number;
   /** Keep this fraction of the heads of every attention block. */
   keepHeads?: number;
+  /**
+   * The smallest model (in FLOPs) that keeps this share of top-1 decisions on calibration samples
+   * held out from its fit: no FLOPs number to guess.
+   */
+  targetAgreement?: number;
+  /** The smallest model whose first output keeps this mean cosine with the original's on held-out calibration samples. */
+  targetCosine?: number;
 }
 
 export const DEFAULT_BATCH_SIZE = 64;
 
+/** The size budget of the targets; with a held-out target (see heldOutTargetOf), a placeholder the search replaces. */
 export function budgetOf(targets: CompressTargets): Budget {
   const keep = targets.keepNeurons !== undefined || targets.keepHeads !== undefined;
-  const given = [targets.targetFlops, targets.targetParams, targets.tolerance, keep || undefined].filter((x) => x !== undefined);
-  if (given.length > 1) throw new IdpruneError('give one of --target-flops, --target-params, --tolerance and --keep-neurons / --keep-heads');
+  const given = [targets.targetFlops, targets.targetParams, targets.tolerance, keep || undefined, targets.targetAgreement, targets.targetCosine];
+  if (given.filter((x) => x !== undefined).length > 1) {
+    throw new IdpruneError('give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, --target-agreement and --target-cosine');
+  }
   if (keep) return { kind: 'keep', neurons: targets.keepNeurons, heads: targets.keepHeads };
   if (targets.targetParams !== undefined) return { kind: 'params', fraction: targets.targetParams };
   if (targets.tolerance !== undefined) return { kind: 'tolerance', error: targets.tolerance };
   return { kind: 'flops', fraction: targets.targetFlops ?? 0.5 };
 }
 
+export function heldOutTargetOf(targets: CompressTargets): HeldOutTarget | undefined {
+  if (targets.targetAgreement !== undefined) return { metric: 'agreement', value: targets.targetAgreement };
+  if (targets.targetCosine !== undefined) return { metric: 'cosine', value: targets.targetCosine };
+  return undefined;
+}
+
 /** A compression as the command and the library run it: pipeline options, held-out data, provenance. */
 export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'> {
   /** Held-out data to compare the compressed model with the original on. */
   evaluation?: { dataset: Dataset; labels?: ArrayLike<number | bigint> };
-  /** Estimate the agreement on unseen data from the calibration data alone (see heldOutEstimate). */
+  /** Estimate the agreement on unseen data from the calibration data alone (see held-out.ts). */
   estimate?: boolean;
+  /** Compress to the smallest FLOPs that meets this on held-out calibration samples, instead of `budget`. */
+  heldOutTarget?: HeldOutTarget;
   version: string;
   date: Date;
 }
@@ -59,21 +78,37 @@ export function prepareRun(loaded: LoadedModel, calibration: Dataset, run: Omit<
 /**
  * A prepared model compressed to the run's budget, with its report. With `lastUse`, the prepared
  * statistics are let go on the way (see compressPrepared): no other budget can be compressed from it.
+ * An `estimator` shared by several budgets (a sweep) prepares its held-out split once.
  */
 export async function compressPreparedWithReport(
   loaded: LoadedModel,
   prepared: Prepared,
   run: CompressionRun,
-  { lastUse = false } = {},
+  { lastUse = false, estimator }: { lastUse?: boolean; estimator?: HeldOutEstimator } = {},
 ): Promise<{ result: CompressResult; report: CompressionReport }> {
-  const { budget, evaluation, progress, version, date } = run;
+  const { evaluation, progress, version, date } = run;
+  const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
+  let budget = run.budget;
+  let target = describeBudget(budget);
+  const start = performance.now();
+  const searched = run.heldOutTarget && (await searchFlops(loaded, prepared.dataset, { ...run, batchSize }, run.heldOutTarget));
+  if (searched) {
+    budget = { kind: 'flops', fraction: searched.fraction };
+    target = `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}`;
+  }
+  const searchSeconds = (performance.now() - start) / 1000;
   const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date, lastUse });
   const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
-  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target: describeBudget(budget), mode: prepared.mode });
+  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target, mode: prepared.mode });
 
-  if (run.estimate) {
+  if (searched) {
+    report.search = searched.search;
+    report.estimate = searched.estimate;
+    report.timingsSeconds.search = searchSeconds;
+  } else if (run.estimate) {
     const start = performance.now();
-    report.estimate = await heldOutEstimate(loaded, prepared.dataset, run);
+    const estimating = estimator ?? heldOutEstimator(loaded, prepared.dataset, { ...run, batchSize });
+    report.estimate = await estimating.at(budget, { lastUse: !estimator });
     report.timingsSeconds.estimate = (performance.now() - start) / 1000;
   }
   if (evaluation) {
@@ -86,40 +121,4 @@ export async function compressPreparedWithReport(
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }
   return { result, report };
-}
-
-/**
- * What the run keeps on data it did not see, from the calibration data alone: the same compression
- * fitted on three quarters of the samples, compared with the original on the quarter it did not
- * see (every fourth sample, so that an ordered data set is split evenly). It costs about one more
- * compression, and it is a little pessimistic: the model returned is fitted on all the samples.
- */
-async function heldOutEstimate(loaded: LoadedModel, calibration: Dataset, run: CompressionRun): Promise<HeldOutEstimate> {
-  const all = Array.from({ length: calibration.count }, (_, i) => i);
-  const heldOut = all.filter((i) => i % 4 === 3);
-  if (heldOut.length === 0) throw new IdpruneError(`--estimate needs at least 4 calibration samples (got ${calibration.count})`);
-  const fit = all.filter((i) => i % 4 !== 3);
-  const prepared = await prepareCompression(loaded.model, () => samplesOf(calibration, fit), nodeRuntime, run);
-  const result = await compressPrepared(prepared, { budget: run.budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse: true });
-  const dataset = samplesOf(calibration, heldOut);
-  const batchSize = batchSizeFor(dataset.inputs, run.batchSize ?? DEFAULT_BATCH_SIZE);
-  const c = await compareModels(loaded.bytes, result.bytes, { runtime: nodeRuntime, dataset, inputs: dataset.inputs, batchSize, progress: run.progress });
-  return {
-    samples: c.samples,
-    fitSamples: fit.length,
-    agreement: c.agreement,
-    // Over the samples: rows of per-position outputs are not independent.
-    interval: wilsonInterval(c.agreement, c.samples),
-    cosine: c.cosine,
-    relativeL2: c.relativeL2,
-  };
-}
-
-/** The 95% Wilson score interval of a proportion p seen in n trials (it stays honest at p = 0 or 1). */
-export function wilsonInterval(p: number, n: number): [number, number] {
-  const z = 1.96;
-  const scale = 1 + (z * z) / n;
-  const center = (p + (z * z) / (2 * n)) / scale;
-  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / scale;
-  return [Math.max(0, center - half), Math.min(1, center + half)];
 }

@@ -11,6 +11,8 @@ const RULES: Record<string, [Check, string]> = {
   targetParams: [fraction, 'a number in (0, 1]'],
   keepNeurons: [fraction, 'a number in (0, 1]'],
   keepHeads: [fraction, 'a number in (0, 1]'],
+  targetAgreement: [fraction, 'a number in (0, 1]'],
+  targetCosine: [fraction, 'a number in (0, 1]'],
   tolerance: [positive, 'a positive number'],
   roundTo: [count, 'a positive integer'],
   minKeep: [count, 'a positive integer'],

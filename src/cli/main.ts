@@ -78,6 +78,8 @@ program
   .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
   .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
   .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
+  .option('--target-agreement <fraction>', 'the fewest FLOPs that keep this share of top-1 decisions on calibration samples held out from the fit (a search of several compressions)', fraction)
+  .option('--target-cosine <value>', 'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out calibration samples', fraction)
   .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)', positiveInteger)
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--min-agreement <fraction>', 'fail, writing no model, if agreement on --eval data is lower', fraction)

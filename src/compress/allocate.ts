@@ -1,4 +1,4 @@
-import { IdpruneError } from '../errors.ts';
+import { UnreachableTargetError } from '../errors.ts';
 import { type CostTerm, totalCost } from '../evaluate/cost.ts';
 import type { ChannelRanking } from './selection.ts';
 
@@ -126,7 +126,7 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
   const target = budget.fraction * original;
   const floor = floorFraction(input, terms);
   if (floor > budget.fraction) {
-    throw new IdpruneError(
+    throw new UnreachableTargetError(
       `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +
         `${floor.toFixed(3)} of the original ${budget.kind}` +
         (input.roundTo > 1 ? ` (with counts rounded to multiples of ${input.roundTo}; --round-to 1 allows finer sizes)` : ''),

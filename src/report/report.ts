@@ -21,6 +21,14 @@ export interface HeldOutEstimate {
   relativeL2: number;
 }
 
+/** How --target-agreement / --target-cosine found its FLOPs: each fraction tried and its held-out value. */
+export interface TargetSearch {
+  metric: 'agreement' | 'cosine';
+  value: number;
+  /** In the order tried; null where the fraction could not be reached. */
+  tried: { flops: number; value: number | null }[];
+}
+
 export interface CompressionReport {
   tool: { name: 'idprune'; version: string };
   date: string;
@@ -38,8 +46,13 @@ export interface CompressionReport {
   after: ModelSize;
   spaces: (SpaceSummary & { kept: number; error: number | null })[];
   timingsSeconds: Record<string, number>;
-  /** With --estimate: the agreement on calibration samples that a compression of the others did not see. */
+  /**
+   * With --estimate, --target-agreement or --target-cosine: the agreement on calibration samples
+   * that a compression of the others did not see.
+   */
   estimate?: HeldOutEstimate;
+  /** With --target-agreement or --target-cosine: the FLOPs fractions tried. */
+  search?: TargetSearch;
   evaluation?: Comparison;
   latency?: Latency;
 }

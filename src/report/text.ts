@@ -1,6 +1,6 @@
 import type { Comparison } from '../evaluate/compare.ts';
 import type { Latency } from '../evaluate/latency.ts';
-import type { CompressionReport, HeldOutEstimate, ModelSize } from './report.ts';
+import type { CompressionReport, HeldOutEstimate, ModelSize, TargetSearch } from './report.ts';
 import type { SpaceSummary } from './spaces.ts';
 
 export function table(header: string[], rows: string[][]): string {
@@ -50,7 +50,8 @@ export function formatCompression(report: CompressionReport): string {
     ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
     `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
   ];
-  if (report.estimate) lines.push('', formatEstimate(report.estimate));
+  if (report.search) lines.push('', `search      ${describeSearch(report.search)}`);
+  if (report.estimate) lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate));
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
   if (report.latency) lines.push(formatLatency(report.latency));
   if (report.mode === 'plain') lines.push('', PLAIN_MODE_NOTE + (report.evaluation ? '' : ' Pass --eval to measure the agreement.'));
@@ -63,6 +64,13 @@ const PLAIN_MODE_NOTE =
 
 export function describeOutputs(outputs: NonNullable<CompressionReport['outputs']>): string {
   return outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ');
+}
+
+export function describeSearch(s: TargetSearch): string {
+  const show = (v: number) => (s.metric === 'agreement' ? percent(v, 2) : v.toFixed(5));
+  const tried = s.tried.map((t) => `${percent(t.flops, 1)} FLOPs ${t.value === null ? 'unreachable' : show(t.value)}`).join(', ');
+  const met = s.tried.some((t) => t.value !== null && t.value >= s.value);
+  return `${s.metric} ≥ ${show(s.value)} on held-out calibration samples: ${tried}${met ? '' : '; no smaller model met it, nothing was pruned'}`;
 }
 
 export function describeEstimate(e: HeldOutEstimate): string {

@@ -1,6 +1,6 @@
 import type { OutputMetric } from '../../compress/output-error.ts';
 import { basename, resolve } from 'node:path';
-import { budgetOf, compressPreparedWithReport, type CompressTargets, prepareRun } from '../../api/compress.ts';
+import { budgetOf, compressPreparedWithReport, type CompressTargets, heldOutTargetOf, prepareRun } from '../../api/compress.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
@@ -57,6 +57,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   const loaded = { model, bytes: original, external };
   const run = {
     budget,
+    heldOutTarget: heldOutTargetOf(flags),
     mode: flags.mode,
     roundTo: flags.roundTo,
     minKeep: flags.minKeep,

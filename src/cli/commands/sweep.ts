@@ -1,7 +1,8 @@
 import type { OutputMetric } from '../../compress/output-error.ts';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { compressPreparedWithReport, prepareRun } from '../../api/compress.ts';
+import { compressPreparedWithReport, DEFAULT_BATCH_SIZE, prepareRun } from '../../api/compress.ts';
+import { heldOutEstimator } from '../../api/held-out.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
 import type { ReadOptions } from '../../data/options.ts';
 import { IdpruneError } from '../../errors.ts';
@@ -25,6 +26,7 @@ export interface SweepFlags extends ReadOptions {
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
   metric?: OutputMetric;
+  estimate?: boolean;
   maskInput?: string;
   batchSize: number;
   stats?: string;
@@ -49,17 +51,20 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   const date = new Date();
   const run = { ...flags, evaluation: evaluation && { dataset: evaluation, labels }, progress, version, date };
   const prepared = await prepareRun({ model, bytes, external }, calibration, run, saved);
+  // One held-out split, prepared once, estimates every target.
+  const estimator = flags.estimate ? heldOutEstimator({ model, bytes }, calibration, { ...run, batchSize: flags.batchSize ?? DEFAULT_BATCH_SIZE }) : undefined;
   const points: SweepPoint[] = [];
   const reports: CompressionReport[] = [];
   for (const target of [...flags.targets].sort((a, b) => b - a)) {
     const start = performance.now();
-    const { result, report } = await compressPreparedWithReport({ model, bytes, external }, prepared, { ...run, budget: { kind: 'flops', fraction: target } });
+    const { result, report } = await compressPreparedWithReport({ model, bytes, external }, prepared, { ...run, budget: { kind: 'flops', fraction: target } }, { estimator });
     const seconds = (performance.now() - start) / 1000;
     points.push({
       target,
       flops: report.after.flops / report.before.flops,
       params: report.after.params / report.before.params,
       agreement: report.evaluation?.agreement,
+      estimated: report.estimate?.agreement,
       accuracy: report.evaluation?.accuracy?.candidate,
       cosine: report.evaluation?.cosine,
       deviation: report.evaluation?.relativeL2,
@@ -86,6 +91,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
 function describePoint(p: SweepPoint): string {
   const parts = [`FLOPs ${percent(p.flops)}`, `parameters ${percent(p.params)}`];
   if (p.agreement !== undefined) parts.push(`agreement ${percent(p.agreement, 2)}`);
+  if (p.estimated !== undefined) parts.push(`estimated ${percent(p.estimated, 2)}`);
   parts.push(`${p.seconds.toFixed(1)} s`);
   return parts.join(', ');
 }
@@ -93,12 +99,13 @@ function describePoint(p: SweepPoint): string {
 function formatSweep(points: readonly SweepPoint[]): string {
   const optional = (x: number | undefined, show: (x: number) => string) => (x === undefined ? '-' : show(x));
   return table(
-    ['target', 'FLOPs', 'params', 'agreement', 'accuracy', 'cosine', 'latency', 'seconds'],
+    ['target', 'FLOPs', 'params', 'agreement', 'estimated', 'accuracy', 'cosine', 'latency', 'seconds'],
     points.map((p) => [
       String(p.target),
       percent(p.flops),
       percent(p.params),
       optional(p.agreement, (x) => percent(x, 2)),
+      optional(p.estimated, (x) => percent(x, 2)),
       optional(p.accuracy, (x) => percent(x, 2)),
       optional(p.cosine, (x) => x.toFixed(5)),
       optional(p.latencyRatio, (x) => `${x.toFixed(2)}×`),

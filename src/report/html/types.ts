@@ -7,6 +7,8 @@ export interface SweepPoint {
   flops: number;
   params: number;
   agreement?: number;
+  /** With --estimate: the agreement on held-out calibration samples (see HeldOutEstimate). */
+  estimated?: number;
   accuracy?: number;
   cosine?: number;
   deviation?: number;

@@ -1,5 +1,5 @@
 import type { CompressionReport } from '../report.ts';
-import { count, describeEstimate, describeOutputs, percent } from '../text.ts';
+import { count, describeEstimate, describeOutputs, describeSearch, percent } from '../text.ts';
 import type { HtmlReportInput, SweepPoint } from './types.ts';
 
 /**
@@ -135,6 +135,7 @@ function details(input: HtmlReportInput): [string, string][] {
     ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}` : 'any'],
   );
   if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);
+  if (report.search) rows.push(['Search', describeSearch(report.search)]);
   if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate)]);
   rows.push(
     ['Tool', `${report.tool.name} ${report.tool.version}`],
@@ -191,9 +192,10 @@ function timings(report: CompressionReport): PageData['timings'] {
   return { stages: entries.map(([stage]) => stage), seconds: entries.map(([, s]) => s), total: `${total.toFixed(1)} s` };
 }
 
-type Metric = 'agreement' | 'accuracy' | 'latencyRatio' | 'params';
+type Metric = 'agreement' | 'estimated' | 'accuracy' | 'latencyRatio' | 'params';
 const SERIES: { key: Metric; label: string; color: string; dashed: boolean }[] = [
   { key: 'agreement', label: 'agreement', color: '#2563eb', dashed: false },
+  { key: 'estimated', label: 'estimated agreement', color: '#2563eb', dashed: true },
   { key: 'accuracy', label: 'accuracy', color: '#16a34a', dashed: false },
   { key: 'latencyRatio', label: 'latency ratio', color: '#ea580c', dashed: false },
   { key: 'params', label: 'parameters (fraction)', color: '#7c3aed', dashed: true },
@@ -218,14 +220,15 @@ function sweepView(sweep: SweepPoint[], chosen: number | undefined): SweepView {
     },
     tooltips: order.map((i) => `target ${sweep[i].target}: FLOPs ${percent(sweep[i].flops)}${i === chosen ? ' (chosen)' : ''}`),
     table: {
-      header: ['Target', 'FLOPs', 'Parameters', 'Agreement', 'Accuracy', 'Cosine', 'Deviation', 'Latency ratio', 'Time', ''],
-      numeric: [true, true, true, true, true, true, true, true, true, false],
+      header: ['Target', 'FLOPs', 'Parameters', 'Agreement', 'Estimated', 'Accuracy', 'Cosine', 'Deviation', 'Latency ratio', 'Time', ''],
+      numeric: [true, true, true, true, true, true, true, true, true, true, false],
       rows: sweep.map((p, i) => ({
         cells: [
           String(p.target),
           percent(p.flops),
           percent(p.params),
           optional(p.agreement, (x) => percent(x, 2)),
+          optional(p.estimated, (x) => percent(x, 2)),
           optional(p.accuracy, (x) => percent(x, 2)),
           optional(p.cosine, (x) => x.toFixed(4)),
           optional(p.deviation, (x) => x.toPrecision(3)),
