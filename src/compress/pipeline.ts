@@ -463,7 +463,7 @@ function activationBytes(analysis: Analysis): number {
 const WEIGHTED_RANKING_MAX_CHANNELS = 512;
 
 /**
- * The measured allocation prunes each space alone to four sizes and runs part of the data through
+ * The measured allocation prunes each space alone to five sizes and runs part of the data through
  * each result: worth it for the corrected mode on models of moderate size; for many spaces or a
  * large model (each measurement copies the model) the estimate from the statistics is used.
  */
