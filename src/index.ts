@@ -14,6 +14,7 @@ import { type ModelSummary, summarizeModel } from './api/inspect.ts';
 import { loadModel, type ModelSource } from './api/model.ts';
 import { checkOptions } from './api/options.ts';
 import { version } from './api/version.ts';
+import type { Augment } from './calibrate/mirror.ts';
 import type { OutputMetric } from './compress/output-error.ts';
 import type { Progress } from './calibrate/progress.ts';
 import type { ReadOptions } from './data/options.ts';
@@ -30,6 +31,7 @@ export type { ModelSource } from './api/model.ts';
 export type { Comparison } from './evaluate/compare.ts';
 export type { Latency } from './evaluate/latency.ts';
 export type { OutputMetric } from './compress/output-error.ts';
+export type { Augment } from './calibrate/mirror.ts';
 export type { InputSpec } from './onnx/shapes.ts';
 export type { CompressionReport, HeldOutEstimate, ModelSize } from './report/report.ts';
 export type { SpaceSummary } from './report/spaces.ts';
@@ -66,6 +68,11 @@ export interface CompressOptions extends CompressTargets {
   maskInput?: string;
   /** Samples per inference batch (default 64; a model's fixed batch size wins). */
   batchSize?: number;
+  /**
+   * 'auto' (default): calibration images fewer than 128 are joined by their left-right mirror
+   * images (more rows for the statistics and refits); 'mirror' always, 'none' never.
+   */
+  augment?: Augment;
   /**
    * Estimate the agreement on unseen data from the calibration data alone: the same compression fitted
    * on three quarters of it, compared with the original on the quarter it did not see (report.estimate).

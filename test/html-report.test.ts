@@ -33,6 +33,7 @@ function handReport(name = '/conv1/Conv'): CompressionReport {
     allocation: 'estimated',
     roundTo: 8,
     finerOnNarrow: true,
+    mirrored: false,
     calibrationSamples: 256,
     passesOverData: 1,
     before: { params: 1000, flops: 20000 },

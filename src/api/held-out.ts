@@ -1,5 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import { batchSizeFor, type Dataset, samplesOf } from '../calibrate/dataset.ts';
+import { mirrors } from '../calibrate/mirror.ts';
 import type { Budget } from '../compress/allocate.ts';
 import { compressPrepared, type CompressOptions, type Prepared, prepareCompression } from '../compress/pipeline.ts';
 import { IdpruneError, UnreachableTargetError } from '../errors.ts';
@@ -45,10 +46,12 @@ export interface HeldOutEstimator {
 
 export function heldOutEstimator(loaded: Loaded, calibration: Dataset, run: RunOptions & { batchSize: number }, what = '--estimate'): HeldOutEstimator {
   const split = quarterSplit(calibration, what);
+  // Mirrored as the whole calibration set is, whatever the fitted part's size.
+  const augment = mirrors(calibration, run.augment) ? 'mirror' : 'none';
   let prepared: Promise<Prepared> | undefined;
   return {
     async at(budget, { lastUse = false } = {}) {
-      prepared ??= prepareCompression(loaded.model, () => split.fit, nodeRuntime, run);
+      prepared ??= prepareCompression(loaded.model, () => split.fit, nodeRuntime, { ...run, augment });
       let compressed: Uint8Array;
       try {
         compressed = (await compressPrepared(await prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse })).bytes;

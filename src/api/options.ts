@@ -1,3 +1,4 @@
+import { AUGMENTS } from '../calibrate/mirror.ts';
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
 import { IdpruneError } from '../errors.ts';
 
@@ -24,6 +25,7 @@ const CHOICES: Record<string, readonly string[]> = {
   mode: ['corrected', 'plain'],
   allocation: ['measured', 'estimated'],
   metric: OUTPUT_METRICS,
+  augment: AUGMENTS,
 };
 
 /** Checks the library's options as the command line's parser checks its flags. */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { AUGMENTS } from '../calibrate/mirror.ts';
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
 import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
@@ -111,6 +112,11 @@ function addCompressionOptions(command: Command): void {
     .addOption(
       new Option('--metric <how>', 'how the measured allocation reads the outputs: auto (decisions for Softmax/Sigmoid outputs, relative L2 for others), decisions (every output as class scores, e.g. logits), relative')
         .choices(OUTPUT_METRICS)
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--augment <how>', 'add the mirror image of every calibration image: auto (where images are fewer than 128), mirror (always), none')
+        .choices(AUGMENTS)
         .default('auto'),
     )
     .option('--estimate', 'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest')

@@ -3,6 +3,7 @@ import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims, samplesOf } fr
 import { inlineFixedBranches } from '../calibrate/branches.ts';
 import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { type Augment, mirrorPositions, mirrors, withMirrors } from '../calibrate/mirror.ts';
 import { collectGrams, CrossGramPasses, type PassOptions } from '../calibrate/statistics.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
@@ -62,6 +63,8 @@ export interface CompressOptions {
   metric?: OutputMetric;
   /** The input marking padding tokens with 0 (default: an input named attention_mask). */
   maskInput?: string;
+  /** Mirrored copies of calibration images: 'auto' (default) where images are fewer than 128 (see mirror.ts). */
+  augment?: Augment;
   progress?: Progress;
   /** Recorded in the output model's metadata. */
   version?: string;
@@ -86,6 +89,8 @@ export interface CompressResult {
   analysis: Analysis;
   outcomes: SpaceOutcome[];
   calibrationSamples: number;
+  /** Whether the calibration images were joined by their mirror images (see mirror.ts). */
+  mirrored: boolean;
   passes: number;
   /** How the per-layer sizes were chosen (see CompressOptions.allocation). */
   allocation: 'measured' | 'estimated';
@@ -127,7 +132,11 @@ export interface Prepared {
   /** The model as compressed: If branches fixed by the data inlined. */
   model: ModelProto;
   analysis: Analysis;
+  /** The calibration data as used: with mirrored copies after the samples where `mirrored`. */
   dataset: Dataset;
+  mirrored: boolean;
+  /** Calibration samples given (without mirrored copies). */
+  samples: number;
   statistics: Statistics;
   mode: CorrectionMode;
   allocation: 'measured' | 'estimated';
@@ -155,7 +164,9 @@ export async function prepareCompression(
   options: PrepareOptions,
   saved?: Statistics,
 ): Promise<Prepared> {
-  const dataset = calibration({ inputs: inputSpecs(model) });
+  const given = calibration({ inputs: inputSpecs(model) });
+  const mirrored = mirrors(given, options.augment);
+  const dataset = mirrored ? withMirrors(given) : given;
   // Depth levels, deviation tracing and statistics copies read the nodes in order.
   model = topologicallySorted(model);
   const inlined = await inlineFixedBranches(model, dataset, runtime);
@@ -220,6 +231,8 @@ export async function prepareCompression(
     model: graph,
     analysis,
     dataset,
+    mirrored,
+    samples: given.count,
     statistics,
     mode,
     allocation: options.allocation ?? defaultAllocation(mode, prunable.length, graph),
@@ -359,7 +372,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     'idprune.allocation': measured ? 'measured' : 'estimated',
     'idprune.round_to': String(roundTo),
     'idprune.date': (options.date ?? new Date()).toISOString(),
-    'idprune.calibration_samples': String(dataset.count),
+    'idprune.calibration_samples': String(prepared.samples),
   });
   if (prepared.restore) output = prepared.restore(output);
 
@@ -373,7 +386,8 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     bytes: encodeModel(output),
     analysis,
     outcomes,
-    calibrationSamples: dataset.count,
+    calibrationSamples: prepared.samples,
+    mirrored: prepared.mirrored,
     passes,
     allocation: measured ? 'measured' : 'estimated',
     roundTo,
@@ -557,7 +571,9 @@ function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[], rowMask
 async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>, products: MatrixProducts): Promise<MeasurementFold[]> {
   const { model, analysis, dataset, statistics, pass, rowMask } = prepared;
   const prunable = analysis.spaces.filter((s) => s.prunable);
-  const folds = measurementFolds(dataset.count, prunable.length, batchSizeFor(analysis.inputs, 1));
+  // A sample and its mirror image are held out together.
+  const originals = measurementFolds(prepared.samples, prunable.length, batchSizeFor(analysis.inputs, 1));
+  const folds = prepared.mirrored ? originals.map((fold) => fold.flatMap((i) => mirrorPositions(i, prepared.samples))) : originals;
   if (folds.length === 1) return [{ samples: folds[0], decide }];
   const probes = readProbes(analysis, prunable, rowMask);
   const measured: MeasurementFold[] = [];

@@ -39,6 +39,8 @@ export interface CompressionReport {
   roundTo: number;
   finerOnNarrow: boolean;
   calibrationSamples: number;
+  /** Whether the calibration images were joined by their mirror images (--augment). */
+  mirrored: boolean;
   passesOverData: number;
   /** How the measured allocation read each model output (absent with the estimated allocation). */
   outputs?: { name: string; readAs: string }[];
@@ -72,6 +74,7 @@ export function buildReport(
     roundTo: result.roundTo,
     finerOnNarrow: result.finerOnNarrow,
     calibrationSamples: result.calibrationSamples,
+    mirrored: result.mirrored,
     passesOverData: result.passes,
     outputs: result.outputs?.map((o) => ({ name: o.name, readAs: describeReading(o.reading) })),
     before: { params: result.analysis.params, flops: result.analysis.flops },

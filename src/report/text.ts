@@ -46,7 +46,7 @@ export function formatCompression(report: CompressionReport): string {
     `parameters  ${ratio(report.after.params, report.before.params)}`,
     `FLOPs (MAC) ${ratio(report.after.flops, report.before.flops)}`,
     `channels    ${report.spaces.reduce((a, s) => a + s.channels, 0)} → ${report.spaces.reduce((a, s) => a + s.kept, 0)}`,
-    `calibration ${report.calibrationSamples} samples, ${report.passesOverData} pass(es), mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : ''}, target ${report.target}`,
+    `calibration ${report.calibrationSamples} samples${report.mirrored ? ' and their mirror images' : ''}, ${report.passesOverData} pass(es), mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : ''}, target ${report.target}`,
     ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
     `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
   ];

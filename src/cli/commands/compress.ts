@@ -1,3 +1,4 @@
+import type { Augment } from '../../calibrate/mirror.ts';
 import type { OutputMetric } from '../../compress/output-error.ts';
 import { basename, resolve } from 'node:path';
 import { budgetOf, compressPreparedWithReport, type CompressTargets, heldOutTargetOf, prepareRun } from '../../api/compress.ts';
@@ -22,6 +23,7 @@ export interface CompressFlags extends CompressTargets, ReadOptions {
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
   metric?: OutputMetric;
+  augment?: Augment;
   estimate?: boolean;
   maskInput?: string;
   batchSize: number;
@@ -65,6 +67,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
     keepCoupled: flags.keepCoupled,
     allocation: flags.allocation,
     metric: flags.metric,
+    augment: flags.augment,
     estimate: flags.estimate,
     maskInput: flags.maskInput,
     batchSize: flags.batchSize,

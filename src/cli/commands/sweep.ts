@@ -1,3 +1,4 @@
+import type { Augment } from '../../calibrate/mirror.ts';
 import type { OutputMetric } from '../../compress/output-error.ts';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -26,6 +27,7 @@ export interface SweepFlags extends ReadOptions {
   keepCoupled?: boolean;
   allocation?: 'measured' | 'estimated';
   metric?: OutputMetric;
+  augment?: Augment;
   estimate?: boolean;
   maskInput?: string;
   batchSize: number;

@@ -126,7 +126,7 @@ function details(input: HtmlReportInput): [string, string][] {
     rows.push(['Inputs', model.inputs.map((i) => `${i.name}: ${i.type} ${dims(i.dims)}`).join('; ')]);
   }
   const passes = plural(report.passesOverData, 'pass');
-  rows.push(['Calibration', `${plural(report.calibrationSamples, 'sample')}${data?.calibration ? ` from ${data.calibration}` : ''}, ${passes} over the data`]);
+  rows.push(['Calibration', `${plural(report.calibrationSamples, 'sample')}${data?.calibration ? ` from ${data.calibration}` : ''}${report.mirrored ? ' and their mirror images' : ''}, ${passes} over the data`]);
   if (data?.evaluation) rows.push(['Evaluation data', data.labels ? `${data.evaluation}, labels ${data.labels}` : data.evaluation]);
   rows.push(
     ['Target', report.target],
