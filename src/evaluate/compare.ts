@@ -7,7 +7,10 @@ import type { InputSpec } from '../onnx/shapes.ts';
 
 export interface Comparison {
   samples: number;
-  /** Share of samples where both models pick the same top-1 class (argmax over the last axis). */
+  /**
+   * Share of rows where both models make the same decision: the top-1 class (argmax over the last
+   * axis), or for one score per row the side of a threshold (0.5 for probabilities, 0 for logits).
+   */
   agreement: number;
   accuracy?: { original: number; candidate: number };
   maxAbsDifference: number;
@@ -49,6 +52,7 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
   }
   let rows = 0, same = 0, correctA = 0, correctB = 0, samples = 0;
   let maxAbs = 0, diff2 = 0, norm2A = 0, norm2B = 0, dot = 0;
+  const scores: { a: number; b: number; label?: number }[] = [];
   try {
     progress.begin('evaluation', total);
     for (const feeds of batches(dataset, inputs, batchSize)) {
@@ -68,7 +72,11 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
       }
       const classes = ya.dims.at(-1) ?? 1;
       const perBatch = va.length / classes;
-      for (let r = 0; r < perBatch; r++) {
+      if (classes === 1) {
+        // One score per row: its decision is which side of a threshold it falls, found at the end.
+        for (let r = 0; r < perBatch; r++) scores.push({ a: va[r], b: vb[r], label: options.labels && perBatch === batch ? Number(options.labels[samples + r]) : undefined });
+      }
+      for (let r = 0; classes > 1 && r < perBatch; r++) {
         const ta = argmax(va, r * classes, classes);
         const tb = argmax(vb, r * classes, classes);
         if (ta === tb) same++;
@@ -85,6 +93,17 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
   } finally {
     progress.end();
     await Promise.all([a.release(), b.release()]);
+  }
+  if (scores.length > 0) {
+    // Probabilities (every original score in [0, 1]) are read at 0.5, logits at 0.
+    const threshold = scores.every((s) => s.a >= 0 && s.a <= 1) ? 0.5 : 0;
+    for (const { a, b, label } of scores) {
+      if (a >= threshold === b >= threshold) same++;
+      if (label !== undefined) {
+        if (Number(a >= threshold) === label) correctA++;
+        if (Number(b >= threshold) === label) correctB++;
+      }
+    }
   }
   return {
     samples,
