@@ -12,8 +12,11 @@ export type Task =
   | { kind: 'landmarks'; output: string }
   | { kind: 'pose' }
   | { kind: 'detector' }
-  | { kind: 'mask'; output: string }
-  | { kind: 'vad' };
+  | { kind: 'mask'; output: string; threshold?: number }
+  | { kind: 'vad' }
+  | { kind: 'ctc'; output: string }
+  | { kind: 'score'; output: string; threshold: number }
+  | { kind: 'spectrogram'; output: string };
 
 /** A stateful model run chunk by chunk: `stateOut` of one chunk is fed as `state` to the next, reset where `start` is 1. */
 export interface Recurrence {
@@ -27,6 +30,9 @@ export interface CorpusModel {
   task: Task;
   recurrence?: Recurrence;
 }
+
+/** The timer head's output is named by its class map. */
+const OWW_TIMER_OUTPUT = '{"1": "1_minute_timer", "2": "5_minute_timer", "3": "10_minute_timer", "4": "20_minute_timer", "5": "30_minute_timer", "6": "1_hour_timer"}';
 
 const SILERO: Recurrence = { state: 'state', stateOut: 'stateN', start: 'start' };
 
@@ -45,6 +51,14 @@ export const CORPUS: CorpusModel[] = [
   { id: 'detypify', task: { kind: 'classifier', output: 'linear' } },
   { id: 'isnet_uint8', task: { kind: 'mask', output: 'output' } },
   { id: 'isnet_fp16', task: { kind: 'mask', output: 'output' } },
+  { id: 'ocr_det', task: { kind: 'mask', output: 'sigmoid_0.tmp_0', threshold: 0.03 } },
+  { id: 'ocr_rec', task: { kind: 'ctc', output: 'softmax_11.tmp_0' } },
+  { id: 'ocr_cls', task: { kind: 'classifier', output: 'softmax_0.tmp_0' } },
+  { id: 'oww_mel', task: { kind: 'spectrogram', output: 'output' } },
+  { id: 'oww_embedding', task: { kind: 'embedding', output: 'conv2d_19' } },
+  { id: 'oww_alexa', task: { kind: 'score', output: '13', threshold: 0.5 } },
+  { id: 'oww_timer', task: { kind: 'classifier', output: OWW_TIMER_OUTPUT } },
+  { id: 'oww_jarvis', task: { kind: 'score', output: '53', threshold: 0.5 } },
 ];
 
 export const corpusModel = (id: string): CorpusModel => {

@@ -241,13 +241,15 @@ const detector: Metric<Box[]> = {
   },
 };
 
-// --- ISNet: the alpha mask thresholded at 0.5 ---------------------------------------------------
+// --- ISNet: the alpha mask thresholded at 0.5; PP-OCR's text map at the package's threshold ------
 
-function maskMetric(name: string): Metric<Uint8Array> {
+function maskMetric(name: string, threshold?: number): Metric<Uint8Array> {
+  const cut = threshold ?? 0.5;
+  const title = threshold === undefined ? 'mean mask IoU (alpha ≥ 0.5)' : `mean mask IoU (map ≥ ${threshold})`;
   return {
     summarize(o) {
       const alpha = output(o, name);
-      return Uint8Array.from(alpha, (v) => (v >= 0.5 ? 1 : 0));
+      return Uint8Array.from(alpha, (v) => (v >= cut ? 1 : 0));
     },
     compare(a, b) {
       const ious = a.map((m, s) => {
@@ -259,9 +261,75 @@ function maskMetric(name: string): Metric<Uint8Array> {
         return union === 0 ? 1 : inter / union;
       });
       const value = mean(ious);
-      return { name: 'mean mask IoU (alpha ≥ 0.5)', value, text: `IoU ${value.toFixed(3)}`, details: { samples: a.length, minIoU: Math.min(...ious) } };
+      return { name: title, value, text: `IoU ${value.toFixed(3)}`, details: { samples: a.length, minIoU: Math.min(...ious) } };
     },
   };
+}
+
+// --- PP-OCR recogniser: CTC greedy decoding as Recognition.js does it -----------------------------
+
+/** Class indices of one line: the best class per time step, repeats merged, blanks (0) dropped. */
+export function ctcDecode(probabilities: Float32Array, classes: number): number[] {
+  const out: number[] = [];
+  let previous = -1;
+  for (let t = 0; t < probabilities.length / classes; t++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probabilities[t * classes + c] > probabilities[t * classes + best]) best = c;
+    if (best !== 0 && best !== previous) out.push(best);
+    previous = best;
+  }
+  return out;
+}
+
+export function editDistance(a: readonly number[], b: readonly number[]): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length];
+}
+
+const ctc = (name: string): Metric<number[]> => ({
+  summarize(o) {
+    const t = o[name];
+    return ctcDecode(output(o, name), t.dims[t.dims.length - 1]);
+  },
+  compare(a, b) {
+    const value = mean(a.map((x, i) => (x.length === b[i].length && x.every((c, k) => c === b[i][k]) ? 1 : 0)));
+    const errors = a.reduce((sum, x, i) => sum + editDistance(x, b[i]), 0);
+    const characters = a.reduce((sum, x) => sum + x.length, 0);
+    const cer = errors / Math.max(1, characters);
+    return {
+      name: 'decoded text identical to the original\'s (CTC greedy)',
+      value,
+      text: `${pct(value)} same text, CER ${pct(cer)}`,
+      details: { samples: a.length, characterErrorRate: cer, originalCharacters: characters },
+    };
+  },
+});
+
+// --- openWakeWord heads: detection at a score threshold; the mel front end in dB -----------------
+
+const score = (name: string, threshold: number): Metric<number> => ({
+  summarize: (o) => output(o, name)[0],
+  compare(a, b) {
+    const value = agreement(a.map((p) => p > threshold), b.map((p) => p > threshold));
+    const shift = mean(a.map((p, i) => Math.abs(p - b[i])));
+    return {
+      name: `detection agreement (score > ${threshold})`,
+      value,
+      text: `${pct(value)} agree, |Δscore| ${shift.toFixed(3)}`,
+      details: { samples: a.length, detectionsOriginal: a.filter((p) => p > threshold).length, detectionsCandidate: b.filter((p) => p > threshold).length, meanAbsScoreDifference: shift },
+    };
+  },
+});
+
+/** Mean absolute difference of the log-mel values, in dB (the embedding sees them as x/10 + 2). */
+function decibelError(a: Float32Array[], b: Float32Array[]): [string, string, number] {
+  const value = mean(a.map((x, s) => x.reduce((sum, v, i) => sum + Math.abs(v - b[s][i]), 0) / x.length));
+  return ['meanAbsDifferenceDb', `|Δ| ${value.toFixed(2)} dB`, value];
 }
 
 // --- Silero VAD: speech decision per chunk ------------------------------------------------------
@@ -294,8 +362,14 @@ export function metricFor(task: Task): Metric<unknown> {
     case 'detector':
       return detector as Metric<unknown>;
     case 'mask':
-      return maskMetric(task.output) as Metric<unknown>;
+      return maskMetric(task.output, task.threshold) as Metric<unknown>;
     case 'vad':
       return vad as Metric<unknown>;
+    case 'ctc':
+      return ctc(task.output) as Metric<unknown>;
+    case 'score':
+      return score(task.output, task.threshold) as Metric<unknown>;
+    case 'spectrogram':
+      return vectorMetric('mean cosine similarity (log-mel, dB)', (o) => output(o, task.output), decibelError) as Metric<unknown>;
   }
 }

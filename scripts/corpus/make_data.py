@@ -3,7 +3,7 @@
 typeset symbols (see scripts/corpus/README.md), preprocessed as each shipping package does, into
 .cache/corpus/data/<id>/{calib,calib16,heldout}.np[yz]. Deterministic: every random choice is seeded.
 
-Usage: /usr/bin/python3 scripts/corpus/make_data.py [--only faces,isnet,speech,glyphs]
+Usage: /usr/bin/python3 scripts/corpus/make_data.py [--only faces,isnet,speech,glyphs,ocr,wake]
 Needs the models (npm run corpus:fetch) and Node (some inputs come from an original model's outputs).
 """
 import argparse
@@ -16,9 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data_faces  # noqa: E402
 import data_glyphs  # noqa: E402
 import data_isnet  # noqa: E402
+import data_ocr  # noqa: E402
 import data_speech  # noqa: E402
+import data_wake  # noqa: E402
 
-BUILDERS = {'faces': data_faces.build, 'isnet': data_isnet.build, 'speech': data_speech.build, 'glyphs': data_glyphs.build}
+BUILDERS = {'faces': data_faces.build, 'isnet': data_isnet.build, 'speech': data_speech.build, 'glyphs': data_glyphs.build,
+            'ocr': data_ocr.build, 'wake': data_wake.build}
 
 
 def main():
