@@ -70,7 +70,7 @@ export const corpusModel = (id: string): CorpusModel => {
 const cache = new URL('../.cache/corpus/', import.meta.url).pathname;
 export const modelPath = (id: string) => `${cache}models/${id}.onnx`;
 
-export type Split = 'calib' | 'calib16' | 'heldout';
+export type Split = 'calib' | 'calib16' | 'calib64' | 'heldout';
 
 export function dataPath(id: string, split: Split): string {
   for (const ext of ['npy', 'npz']) {

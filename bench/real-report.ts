@@ -17,6 +17,9 @@ export interface RunRecord {
   magnitudeCorrectedError?: string;
   randomCorrected?: MetricValue;
   randomCorrectedError?: string;
+  /** idprune's --estimate with the full calibration set (bench/real-worker.ts). */
+  estimate?: { agreement: number; interval: [number, number]; cosine: number; samples: number };
+  estimateError?: string;
   compressSeconds?: number;
   timesOnePass?: number;
   latencyRatio?: number;
@@ -75,13 +78,14 @@ function modelCells(r: ModelRecord): string[] {
 }
 
 function runCells(run: RunRecord | undefined, failure: string | undefined): string[] {
-  if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', ''];
-  if (run.error) return [failed(run.error), '', '', '', '', '', ''];
+  if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', '', ''];
+  if (run.error) return [failed(run.error), '', '', '', '', '', '', ''];
   const peer = (value: MetricValue | undefined, error: string | undefined) => (value ? value.text : error ? failed(error) : 'not run');
   const kept = `${run.flops!.toFixed(3)} / ${run.params!.toFixed(3)}${run.estimated ? ' (est.)' : ''}`;
   return [
     kept,
     run.metric ? run.metric.text : failed(run.metricError ?? '?'),
+    run.estimate ? `${pct(run.estimate.agreement)} agree, cos ${run.estimate.cosine.toFixed(4)} (${run.estimate.samples})` : run.estimateError ? failed(run.estimateError) : '',
     run.magnitude ? run.magnitude.text : failed(run.magnitudeError ?? '?'),
     peer(run.magnitudeCorrected, run.magnitudeCorrectedError),
     peer(run.randomCorrected, run.randomCorrectedError),
@@ -101,7 +105,7 @@ function groupedReasons(reasons: Record<string, number>): Record<string, number>
 }
 
 export function writeReport(records: ModelRecord[], targets: string[], intro: string[]): string {
-  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'compression time × one pass', 'latency ratio'];
+  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'estimate from calibration data (held-out samples)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'compression time × one pass', 'latency ratio'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const r of records) {
     targets.forEach((label, i) => {

@@ -7,6 +7,7 @@
 //
 // Usage: tsx bench/real-worker.ts <model id> '<options as JSON>'
 import type { ModelProto } from 'onnx-buf';
+import { heldOutEstimator } from '../src/api/held-out.ts';
 import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/calibrate/npy.ts';
@@ -27,7 +28,7 @@ import { column, sampleSet, type SampleSet } from './real-data.ts';
 import { metricFor, type Metric, type MetricValue, type Outputs } from './real-metrics.ts';
 
 export interface WorkerOptions {
-  targets: { label: string; fraction: number; split: 'calib' | 'calib16' }[];
+  targets: { label: string; fraction: number; split: 'calib' | 'calib16' | 'calib64' }[];
   calibSamples?: number;
   heldoutSamples?: number;
   /** The compression's --metric (default auto). */
@@ -183,7 +184,9 @@ const starts = entry.recurrence ? column(heldoutArrays, entry.recurrence.start, 
 const sampleDims = Object.fromEntries(Object.entries(heldout.feeds(0)).map(([name, t]) => [name, t.dims]));
 const metric = metricFor(entry.task);
 
-const calibration = (split: Split) => limited(loadSplit(id, split, names), options.calibSamples);
+// 64 samples: the first of the full set (like calib16, the first 16).
+const calibration = (split: Split) =>
+  split === 'calib64' ? limited(loadSplit(id, 'calib', names), Math.min(64, options.calibSamples ?? 64)) : limited(loadSplit(id, split, names), options.calibSamples);
 // The analysis sees the calibration data as compression does (it decides which If branches are fixed).
 const calibrationDataset = (split: Split) => makeDataset(calibration(split), inputs, split);
 
@@ -263,6 +266,14 @@ for (const target of options.targets) {
       ['magnitudeCorrected', (o) => magnitudeKeep(result.analysis, o.space, o.kept)],
       ['randomCorrected', (o) => randomKeep(o.space.channels, o.kept, 1000 + o.space.id)],
     ];
+    if (target.split === 'calib') {
+      try {
+        const estimate = await heldOutEstimator({ model, bytes }, makeDataset(arrays, inputs, target.split), { metric: options.metric, roundTo: options.roundTo, batchSize: 64 }).at(budget, { lastUse: true });
+        if (estimate) record.estimate = { agreement: estimate.agreement, interval: estimate.interval, cosine: estimate.cosine, samples: estimate.samples };
+      } catch (err) {
+        record.estimateError = oneLine(err);
+      }
+    }
     for (const [name, choose] of peers) {
       try {
         const peer = await compressPrepared(prepared, { budget, roundTo: options.roundTo, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
