@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { makeDataset, sampleDims } from '../src/calibrate/dataset.ts';
-import { type NdArray, parseNpy } from '../src/calibrate/npy.ts';
+import { type NdArray, parseNpy } from '../src/data/npy.ts';
 import { type CorrectionMode, compressModel, readTensors } from '../src/compress/pipeline.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { ArraySource } from '../src/calibrate/npy.ts';
-import { readArrays } from '../src/cli/files.ts';
+import type { ArraySource } from '../src/data/npy.ts';
+import { readArrays } from '../src/io/files.ts';
 
 /** The trained fixtures of test/fixtures/ (scripts/make_fixtures.py, scripts/make_transformer_fixtures.py). */
 export const CNN_FIXTURES = ['mlp', 'vgg', 'resnet', 'mobilenet'] as const;

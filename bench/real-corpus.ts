@@ -1,8 +1,8 @@
 // The corpus of third-party models (scripts/corpus/corpus.json, fetched into .cache/corpus/ by
 // scripts/corpus/fetch.mjs, data by scripts/corpus/make_data.py) and what each one's outputs mean.
 import { existsSync, readFileSync } from 'node:fs';
-import type { ArraySource } from '../src/calibrate/npy.ts';
-import { readArrays } from '../src/cli/files.ts';
+import type { ArraySource } from '../src/data/npy.ts';
+import { readArrays } from '../src/io/files.ts';
 
 /** How a model's outputs are judged (bench/real-metrics.ts). */
 export type Task =

@@ -2,7 +2,7 @@
 // for every corpus model whatever the library's data conventions accept. Data arrays hold samples
 // first; a model input's sample axis is its first axis that is free or 1 (a recurrent state
 // [layers, batch, width] has it second), and a scalar input (Silero's sr) takes one value.
-import type { ArraySource } from '../src/calibrate/npy.ts';
+import type { ArraySource } from '../src/data/npy.ts';
 import { halfToFloat } from '../src/onnx/float16.ts';
 import type { Feeds, HostTensor } from '../src/onnx/runtime.ts';
 import type { InputSpec } from '../src/onnx/shapes.ts';

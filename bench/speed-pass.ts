@@ -1,7 +1,7 @@
 // A child process of bench/speed.ts: `tsx bench/speed-pass.ts <model.onnx> <data>` makes one plain ONNX Runtime
 // pass of the data, batches of 64, and prints its timings as JSON.
 import { batches, batchSizeFor, makeDataset } from '../src/calibrate/dataset.ts';
-import { readArrays, readModel } from '../src/cli/files.ts';
+import { readArrays, readModel } from '../src/io/files.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
 

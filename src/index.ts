@@ -16,14 +16,14 @@ import { checkOptions } from './api/options.ts';
 import { version } from './api/version.ts';
 import type { Augment } from './calibrate/mirror.ts';
 import type { OutputMetric } from './compress/output-error.ts';
-import type { Progress } from './calibrate/progress.ts';
+import type { Progress } from './progress.ts';
 import type { ReadOptions } from './data/options.ts';
 import { inputSpecs } from './onnx/shapes.ts';
 import type { CompressionReport } from './report/report.ts';
 
 export type { ArrayData, DataSource, LabelsSource } from './api/data.ts';
 export type { ReadOptions } from './data/options.ts';
-export type { Progress } from './calibrate/progress.ts';
+export type { Progress } from './progress.ts';
 export type { CompressTargets } from './api/compress.ts';
 export type { Evaluation } from './api/evaluate.ts';
 export type { ModelSummary } from './api/inspect.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { allocateChannels, allowedSizes, type AllocationInput, type Budget, spaceRounding } from '../src/compress/allocate.ts';
 import type { ChannelRanking } from '../src/compress/selection.ts';
-import { type CostTerm, totalCost } from '../src/evaluate/cost.ts';
+import { type CostTerm, totalCost } from '../src/graph/cost.ts';
 
 /** A ranking whose relative error falls as `decay`^k (smaller decay = more redundant channels). */
 function ranking(channels: number, decay: number): ChannelRanking {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { toNpy } from '../src/calibrate/npy.ts';
+import { toNpy } from '../src/data/npy.ts';
 import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { convReluFlattenGemm, waveformConv } from './helpers/models.ts';

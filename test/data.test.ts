@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { batches, batchSizeFor, makeDataset, usableCount } from '../src/calibrate/dataset.ts';
-import { type NdArray, parseNpy, toNpy } from '../src/calibrate/npy.ts';
-import { parseNpz } from '../src/calibrate/npz.ts';
+import { type NdArray, parseNpy, toNpy } from '../src/data/npy.ts';
+import { parseNpz } from '../src/data/npz.ts';
 import { IdpruneError } from '../src/errors.ts';
 import { floatToHalf } from '../src/onnx/float16.ts';
 import type { InputSpec } from '../src/onnx/shapes.ts';

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import * as ort from 'onnxruntime-node';
-import { toNpy } from '../src/calibrate/npy.ts';
+import { toNpy } from '../src/data/npy.ts';
 import { checkLocation, externalizeData, inlineExternalData } from '../src/onnx/external-data.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';

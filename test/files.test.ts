@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { toNpy } from '../src/calibrate/npy.ts';
-import { readArrays, readLabels, writeAtomic } from '../src/cli/files.ts';
+import { toNpy } from '../src/data/npy.ts';
+import { readArrays, readLabels, writeAtomic } from '../src/io/files.ts';
 import { zip } from './helpers/zip.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'idprune-files-'));

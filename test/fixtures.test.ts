@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
-import { parseNpy } from '../src/calibrate/npy.ts';
+import { parseNpy } from '../src/data/npy.ts';
 import type { Budget } from '../src/compress/allocate.ts';
 import { compressModel, type CompressResult } from '../src/compress/pipeline.ts';
 import { compareModels } from '../src/evaluate/compare.ts';

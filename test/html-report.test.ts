@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { parseNpy, toNpy } from '../src/calibrate/npy.ts';
+import { parseNpy, toNpy } from '../src/data/npy.ts';
 import { type ArrayData, compress, type CompressionReport } from '../src/index.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { type HtmlReportInput, renderHtmlPage, renderHtmlReport, type SweepPoint } from '../src/report/html.ts';

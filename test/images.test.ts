@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import type { Progress } from '../src/calibrate/progress.ts';
+import type { Progress } from '../src/progress.ts';
 import { globPattern } from '../src/data/glob.ts';
 import { imageLayout } from '../src/data/image-layout.ts';
 import { readImages } from '../src/data/images.ts';

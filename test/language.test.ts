@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
-import { parseNpz } from '../src/calibrate/npz.ts';
+import { parseNpz } from '../src/data/npz.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
 import { decodeModel } from '../src/onnx/model.ts';

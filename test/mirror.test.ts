@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { imageWidthAxis, mirrorOrder, mirrorPositions, mirrors, withMirrors } from '../src/calibrate/mirror.ts';
-import { parseNpy } from '../src/calibrate/npy.ts';
+import { parseNpy } from '../src/data/npy.ts';
 import { compress } from '../src/index.ts';
 import type { InputSpec } from '../src/onnx/shapes.ts';
 import { formatCompression } from '../src/report/text.ts';

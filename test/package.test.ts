@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { toNpy } from '../src/calibrate/npy.ts';
+import { toNpy } from '../src/data/npy.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { compress, evaluate, IdpruneError, inspect } from '../src/index.ts';
 import { convReluFlattenGemm } from './helpers/models.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { compress, IdpruneError } from '../src/index.ts';
-import { parseNpy } from '../src/calibrate/npy.ts';
+import { parseNpy } from '../src/data/npy.ts';
 import { formatCompression } from '../src/report/text.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Progress } from '../src/calibrate/progress.ts';
+import type { Progress } from '../src/progress.ts';
 import { decodeSamples, findSamples } from '../src/data/source.ts';
 import { parseTexts, textLayout, tokenizeTexts } from '../src/data/text.ts';
 import { loadTokenizer } from '../src/data/tokenizer.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Progress } from '../src/calibrate/progress.ts';
+import type { Progress } from '../src/progress.ts';
 import { readWaveforms } from '../src/data/audio.ts';
 import { resample, resampledLength } from '../src/data/resample.ts';
 import { decodeWav } from '../src/data/wav.ts';

@@ -1,7 +1,7 @@
 import type { Dataset } from '../calibrate/dataset.ts';
 import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
-import { analyzeForData } from '../cli/analyze.ts';
-import type { LoadedModel } from '../cli/files.ts';
+import { analyzeForData } from './analyze.ts';
+import type { LoadedModel } from '../io/files.ts';
 import type { Budget } from '../compress/allocate.ts';
 import { type CompressOptions, compressPrepared, type CompressResult, describeBudget, type Prepared, prepareCompression, type Statistics } from '../compress/pipeline.ts';
 import { IdpruneError } from '../errors.ts';

@@ -1,7 +1,7 @@
 import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
-import type { Progress } from '../calibrate/progress.ts';
-import { analyzeForData } from '../cli/analyze.ts';
-import type { LoadedModel } from '../cli/files.ts';
+import type { Progress } from '../progress.ts';
+import { analyzeForData } from './analyze.ts';
+import type { LoadedModel } from '../io/files.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
 import { type Latency, measureLatency } from '../evaluate/latency.ts';

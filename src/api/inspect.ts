@@ -1,6 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import type { Dataset } from '../calibrate/dataset.ts';
-import { analyzeForData } from '../cli/analyze.ts';
+import { analyzeForData } from './analyze.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { type SpaceSummary, summarizeSpace } from '../report/spaces.ts';
 

@@ -1,5 +1,5 @@
 import { IdpruneError } from '../errors.ts';
-import { type LoadedModel, readModel } from '../cli/files.ts';
+import { type LoadedModel, readModel } from '../io/files.ts';
 import { inlineExternalData } from '../onnx/external-data.ts';
 import { decodeModel } from '../onnx/model.ts';
 

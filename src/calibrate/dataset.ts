@@ -2,7 +2,7 @@ import { IdpruneError } from '../errors.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
 import { type ElementType, type Feeds, type HostTensor, typedArray } from '../onnx/runtime.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
-import { type ArraySource, arraySource, type NdArray } from './npy.ts';
+import { type ArraySource, arraySource, type NdArray } from '../data/npy.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
 export interface Dataset {

@@ -1,6 +1,6 @@
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
 import type { Dataset } from './dataset.ts';
-import type { ArraySource } from './npy.ts';
+import type { ArraySource } from '../data/npy.ts';
 
 /*
  * Few calibration images, more information: each image and its left-right mirror. A mirrored photo

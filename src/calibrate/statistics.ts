@@ -5,7 +5,7 @@ import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, batchOf, batchRanges, type Dataset, sliceFeeds, usableCount } from './dataset.ts';
 import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramBlockOutput, gramBlocks, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
-import { type Progress, silentProgress } from './progress.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 import { SegmentCutter } from './segments.ts';
 
 export interface PassOptions {

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 
 /** A progress bar on stderr when it is a terminal and not `quiet`; nothing otherwise (logs stay clean). */
 export function terminalProgress(quiet = false): Progress {

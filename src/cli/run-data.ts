@@ -2,7 +2,7 @@ import { loadData } from '../api/data.ts';
 import type { ReadOptions } from '../data/options.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
-import { readLabels } from './files.ts';
+import { readLabels } from '../io/files.ts';
 import { terminalProgress } from './progress-bar.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { UnreachableTargetError } from '../errors.ts';
-import { type CostTerm, totalCost } from '../evaluate/cost.ts';
+import { type CostTerm, totalCost } from '../graph/cost.ts';
 import type { ChannelRanking } from './selection.ts';
 
 export type Budget =

@@ -2,7 +2,7 @@ import type { ModelProto } from 'onnx-buf';
 import { type Dataset, batchSizeFor, checkFillsBatch, sampleDims, samplesOf } from '../calibrate/dataset.ts';
 import { inlineFixedBranches } from '../calibrate/branches.ts';
 import type { Probe } from '../calibrate/instrument.ts';
-import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 import { type Augment, mirrorPositions, mirrors, withMirrors } from '../calibrate/mirror.ts';
 import { collectGrams, CrossGramPasses, type PassOptions } from '../calibrate/statistics.ts';
 import { IdpruneError } from '../errors.ts';

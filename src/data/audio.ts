@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import type { NdArray } from '../calibrate/npy.ts';
-import type { Progress } from '../calibrate/progress.ts';
+import type { NdArray } from './npy.ts';
+import type { Progress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { allocate } from './allocate.ts';

@@ -1,6 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
-import type { NdArray } from '../calibrate/npy.ts';
-import type { Progress } from '../calibrate/progress.ts';
+import type { NdArray } from './npy.ts';
+import type { Progress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { type ImageLayout, imageLayout } from './image-layout.ts';

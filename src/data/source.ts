@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
-import type { NdArray } from '../calibrate/npy.ts';
-import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import type { NdArray } from './npy.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { readWaveforms } from './audio.ts';

@@ -1,5 +1,5 @@
-import type { NdArray } from '../calibrate/npy.ts';
-import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import type { NdArray } from './npy.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { floatToHalf } from '../onnx/float16.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';

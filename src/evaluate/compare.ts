@@ -1,5 +1,5 @@
 import { batches, batchOf, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
-import { type Progress, silentProgress } from '../calibrate/progress.ts';
+import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { halfToFloat } from '../onnx/float16.ts';
 import type { HostTensor, Runtime } from '../onnx/runtime.ts';

@@ -1,6 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import { IdpruneError } from '../errors.ts';
-import { buildCostModel, type CostModel, totalCost } from '../evaluate/cost.ts';
+import { buildCostModel, type CostModel, totalCost } from './cost.ts';
 import { type GraphIndex, indexGraph, nodeLabel } from '../onnx/graph-index.ts';
 import type { Runtime } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs, probeShapes, type Shapes } from '../onnx/shapes.ts';

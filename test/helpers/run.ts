@@ -2,7 +2,7 @@ import type { ModelProto } from 'onnx-buf';
 import { floatToHalf, halfToFloat } from '../../src/onnx/float16.ts';
 import { encodeModel } from '../../src/onnx/model.ts';
 import { nodeRuntime } from '../../src/onnx/runtime-node.ts';
-import type { NdArray } from '../../src/calibrate/npy.ts';
+import type { NdArray } from '../../src/data/npy.ts';
 import { randomArray } from './models.ts';
 
 export function floatData(shape: number[], seed: number, scale = 1): NdArray {

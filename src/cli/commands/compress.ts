@@ -8,10 +8,10 @@ import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport } from '../../report/html.ts';
 import { formatCompression } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { checkOutputPath, externalDataPath, readModel, writeAtomic, writeModel } from '../files.ts';
+import { checkOutputPath, externalDataPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
-import { loadStatistics, saveStatistics } from '../statistics.ts';
+import { loadStatistics, saveStatistics } from '../../io/statistics.ts';
 
 export interface CompressFlags extends CompressTargets, ReadOptions {
   calib: string;

@@ -1,7 +1,7 @@
 import { evaluateModels } from '../../api/evaluate.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { readModel } from '../files.ts';
+import { readModel } from '../../io/files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 
 export interface EvalFlags extends ReadOptions {

@@ -4,7 +4,7 @@ import { summarizeModel } from '../../api/inspect.ts';
 import { count, formatSpaces } from '../../report/text.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import type { ReadOptions } from '../../data/options.ts';
-import { readModel } from '../files.ts';
+import { readModel } from '../../io/files.ts';
 
 export async function inspectCommand(path: string, options: ReadOptions & { json?: boolean; calib?: string }): Promise<void> {
   const { model } = readModel(path);

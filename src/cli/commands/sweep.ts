@@ -11,10 +11,10 @@ import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport, type SweepPoint } from '../../report/html.ts';
 import type { CompressionReport } from '../../report/report.ts';
 import { percent, table } from '../../report/text.ts';
-import { checkOutputPath, readModel, writeAtomic, writeModel } from '../files.ts';
+import { checkOutputPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
-import { loadStatistics, saveStatistics } from '../statistics.ts';
+import { loadStatistics, saveStatistics } from '../../io/statistics.ts';
 
 export interface SweepFlags extends ReadOptions {
   calib: string;

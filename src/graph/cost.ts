@@ -1,4 +1,4 @@
-import type { ChannelSpace } from '../graph/types.ts';
+import type { ChannelSpace } from './types.ts';
 import { type GraphIndex, intAttr } from '../onnx/graph-index.ts';
 import type { Shapes } from '../onnx/shapes.ts';
 import { elementCount, isFloatTensor, tensorDims } from '../onnx/tensor.ts';
