@@ -91,7 +91,7 @@ export async function compressPreparedWithReport(
   let budget = run.budget;
   let target = describeBudget(budget);
   const start = performance.now();
-  const searched = run.heldOutTarget && (await searchFlops(loaded, prepared.dataset, { ...run, batchSize }, run.heldOutTarget));
+  const searched = run.heldOutTarget && (await searchFlops(loaded, prepared.calibration, { ...run, batchSize }, run.heldOutTarget));
   if (searched) {
     budget = { kind: 'flops', fraction: searched.fraction };
     target = `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}`;
@@ -107,7 +107,7 @@ export async function compressPreparedWithReport(
     report.timingsSeconds.search = searchSeconds;
   } else if (run.estimate) {
     const start = performance.now();
-    const estimating = estimator ?? heldOutEstimator(loaded, prepared.dataset, { ...run, batchSize });
+    const estimating = estimator ?? heldOutEstimator(loaded, prepared.calibration, { ...run, batchSize });
     report.estimate = await estimating.at(budget, { lastUse: !estimator });
     report.timingsSeconds.estimate = (performance.now() - start) / 1000;
   }

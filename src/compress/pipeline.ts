@@ -132,10 +132,12 @@ export interface Prepared {
   /** The model as compressed: If branches fixed by the data inlined. */
   model: ModelProto;
   analysis: Analysis;
-  /** The calibration data as used: with mirrored copies after the samples where `mirrored`. */
+  /** The calibration data as used: with mirror images where `mirrored` (see mirror.ts). */
   dataset: Dataset;
   mirrored: boolean;
-  /** Calibration samples given (without mirrored copies). */
+  /** The calibration data as given (without mirror images). */
+  calibration: Dataset;
+  /** Calibration samples given. */
   samples: number;
   statistics: Statistics;
   mode: CorrectionMode;
@@ -232,6 +234,7 @@ export async function prepareCompression(
     analysis,
     dataset,
     mirrored,
+    calibration: given,
     samples: given.count,
     statistics,
     mode,
