@@ -93,11 +93,16 @@ def synthesised(split):
     return recordings
 
 
+def framed(samples, size, context):
+    """Frames of `size` new samples, each after `context` samples before it (zeros before the start); the last partial frame dropped."""
+    count = len(samples) // size
+    padded = np.concatenate([np.zeros(context, np.float32), samples])
+    return np.stack([padded[i * size:i * size + context + size] for i in range(count)])
+
+
 def chunks_of(recording):
-    """Chunks with 64 samples of context (zeros before the first), the last partial chunk dropped."""
-    count = len(recording) // CHUNK
-    padded = np.concatenate([np.zeros(CONTEXT, np.float32), recording])
-    return np.stack([padded[i * CHUNK:i * CHUNK + CONTEXT + CHUNK] for i in range(count)])
+    """Chunks with 64 samples of context."""
+    return framed(recording, CHUNK, CONTEXT)
 
 
 def recordings_of(split):

@@ -17,7 +17,7 @@ timer requests), said by their own voices, so that the heads' detections are exe
 import numpy as np
 
 from data_common import CALIB16_COUNT, CALIB_COUNT, HELDOUT_COUNT, rng, run_each, write_sets
-from data_speech import RATE, RECORDED, read_recording, speak
+from data_speech import RATE, RECORDED, framed, read_recording, speak
 
 FRAME = 1280
 CONTEXT = 480
@@ -75,10 +75,7 @@ def synthesised(split):
 
 def frames_of(recording):
     """[n, 1760] int16-scale frames: 1280 new samples after 480 of context (zeros before the start)."""
-    pcm = np.round(np.clip(recording, -1, 1) * 32767).astype(np.float32)
-    count = len(pcm) // FRAME
-    padded = np.concatenate([np.zeros(CONTEXT, np.float32), pcm])
-    return np.stack([padded[i * FRAME:i * FRAME + CONTEXT + FRAME] for i in range(count)])
+    return framed(np.round(np.clip(recording, -1, 1) * 32767).astype(np.float32), FRAME, CONTEXT)
 
 
 def pipeline(split):
