@@ -43,7 +43,8 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'idprune-package-'));
-    // npm pack runs the `prepare` script, which compiles src/ to dist/.
+    // The repository's .npmrc ignores scripts, `prepare` among them: dist/ is built first.
+    succeeded(await run('npm', ['run', 'build'], repo), 'npm run build');
     succeeded(await run('npm', ['pack', '--pack-destination', work], repo), 'npm pack');
     const tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
     packed = succeeded(await run('tar', ['-tzf', tarball], work), 'tar').stdout.split('\n').filter(Boolean);
