@@ -12,17 +12,17 @@ import { type DataSource, type LabelsSource, loadData, loadLabels } from './api/
 import { type Evaluation, evaluateModels } from './api/evaluate.ts';
 import { type ModelSummary, summarizeModel } from './api/inspect.ts';
 import { loadModel, type ModelSource } from './api/model.ts';
-import { checkOptions } from './api/options.ts';
+import { checkOptions } from './api/check-options.ts';
 import { version } from './api/version.ts';
 import type { Augment } from './calibrate/mirror.ts';
 import type { OutputMetric } from './compress/output-error.ts';
 import type { Progress } from './progress.ts';
-import type { ReadOptions } from './data/options.ts';
+import type { ReadOptions } from './data/read-options.ts';
 import { inputSpecs } from './onnx/shapes.ts';
 import type { CompressionReport } from './report/report.ts';
 
 export type { ArrayData, DataSource, LabelsSource } from './api/data.ts';
-export type { ReadOptions } from './data/options.ts';
+export type { ReadOptions } from './data/read-options.ts';
 export type { Progress } from './progress.ts';
 export type { CompressTargets } from './api/compress.ts';
 export type { Evaluation } from './api/evaluate.ts';

@@ -7,7 +7,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { parseNpy, toNpy } from '../src/data/npy.ts';
 import { type ArrayData, compress, type CompressionReport } from '../src/index.ts';
 import { encodeModel } from '../src/onnx/model.ts';
-import { type HtmlReportInput, renderHtmlPage, renderHtmlReport, type SweepPoint } from '../src/report/html.ts';
+import { type HtmlReportInput, renderHtmlPage, renderHtmlReport, type SweepPoint } from '../src/report/html/render.ts';
 import { chartJsSource } from '../src/report/html/chartjs.ts';
 import { INTACT_COLOR } from '../src/report/html/view.ts';
 import { idprune } from './helpers/cli.ts';

@@ -4,7 +4,7 @@ import { clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import type { ConsumerProbe } from '../src/calibrate/instrument.ts';
-import { collectCrossGrams, CrossGramPasses } from '../src/calibrate/statistics.ts';
+import { collectCrossGrams, CrossGramPasses } from '../src/calibrate/gram-passes.ts';
 import { type ConsumerFit, correctionBatchSize } from '../src/compress/correction.ts';
 import { replaceWeights } from '../src/compress/surgery.ts';
 import { floatTensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';

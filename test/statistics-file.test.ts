@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Statistics } from '../src/compress/pipeline.ts';
-import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../src/compress/statistics-file.ts';
+import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../src/compress/statistics-format.ts';
 import { IdpruneError } from '../src/errors.ts';
 
 const origin: StatisticsOrigin = { modelSha256: 'ab'.repeat(32), data: { source: 'calib.npy', samples: 7 }, options: { mode: 'corrected', skip: [] }, tool: 'idprune test' };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { exposeTensors, gramBlocks, gramModel } from '../src/calibrate/instrument.ts';
-import { collectCrossGrams, collectGrams } from '../src/calibrate/statistics.ts';
+import { collectCrossGrams, collectGrams } from '../src/calibrate/gram-passes.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { TensorProto_DataType } from 'onnx-buf';

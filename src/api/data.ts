@@ -1,7 +1,7 @@
 import { type Dataset, makeDataset } from '../calibrate/dataset.ts';
 import type { NdArray, NpyDtype } from '../data/npy.ts';
 import { readData, readLabels } from '../io/files.ts';
-import type { ReadOptions } from '../data/options.ts';
+import type { ReadOptions } from '../data/read-options.ts';
 import type { Progress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';

@@ -8,7 +8,7 @@ import { type Latency, measureLatency } from '../evaluate/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import { inputSpecs } from '../onnx/shapes.ts';
 import type { ModelSize } from '../report/report.ts';
-import type { ReadOptions } from '../data/options.ts';
+import type { ReadOptions } from '../data/read-options.ts';
 import { type DataSource, type LabelsSource, loadData, loadLabels } from './data.ts';
 
 /** Two models compared on the same data: agreement and deviation, their sizes, their latency. */

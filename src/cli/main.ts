@@ -7,7 +7,7 @@ import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { sweepCommand } from './commands/sweep.ts';
-import { fraction, fractionList, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './options.ts';
+import { fraction, fractionList, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './flag-parsers.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 

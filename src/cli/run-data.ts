@@ -1,5 +1,5 @@
 import { loadData } from '../api/data.ts';
-import type { ReadOptions } from '../data/options.ts';
+import type { ReadOptions } from '../data/read-options.ts';
 import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { readLabels } from '../io/files.ts';

@@ -1,5 +1,5 @@
 import { type ConsumerProbe, featureCount } from '../calibrate/instrument.ts';
-import type { CrossGrams, Fold } from '../calibrate/statistics.ts';
+import type { CrossGrams, Fold } from '../calibrate/gram-passes.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace, Consumer } from '../graph/types.ts';
 import { type Matrix, transpose, zeros } from '../linalg/matrix.ts';

@@ -4,7 +4,7 @@ import { inlineFixedBranches } from '../calibrate/branches.ts';
 import type { Probe } from '../calibrate/instrument.ts';
 import { type Progress, silentProgress } from '../progress.ts';
 import { type Augment, mirrorPositions, mirrors, withMirrors } from '../calibrate/mirror.ts';
-import { collectGrams, CrossGramPasses, type PassOptions } from '../calibrate/statistics.ts';
+import { collectGrams, CrossGramPasses, type PassOptions } from '../calibrate/gram-passes.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Analysis, analyzeModel } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';

@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { type ModelProto, ValueInfoProtoSchema } from 'onnx-buf';
 import { batches, samplesOf } from '../calibrate/dataset.ts';
 import { dropUnusedNodes } from '../calibrate/instrument.ts';
-import type { PassOptions } from '../calibrate/statistics.ts';
+import type { PassOptions } from '../calibrate/gram-passes.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { halfToFloat } from '../onnx/float16.ts';

@@ -1,10 +1,10 @@
 import { IdpruneError } from '../errors.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
-import type { ColourOrder, ImageOptions, Layout, ResizeMode } from './options.ts';
+import type { ColourOrder, ImageOptions, PixelLayout, ResizeMode } from './read-options.ts';
 
 /** Where decoded pixels go in one sample of a model's image input. */
 export interface ImageLayout {
-  layout: Layout;
+  layout: PixelLayout;
   colour: ColourOrder;
   channels: number;
   height: number;
@@ -48,7 +48,7 @@ export function imageLayout(input: InputSpec, options: ImageOptions, source: str
 }
 
 /** Channels of 1 or 3 on axis 1 mean nchw, on the last axis nhwc; anything else is taken as nchw. */
-function inferLayout(dims: (number | null)[]): Layout {
+function inferLayout(dims: (number | null)[]): PixelLayout {
   const isChannels = (d: number | null) => d === 1 || d === 3;
   if (isChannels(dims[1])) return 'nchw';
   return isChannels(dims[3]) ? 'nhwc' : 'nchw';

@@ -5,8 +5,8 @@ import { IdpruneError } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { type ImageLayout, imageLayout } from './image-layout.ts';
 import { normalization, writePixels } from './normalize.ts';
-import type { ImageOptions } from './options.ts';
-import { allocate } from './allocate.ts';
+import type { ImageOptions } from './read-options.ts';
+import { allocate } from './decoded-array.ts';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff'];
 

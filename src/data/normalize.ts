@@ -1,6 +1,6 @@
 import { IdpruneError } from '../errors.ts';
 import type { ImageLayout } from './image-layout.ts';
-import type { ImageOptions, Preset } from './options.ts';
+import type { ImageOptions, Preset } from './read-options.ts';
 
 /** x = (pixel · scale − mean[c]) / std[c], per channel of the model's input (the torchvision convention). */
 export interface Normalization {

@@ -7,7 +7,7 @@ import type { InputSpec } from '../onnx/shapes.ts';
 import { readWaveforms } from './audio.ts';
 import { expandGlob, isGlob } from './glob.ts';
 import { IMAGE_EXTENSIONS, readImages } from './images.ts';
-import type { ReadOptions } from './options.ts';
+import type { ReadOptions } from './read-options.ts';
 import { parseTexts, textLayout, tokenizeTexts } from './text.ts';
 import { loadTokenizer } from './tokenizer.ts';
 

@@ -3,8 +3,8 @@ import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { floatToHalf } from '../onnx/float16.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
-import { allocate } from './allocate.ts';
-import type { TextOptions } from './options.ts';
+import { allocate } from './decoded-array.ts';
+import type { TextOptions } from './read-options.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
 /** The inputs text is turned into; a model taking any other input needs its data as an .npz. */

@@ -1,6 +1,6 @@
 import { IdpruneError } from '../errors.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
-import type { AudioOptions } from './options.ts';
+import type { AudioOptions } from './read-options.ts';
 
 /** How waveforms are cut into samples of a model's waveform input. */
 export interface WindowLayout {

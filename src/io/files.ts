@@ -5,7 +5,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type ArraySource, arraySource, type NdArray, parseNpyHeader, typedValues } from '../data/npy.ts';
 import { parseNpz } from '../data/npz.ts';
 import { type Progress, silentProgress } from '../progress.ts';
-import type { ReadOptions } from '../data/options.ts';
+import type { ReadOptions } from '../data/read-options.ts';
 import { decodeSamples, findSamples } from '../data/source.ts';
 import { IdpruneError } from '../errors.ts';
 import { externalizeData, inlineExternalData } from '../onnx/external-data.ts';

@@ -58,9 +58,9 @@ export function formatCompression(report: CompressionReport): string {
   return lines.join('\n');
 }
 
-/** The plain mode's cost, measured (docs/benchmarks.md), so that no one takes its model for the corrected one's. */
+/** The plain mode's cost (measured in docs/benchmarks.md), so that no one takes its model for the corrected one's. */
 const PLAIN_MODE_NOTE =
-  'note        mode plain: no layer was refitted. On the residual fixture at 0.5 FLOPs it kept 52.9% of the original decisions, against 95.5% in the default mode.';
+  'note        mode plain: no layer was refitted. At strong targets it keeps far fewer of the original decisions than the default mode (docs/benchmarks.md).';
 
 export function describeOutputs(outputs: NonNullable<CompressionReport['outputs']>): string {
   return outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ');

@@ -5,13 +5,13 @@ import { budgetOf, compressPreparedWithReport, type CompressTargets, heldOutTarg
 import type { CorrectionMode } from '../../compress/pipeline.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
-import { renderHtmlReport } from '../../report/html.ts';
+import { renderHtmlReport } from '../../report/html/render.ts';
 import { formatCompression } from '../../report/text.ts';
-import type { ReadOptions } from '../../data/options.ts';
+import type { ReadOptions } from '../../data/read-options.ts';
 import { checkOutputPath, externalDataPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
-import { loadStatistics, saveStatistics } from '../../io/statistics.ts';
+import { loadStatistics, saveStatistics } from '../../io/statistics-file.ts';
 
 export interface CompressFlags extends CompressTargets, ReadOptions {
   calib: string;

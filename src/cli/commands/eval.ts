@@ -1,6 +1,6 @@
 import { evaluateModels } from '../../api/evaluate.ts';
 import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
-import type { ReadOptions } from '../../data/options.ts';
+import type { ReadOptions } from '../../data/read-options.ts';
 import { readModel } from '../../io/files.ts';
 import { terminalProgress } from '../progress-bar.ts';
 

@@ -3,7 +3,7 @@ import { inputSpecs } from '../../onnx/shapes.ts';
 import { summarizeModel } from '../../api/inspect.ts';
 import { count, formatSpaces } from '../../report/text.ts';
 import { terminalProgress } from '../progress-bar.ts';
-import type { ReadOptions } from '../../data/options.ts';
+import type { ReadOptions } from '../../data/read-options.ts';
 import { readModel } from '../../io/files.ts';
 
 export async function inspectCommand(path: string, options: ReadOptions & { json?: boolean; calib?: string }): Promise<void> {

@@ -5,16 +5,16 @@ import { basename, join } from 'node:path';
 import { compressPreparedWithReport, DEFAULT_BATCH_SIZE, prepareRun } from '../../api/compress.ts';
 import { heldOutEstimator } from '../../api/held-out.ts';
 import type { CorrectionMode } from '../../compress/pipeline.ts';
-import type { ReadOptions } from '../../data/options.ts';
+import type { ReadOptions } from '../../data/read-options.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
-import { renderHtmlReport, type SweepPoint } from '../../report/html.ts';
+import { renderHtmlReport, type SweepPoint } from '../../report/html/render.ts';
 import type { CompressionReport } from '../../report/report.ts';
 import { percent, table } from '../../report/text.ts';
 import { checkOutputPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
-import { loadStatistics, saveStatistics } from '../../io/statistics.ts';
+import { loadStatistics, saveStatistics } from '../../io/statistics-file.ts';
 
 export interface SweepFlags extends ReadOptions {
   calib: string;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Prepared, Statistics } from '../compress/pipeline.ts';
-import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-file.ts';
+import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-format.ts';
 import { IdpruneError } from '../errors.ts';
 import { readBytes, writeAtomic } from './files.ts';
 

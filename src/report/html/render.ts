@@ -3,12 +3,12 @@
  * renderHtmlPage (html/page.ts), which has no I/O and could run in a browser; this entry adds
  * Chart.js's script, read from the installed package.
  */
-import { chartJsSource } from './html/chartjs.ts';
-import { renderHtmlPage } from './html/page.ts';
-import type { HtmlReportInput } from './html/types.ts';
+import { chartJsSource } from './chartjs.ts';
+import { renderHtmlPage } from './page.ts';
+import type { HtmlReportInput } from './types.ts';
 
-export type { HtmlReportInput, SweepPoint } from './html/types.ts';
-export { renderHtmlPage, scriptSafeJson } from './html/page.ts';
+export type { HtmlReportInput, SweepPoint } from './types.ts';
+export { renderHtmlPage, scriptSafeJson } from './page.ts';
 
 export function renderHtmlReport(input: HtmlReportInput): string {
   return renderHtmlPage(input, chartJsSource());

@@ -1,6 +1,6 @@
 /** How images, audio and text become model inputs; unset fields follow the model's input shapes. */
 
-export type Layout = 'nchw' | 'nhwc';
+export type PixelLayout = 'nchw' | 'nhwc';
 export type ColourOrder = 'rgb' | 'bgr' | 'gray';
 export type Preset = 'imagenet' | '0-1' | '-1-1';
 export type ResizeMode = 'stretch' | 'crop';
@@ -8,7 +8,7 @@ export type ResizeMode = 'stretch' | 'crop';
 export interface ImageOptions {
   /** [height] (square) or [height, width], for inputs whose size is not fixed. */
   imageSize?: number[];
-  layout?: Layout;
+  layout?: PixelLayout;
   channels?: ColourOrder;
   scale?: number;
   /** One value for every channel, or one per channel in the order the model takes them. */
