@@ -1,6 +1,6 @@
 import { addInPlace, type Matrix, multiply, trace, transpose, zeros } from '../linalg/matrix.ts';
 import { pivotedBlockCholesky } from '../linalg/block-pivoting.ts';
-import type { Segment } from './tensor-ops.ts';
+import type { ChannelSpan } from './tensor-ops.ts';
 import { pivotedCholesky } from '../linalg/pivoted-cholesky.ts';
 import { javascriptProducts, type MatrixProducts } from '../linalg/products.ts';
 
@@ -37,8 +37,8 @@ export async function rankChannels(grams: readonly Matrix[], unit = 1, products:
  * (exact for a 1×1 Conv or a Gemm; for wider kernels and flattened blocks it ignores the
  * correlation between neighbouring taps / positions).
  */
-export async function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, segment: Required<Segment>, products: MatrixProducts = javascriptProducts): Promise<Matrix> {
-  const { axis, block, offset, channels } = segment;
+export async function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, span: Required<ChannelSpan>, products: MatrixProducts = javascriptProducts): Promise<Matrix> {
+  const { axis, block, offset, channels } = span;
   const dims = weight.dims;
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const after = dims.slice(axis + 1).reduce((a, b) => a * b, 1);

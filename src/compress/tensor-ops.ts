@@ -6,7 +6,7 @@ import type { FloatArray } from '../onnx/tensor.ts';
  * Where a space's channels lie on one axis of a constant: channel c occupies entries
  * [offset + c·block, offset + (c+1)·block); entries outside belong to other spaces and are kept.
  */
-export interface Segment {
+export interface ChannelSpan {
   axis: number;
   block: number;
   offset?: number;
@@ -15,13 +15,13 @@ export interface Segment {
 }
 
 /** dims around the axis: outer · (before | channels · block | after) · inner. */
-function geometry(dims: readonly number[], segment: Segment) {
-  const { axis, block } = segment;
-  const offset = segment.offset ?? 0;
+function geometry(dims: readonly number[], span: ChannelSpan) {
+  const { axis, block } = span;
+  const offset = span.offset ?? 0;
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const size = dims[axis];
-  const channels = segment.channels ?? (size - offset) / block;
+  const channels = span.channels ?? (size - offset) / block;
   const after = size - offset - channels * block;
   if (!Number.isInteger(channels) || after < 0) {
     throw new Error(`axis ${axis} of [${dims}] does not hold ${channels} channels of ${block} entries at offset ${offset}`);
@@ -42,17 +42,17 @@ function copyRun(source: Float64Array, from: number, target: Float64Array, to: n
   for (let e = 0; e < length; e++) target[to + e] = source[from + e];
 }
 
-/** Rewrites the segment of every outer row with `k` channels filled by `fill` (entries outside are copied). */
-function rewriteSegment(
+/** Rewrites the span of every outer row with `k` channels filled by `fill` (entries outside are copied). */
+function rewriteSpan(
   t: FloatArray,
-  segment: Segment,
+  span: ChannelSpan,
   k: number,
   fill: (source: FloatArray['data'], from: number, target: Float64Array, to: number, g: ReturnType<typeof geometry>, outer: number) => void,
 ): FloatArray {
-  const g = geometry(t.dims, segment);
+  const g = geometry(t.dims, span);
   const newSize = g.offset + k * g.block + g.after;
   const dims = [...t.dims];
-  dims[segment.axis] = newSize;
+  dims[span.axis] = newSize;
   const data = new Float64Array(g.outer * newSize * g.inner);
   for (let o = 0; o < g.outer; o++) {
     const from = o * g.size * g.inner;
@@ -65,21 +65,21 @@ function rewriteSegment(
   return { dims, data };
 }
 
-/** Keeps channels `keep` (in that order) of the segment. */
-export function sliceChannels(t: FloatArray, segment: Segment, keep: readonly number[]): FloatArray {
-  return rewriteSegment(t, segment, keep.length, (source, from, target, to, g) => {
+/** Keeps channels `keep` (in that order) of the span. */
+export function sliceChannels(t: FloatArray, span: ChannelSpan, keep: readonly number[]): FloatArray {
+  return rewriteSpan(t, span, keep.length, (source, from, target, to, g) => {
     const run = g.block * g.inner;
     keep.forEach((c, i) => copyRun(source, from + c * run, target, to + i * run, run));
   });
 }
 
 /**
- * Folds an interpolation matrix T (k × C) into a weight read along the segment's axis:
+ * Folds an interpolation matrix T (k × C) into a weight read along the span's axis:
  * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block). One matrix product:
- * T times the segment laid out as C rows of every other index.
+ * T times the span laid out as C rows of every other index.
  */
-export async function mixChannels(t: FloatArray, segment: Segment, mix: Matrix, products: MatrixProducts = javascriptProducts): Promise<FloatArray> {
-  const g = geometry(t.dims, segment);
+export async function mixChannels(t: FloatArray, span: ChannelSpan, mix: Matrix, products: MatrixProducts = javascriptProducts): Promise<FloatArray> {
+  const g = geometry(t.dims, span);
   if (mix.cols !== g.channels) throw new Error(`interpolation has ${mix.cols} columns for ${g.channels} channels`);
   const run = g.block * g.inner;
   const width = g.outer * run;
@@ -89,7 +89,7 @@ export async function mixChannels(t: FloatArray, segment: Segment, mix: Matrix, 
     for (let c = 0; c < g.channels; c++) copyRun(t.data, from + c * run, columns, c * width + o * run, run);
   }
   const mixed = (await products.multiply(mix, { rows: g.channels, cols: width, data: columns })).data;
-  return rewriteSegment(t, segment, mix.rows, (_, __, target, to, ___, o) => {
+  return rewriteSpan(t, span, mix.rows, (_, __, target, to, ___, o) => {
     for (let i = 0; i < mix.rows; i++) copyRun(mixed, i * width + o * run, target, to + i * run, run);
   });
 }
