@@ -8,16 +8,20 @@ import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { encodeModel } from '../src/onnx/model.ts';
 import { convReluFlattenGemm, waveformConv } from './helpers/models.ts';
 import { idprune, type Outcome } from './helpers/cli.ts';
-import { floatData } from './helpers/run.ts';
-
-
-
+import { floatData, maxAbsDiff, run } from './helpers/run.ts';
 
 /** One clear line on stderr, a non-zero exit, and no stack trace. */
 function assertCleanFailure(outcome: Outcome, message: RegExp): void {
   assert.notEqual(outcome.code, 0);
   assert.match(outcome.stderr, message);
   assert.doesNotMatch(outcome.stderr, /\n\s+at /, 'no stack trace');
+}
+
+/** Both models give the same first output on the held-out data (1e-6). */
+async function assertSameOutputs(a: string, b: string): Promise<void> {
+  const data = floatData([40, 2, 6, 6], 2);
+  const [x, y] = [await run(readFileSync(a), 'x', data), await run(readFileSync(b), 'x', data)];
+  assert.ok(maxAbsDiff(x.data, y.data) <= 1e-6, `${a} and ${b} differ by ${maxAbsDiff(x.data, y.data)}`);
 }
 
 let dir: string;
@@ -167,6 +171,15 @@ describe('idprune compress with saved statistics', () => {
     assert.deepEqual(kept('s7.json'), kept('f7.json'));
     assert.equal(JSON.parse(readFileSync(path('s7.json'), 'utf8')).timingsSeconds.statistics, undefined);
     assert.equal(fresh.code, 0);
+    await assertSameOutputs(path('s7.onnx'), path('f7.onnx'));
+  });
+
+  it('and sweep --keep-models give the model a fresh compress writes at the same target', async () => {
+    const swept = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.6', '--keep-models', path('swept'));
+    assert.equal(swept.code, 0, swept.stderr);
+    const fresh = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('f6.onnx'), '--target-flops', '0.6');
+    assert.equal(fresh.code, 0, fresh.stderr);
+    await assertSameOutputs(path('swept/model-flops0.6.onnx'), path('f6.onnx'));
   });
 
   it('refuses statistics made for another model', async () => {
