@@ -4,11 +4,9 @@ import {
   type GraphProto,
   AttributeProtoSchema,
   type ModelProto,
-  ModelProtoSchema,
   type NodeProto,
   type TensorProto,
   TensorProto_DataType,
-  TensorProtoSchema,
   type ValueInfoProto,
   ValueInfoProtoSchema,
 } from 'onnx-buf';

@@ -1,41 +1,20 @@
-import type { Augment } from '../../calibrate/mirror.ts';
-import type { OutputMetric } from '../../compress/output-error.ts';
 import { basename, resolve } from 'node:path';
 import { budgetOf, compressPreparedWithReport, type CompressTargets, heldOutTargetOf, prepareRun } from '../../api/compress.ts';
-import type { CorrectionMode } from '../../compress/pipeline.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport } from '../../report/html/render.ts';
 import { formatCompression } from '../../report/text.ts';
-import type { ReadOptions } from '../../data/read-options.ts';
 import { checkOutputPath, externalDataPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import { loadStatistics, saveStatistics } from '../../io/statistics-file.ts';
+import type { CompressionFlags } from './compression-flags.ts';
 
-export interface CompressFlags extends CompressTargets, ReadOptions {
-  calib: string;
+export interface CompressFlags extends CompressionFlags, CompressTargets {
   output: string;
-  mode: CorrectionMode;
   roundTo?: number;
   minKeep: number;
-  skip: string[];
-  keepCoupled?: boolean;
-  allocation?: 'measured' | 'estimated';
-  metric?: OutputMetric;
-  augment?: Augment;
-  estimate?: boolean;
-  maskInput?: string;
-  batchSize: number;
-  eval?: string;
-  labels?: string;
   minAgreement?: number;
-  json?: string;
-  html?: string;
-  stats?: string;
-  saveStats?: string;
-  force?: boolean;
-  quiet?: boolean;
 }
 
 export async function compressCommand(path: string, flags: CompressFlags, version: string): Promise<void> {

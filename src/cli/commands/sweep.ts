@@ -1,11 +1,7 @@
-import type { Augment } from '../../calibrate/mirror.ts';
-import type { OutputMetric } from '../../compress/output-error.ts';
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compressPreparedWithReport, DEFAULT_BATCH_SIZE, prepareRun } from '../../api/compress.ts';
 import { heldOutEstimator } from '../../api/held-out.ts';
-import type { CorrectionMode } from '../../compress/pipeline.ts';
-import type { ReadOptions } from '../../data/read-options.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport, type SweepPoint } from '../../report/html/render.ts';
@@ -15,28 +11,11 @@ import { checkOutputPath, readModel, writeAtomic, writeModel } from '../../io/fi
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
 import { loadStatistics, saveStatistics } from '../../io/statistics-file.ts';
+import type { CompressionFlags } from './compression-flags.ts';
 
-export interface SweepFlags extends ReadOptions {
-  calib: string;
-  eval?: string;
-  labels?: string;
+export interface SweepFlags extends CompressionFlags {
   targets: number[];
   keepModels?: string;
-  mode: CorrectionMode;
-  skip: string[];
-  keepCoupled?: boolean;
-  allocation?: 'measured' | 'estimated';
-  metric?: OutputMetric;
-  augment?: Augment;
-  estimate?: boolean;
-  maskInput?: string;
-  batchSize: number;
-  stats?: string;
-  saveStats?: string;
-  json?: string;
-  html?: string;
-  force?: boolean;
-  quiet?: boolean;
 }
 
 /** The trade-off in one run: the statistics once, then one compression per FLOPs target, each measured. */
