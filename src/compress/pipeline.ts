@@ -137,8 +137,6 @@ export interface Prepared {
   mirrored: boolean;
   /** The calibration data as given (without mirror images). */
   calibration: Dataset;
-  /** Calibration samples given. */
-  samples: number;
   statistics: Statistics;
   mode: CorrectionMode;
   allocation: 'measured' | 'estimated';
@@ -235,7 +233,6 @@ export async function prepareCompression(
     dataset,
     mirrored,
     calibration: given,
-    samples: given.count,
     statistics,
     mode,
     allocation: options.allocation ?? defaultAllocation(mode, prunable.length, graph),
@@ -375,7 +372,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     'idprune.allocation': measured ? 'measured' : 'estimated',
     'idprune.round_to': String(roundTo),
     'idprune.date': (options.date ?? new Date()).toISOString(),
-    'idprune.calibration_samples': String(prepared.samples),
+    'idprune.calibration_samples': String(prepared.calibration.count),
   });
   if (prepared.restore) output = prepared.restore(output);
 
@@ -389,7 +386,7 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     bytes: encodeModel(output),
     analysis,
     outcomes,
-    calibrationSamples: prepared.samples,
+    calibrationSamples: prepared.calibration.count,
     mirrored: prepared.mirrored,
     passes,
     allocation: measured ? 'measured' : 'estimated',
@@ -575,8 +572,9 @@ async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, ke
   const { model, analysis, dataset, statistics, pass, rowMask } = prepared;
   const prunable = analysis.spaces.filter((s) => s.prunable);
   // A sample and its mirror image are held out together.
-  const originals = measurementFolds(prepared.samples, prunable.length, batchSizeFor(analysis.inputs, 1));
-  const folds = prepared.mirrored ? originals.map((fold) => fold.flatMap((i) => mirrorPositions(i, prepared.samples))) : originals;
+  const given = prepared.calibration.count;
+  const originals = measurementFolds(given, prunable.length, batchSizeFor(analysis.inputs, 1));
+  const folds = prepared.mirrored ? originals.map((fold) => fold.flatMap((i) => mirrorPositions(i, given))) : originals;
   if (folds.length === 1) return [{ samples: folds[0], decide }];
   const probes = readProbes(analysis, prunable, rowMask);
   const measured: MeasurementFold[] = [];

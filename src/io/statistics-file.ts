@@ -28,7 +28,7 @@ export function saveStatistics(
 ): void {
   const origin: StatisticsOrigin = {
     modelSha256: sha256(model),
-    data: { source: run.calib, samples: prepared.samples },
+    data: { source: run.calib, samples: prepared.calibration.count },
     options: { mode: run.mode, skip: run.skip, keepCoupled: run.keepCoupled, maskInput: run.maskInput },
     tool: `idprune ${version}`,
   };
