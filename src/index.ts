@@ -18,6 +18,7 @@ import type { Augment } from './calibrate/mirror.ts';
 import type { OutputMetric } from './compress/output-error.ts';
 import type { Progress } from './progress.ts';
 import type { ReadOptions } from './data/read-options.ts';
+import { DEFAULT_LATENCY_RUNS } from './evaluate/latency.ts';
 import { inputSpecs } from './onnx/shapes.ts';
 import type { CompressionReport } from './report/report.ts';
 
@@ -157,7 +158,7 @@ export async function evaluate(original: ModelSource, candidate: ModelSource, da
   return evaluateModels(loadModel(original, 'original model'), loadModel(candidate, 'candidate model'), data, {
     labels: options.labels,
     batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
-    runs: options.runs ?? 20,
+    runs: options.runs ?? DEFAULT_LATENCY_RUNS,
     read: { modelPath: typeof original === 'string' ? original : undefined, ...options.read },
   });
 }

@@ -3,7 +3,16 @@ import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
 import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import type { Budget } from '../compress/allocate.ts';
-import { type CompressOptions, compressPrepared, type CompressResult, describeBudget, type Prepared, prepareCompression, type Statistics } from '../compress/pipeline.ts';
+import {
+  type CompressOptions,
+  compressPrepared,
+  type CompressResult,
+  DEFAULT_BATCH_SIZE,
+  describeBudget,
+  type Prepared,
+  prepareCompression,
+  type Statistics,
+} from '../compress/pipeline.ts';
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
@@ -32,7 +41,7 @@ export interface CompressTargets {
   targetCosine?: number;
 }
 
-export const DEFAULT_BATCH_SIZE = 64;
+export { DEFAULT_BATCH_SIZE };
 
 /** The size budget of the targets; with a held-out target (see heldOutTargetOf), a placeholder the search replaces. */
 export function budgetOf(targets: CompressTargets): Budget {

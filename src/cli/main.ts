@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AUGMENTS } from '../calibrate/mirror.ts';
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
+import { DEFAULT_BATCH_SIZE } from '../compress/pipeline.ts';
+import { DEFAULT_LATENCY_RUNS } from '../evaluate/latency.ts';
 import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -121,7 +123,7 @@ function addCompressionOptions(command: Command): void {
     )
     .option('--estimate', 'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest')
     .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
-    .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
+    .option('--batch-size <n>', 'samples per inference batch', positiveInteger, DEFAULT_BATCH_SIZE)
     .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
     .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
     .option('--stats <file>', 'statistics saved by --save-stats for this model and data: the statistics pass is skipped')
@@ -137,8 +139,8 @@ program
   .argument('<candidate>', 'compressed ONNX model')
   .requiredOption('--data <path>', `input data: ${DATA_KINDS}`)
   .option('--labels <path>', 'labels (.npy of integers), to report accuracy')
-  .option('--batch-size <n>', 'samples per inference batch', positiveInteger, 64)
-  .option('--runs <n>', 'timed runs per model for the latency ratio', positiveInteger, 20)
+  .option('--batch-size <n>', 'samples per inference batch', positiveInteger, DEFAULT_BATCH_SIZE)
+  .option('--runs <n>', 'timed runs per model for the latency ratio', positiveInteger, DEFAULT_LATENCY_RUNS)
   .option('--json', 'print JSON')
   .action(guarded(evalCommand));
 

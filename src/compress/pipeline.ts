@@ -27,6 +27,9 @@ import { neuronCount, neuronLayout, neuronsOf } from './units.ts';
 
 export type CorrectionMode = 'corrected' | 'plain';
 
+/** Samples per inference batch unless told (a model's fixed batch size wins). */
+export const DEFAULT_BATCH_SIZE = 64;
+
 export interface CompressOptions {
   budget: Budget;
   /**
@@ -189,7 +192,7 @@ export async function prepareCompression(
     runtime,
     dataset,
     inputs: analysis.inputs,
-    batchSize: batchSizeFor(analysis.inputs, options.batchSize ?? 64),
+    batchSize: batchSizeFor(analysis.inputs, options.batchSize ?? DEFAULT_BATCH_SIZE),
     progress: options.progress ?? silentProgress,
   };
   pass.memoryArena = activationBytes(analysis) * pass.batchSize <= ARENA_MAX_BATCH_BYTES;

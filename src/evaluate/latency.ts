@@ -14,8 +14,11 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** Timed runs per model unless told. */
+export const DEFAULT_LATENCY_RUNS = 20;
+
 /** Times both models on the same feeds, alternating runs so load on the machine affects both alike. */
-export async function measureLatency(original: Uint8Array, candidate: Uint8Array, feeds: Feeds, runtime: Runtime, runs = 20): Promise<Latency> {
+export async function measureLatency(original: Uint8Array, candidate: Uint8Array, feeds: Feeds, runtime: Runtime, runs = DEFAULT_LATENCY_RUNS): Promise<Latency> {
   const sessions = [await runtime.load(original), await runtime.load(candidate)];
   const times: number[][] = [[], []];
   try {
