@@ -86,37 +86,59 @@ export function reachable(input: AllocationInput): boolean {
  * points) per unit of cost saved is smallest, until the whole model's cost meets the target.
  */
 export function allocateChannels(input: AllocationInput): Map<number, number> {
+  const budget = input.budget;
+  if (budget.kind === 'keep') return keepFractions(input, budget);
+  if (budget.kind === 'tolerance') return withinTolerance(input, budget.error);
+  return meetCostTarget(input, budget);
+}
+
+/** The allowed size nearest the space's fraction (the larger one on a tie). */
+function keepFractions(input: AllocationInput, budget: Extract<Budget, { kind: 'keep' }>): Map<number, number> {
+  const sizes = sizesOf(input);
+  return new Map(
+    [...input.spaces].map(([id, { channels, unit }]) => {
+      const fraction = (unit ?? 1) > 1 ? budget.heads : budget.neurons;
+      if (fraction === undefined) return [id, channels];
+      const wanted = fraction * channels;
+      return [id, sizes.get(id)!.reduce((best, k) => (Math.abs(k - wanted) < Math.abs(best - wanted) ? k : best))];
+    }),
+  );
+}
+
+function withinTolerance(input: AllocationInput, tolerance: number): Map<number, number> {
+  const sizes = sizesOf(input);
+  return new Map(
+    [...input.spaces].map(([id, space]) => {
+      const err = space.ranking.relativeError;
+      const list = sizes.get(id)!;
+      let s = 0;
+      while (s + 1 < list.length && Math.sqrt(err[list[s + 1]]) <= tolerance) s++;
+      return [id, list[s]];
+    }),
+  );
+}
+
+/** One step of one space between two allowed sizes: its score, and the cost it moves. */
+type Move = { id: number; score: number; cost: number };
+
+/** The move with the lowest finite score (or the highest, with `highest`); the first on a tie. */
+function bestMove(candidates: (Move | undefined)[], highest = false): Move | undefined {
+  let best: Move | undefined;
+  let bestScore = highest ? -Infinity : Infinity;
+  for (const move of candidates) {
+    if (move && (highest ? move.score > bestScore : move.score < bestScore)) {
+      best = move;
+      bestScore = move.score;
+    }
+  }
+  return best;
+}
+
+function meetCostTarget(input: AllocationInput, budget: Extract<Budget, { kind: 'flops' | 'params' }>): Map<number, number> {
   const ids = [...input.spaces.keys()];
   const sizes = sizesOf(input);
   const step = new Map(ids.map((id) => [id, 0]));
   const keepOf = (id: number) => sizes.get(id)![step.get(id)!];
-  const budget = input.budget;
-
-  if (budget.kind === 'keep') {
-    return new Map(
-      ids.map((id) => {
-        const { channels, unit } = input.spaces.get(id)!;
-        const fraction = (unit ?? 1) > 1 ? budget.heads : budget.neurons;
-        if (fraction === undefined) return [id, channels];
-        // The allowed size nearest the fraction, the larger one on a tie.
-        const wanted = fraction * channels;
-        const kept = sizes.get(id)!.reduce((best, k) => (Math.abs(k - wanted) < Math.abs(best - wanted) ? k : best));
-        return [id, kept];
-      }),
-    );
-  }
-
-  if (budget.kind === 'tolerance') {
-    for (const id of ids) {
-      const err = input.spaces.get(id)!.ranking.relativeError;
-      const list = sizes.get(id)!;
-      let s = 0;
-      while (s + 1 < list.length && Math.sqrt(err[list[s + 1]]) <= budget.error) s++;
-      step.set(id, s);
-    }
-    return new Map(ids.map((id) => [id, keepOf(id)]));
-  }
-
   const terms = budget.kind === 'flops' ? input.flops : input.params;
   const fractionOf = (id: number) => {
     const space = input.spaces.get(id);
@@ -149,52 +171,38 @@ export function allocateChannels(input: AllocationInput): Map<number, number> {
     if (space.outputError) return space.outputError[to] - space.outputError[from];
     return space.readPoints * (space.ranking.relativeError[to] - space.ranking.relativeError[from]);
   };
+  /** Removing the next allowed step of a space: error added per cost saved. */
+  const shrink = (id: number): Move | undefined => {
+    const list = sizes.get(id)!;
+    const s = step.get(id)!;
+    if (s + 1 >= list.length) return undefined;
+    const cost = saving(id, list[s], list[s + 1]);
+    return cost > 0 ? { id, score: errorAdded(id, list[s], list[s + 1]) / cost, cost } : undefined;
+  };
+  /** Giving a step back, where it still fits the target: error saved per cost. */
+  const grow = (id: number, current: number): Move | undefined => {
+    const list = sizes.get(id)!;
+    const s = step.get(id)!;
+    if (s === 0) return undefined;
+    const cost = saving(id, list[s - 1], list[s]);
+    if (current + cost > target) return undefined;
+    return { id, score: errorAdded(id, list[s - 1], list[s]) / Math.max(cost, Number.MIN_VALUE), cost };
+  };
 
   let current = original;
   while (current > target) {
-    let best = -1;
-    let bestScore = Infinity;
-    let bestSaving = 0;
-    for (const id of ids) {
-      const list = sizes.get(id)!;
-      const s = step.get(id)!;
-      if (s + 1 >= list.length) continue;
-      const saved = saving(id, list[s], list[s + 1]);
-      if (saved <= 0) continue;
-      const score = errorAdded(id, list[s], list[s + 1]) / saved;
-      if (score < bestScore) {
-        bestScore = score;
-        best = id;
-        bestSaving = saved;
-      }
-    }
-    if (best < 0) break;
-    step.set(best, step.get(best)! + 1);
-    current -= bestSaving;
+    const move = bestMove(ids.map(shrink));
+    if (!move) break;
+    step.set(move.id, step.get(move.id)! + 1);
+    current -= move.cost;
   }
-
   // With coarse steps (--round-to) the last removal overshoots: give back whatever still fits,
   // where it buys the most error per unit of cost.
   for (;;) {
-    let best = -1;
-    let bestScore = -Infinity;
-    let bestCost = 0;
-    for (const id of ids) {
-      const list = sizes.get(id)!;
-      const s = step.get(id)!;
-      if (s === 0) continue;
-      const cost = saving(id, list[s - 1], list[s]);
-      if (current + cost > target) continue;
-      const score = errorAdded(id, list[s - 1], list[s]) / Math.max(cost, Number.MIN_VALUE);
-      if (score > bestScore) {
-        bestScore = score;
-        best = id;
-        bestCost = cost;
-      }
-    }
-    if (best < 0) break;
-    step.set(best, step.get(best)! - 1);
-    current += bestCost;
+    const move = bestMove(ids.map((id) => grow(id, current)), true);
+    if (!move) break;
+    step.set(move.id, step.get(move.id)! - 1);
+    current += move.cost;
   }
   return new Map(ids.map((id) => [id, keepOf(id)]));
 }
