@@ -30,6 +30,12 @@ describe('a target in held-out agreement (--target-agreement)', () => {
     assert.match(formatCompression(report), /^search +agreement ≥ 97\.00% on held-out calibration samples: 50\.0% FLOPs [\d.]+%, /m);
   });
 
+  it('with a cosine target, leads its estimate with the cosine', async () => {
+    const { report } = await compress(vgg, calibration, { targetCosine: 0.99, mode: 'plain' });
+    assert.ok(report.estimate!.cosine >= 0.99);
+    assert.match(formatCompression(report), /^estimate +cosine 0\.99\d+ of the outputs on 50 calibration samples/m);
+  });
+
   it('keeps the model whole when no smaller compression meets the target', async () => {
     // A cosine of exactly 1 is met only by the original.
     const { report } = await compress(vgg, calibration, { targetCosine: 1, mode: 'plain' });

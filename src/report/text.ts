@@ -51,7 +51,7 @@ export function formatCompression(report: CompressionReport): string {
     `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
   ];
   if (report.search) lines.push('', `search      ${describeSearch(report.search)}`);
-  if (report.estimate) lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate));
+  if (report.estimate) lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate, report.search?.metric));
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
   if (report.latency) lines.push(formatLatency(report.latency));
   if (report.mode === 'plain') lines.push('', PLAIN_MODE_NOTE + (report.evaluation ? '' : ' Pass --eval to measure the agreement.'));
@@ -73,12 +73,18 @@ export function describeSearch(s: TargetSearch): string {
   return `${s.metric} ≥ ${show(s.value)} on held-out calibration samples: ${tried}${met ? '' : '; no smaller model met it, nothing was pruned'}`;
 }
 
-export function describeEstimate(e: HeldOutEstimate): string {
-  return `${percent(e.agreement, 2)} same top-1 (95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)}) on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`;
+/** The estimate, led by the cosine where that was the target (an embedding's top-1 means little). */
+export function describeEstimate(e: HeldOutEstimate, metric: TargetSearch['metric'] = 'agreement'): string {
+  const lead =
+    metric === 'cosine'
+      ? `cosine ${e.cosine.toFixed(5)} of the outputs`
+      : `${percent(e.agreement, 2)} same top-1 (95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)})`;
+  return `${lead} on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`;
 }
 
-export function formatEstimate(e: HeldOutEstimate): string {
-  return [`estimate    ${describeEstimate(e)}`, `            relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`].join('\n');
+export function formatEstimate(e: HeldOutEstimate, metric: TargetSearch['metric'] = 'agreement'): string {
+  const rest = metric === 'cosine' ? `relative L2 ${e.relativeL2.toPrecision(3)}, ${percent(e.agreement, 2)} same top-1` : `relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`;
+  return [`estimate    ${describeEstimate(e, metric)}`, `            ${rest}`].join('\n');
 }
 
 export function formatComparison(c: Comparison): string {

@@ -136,7 +136,7 @@ function details(input: HtmlReportInput): [string, string][] {
   );
   if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);
   if (report.search) rows.push(['Search', describeSearch(report.search)]);
-  if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate)]);
+  if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate, report.search?.metric)]);
   rows.push(
     ['Tool', `${report.tool.name} ${report.tool.version}`],
     ['Date', report.date],
