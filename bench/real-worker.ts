@@ -12,7 +12,7 @@ import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/data/npy.ts';
 import { describeReading, type OutputMetric } from '../src/compress/output-error.ts';
-import { compressPrepared, type CompressResult, prepareCompression } from '../src/compress/pipeline.ts';
+import { compressPrepared, type CompressResult, DEFAULT_BATCH_SIZE, prepareCompression } from '../src/compress/pipeline.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
 import { totalCost } from '../src/graph/cost.ts';
@@ -268,7 +268,7 @@ for (const target of options.targets) {
     ];
     if (target.split === 'calib') {
       try {
-        const estimate = await heldOutEstimator({ model, bytes }, makeDataset(arrays, inputs, target.split), { metric: options.metric, roundTo: options.roundTo, batchSize: 64 }).at(budget, { lastUse: true });
+        const estimate = await heldOutEstimator({ model, bytes }, makeDataset(arrays, inputs, target.split), { metric: options.metric, roundTo: options.roundTo, batchSize: DEFAULT_BATCH_SIZE }).at(budget, { lastUse: true });
         if (estimate) record.estimate = { agreement: estimate.agreement, interval: estimate.interval, cosine: estimate.cosine, samples: estimate.samples };
       } catch (err) {
         record.estimateError = oneLine(err);

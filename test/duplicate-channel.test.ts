@@ -17,7 +17,7 @@ import { inputSpecs } from '../src/onnx/shapes.ts';
 import { readFloatTensor, tensorDims, withFloatData } from '../src/onnx/tensor.ts';
 import * as graphs from './helpers/graphs.ts';
 import * as models from './helpers/models.ts';
-import { floatData, run } from './helpers/run.ts';
+import { floatData, maxAbsDiff, run } from './helpers/run.ts';
 
 /** A copy of the model where channel `to` of the space holds channel `from`'s parameters in every sliced constant. */
 function withCopiedChannel(model: ModelProto, space: ChannelSpace, from: number, to: number): ModelProto {
@@ -66,6 +66,12 @@ const BUILDERS: [string, () => ModelProto][] = [
   ['ConvTranspose chain', () => graphs.convTransposeChain()],
 ];
 
+/** SAMPLES random inputs of the model's input shape. */
+function calibrationFor(model: ModelProto, seed: number) {
+  const dims = inputSpecs(model)[0].dims.map((d) => d ?? SAMPLES);
+  return floatData([SAMPLES, ...dims.slice(1)], seed);
+}
+
 async function keptCounts(model: ModelProto, data: ReturnType<typeof floatData>) {
   const result = await compressModel(model, ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'), nodeRuntime, {
     budget: { kind: 'tolerance', error: 1e-4 },
@@ -81,8 +87,7 @@ describe('a channel that copies another is removed, and nothing changes', () => 
   for (const [name, build] of BUILDERS) {
     it(name, async () => {
       const original = build();
-      const dims = inputSpecs(original)[0].dims.map((d) => d ?? SAMPLES);
-      const data = floatData([SAMPLES, ...dims.slice(1)], 11);
+      const data = calibrationFor(original, 11);
       const analysis = await analyzeModel(original, nodeRuntime);
       const baseline = await keptCounts(original, data);
       const candidates = analysis.spaces.filter((s) => s.prunable && s.unit === 1 && s.channels >= 3 && baseline.kept.get(s.id) === s.channels);
@@ -96,8 +101,7 @@ describe('a channel that copies another is removed, and nothing changes', () => 
         const before = await run(duplicated, 'x', data);
         const after = await run(result.model, 'x', data);
         const scale = Math.max(...before.data.map(Math.abs));
-        let worst = 0;
-        for (let i = 0; i < before.data.length; i++) worst = Math.max(worst, Math.abs(after.data[i] - before.data[i]));
+        const worst = maxAbsDiff(after.data, before.data);
         assert.ok(worst <= 1e-5 * Math.max(1, scale), `space ${space.id}: outputs moved by ${worst} (scale ${scale})`);
       }
     });
@@ -120,8 +124,7 @@ describe('on a real cut (0.7 FLOPs), on the calibration data, the output error o
   for (const [name, build] of BUILDERS) {
     it(name, async () => {
       const original = build();
-      const dims = inputSpecs(original)[0].dims.map((d) => d ?? SAMPLES);
-      const data = floatData([SAMPLES, ...dims.slice(1)], 12);
+      const data = calibrationFor(original, 12);
       const compress = (mode: 'corrected' | 'plain') =>
         compressModel(original, ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'), nodeRuntime, {
           budget: { kind: 'flops', fraction: 0.7 },

@@ -97,15 +97,11 @@ export async function compressPreparedWithReport(
 ): Promise<{ result: CompressResult; report: CompressionReport }> {
   const { evaluation, progress, version, date } = run;
   const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
-  let budget = run.budget;
-  let target = describeBudget(budget);
-  const start = performance.now();
+  const searchStart = performance.now();
   const searched = run.heldOutTarget && (await searchFlops(loaded, prepared.calibration, { ...run, batchSize }, run.heldOutTarget));
-  if (searched) {
-    budget = { kind: 'flops', fraction: searched.fraction };
-    target = `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}`;
-  }
-  const searchSeconds = (performance.now() - start) / 1000;
+  const searchSeconds = (performance.now() - searchStart) / 1000;
+  const budget: Budget = searched ? { kind: 'flops', fraction: searched.fraction } : run.budget;
+  const target = searched ? `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}` : describeBudget(budget);
   const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date, lastUse });
   const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
   const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target, mode: prepared.mode });

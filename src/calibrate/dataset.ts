@@ -183,8 +183,14 @@ function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: Element
   return { type, dims, data: out };
 }
 
-/** The samples at `indices` (in that order), as a dataset of their own; samples are read when batches are. */
-export function samplesOf(dataset: Dataset, indices: readonly number[]): Dataset {
+/** One sample's values of one input, changed on the way (see samplesOf). */
+export type SampleTransform = (input: InputSpec, position: number, values: NdArray['data']) => NdArray['data'];
+
+/**
+ * The samples at `indices` (in that order), as a dataset of their own; samples are read when
+ * batches are, each passed through `transform` with its position in the new dataset.
+ */
+export function samplesOf(dataset: Dataset, indices: readonly number[], transform?: SampleTransform): Dataset {
   for (const i of indices) if (!Number.isInteger(i) || i < 0 || i >= dataset.count) throw new Error(`samplesOf: sample ${i} outside 0..${dataset.count - 1}`);
   const arrays: Record<string, ArraySource> = {};
   for (const input of dataset.inputs) {
@@ -196,7 +202,10 @@ export function samplesOf(dataset: Dataset, indices: readonly number[]): Dataset
     const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
     const rows = (from: number, n: number) => {
       const out = new (array.rows(0, 0).constructor as new (length: number) => NdArray['data'])(n * perSample);
-      for (let r = 0; r < n; r++) (out as Float32Array).set(array.rows(indices[from + r], 1) as Float32Array, r * perSample);
+      for (let r = 0; r < n; r++) {
+        const values = array.rows(indices[from + r], 1);
+        (out as Float32Array).set((transform ? transform(input, from + r, values) : values) as Float32Array, r * perSample);
+      }
       return out;
     };
     arrays[input.name] = { dtype: array.dtype, shape: [indices.length, ...array.shape.slice(1)], rows };

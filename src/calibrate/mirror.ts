@@ -1,6 +1,5 @@
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
-import type { Dataset } from './dataset.ts';
-import type { ArraySource } from '../data/npy.ts';
+import { type Dataset, type SampleTransform, samplesOf } from './dataset.ts';
 
 /*
  * Few calibration images, more information: each image and its left-right mirror. A mirrored photo
@@ -63,28 +62,13 @@ export function mirrorPositions(sample: number, count: number): number[] {
 /** The samples with their mirror images, flipped left to right (other inputs repeated), in mirrorOrder. */
 export function withMirrors(dataset: Dataset): Dataset {
   const order = mirrorOrder(dataset.count);
-  const arrays: Record<string, ArraySource> = {};
-  for (const input of dataset.inputs) {
-    const array = dataset.arrays[input.name];
-    const axis = imageWidthAxis(input, array.shape);
-    if (batchAxis(input) === null) {
-      arrays[input.name] = array;
-      continue;
-    }
-    const sample = (i: number) => {
-      const { sample, mirror } = order[i];
-      const values = array.rows(sample, 1);
-      return mirror && axis !== undefined ? mirrored(values as Float32Array, array.shape, axis) : values;
-    };
-    const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
-    const rows = (from: number, count: number) => {
-      const out = new (array.rows(0, 0).constructor as new (length: number) => Float32Array)(count * perSample);
-      for (let r = 0; r < count; r++) out.set(sample(from + r) as Float32Array, r * perSample);
-      return out;
-    };
-    arrays[input.name] = { dtype: array.dtype, shape: [order.length, ...array.shape.slice(1)], rows };
-  }
-  return { source: `${dataset.source} (and mirrored)`, count: order.length, arrays, inputs: dataset.inputs };
+  const widthAxes = new Map(dataset.inputs.map((input) => [input.name, imageWidthAxis(input, dataset.arrays[input.name].shape)]));
+  const mirror: SampleTransform = (input, position, values) => {
+    const axis = widthAxes.get(input.name);
+    return order[position].mirror && axis !== undefined ? mirrored(values as Float32Array, dataset.arrays[input.name].shape, axis) : values;
+  };
+  const picked = samplesOf(dataset, order.map((o) => o.sample), mirror);
+  return { ...picked, source: `${dataset.source} (and mirrored)` };
 }
 
 /** One sample flipped along `axis` of the array's shape (2 or 3, with the batch axis first). */

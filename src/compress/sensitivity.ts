@@ -5,10 +5,9 @@ import { dropUnusedNodes } from '../calibrate/instrument.ts';
 import type { PassOptions } from '../calibrate/gram-passes.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
-import { halfToFloat } from '../onnx/float16.ts';
 import { encodeModel } from '../onnx/model.ts';
 import { sideBySide } from '../onnx/side-by-side.ts';
-import type { HostTensor } from '../onnx/runtime.ts';
+import { floatValues, type HostTensor } from '../onnx/runtime.ts';
 import { decisionMargins, marginError, type OutputKind } from './output-error.ts';
 import type { ChannelRanking } from './selection.ts';
 import { applySurgery, type SpaceDecision } from './surgery.ts';
@@ -71,11 +70,6 @@ export interface MeasurementFold {
   decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>;
 }
 
-function toFloats(t: HostTensor): ArrayLike<number> {
-  if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToFloat);
-  return t.data as Float32Array | Float64Array;
-}
-
 /** One float output of one batch; undefined for outputs that are not floats. */
 type Measured =
   | {
@@ -128,7 +122,10 @@ export async function outputErrorCurves(
 ): Promise<Map<number, Float64Array>> {
   const { runtime, dataset, inputs, batchSize } = pass;
   const feeds = folds.map((fold) => [...batches(samplesOf(dataset, fold.samples), inputs, batchSize)]);
-  const floatOutput = (t: HostTensor | undefined) => t !== undefined && t.type.startsWith('float');
+  const measured = (t: HostTensor | undefined): Measured => {
+    const values = t && floatValues(t);
+    return values && { dims: t.dims, values };
+  };
   /** Per variant (`named` lists each variant's names of the model's outputs), per batch of the fold, per output. */
   const run = async (bytes: Uint8Array, fold: number, named: string[][]) => {
     const session = await runtime.load(bytes, { memoryArena: pass.memoryArena });
@@ -136,7 +133,7 @@ export async function outputErrorCurves(
       const outputs: Measured[][][] = named.map(() => []);
       for (const f of feeds[fold]) {
         const out = await session.run(f);
-        named.forEach((names, v) => outputs[v].push(names.map((n) => (floatOutput(out[n]) ? { dims: out[n].dims, values: toFloats(out[n]) } : undefined))));
+        named.forEach((names, v) => outputs[v].push(names.map((n) => measured(out[n]))));
       }
       return outputs;
     } finally {

@@ -1,8 +1,7 @@
 import { batches, batchOf, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
 import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
-import { halfToFloat } from '../onnx/float16.ts';
-import type { HostTensor, Runtime } from '../onnx/runtime.ts';
+import { floatValues, type HostTensor, type Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 
 export interface Comparison {
@@ -29,9 +28,9 @@ export interface CompareOptions {
 }
 
 function toNumbers(t: HostTensor): ArrayLike<number> {
-  if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToFloat);
-  if (t.type === 'float32' || t.type === 'float64') return t.data as Float32Array | Float64Array;
-  throw new IdpruneError(`model output has type ${t.type}; comparison needs a float output`);
+  const values = floatValues(t);
+  if (!values) throw new IdpruneError(`model output has type ${t.type}; comparison needs a float output`);
+  return values;
 }
 
 /** Runs both models on the same batches and compares their first outputs. */

@@ -1,3 +1,4 @@
+import { halfToFloat } from './float16.ts';
 /** Element types exchanged with the inference runtime. */
 export type ElementType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 
@@ -27,6 +28,13 @@ export interface HostTensor {
 }
 
 export type Feeds = Record<string, HostTensor>;
+
+/** A float tensor's values as numbers (float16 widened); undefined for tensors of other types. */
+export function floatValues(t: HostTensor): ArrayLike<number> | undefined {
+  if (t.type === 'float16') return Array.from(t.data as Uint16Array, halfToFloat);
+  if (t.type === 'float32' || t.type === 'float64') return t.data as Float32Array | Float64Array;
+  return undefined;
+}
 
 export interface InferenceSession {
   readonly inputNames: readonly string[];

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { compressPreparedWithReport, DEFAULT_BATCH_SIZE, prepareRun } from '../../api/compress.ts';
+import { compressPreparedWithReport, prepareRun } from '../../api/compress.ts';
 import { heldOutEstimator } from '../../api/held-out.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
@@ -33,7 +33,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   const run = { ...flags, evaluation: evaluation && { dataset: evaluation, labels }, progress, version, date };
   const prepared = await prepareRun({ model, bytes, external }, calibration, run, saved);
   // One held-out split, prepared once, estimates every target.
-  const estimator = flags.estimate ? heldOutEstimator({ model, bytes }, calibration, { ...run, batchSize: flags.batchSize ?? DEFAULT_BATCH_SIZE }) : undefined;
+  const estimator = flags.estimate ? heldOutEstimator({ model, bytes }, calibration, run) : undefined;
   const points: SweepPoint[] = [];
   const reports: CompressionReport[] = [];
   for (const target of [...flags.targets].sort((a, b) => b - a)) {
