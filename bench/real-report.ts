@@ -17,6 +17,8 @@ export interface RunRecord {
   magnitudeCorrectedError?: string;
   randomCorrected?: MetricValue;
   randomCorrectedError?: string;
+  biasCompensated?: MetricValue;
+  biasCompensatedError?: string;
   /** idprune's --estimate with the full calibration set (bench/real-worker.ts). */
   estimate?: { agreement: number; interval: [number, number]; cosine: number; samples: number };
   estimateError?: string;
@@ -78,8 +80,8 @@ function modelCells(r: ModelRecord): string[] {
 }
 
 function runCells(run: RunRecord | undefined, failure: string | undefined): string[] {
-  if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', '', ''];
-  if (run.error) return [failed(run.error), '', '', '', '', '', '', ''];
+  if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', '', '', ''];
+  if (run.error) return [failed(run.error), '', '', '', '', '', '', '', ''];
   const peer = (value: MetricValue | undefined, error: string | undefined) => (value ? value.text : error ? failed(error) : 'not run');
   const kept = `${run.flops!.toFixed(3)} / ${run.params!.toFixed(3)}${run.estimated ? ' (est.)' : ''}`;
   return [
@@ -89,6 +91,7 @@ function runCells(run: RunRecord | undefined, failure: string | undefined): stri
     run.magnitude ? run.magnitude.text : failed(run.magnitudeError ?? '?'),
     peer(run.magnitudeCorrected, run.magnitudeCorrectedError),
     peer(run.randomCorrected, run.randomCorrectedError),
+    peer(run.biasCompensated, run.biasCompensatedError),
     run.timesOnePass !== undefined ? `${run.timesOnePass.toFixed(1)}× (${run.compressSeconds!.toFixed(1)} s)` : `${run.compressSeconds?.toFixed(1)} s`,
     run.latencyRatio !== undefined ? run.latencyRatio.toFixed(2) : failed(run.latencyError ?? '?'),
   ];
@@ -105,7 +108,7 @@ function groupedReasons(reasons: Record<string, number>): Record<string, number>
 }
 
 export function writeReport(records: ModelRecord[], targets: string[], intro: string[]): string {
-  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'estimate from calibration data (held-out samples)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'compression time × one pass', 'latency ratio'];
+  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'estimate from calibration data (held-out samples)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'fluctuation + bias compensation (FLAP-style)', 'compression time × one pass', 'latency ratio'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const r of records) {
     targets.forEach((label, i) => {

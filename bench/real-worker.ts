@@ -23,6 +23,7 @@ import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { type InputSpec, inputSpecs } from '../src/onnx/shapes.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { magnitudeKeep, randomKeep, uncorrected } from './baselines.ts';
+import { biasCompensatedModel } from './bias-compensation.ts';
 import { corpusModel, type CorpusModel, loadSplit, modelPath, type Split } from './real-corpus.ts';
 import { column, sampleSet, type SampleSet } from './real-data.ts';
 import { metricFor, type Metric, type MetricValue, type Outputs } from './real-metrics.ts';
@@ -273,6 +274,12 @@ for (const target of options.targets) {
       } catch (err) {
         record.estimateError = oneLine(err);
       }
+    }
+    try {
+      const data = { dataset: makeDataset(arrays, inputs, target.split), inputs, runtime: nodeRuntime, batchSize: batchSizeFor(inputs, DEFAULT_BATCH_SIZE) };
+      record.biasCompensated = await judge(await biasCompensatedModel(result.analysis, result.outcomes, data));
+    } catch (err) {
+      record.biasCompensatedError = oneLine(err);
     }
     for (const [name, choose] of peers) {
       try {
