@@ -1,7 +1,8 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
 // Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled] [round-to-1] [peers]
 // With `peers`, also writes <output>.magnitude.onnx and <output>.random.onnx: those selections at
-// the same per-layer sizes, with the same interpolation and refits (after the timed compression).
+// the same per-layer sizes, with the same interpolation and refits, and <output>.flap.onnx, the
+// FLAP-style peer at those sizes (after the timed compression).
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
@@ -10,6 +11,7 @@ import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
 import { magnitudeKeep, randomKeep } from './baselines.ts';
+import { biasCompensatedModel } from './bias-compensation.ts';
 import { type Fixture, loadCalibration, loadModel } from './fixtures.ts';
 
 const [fixture, budget, mode, output, ...flags] = process.argv.slice(2);
@@ -45,6 +47,8 @@ if (peers) {
     const peer = await compressPrepared(prepared, { ...sizing, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
     writeFileSync(output.replace(/\.onnx$/, `.${name}.onnx`), peer.bytes);
   }
+  const flap = await biasCompensatedModel(result.analysis, result.outcomes, { dataset, inputs, runtime: nodeRuntime, batchSize: 64 });
+  writeFileSync(output.replace(/\.onnx$/, '.flap.onnx'), flap);
 }
 console.log(
   JSON.stringify({

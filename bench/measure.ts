@@ -56,7 +56,8 @@ export function sampleDimsOf(fixture: Fixture): Record<string, number[]> {
 
 /**
  * Compresses in a child process (bench/compress-once.ts) and measures the result; with the `peers`
- * flag, also magnitude and random selections at the same sizes with the same correction.
+ * flag, also magnitude and random selections at the same sizes with the same correction, and the
+ * FLAP-style peer (bench/bias-compensation.ts).
  */
 export async function compressAndMeasure(fixture: Fixture, original: Uint8Array, base: { flops: number; params: number }, budget: Budget, mode: string, label: string, extra: string[] = []) {
   const output = `${outDir}${fixture}-${label.replace(/\W+/g, '-')}.onnx`;
@@ -67,7 +68,7 @@ export async function compressAndMeasure(fixture: Fixture, original: Uint8Array,
   const latencyRatio = await latencyRatioOf(fixture, original, candidate);
   const peers: { method: string; measured: Measured }[] = [];
   if (extra.includes('peers')) {
-    for (const [name, method] of [['magnitude', 'magnitude (L1) + same correction'], ['random', 'random + same correction']]) {
+    for (const [name, method] of [['magnitude', 'magnitude (L1) + same correction'], ['random', 'random + same correction'], ['flap', 'fluctuation + bias compensation (FLAP-style)']]) {
       peers.push({ method, measured: await measure(fixture, original, new Uint8Array(readFileSync(output.replace(/\.onnx$/, `.${name}.onnx`))), base) });
     }
   }
