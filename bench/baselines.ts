@@ -32,10 +32,13 @@ export function magnitudeKeep(analysis: Analysis, space: ChannelSpace, k: number
 
 export function randomKeep(channels: number, k: number, seed: number): number[] {
   let state = seed >>> 0;
-  const next = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   return topK(Float64Array.from({ length: channels }, next), k);
 }
 
 function topK(scores: Float64Array, k: number): number[] {
-  return Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]).slice(0, k).sort((a, b) => a - b);
+  return Array.from(scores.keys())
+    .sort((a, b) => scores[b] - scores[a])
+    .slice(0, k)
+    .sort((a, b) => a - b);
 }

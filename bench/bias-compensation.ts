@@ -37,15 +37,31 @@ export interface BiasPeerData {
   batchSize: number;
 }
 
-export async function biasCompensatedModel(analysis: Analysis, outcomes: readonly { space: ChannelSpace; kept: number }[], data: BiasPeerData): Promise<Uint8Array> {
+export async function biasCompensatedModel(
+  analysis: Analysis,
+  outcomes: readonly { space: ChannelSpace; kept: number }[],
+  data: BiasPeerData,
+): Promise<Uint8Array> {
   const pruned = outcomes.filter((o) => o.kept < o.space.channels);
-  const layouts = new Map(pruned.flatMap((o) => o.space.tensors.filter((t) => o.space.consumers.some((c) => c.reads === t.name)).map((t) => [t.name, t.layout] as const)));
+  const layouts = new Map(
+    pruned.flatMap((o) =>
+      o.space.tensors
+        .filter((t) => o.space.consumers.some((c) => c.reads === t.name))
+        .map((t) => [t.name, t.layout] as const),
+    ),
+  );
   const moments = await entryMoments(analysis.model, layouts, data);
-  const weightOf = (c: Consumer) => readFloatTensor(analysis.index.constants.get(analysis.index.nodes[c.node].input[c.weight.input])!);
+  const weightOf = (c: Consumer) =>
+    readFloatTensor(analysis.index.constants.get(analysis.index.nodes[c.node].input[c.weight.input])!);
   const entries = (c: Consumer, channel: number) => {
     const tensor = layouts.get(c.reads)!;
     const j = Array.from({ length: c.weight.block }, (_, i) => i);
-    return tensor.block !== c.weight.block ? [] : j.map((i) => ({ tensor: (tensor.offset ?? 0) + channel * tensor.block + i, weight: (c.weight.offset ?? 0) + channel * c.weight.block + i }));
+    return tensor.block !== c.weight.block
+      ? []
+      : j.map((i) => ({
+          tensor: (tensor.offset ?? 0) + channel * tensor.block + i,
+          weight: (c.weight.offset ?? 0) + channel * c.weight.block + i,
+        }));
   };
 
   const decisions = pruned.map(({ space, kept }) => {
@@ -53,9 +69,13 @@ export async function biasCompensatedModel(analysis: Analysis, outcomes: readonl
     for (const c of space.consumers) {
       const weight = weightOf(c);
       const norms = squaredNorms(weight, c.weight.axis);
-      for (let ch = 0; ch < space.channels; ch++) for (const e of entries(c, ch)) scores[ch] += moments.get(c.reads)!.variance[e.tensor] * norms[e.weight];
+      for (let ch = 0; ch < space.channels; ch++)
+        for (const e of entries(c, ch)) scores[ch] += moments.get(c.reads)!.variance[e.tensor] * norms[e.weight];
     }
-    const keep = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]).slice(0, kept).sort((a, b) => a - b);
+    const keep = Array.from(scores.keys())
+      .sort((a, b) => scores[b] - scores[a])
+      .slice(0, kept)
+      .sort((a, b) => a - b);
     return uncorrected(space, keep);
   });
 
@@ -88,7 +108,9 @@ export async function biasCompensatedModel(analysis: Analysis, outcomes: readonl
 
 /** A consumer that also produces a pruned space keeps only the bias entries of its kept outputs. */
 function outputsKept(node: number, values: Float64Array, decisions: readonly SpaceDecision[]): Float64Array {
-  const slices = decisions.flatMap(({ space, keep }) => space.slices.filter((s) => s.node === node && s.input === 1).map((s) => ({ s, channels: space.channels, keep })));
+  const slices = decisions.flatMap(({ space, keep }) =>
+    space.slices.filter((s) => s.node === node && s.input === 1).map((s) => ({ s, channels: space.channels, keep })),
+  );
   let vector: FloatArray = { dims: [values.length], data: values };
   for (const { s, channels, keep } of slices.sort((a, b) => (b.s.offset ?? 0) - (a.s.offset ?? 0))) {
     vector = sliceChannels(vector, { axis: 0, block: s.block, offset: s.offset, channels }, keep);
@@ -103,7 +125,8 @@ function foldAxes(analysis: Analysis, c: Consumer): { output: number; biasDims: 
   if (node.opType === 'Conv' && c.weight.input === 1 && c.weight.axis === 1 && intAttr(node, 'group', 1) === 1) {
     return { output: 0, biasDims: (n) => [n, ...Array(rank - 2).fill(1)] };
   }
-  if ((node.opType === 'Gemm' || node.opType === 'MatMul') && c.weight.input === 1 && rank === 2) return { output: 1 - c.weight.axis, biasDims: (n) => [n] };
+  if ((node.opType === 'Gemm' || node.opType === 'MatMul') && c.weight.input === 1 && rank === 2)
+    return { output: 1 - c.weight.axis, biasDims: (n) => [n] };
   return undefined;
 }
 
@@ -130,7 +153,11 @@ function sumsOverOthers(weight: FloatArray, axis: number, output: number): Float
 }
 
 /** Mean and variance of every entry of each tensor's channel axis over the calibration data. */
-async function entryMoments(model: ModelProto, layouts: Map<string, Layout>, data: BiasPeerData): Promise<Map<string, Moments>> {
+async function entryMoments(
+  model: ModelProto,
+  layouts: Map<string, Layout>,
+  data: BiasPeerData,
+): Promise<Map<string, Moments>> {
   const probe = copySharingInitializers(model);
   const names = [...layouts.keys()];
   const declared = new Set(probe.graph!.output.map((o) => o.name));

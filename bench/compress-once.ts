@@ -29,10 +29,15 @@ await session.release();
 
 const start = performance.now();
 const peers = flags.includes('peers');
-const prepared = await prepareCompression(decodeModel(bytes), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, {
-  mode: mode as CorrectionMode,
-  keepCoupled: flags.includes('keep-coupled') || undefined,
-});
+const prepared = await prepareCompression(
+  decodeModel(bytes),
+  (a) => makeDataset(calibration, a.inputs, 'calib'),
+  nodeRuntime,
+  {
+    mode: mode as CorrectionMode,
+    keepCoupled: flags.includes('keep-coupled') || undefined,
+  },
+);
 const sizing = { budget: JSON.parse(budget) as Budget, roundTo: flags.includes('round-to-1') ? 1 : undefined };
 const result = await compressPrepared(prepared, { ...sizing, lastUse: !peers });
 const compressSeconds = (performance.now() - start) / 1000;
@@ -44,10 +49,18 @@ if (peers) {
     ['random', (o) => randomKeep(o.space.channels, o.kept, 1000 + o.space.id)],
   ];
   for (const [name, choose] of choices) {
-    const peer = await compressPrepared(prepared, { ...sizing, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
+    const peer = await compressPrepared(prepared, {
+      ...sizing,
+      keep: new Map(pruned.map((o) => [o.space.id, choose(o)])),
+    });
     writeFileSync(output.replace(/\.onnx$/, `.${name}.onnx`), peer.bytes);
   }
-  const flap = await biasCompensatedModel(result.analysis, result.outcomes, { dataset, inputs, runtime: nodeRuntime, batchSize: 64 });
+  const flap = await biasCompensatedModel(result.analysis, result.outcomes, {
+    dataset,
+    inputs,
+    runtime: nodeRuntime,
+    batchSize: 64,
+  });
   writeFileSync(output.replace(/\.onnx$/, '.flap.onnx'), flap);
 }
 console.log(

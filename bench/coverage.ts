@@ -118,12 +118,24 @@ async function analyzeJob(job: Job) {
   return result;
 }
 
-async function compressOnce(bytes: Uint8Array, calib: NdArray, mode: CorrectionMode, fraction: number, flops0: number, dims: Record<string, number[]>) {
+async function compressOnce(
+  bytes: Uint8Array,
+  calib: NdArray,
+  mode: CorrectionMode,
+  fraction: number,
+  flops0: number,
+  dims: Record<string, number[]>,
+) {
   const start = performance.now();
-  const result = await compressModel(decodeModel(bytes), (a) => makeDataset(new Map([['input', calib]]), a.inputs, 'calib'), nodeRuntime, {
-    budget: { kind: 'flops', fraction },
-    mode,
-  });
+  const result = await compressModel(
+    decodeModel(bytes),
+    (a) => makeDataset(new Map([['input', calib]]), a.inputs, 'calib'),
+    nodeRuntime,
+    {
+      budget: { kind: 'flops', fraction },
+      mode,
+    },
+  );
   const seconds = (performance.now() - start) / 1000;
   const out: Record<string, unknown> = { target: fraction, seconds, passes: result.passes, timings: result.timings };
   out.spacesPruned = result.outcomes.filter((o) => o.kept < o.space.channels).length;
@@ -212,7 +224,11 @@ function runJob(job: Job, budgetSeconds: number): Promise<Outcome> {
       const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
       if (timedOut) resolve({ timedOut: true, wallSeconds, error: `skipped: exceeded the ${budgetSeconds} s budget` });
       else if (line) resolve({ result: JSON.parse(line.slice(7)), wallSeconds });
-      else resolve({ wallSeconds, error: `worker exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
+      else
+        resolve({
+          wallSeconds,
+          error: `worker exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        });
     });
   });
 }
@@ -278,7 +294,9 @@ interface Meta {
 function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
   writeFileSync(new URL('./coverage.json', import.meta.url), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
   const plainOnlyText =
-    meta.plainOnly.length > 0 ? `${meta.plainOnly.join(', ')} ran in plain mode only (time)` : 'every model ran in both modes';
+    meta.plainOnly.length > 0
+      ? `${meta.plainOnly.join(', ')} ran in plain mode only (time)`
+      : 'every model ran in both modes';
   const lines = [
     '# idprune coverage on torchvision architectures',
     '',
@@ -327,9 +345,19 @@ function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
       }
       if (why.size > 0) notes.push(`intact: ${[...why].map(([k, n]) => `${n}× ${k}`).join('; ')}`);
     }
-    const corrected = row.correctedSkipped ? 'skipped (plain only, time)' : compressCell(row.corrected, notes, 'corrected');
+    const corrected = row.correctedSkipped
+      ? 'skipped (plain only, time)'
+      : compressCell(row.corrected, notes, 'corrected');
     const plain = compressCell(row.plain, notes, 'plain');
-    const cells = [row.model, spaces, share, keepAll, corrected, plain, notes.join('. ').replaceAll('|', '\\|').replaceAll('\n', ' ')];
+    const cells = [
+      row.model,
+      spaces,
+      share,
+      keepAll,
+      corrected,
+      plain,
+      notes.join('. ').replaceAll('|', '\\|').replaceAll('\n', ' '),
+    ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push('');
@@ -357,12 +385,15 @@ async function main() {
     writeOutputs(saved.meta, saved.rows);
     return;
   }
-  const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(i > 0 && all[i - 1].startsWith('--')));
+  const positional = process.argv
+    .slice(2)
+    .filter((a, i, all) => !a.startsWith('--') && !(i > 0 && all[i - 1].startsWith('--')));
   const folder = positional[0] ?? '/tmp/idprune-coverage';
   const budget = Number(flag('--budget-s') ?? 180);
   // --plain-only a,b: plain mode alone for these models, where time is short.
   const plainOnly = (flag('--plain-only') ?? '').split(',').filter(Boolean);
-  if (!existsSync(join(folder, 'calib.npy'))) throw new Error(`${folder}/calib.npy not found: run scripts/export_coverage_models.py first`);
+  if (!existsSync(join(folder, 'calib.npy')))
+    throw new Error(`${folder}/calib.npy not found: run scripts/export_coverage_models.py first`);
   const rank = (m: string) => (ORDER.includes(m) ? ORDER.indexOf(m) : ORDER.length);
   const available = readdirSync(folder)
     .filter((f) => f.endsWith('.onnx'))

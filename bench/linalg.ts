@@ -52,14 +52,32 @@ function cases(sizes: readonly number[], large: boolean): Case[] {
   for (const n of sizes) {
     const a = randomMatrix(n, n, 1);
     const b = randomMatrix(n, n, 2);
-    out.push({ kernel: 'multiply A·B', n, shape: `${n}×${n} · ${n}×${n}`, naive: () => naiveMultiply(a, b).data, blocked: () => multiply(a, b).data });
-    out.push({ kernel: 'gram AᵀA', n, shape: `${n}×${n}`, naive: () => naiveGram(a).data, blocked: () => gram(a).data });
+    out.push({
+      kernel: 'multiply A·B',
+      n,
+      shape: `${n}×${n} · ${n}×${n}`,
+      naive: () => naiveMultiply(a, b).data,
+      blocked: () => multiply(a, b).data,
+    });
+    out.push({
+      kernel: 'gram AᵀA',
+      n,
+      shape: `${n}×${n}`,
+      naive: () => naiveGram(a).data,
+      blocked: () => gram(a).data,
+    });
   }
   for (const n of sizes) out.push(solveCase(n, n / 2));
   if (large) out.push(solveCase(4608, 2304));
   for (const n of sizes) {
     const g = positiveDefinite(n, 5);
-    out.push({ kernel: 'pivotedCholesky', n, shape: `${n}×${n}, full rank`, naive: () => naivePivotedCholesky(g).diagonal, blocked: async () => (await pivotedCholesky(g)).diagonal });
+    out.push({
+      kernel: 'pivotedCholesky',
+      n,
+      shape: `${n}×${n}, full rank`,
+      naive: () => naivePivotedCholesky(g).diagonal,
+      blocked: async () => (await pivotedCholesky(g)).diagonal,
+    });
   }
   return out;
 }
@@ -67,11 +85,20 @@ function cases(sizes: readonly number[], large: boolean): Case[] {
 function solveCase(n: number, m: number): Case {
   const a = positiveDefinite(n, 3);
   const b = randomMatrix(n, m, 4);
-  return { kernel: 'solveSymmetric', n, shape: `${n}×${n}, ${m} right-hand sides`, naive: () => naiveSolveSymmetric(a, b).data, blocked: () => solveSymmetric(a, b).data };
+  return {
+    kernel: 'solveSymmetric',
+    n,
+    shape: `${n}×${n}, ${m} right-hand sides`,
+    naive: () => naiveSolveSymmetric(a, b).data,
+    blocked: () => solveSymmetric(a, b).data,
+  };
 }
 
 /** Best of `reps` runs, in seconds, with the last result. */
-async function time(f: () => Float64Array | Promise<Float64Array>, reps: number): Promise<{ seconds: number; result: Float64Array }> {
+async function time(
+  f: () => Float64Array | Promise<Float64Array>,
+  reps: number,
+): Promise<{ seconds: number; result: Float64Array }> {
   let seconds = Infinity;
   let result: Float64Array = new Float64Array(0);
   for (let r = 0; r < reps; r++) {
@@ -97,8 +124,17 @@ async function run(c: Case): Promise<Result> {
   const reps = c.n <= 256 ? 5 : 1;
   const naive = await time(c.naive, reps);
   const blocked = await time(c.blocked, reps);
-  const result = { kernel: c.kernel, n: c.n, shape: c.shape, naiveSeconds: naive.seconds, blockedSeconds: blocked.seconds, difference: relativeDifference(blocked.result, naive.result) };
-  console.log(`${c.kernel.padEnd(16)} ${c.shape.padEnd(30)} naive ${naive.seconds.toFixed(3)} s  blocked ${blocked.seconds.toFixed(3)} s  ×${(naive.seconds / blocked.seconds).toFixed(1)}`);
+  const result = {
+    kernel: c.kernel,
+    n: c.n,
+    shape: c.shape,
+    naiveSeconds: naive.seconds,
+    blockedSeconds: blocked.seconds,
+    difference: relativeDifference(blocked.result, naive.result),
+  };
+  console.log(
+    `${c.kernel.padEnd(16)} ${c.shape.padEnd(30)} naive ${naive.seconds.toFixed(3)} s  blocked ${blocked.seconds.toFixed(3)} s  ×${(naive.seconds / blocked.seconds).toFixed(1)}`,
+  );
   return result;
 }
 

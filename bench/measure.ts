@@ -36,10 +36,21 @@ mkdirSync(outDir, { recursive: true });
 
 type Measured = Omit<Row, 'fixture' | 'target' | 'method'>;
 
-export async function measure(fixture: Fixture, original: Uint8Array, candidate: Uint8Array, base: { flops: number; params: number }): Promise<Measured> {
+export async function measure(
+  fixture: Fixture,
+  original: Uint8Array,
+  candidate: Uint8Array,
+  base: { flops: number; params: number },
+): Promise<Measured> {
   const analysis = await analyzeModel(decodeModel(candidate), nodeRuntime, { sampleDims: sampleDimsOf(fixture) });
   const dataset = makeDataset(loadHeldout(fixture), analysis.inputs, 'heldout');
-  const c = await compareModels(original, candidate, { runtime: nodeRuntime, dataset, inputs: analysis.inputs, batchSize: 250, labels: loadLabels(fixture) });
+  const c = await compareModels(original, candidate, {
+    runtime: nodeRuntime,
+    dataset,
+    inputs: analysis.inputs,
+    batchSize: 250,
+    labels: loadLabels(fixture),
+  });
   return {
     flops: analysis.flops / base.flops,
     params: analysis.params / base.params,
@@ -59,21 +70,57 @@ export function sampleDimsOf(fixture: Fixture): Record<string, number[]> {
  * flag, also magnitude and random selections at the same sizes with the same correction, and the
  * FLAP-style peer (bench/bias-compensation.ts).
  */
-export async function compressAndMeasure(fixture: Fixture, original: Uint8Array, base: { flops: number; params: number }, budget: Budget, mode: string, label: string, extra: string[] = []) {
+export async function compressAndMeasure(
+  fixture: Fixture,
+  original: Uint8Array,
+  base: { flops: number; params: number },
+  budget: Budget,
+  mode: string,
+  label: string,
+  extra: string[] = [],
+) {
   const output = `${outDir}${fixture}-${label.replace(/\W+/g, '-')}.onnx`;
-  const args = ['--import', 'tsx', new URL('./compress-once.ts', import.meta.url).pathname, fixture, JSON.stringify(budget), mode, output, ...extra];
+  const args = [
+    '--import',
+    'tsx',
+    new URL('./compress-once.ts', import.meta.url).pathname,
+    fixture,
+    JSON.stringify(budget),
+    mode,
+    output,
+    ...extra,
+  ];
   const run = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
   const candidate = new Uint8Array(readFileSync(output));
   const m = await measure(fixture, original, candidate, base);
   const latencyRatio = await latencyRatioOf(fixture, original, candidate);
   const peers: { method: string; measured: Measured }[] = [];
   if (extra.includes('peers')) {
-    for (const [name, method] of [['magnitude', 'magnitude (L1) + same correction'], ['random', 'random + same correction'], ['flap', 'fluctuation + bias compensation (FLAP-style)']]) {
-      peers.push({ method, measured: await measure(fixture, original, new Uint8Array(readFileSync(output.replace(/\.onnx$/, `.${name}.onnx`))), base) });
+    for (const [name, method] of [
+      ['magnitude', 'magnitude (L1) + same correction'],
+      ['random', 'random + same correction'],
+      ['flap', 'fluctuation + bias compensation (FLAP-style)'],
+    ]) {
+      peers.push({
+        method,
+        measured: await measure(
+          fixture,
+          original,
+          new Uint8Array(readFileSync(output.replace(/\.onnx$/, `.${name}.onnx`))),
+          base,
+        ),
+      });
     }
   }
   return {
-    measured: { ...m, compressSeconds: run.compressSeconds, inferenceSeconds: run.inferenceSeconds, passes: run.passes, peakRssMB: run.peakRssMB, latencyRatio },
+    measured: {
+      ...m,
+      compressSeconds: run.compressSeconds,
+      inferenceSeconds: run.inferenceSeconds,
+      passes: run.passes,
+      peakRssMB: run.peakRssMB,
+      latencyRatio,
+    },
     kept: run.kept as Record<string, { kept: number; keep: number[] }>,
     peers,
   };
@@ -86,18 +133,29 @@ async function latencyRatioOf(fixture: Fixture, original: Uint8Array, candidate:
 }
 
 /** Uncorrected baselines at the per-layer sizes `sizes` (space id → kept channels and the ones ID kept). */
-export async function baselines(fixture: Fixture, analysis: Analysis, original: Uint8Array, base: { flops: number; params: number }, sizes: Record<string, { kept: number; keep: number[] }>, withRandom = true) {
+export async function baselines(
+  fixture: Fixture,
+  analysis: Analysis,
+  original: Uint8Array,
+  base: { flops: number; params: number },
+  sizes: Record<string, { kept: number; keep: number[] }>,
+  withRandom = true,
+) {
   const choices: [string, (id: number, k: number, keep: number[]) => number[]][] = [
     ['same selection, no correction', (_, __, keep) => keep],
     ['magnitude (L1), no correction', (id, k) => magnitudeKeep(analysis, analysis.spaces[id], k)],
   ];
-  if (withRandom) choices.push(['random, no correction', (id, k) => randomKeep(analysis.spaces[id].channels, k, 1000 + id)]);
+  if (withRandom)
+    choices.push(['random, no correction', (id, k) => randomKeep(analysis.spaces[id].channels, k, 1000 + id)]);
   const rows: { method: string; measured: Measured }[] = [];
   for (const [method, choose] of choices) {
     const decisions: SpaceDecision[] = Object.entries(sizes)
       .filter(([id, s]) => s.kept < analysis.spaces[Number(id)].channels)
       .map(([id, s]) => uncorrected(analysis.spaces[Number(id)], choose(Number(id), s.kept, s.keep)));
-    rows.push({ method, measured: await measure(fixture, original, encodeModel(await applySurgery(analysis.model, decisions)), base) });
+    rows.push({
+      method,
+      measured: await measure(fixture, original, encodeModel(await applySurgery(analysis.model, decisions)), base),
+    });
   }
   return rows;
 }
@@ -114,7 +172,7 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
       r.flops.toFixed(3),
       r.params.toFixed(3),
       pct(r.agreement),
-      Number.isNaN(r.accuracy) ? "—" : `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
+      Number.isNaN(r.accuracy) ? '—' : `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
       r.latencyRatio ? r.latencyRatio.toFixed(2) : '',
       r.compressSeconds ? `${r.compressSeconds.toFixed(2)} s` : '',
       r.compressSeconds ? `${(r.compressSeconds / r.inferenceSeconds!).toFixed(1)}×` : '',

@@ -32,7 +32,8 @@ export interface CorpusModel {
 }
 
 /** The timer head's output is named by its class map. */
-const OWW_TIMER_OUTPUT = '{"1": "1_minute_timer", "2": "5_minute_timer", "3": "10_minute_timer", "4": "20_minute_timer", "5": "30_minute_timer", "6": "1_hour_timer"}';
+const OWW_TIMER_OUTPUT =
+  '{"1": "1_minute_timer", "2": "5_minute_timer", "3": "10_minute_timer", "4": "20_minute_timer", "5": "30_minute_timer", "6": "1_hour_timer"}';
 
 const SILERO: Recurrence = { state: 'state', stateOut: 'stateN', start: 'start' };
 
@@ -77,7 +78,9 @@ export function dataPath(id: string, split: Split): string {
     const path = `${cache}data/${id}/${split}.${ext}`;
     if (existsSync(path)) return path;
   }
-  throw new Error(`no ${split} data for ${id} in ${cache}data/${id}/: run /usr/bin/python3 scripts/corpus/make_data.py`);
+  throw new Error(
+    `no ${split} data for ${id} in ${cache}data/${id}/: run /usr/bin/python3 scripts/corpus/make_data.py`,
+  );
 }
 
 /** A split's arrays, keyed by input name (a lone .npy by the model's single input). */
@@ -97,11 +100,21 @@ export interface ManifestEntry {
 /** The model's entry of scripts/corpus/corpus.json. */
 export function manifestEntry(id: string): ManifestEntry {
   const manifest = JSON.parse(readFileSync(new URL('../scripts/corpus/corpus.json', import.meta.url), 'utf8')) as {
-    packages: { name: string; version: string; models: { id: string; producer: string; opset: number; description: string }[] }[];
+    packages: {
+      name: string;
+      version: string;
+      models: { id: string; producer: string; opset: number; description: string }[];
+    }[];
   };
   for (const pkg of manifest.packages) {
     const model = pkg.models.find((m) => m.id === id);
-    if (model) return { package: `${pkg.name}@${pkg.version}`, producer: model.producer, opset: model.opset, description: model.description };
+    if (model)
+      return {
+        package: `${pkg.name}@${pkg.version}`,
+        producer: model.producer,
+        opset: model.opset,
+        description: model.description,
+      };
   }
   throw new Error(`${id} is not in scripts/corpus/corpus.json`);
 }

@@ -23,17 +23,20 @@ function toHost(array: ArraySource, index: number, input: InputSpec, dims: numbe
   if (array.dtype === input.type) return { type: input.type, dims, data: values.slice() };
   if (input.type === 'float32') {
     const data = new Float32Array(values.length);
-    for (let i = 0; i < values.length; i++) data[i] = array.dtype === 'float16' ? halfToFloat(values[i] as number) : Number(values[i]);
+    for (let i = 0; i < values.length; i++)
+      data[i] = array.dtype === 'float16' ? halfToFloat(values[i] as number) : Number(values[i]);
     return { type: 'float32', dims, data };
   }
-  if (input.type === 'int64') return { type: 'int64', dims, data: BigInt64Array.from(values as ArrayLike<number | bigint>, (v) => BigInt(v)) };
+  if (input.type === 'int64')
+    return { type: 'int64', dims, data: BigInt64Array.from(values as ArrayLike<number | bigint>, (v) => BigInt(v)) };
   throw new Error(`input "${input.name}": cannot feed ${array.dtype} data to a ${input.type} input`);
 }
 
 /** Samples [0, limit) of `arrays` as single-sample feeds for the model's inputs. */
 export function sampleSet(arrays: Map<string, ArraySource>, inputs: readonly InputSpec[], limit = Infinity): SampleSet {
   const missing = inputs.filter((i) => !arrays.has(i.name)).map((i) => i.name);
-  if (missing.length > 0) throw new Error(`data has no array for input ${missing.join(', ')} (has: ${[...arrays.keys()].join(', ')})`);
+  if (missing.length > 0)
+    throw new Error(`data has no array for input ${missing.join(', ')} (has: ${[...arrays.keys()].join(', ')})`);
   const counts = inputs.filter((i) => sampleAxis(i) !== null).map((i) => arrays.get(i.name)!.shape[0]);
   const count = Math.min(limit, ...counts);
   return {

@@ -44,7 +44,9 @@ function agreement(a: (number | boolean)[], b: (number | boolean)[]): number {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < a.length; i++) {
     dot += a[i] * b[i];
     na += a[i] * a[i];
@@ -54,7 +56,8 @@ function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 function relativeError(original: Float32Array, candidate: Float32Array): number {
-  let diff = 0, norm = 0;
+  let diff = 0,
+    norm = 0;
   for (let i = 0; i < original.length; i++) {
     diff += (candidate[i] - original[i]) ** 2;
     norm += original[i] ** 2;
@@ -86,14 +89,22 @@ const classifier = (name: string): Metric<Float32Array> => ({
 });
 
 /** Cosine similarity of raw output vectors, and the largest relative L2 error of one sample. */
-function vectorMetric(name: string, values: (o: Outputs) => Float32Array, extra?: (a: Float32Array[], b: Float32Array[]) => [string, string, number]): Metric<Float32Array> {
+function vectorMetric(
+  name: string,
+  values: (o: Outputs) => Float32Array,
+  extra?: (a: Float32Array[], b: Float32Array[]) => [string, string, number],
+): Metric<Float32Array> {
   return {
     summarize: (o) => values(o).slice(),
     compare(a, b) {
       const cosines = a.map((x, i) => cosine(x, b[i]));
       const maxRelative = Math.max(...a.map((x, i) => relativeError(x, b[i])));
       const value = mean(cosines);
-      const details: Record<string, number> = { samples: a.length, minCosine: Math.min(...cosines), maxRelativeError: maxRelative };
+      const details: Record<string, number> = {
+        samples: a.length,
+        minCosine: Math.min(...cosines),
+        maxRelativeError: maxRelative,
+      };
       let text = `cos ${value.toFixed(4)}, max rel. err. ${maxRelative.toFixed(3)}`;
       if (extra) {
         const [key, shown, v] = extra(a, b);
@@ -123,7 +134,8 @@ function poseAngles(raw: Float32Array): number[] {
   return [0, 1, 2].map((k) => {
     const bins = raw.subarray(k * 66, (k + 1) * 66);
     const top = Math.max(...bins);
-    let sum = 0, weighted = 0;
+    let sum = 0,
+      weighted = 0;
     bins.forEach((v, i) => {
       const e = Math.exp(v - top);
       sum += e;
@@ -154,11 +166,23 @@ function concatenated(o: Outputs, names: string[]): Float32Array {
   return out;
 }
 
-const SSR_OUTPUTS = ['prob_stage_1', 'prob_stage_2', 'prob_stage_3', 'stage1_delta_k', 'stage2_delta_k', 'stage3_delta_k', 'index_offset_stage1', 'index_offset_stage2', 'index_offset_stage3'];
+const SSR_OUTPUTS = [
+  'prob_stage_1',
+  'prob_stage_2',
+  'prob_stage_3',
+  'stage1_delta_k',
+  'stage2_delta_k',
+  'stage3_delta_k',
+  'index_offset_stage1',
+  'index_offset_stage2',
+  'index_offset_stage3',
+];
 
 /** mergeGender / mergeAge of the package: SSR-Net's soft stagewise regression (3 stages of 3 bins), times V. */
 export function ssrMerge(x: Float32Array, V: number): number {
-  let a = 0, b = 0, c = 0;
+  let a = 0,
+    b = 0,
+    c = 0;
   for (let i = 0; i < 3; i++) a += (i + x[12 + i]) * x[i];
   a /= 3 * (1 + x[9]);
   for (let i = 0; i < 3; i++) b += (i + x[15 + i]) * x[3 + i];
@@ -172,9 +196,23 @@ const ssr = (what: 'gender' | 'age'): Metric<number> => ({
   summarize: (o) => ssrMerge(concatenated(o, SSR_OUTPUTS), what === 'age' ? 101 : 1),
   compare(a, b): MetricValue {
     const meanAbs = mean(a.map((x, i) => Math.abs(x - b[i])));
-    if (what === 'age') return { name: 'mean |Δ age| (years)', value: meanAbs, text: `|Δage| ${meanAbs.toFixed(2)} y`, details: { samples: a.length } };
-    const value = agreement(a.map((x) => x >= 0.5), b.map((x) => x >= 0.5));
-    return { name: 'decision agreement (score ≥ 0.5)', value, text: `${pct(value)} agree, |Δscore| ${meanAbs.toFixed(3)}`, details: { samples: a.length, meanAbsScoreDifference: meanAbs } };
+    if (what === 'age')
+      return {
+        name: 'mean |Δ age| (years)',
+        value: meanAbs,
+        text: `|Δage| ${meanAbs.toFixed(2)} y`,
+        details: { samples: a.length },
+      };
+    const value = agreement(
+      a.map((x) => x >= 0.5),
+      b.map((x) => x >= 0.5),
+    );
+    return {
+      name: 'decision agreement (score ≥ 0.5)',
+      value,
+      text: `${pct(value)} agree, |Δscore| ${meanAbs.toFixed(3)}`,
+      details: { samples: a.length, meanAbsScoreDifference: meanAbs },
+    };
   },
 });
 
@@ -215,9 +253,12 @@ function iou(a: Box, b: Box): number {
 
 /** Greedy one-to-one matching of candidate boxes to the original's, best IoU first. */
 function matches(original: Box[], candidate: Box[], threshold: number): number {
-  const pairs = original.flatMap((o, i) => candidate.map((c, j) => ({ i, j, v: iou(o, c) }))).filter((p) => p.v >= threshold);
+  const pairs = original
+    .flatMap((o, i) => candidate.map((c, j) => ({ i, j, v: iou(o, c) })))
+    .filter((p) => p.v >= threshold);
   pairs.sort((x, y) => y.v - x.v);
-  const usedO = new Set<number>(), usedC = new Set<number>();
+  const usedO = new Set<number>(),
+    usedC = new Set<number>();
   for (const p of pairs) {
     if (usedO.has(p.i) || usedC.has(p.j)) continue;
     usedO.add(p.i);
@@ -229,15 +270,23 @@ function matches(original: Box[], candidate: Box[], threshold: number): number {
 const detector: Metric<Box[]> = {
   summarize: (o) => decodeFaces(output(o, 'scores'), output(o, 'boxes')),
   compare(a, b) {
-    let tp = 0, originalBoxes = 0, candidateBoxes = 0;
+    let tp = 0,
+      originalBoxes = 0,
+      candidateBoxes = 0;
     a.forEach((boxes, i) => {
       tp += matches(boxes, b[i], 0.5);
       originalBoxes += boxes.length;
       candidateBoxes += b[i].length;
     });
-    const fp = candidateBoxes - tp, fn = originalBoxes - tp;
+    const fp = candidateBoxes - tp,
+      fn = originalBoxes - tp;
     const value = tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn);
-    return { name: 'F1 of boxes vs the original\'s (IoU ≥ 0.5)', value, text: `F1 ${value.toFixed(3)}`, details: { samples: a.length, originalBoxes, candidateBoxes, truePositives: tp } };
+    return {
+      name: "F1 of boxes vs the original's (IoU ≥ 0.5)",
+      value,
+      text: `F1 ${value.toFixed(3)}`,
+      details: { samples: a.length, originalBoxes, candidateBoxes, truePositives: tp },
+    };
   },
 };
 
@@ -253,7 +302,8 @@ function maskMetric(name: string, threshold?: number): Metric<Uint8Array> {
     },
     compare(a, b) {
       const ious = a.map((m, s) => {
-        let inter = 0, union = 0;
+        let inter = 0,
+          union = 0;
         for (let i = 0; i < m.length; i++) {
           inter += m[i] & b[s][i];
           union += m[i] | b[s][i];
@@ -261,7 +311,12 @@ function maskMetric(name: string, threshold?: number): Metric<Uint8Array> {
         return union === 0 ? 1 : inter / union;
       });
       const value = mean(ious);
-      return { name: title, value, text: `IoU ${value.toFixed(3)}`, details: { samples: a.length, minIoU: Math.min(...ious) } };
+      return {
+        name: title,
+        value,
+        text: `IoU ${value.toFixed(3)}`,
+        details: { samples: a.length, minIoU: Math.min(...ious) },
+      };
     },
   };
 }
@@ -285,7 +340,8 @@ export function editDistance(a: readonly number[], b: readonly number[]): number
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= b.length; j++)
+      next.push(Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
     row = next;
   }
   return row[b.length];
@@ -302,7 +358,7 @@ const ctc = (name: string): Metric<number[]> => ({
     const characters = a.reduce((sum, x) => sum + x.length, 0);
     const cer = errors / Math.max(1, characters);
     return {
-      name: 'decoded text identical to the original\'s (CTC greedy)',
+      name: "decoded text identical to the original's (CTC greedy)",
       value,
       text: `${pct(value)} same text, CER ${pct(cer)}`,
       details: { samples: a.length, characterErrorRate: cer, originalCharacters: characters },
@@ -315,13 +371,21 @@ const ctc = (name: string): Metric<number[]> => ({
 const score = (name: string, threshold: number): Metric<number> => ({
   summarize: (o) => output(o, name)[0],
   compare(a, b) {
-    const value = agreement(a.map((p) => p > threshold), b.map((p) => p > threshold));
+    const value = agreement(
+      a.map((p) => p > threshold),
+      b.map((p) => p > threshold),
+    );
     const shift = mean(a.map((p, i) => Math.abs(p - b[i])));
     return {
       name: `detection agreement (score > ${threshold})`,
       value,
       text: `${pct(value)} agree, |Δscore| ${shift.toFixed(3)}`,
-      details: { samples: a.length, detectionsOriginal: a.filter((p) => p > threshold).length, detectionsCandidate: b.filter((p) => p > threshold).length, meanAbsScoreDifference: shift },
+      details: {
+        samples: a.length,
+        detectionsOriginal: a.filter((p) => p > threshold).length,
+        detectionsCandidate: b.filter((p) => p > threshold).length,
+        meanAbsScoreDifference: shift,
+      },
     };
   },
 });
@@ -337,12 +401,19 @@ function decibelError(a: Float32Array[], b: Float32Array[]): [string, string, nu
 const vad: Metric<number> = {
   summarize: (o) => output(o, 'output')[0],
   compare(a, b) {
-    const value = agreement(a.map((p) => p >= 0.5), b.map((p) => p >= 0.5));
+    const value = agreement(
+      a.map((p) => p >= 0.5),
+      b.map((p) => p >= 0.5),
+    );
     return {
       name: 'per-chunk speech decision agreement (p ≥ 0.5)',
       value,
       text: `${pct(value)} agree, |Δp| ${mean(a.map((p, i) => Math.abs(p - b[i]))).toFixed(3)}`,
-      details: { chunks: a.length, speechShareOriginal: mean(a.map((p) => (p >= 0.5 ? 1 : 0))), meanAbsProbabilityDifference: mean(a.map((p, i) => Math.abs(p - b[i]))) },
+      details: {
+        chunks: a.length,
+        speechShareOriginal: mean(a.map((p) => (p >= 0.5 ? 1 : 0))),
+        meanAbsProbabilityDifference: mean(a.map((p, i) => Math.abs(p - b[i]))),
+      },
     };
   },
 };
@@ -358,7 +429,11 @@ export function metricFor(task: Task): Metric<unknown> {
     case 'landmarks':
       return vectorMetric('mean cosine similarity', (o) => output(o, task.output), landmarkError) as Metric<unknown>;
     case 'pose':
-      return vectorMetric('mean cosine similarity (3×66 bin logits)', (o) => concatenated(o, POSE_OUTPUTS), poseError) as Metric<unknown>;
+      return vectorMetric(
+        'mean cosine similarity (3×66 bin logits)',
+        (o) => concatenated(o, POSE_OUTPUTS),
+        poseError,
+      ) as Metric<unknown>;
     case 'detector':
       return detector as Metric<unknown>;
     case 'mask':
@@ -370,6 +445,10 @@ export function metricFor(task: Task): Metric<unknown> {
     case 'score':
       return score(task.output, task.threshold) as Metric<unknown>;
     case 'spectrogram':
-      return vectorMetric('mean cosine similarity (log-mel, dB)', (o) => output(o, task.output), decibelError) as Metric<unknown>;
+      return vectorMetric(
+        'mean cosine similarity (log-mel, dB)',
+        (o) => output(o, task.output),
+        decibelError,
+      ) as Metric<unknown>;
   }
 }

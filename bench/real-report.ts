@@ -46,8 +46,23 @@ export interface ModelRecord {
   commit?: string;
   /** Set when the model's worker could not finish (crash, time budget): the steps it did not report. */
   failure?: string;
-  model?: { producer: string; opset?: number; nodes: number; inputs: { name: string; type: string; dims: (number | null)[] }[] };
-  analysis?: { error?: string; spaces?: number; prunable?: number; prunableFlopsShare?: number; flops?: number; params?: number; notPrunable?: Record<string, number>; branches?: string[]; seconds?: number };
+  model?: {
+    producer: string;
+    opset?: number;
+    nodes: number;
+    inputs: { name: string; type: string; dims: (number | null)[] }[];
+  };
+  analysis?: {
+    error?: string;
+    spaces?: number;
+    prunable?: number;
+    prunableFlopsShare?: number;
+    flops?: number;
+    params?: number;
+    notPrunable?: Record<string, number>;
+    branches?: string[];
+    seconds?: number;
+  };
   reference?: Record<string, { seconds?: number; how?: string; error?: string }>;
   heldout?: { samples?: number; seconds?: number; error?: string };
   runs: RunRecord[];
@@ -82,17 +97,24 @@ function modelCells(r: ModelRecord): string[] {
 function runCells(run: RunRecord | undefined, failure: string | undefined): string[] {
   if (!run) return [failure ? failed(failure) : 'not run', '', '', '', '', '', '', '', ''];
   if (run.error) return [failed(run.error), '', '', '', '', '', '', '', ''];
-  const peer = (value: MetricValue | undefined, error: string | undefined) => (value ? value.text : error ? failed(error) : 'not run');
+  const peer = (value: MetricValue | undefined, error: string | undefined) =>
+    value ? value.text : error ? failed(error) : 'not run';
   const kept = `${run.flops!.toFixed(3)} / ${run.params!.toFixed(3)}${run.estimated ? ' (est.)' : ''}`;
   return [
     kept,
     run.metric ? run.metric.text : failed(run.metricError ?? '?'),
-    run.estimate ? `${pct(run.estimate.agreement)} agree, cos ${run.estimate.cosine.toFixed(4)} (${run.estimate.samples})` : run.estimateError ? failed(run.estimateError) : '',
+    run.estimate
+      ? `${pct(run.estimate.agreement)} agree, cos ${run.estimate.cosine.toFixed(4)} (${run.estimate.samples})`
+      : run.estimateError
+        ? failed(run.estimateError)
+        : '',
     run.magnitude ? run.magnitude.text : failed(run.magnitudeError ?? '?'),
     peer(run.magnitudeCorrected, run.magnitudeCorrectedError),
     peer(run.randomCorrected, run.randomCorrectedError),
     peer(run.biasCompensated, run.biasCompensatedError),
-    run.timesOnePass !== undefined ? `${run.timesOnePass.toFixed(1)}× (${run.compressSeconds!.toFixed(1)} s)` : `${run.compressSeconds?.toFixed(1)} s`,
+    run.timesOnePass !== undefined
+      ? `${run.timesOnePass.toFixed(1)}× (${run.compressSeconds!.toFixed(1)} s)`
+      : `${run.compressSeconds?.toFixed(1)} s`,
     run.latencyRatio !== undefined ? run.latencyRatio.toFixed(2) : failed(run.latencyError ?? '?'),
   ];
 }
@@ -108,7 +130,22 @@ function groupedReasons(reasons: Record<string, number>): Record<string, number>
 }
 
 export function writeReport(records: ModelRecord[], targets: string[], intro: string[]): string {
-  const header = ['model', 'producer / opset', 'spaces prunable / total', 'FLOPs in prunable spaces', 'target', 'FLOPs / params kept', 'metric (idprune corrected)', 'estimate from calibration data (held-out samples)', 'magnitude (L1), same sizes, no correction', 'magnitude + same correction', 'random + same correction', 'fluctuation + bias compensation (FLAP-style)', 'compression time × one pass', 'latency ratio'];
+  const header = [
+    'model',
+    'producer / opset',
+    'spaces prunable / total',
+    'FLOPs in prunable spaces',
+    'target',
+    'FLOPs / params kept',
+    'metric (idprune corrected)',
+    'estimate from calibration data (held-out samples)',
+    'magnitude (L1), same sizes, no correction',
+    'magnitude + same correction',
+    'random + same correction',
+    'fluctuation + bias compensation (FLAP-style)',
+    'compression time × one pass',
+    'latency ratio',
+  ];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const r of records) {
     targets.forEach((label, i) => {
@@ -119,14 +156,23 @@ export function writeReport(records: ModelRecord[], targets: string[], intro: st
   }
   const metrics = records.map((r) => {
     const m = r.runs.find((x) => x.metric)?.metric;
-    const samples = r.heldout?.samples !== undefined ? `${r.heldout.samples} held-out samples` : r.heldout?.error ? `held-out run failed: ${r.heldout.error}` : '';
-    const branches = r.analysis?.branches?.length ? ` Analysed and compressed inside the branch every calibration sample takes (${r.analysis.branches.join('; ')}).` : '';
+    const samples =
+      r.heldout?.samples !== undefined
+        ? `${r.heldout.samples} held-out samples`
+        : r.heldout?.error
+          ? `held-out run failed: ${r.heldout.error}`
+          : '';
+    const branches = r.analysis?.branches?.length
+      ? ` Analysed and compressed inside the branch every calibration sample takes (${r.analysis.branches.join('; ')}).`
+      : '';
     return `- **${r.id}** (${r.package}, run ${r.date}${r.commit ? ` at ${r.commit}` : ''}): ${r.description}. Metric: ${m?.name ?? 'see bench/real-metrics.ts'}; ${samples}.${branches}`;
   });
   const reasons = records
     .filter((r) => r.analysis?.notPrunable && Object.keys(r.analysis.notPrunable).length > 0)
     .map((r) => {
-      const top = Object.entries(groupedReasons(r.analysis!.notPrunable!)).sort((a, b) => b[1] - a[1]).slice(0, 3);
+      const top = Object.entries(groupedReasons(r.analysis!.notPrunable!))
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 3);
       return `- ${r.id}: ${top.map(([reason, n]) => `${n} × ${reason}`).join('; ')}`;
     });
   const markdown = [

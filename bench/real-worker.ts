@@ -12,7 +12,12 @@ import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/data/npy.ts';
 import { describeReading, type OutputMetric } from '../src/compress/output-error.ts';
-import { compressPrepared, type CompressResult, DEFAULT_BATCH_SIZE, prepareCompression } from '../src/compress/pipeline.ts';
+import {
+  compressPrepared,
+  type CompressResult,
+  DEFAULT_BATCH_SIZE,
+  prepareCompression,
+} from '../src/compress/pipeline.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
 import { totalCost } from '../src/graph/cost.ts';
@@ -64,7 +69,14 @@ function limited(arrays: Map<string, ArraySource>, count: number | undefined): M
 }
 
 /** Runs a model over held-out samples, a stateful one chunk by chunk carrying its own state. */
-async function runHeldout(runtime: Runtime, bytes: Uint8Array, set: SampleSet, entry: CorpusModel, starts: number[] | undefined, metric: Metric<unknown>) {
+async function runHeldout(
+  runtime: Runtime,
+  bytes: Uint8Array,
+  set: SampleSet,
+  entry: CorpusModel,
+  starts: number[] | undefined,
+  metric: Metric<unknown>,
+) {
   const session = await runtime.load(bytes);
   const summaries: unknown[] = [];
   try {
@@ -84,7 +96,11 @@ async function runHeldout(runtime: Runtime, bytes: Uint8Array, set: SampleSet, e
 }
 
 /** One plain inference pass over a calibration split, as the library batches it (per sample where the library cannot read the data). */
-async function referencePass(bytes: Uint8Array, inputs: InputSpec[], arrays: Map<string, ArraySource>): Promise<{ seconds: number; how: string }> {
+async function referencePass(
+  bytes: Uint8Array,
+  inputs: InputSpec[],
+  arrays: Map<string, ArraySource>,
+): Promise<{ seconds: number; how: string }> {
   const session = await nodeRuntime.load(bytes);
   try {
     let feeds: Feeds[];
@@ -112,20 +128,40 @@ async function referencePass(bytes: Uint8Array, inputs: InputSpec[], arrays: Map
  * The analysis the library compresses from: an If whose branch every calibration sample takes is
  * inlined first (Silero), so its layers are seen and counted; `branches` names what was inlined.
  */
-async function analyzeAsCompressed(model: ModelProto, dataset: Dataset, sampleDims: Record<string, number[]>): Promise<{ analysis: Analysis; branches?: string[] }> {
+async function analyzeAsCompressed(
+  model: ModelProto,
+  dataset: Dataset,
+  sampleDims: Record<string, number[]>,
+): Promise<{ analysis: Analysis; branches?: string[] }> {
   const inlined = await inlineFixedBranches(model, dataset, nodeRuntime);
-  return { analysis: await analyzeModel(inlined?.model ?? model, nodeRuntime, { sampleDims }), branches: inlined?.taken };
+  return {
+    analysis: await analyzeModel(inlined?.model ?? model, nodeRuntime, { sampleDims }),
+    branches: inlined?.taken,
+  };
 }
 
 /** FLOPs and parameters of the candidate over the original's; the cost model's estimate where the candidate cannot be analysed. */
-async function keptCost(candidate: Uint8Array, result: CompressResult, dataset: Dataset, sampleDims: Record<string, number[]>) {
+async function keptCost(
+  candidate: Uint8Array,
+  result: CompressResult,
+  dataset: Dataset,
+  sampleDims: Record<string, number[]>,
+) {
   try {
     const { analysis } = await analyzeAsCompressed(decodeModel(candidate), dataset, sampleDims);
-    return { flops: analysis.flops / result.analysis.flops, params: analysis.params / result.analysis.params, estimated: false };
+    return {
+      flops: analysis.flops / result.analysis.flops,
+      params: analysis.params / result.analysis.params,
+      estimated: false,
+    };
   } catch {
     const kept = new Map(result.outcomes.map((o) => [o.space.id, o.kept / o.space.channels]));
     const fraction = (s: number) => kept.get(s) ?? 1;
-    return { flops: totalCost(result.analysis.cost.flops, fraction) / result.analysis.flops, params: totalCost(result.analysis.cost.params, fraction) / result.analysis.params, estimated: true };
+    return {
+      flops: totalCost(result.analysis.cost.flops, fraction) / result.analysis.flops,
+      params: totalCost(result.analysis.cost.params, fraction) / result.analysis.params,
+      estimated: true,
+    };
   }
 }
 
@@ -149,7 +185,11 @@ async function latencyRatio(original: Uint8Array, candidate: Uint8Array, feeds: 
 
 function describeModel(model: ModelProto) {
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version;
-  return { producer: `${model.producerName} ${model.producerVersion}`.trim(), opset: opset === undefined ? undefined : Number(opset), nodes: model.graph!.node.length };
+  return {
+    producer: `${model.producerName} ${model.producerVersion}`.trim(),
+    opset: opset === undefined ? undefined : Number(opset),
+    nodes: model.graph!.node.length,
+  };
 }
 
 async function analyze(model: ModelProto, dataset: Dataset, sampleDims: Record<string, number[]>) {
@@ -177,7 +217,11 @@ const bytes = new Uint8Array(readFileSync(modelPath(id)));
 const model = decodeModel(bytes, id);
 const inputs = inputSpecs(model);
 const names = inputs.map((i) => i.name);
-emit({ kind: 'model', ...describeModel(model), inputs: inputs.map((i) => ({ name: i.name, type: i.type, dims: i.dims })) });
+emit({
+  kind: 'model',
+  ...describeModel(model),
+  inputs: inputs.map((i) => ({ name: i.name, type: i.type, dims: i.dims })),
+});
 
 const heldoutArrays = loadSplit(id, 'heldout', names);
 const heldout = sampleSet(heldoutArrays, inputs, options.heldoutSamples);
@@ -187,7 +231,9 @@ const metric = metricFor(entry.task);
 
 // 64 samples: the first of the full set (like calib16, the first 16).
 const calibration = (split: Split) =>
-  split === 'calib64' ? limited(loadSplit(id, 'calib', names), Math.min(64, options.calibSamples ?? 64)) : limited(loadSplit(id, split, names), options.calibSamples);
+  split === 'calib64'
+    ? limited(loadSplit(id, 'calib', names), Math.min(64, options.calibSamples ?? 64))
+    : limited(loadSplit(id, split, names), options.calibSamples);
 // The analysis sees the calibration data as compression does (it decides which If branches are fixed).
 const calibrationDataset = (split: Split) => makeDataset(calibration(split), inputs, split);
 
@@ -228,7 +274,12 @@ for (const target of options.targets) {
     const arrays = calibration(target.split);
     const start = performance.now();
     const budget = { kind: 'flops', fraction: target.fraction } as const;
-    const prepared = await prepareCompression(decodeModel(bytes, id), ({ inputs: specs }) => makeDataset(arrays, specs, target.split), nodeRuntime, { metric: options.metric });
+    const prepared = await prepareCompression(
+      decodeModel(bytes, id),
+      ({ inputs: specs }) => makeDataset(arrays, specs, target.split),
+      nodeRuntime,
+      { metric: options.metric },
+    );
     const result = await compressPrepared(prepared, { budget, roundTo: options.roundTo });
     const compressSeconds = seconds(start);
     mkdirSync(outDir, { recursive: true });
@@ -269,21 +320,40 @@ for (const target of options.targets) {
     ];
     if (target.split === 'calib') {
       try {
-        const estimate = await heldOutEstimator({ model, bytes }, makeDataset(arrays, inputs, target.split), { metric: options.metric, roundTo: options.roundTo, batchSize: DEFAULT_BATCH_SIZE }).at(budget, { lastUse: true });
-        if (estimate) record.estimate = { agreement: estimate.agreement, interval: estimate.interval, cosine: estimate.cosine, samples: estimate.samples };
+        const estimate = await heldOutEstimator({ model, bytes }, makeDataset(arrays, inputs, target.split), {
+          metric: options.metric,
+          roundTo: options.roundTo,
+          batchSize: DEFAULT_BATCH_SIZE,
+        }).at(budget, { lastUse: true });
+        if (estimate)
+          record.estimate = {
+            agreement: estimate.agreement,
+            interval: estimate.interval,
+            cosine: estimate.cosine,
+            samples: estimate.samples,
+          };
       } catch (err) {
         record.estimateError = oneLine(err);
       }
     }
     try {
-      const data = { dataset: makeDataset(arrays, inputs, target.split), inputs, runtime: nodeRuntime, batchSize: batchSizeFor(inputs, DEFAULT_BATCH_SIZE) };
+      const data = {
+        dataset: makeDataset(arrays, inputs, target.split),
+        inputs,
+        runtime: nodeRuntime,
+        batchSize: batchSizeFor(inputs, DEFAULT_BATCH_SIZE),
+      };
       record.biasCompensated = await judge(await biasCompensatedModel(result.analysis, result.outcomes, data));
     } catch (err) {
       record.biasCompensatedError = oneLine(err);
     }
     for (const [name, choose] of peers) {
       try {
-        const peer = await compressPrepared(prepared, { budget, roundTo: options.roundTo, keep: new Map(pruned.map((o) => [o.space.id, choose(o)])) });
+        const peer = await compressPrepared(prepared, {
+          budget,
+          roundTo: options.roundTo,
+          keep: new Map(pruned.map((o) => [o.space.id, choose(o)])),
+        });
         record[name] = await judge(peer.bytes);
       } catch (err) {
         record[`${name}Error`] = oneLine(err);

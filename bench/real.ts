@@ -26,8 +26,8 @@ const INTRO = [
   'speech and drawn symbols, preprocessed as each package does; calibration and held-out data come from disjoint sources',
   '(scripts/corpus/README.md). Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
   'first 16 (64) calibration samples only. idprune runs in its default mode (corrected, measured allocation, counts rounded to',
-  'multiples of 8 where that can meet the target, finer on narrow spaces). The metric compares the compressed model\'s raw',
-  'outputs with the original\'s on held-out data (bench/real-metrics.ts). The peers keep idprune\'s per-layer sizes:',
+  "multiples of 8 where that can meet the target, finer on narrow spaces). The metric compares the compressed model's raw",
+  "outputs with the original's on held-out data (bench/real-metrics.ts). The peers keep idprune's per-layer sizes:",
   '"magnitude" keeps the channels with the largest L1 weight norm, without correction; "magnitude + same correction" and',
   '"random + same correction" keep those (or random) channels and get idprune\'s interpolation and refits, so the',
   'difference from idprune is what the ID selection itself buys. "fluctuation + bias compensation" is FLAP-style: the channels',
@@ -40,7 +40,6 @@ const INTRO = [
   '(one score per row: the same side of 0.5) and output cosine, to set beside the held-out metric.',
 ];
 
-
 function count(args: string[], name: string): number | undefined {
   const value = option(args, name);
   if (value === undefined) return undefined;
@@ -50,10 +49,16 @@ function count(args: string[], name: string): number | undefined {
 }
 
 /** Runs one model's worker; collects its RESULT lines; a crash or the time budget ends it. */
-function runWorker(id: string, options: WorkerOptions, budgetSeconds: number): Promise<{ results: Record<string, unknown>[]; failure?: string }> {
+function runWorker(
+  id: string,
+  options: WorkerOptions,
+  budgetSeconds: number,
+): Promise<{ results: Record<string, unknown>[]; failure?: string }> {
   return new Promise((resolve) => {
     const worker = new URL('./real-worker.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, ['--import', 'tsx', worker, id, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', worker, id, JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const results: Record<string, unknown>[] = [];
     let pending = '';
     let lastError = '';
@@ -76,12 +81,12 @@ function runWorker(id: string, options: WorkerOptions, budgetSeconds: number): P
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (timedOut) resolve({ results, failure: `stopped after the ${budgetSeconds} s budget` });
-      else if (code !== 0) resolve({ results, failure: `worker exited (${signal ?? `code ${code}`}): ${lastError.slice(0, 200)}` });
+      else if (code !== 0)
+        resolve({ results, failure: `worker exited (${signal ?? `code ${code}`}): ${lastError.slice(0, 200)}` });
       else resolve({ results });
     });
   });
 }
-
 
 function record(id: string, results: Record<string, unknown>[], failure: string | undefined): ModelRecord {
   const manifest = manifestEntry(id);
@@ -134,7 +139,12 @@ async function main() {
   const earlier = readRecords();
   const fresh: ModelRecord[] = [];
   // The report is rewritten after every model, so a long run leaves what it has measured so far.
-  const report = () => writeReport(mergeRecords(earlier, fresh, known), TARGETS.map((t) => t.label), intro);
+  const report = () =>
+    writeReport(
+      mergeRecords(earlier, fresh, known),
+      TARGETS.map((t) => t.label),
+      intro,
+    );
   if (args.includes('--render')) {
     console.log(report());
     return;

@@ -18,14 +18,28 @@ for (const fixture of CNN_FIXTURES) {
     let sizes: Record<string, { kept: number; keep: number[] }> | undefined;
     // Residual streams pruned (the default) and, where the model has them, left intact.
     const coupled = analysis.spaces.some((s) => s.producers.length > 1);
-    const variants: [string, string, string[]][] = MODES.map((mode) => [`idprune ${mode}`, mode, mode === 'corrected' ? ['peers'] : []]);
+    const variants: [string, string, string[]][] = MODES.map((mode) => [
+      `idprune ${mode}`,
+      mode,
+      mode === 'corrected' ? ['peers'] : [],
+    ]);
     if (coupled) variants.push(['idprune corrected, streams intact', 'corrected', ['keep-coupled']]);
     if (target === 0.5) variants.push(['idprune corrected, counts not rounded', 'corrected', ['round-to-1']]);
     for (const [method, mode, extra] of variants) {
-      const { measured, kept, peers } = await compressAndMeasure(fixture, original, base, { kind: 'flops', fraction: target }, mode, `${target}-${method}`, extra);
+      const { measured, kept, peers } = await compressAndMeasure(
+        fixture,
+        original,
+        base,
+        { kind: 'flops', fraction: target },
+        mode,
+        `${target}-${method}`,
+        extra,
+      );
       sizes ??= kept;
       rows.push({ fixture, target: String(target), method, ...measured });
-      console.error(`${fixture} ${target} ${method}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`);
+      console.error(
+        `${fixture} ${target} ${method}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`,
+      );
       for (const peer of peers) rows.push({ fixture, target: String(target), method: peer.method, ...peer.measured });
     }
     for (const { method, measured } of await baselines(fixture, analysis, original, base, sizes!)) {

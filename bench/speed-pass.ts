@@ -21,7 +21,9 @@ async function plainPass(modelPath: string, dataPath: string) {
   for (const feeds of batches(dataset, inputs, batchSize)) await session.run(feeds);
   const seconds = (performance.now() - start) / 1000;
   await session.release();
-  console.log(JSON.stringify({ samples: dataset.count, batchSize, loadSeconds, seconds, peakRssBytes: peakRssBytes() }));
+  console.log(
+    JSON.stringify({ samples: dataset.count, batchSize, loadSeconds, seconds, peakRssBytes: peakRssBytes() }),
+  );
 }
 
 const [modelPath, dataPath] = process.argv.slice(2);

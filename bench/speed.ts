@@ -23,10 +23,19 @@ interface Model {
 }
 
 const speedDir = new URL('../.cache/speed/', import.meta.url).pathname;
-const generated = (name: string, data: string): Model => ({ name, model: `${speedDir}${name}/model.onnx`, calib: `${speedDir}${name}/${data}`, generated: true });
+const generated = (name: string, data: string): Model => ({
+  name,
+  model: `${speedDir}${name}/model.onnx`,
+  calib: `${speedDir}${name}/${data}`,
+  generated: true,
+});
 const MODELS: Model[] = [
   // The image fixtures (the ViT too) all calibrate with the same Fashion-MNIST images.
-  ...[...CNN_FIXTURES, 'vit'].map((name) => ({ name, model: fixturePath(`${name}.onnx`), calib: fixturePath('calib.npy') })),
+  ...[...CNN_FIXTURES, 'vit'].map((name) => ({
+    name,
+    model: fixturePath(`${name}.onnx`),
+    calib: fixturePath('calib.npy'),
+  })),
   generated('resnet50', 'calib.npy'),
   generated('mobilenetv3', 'calib.npy'),
   generated('bert', 'calib.npz'),
@@ -40,7 +49,13 @@ interface SpeedRecord {
   failure?: string;
   calibrationSamples?: number;
   pass?: { batchSize: number; loadSeconds: number; seconds: number; peakRssGB: number };
-  compress?: { wallSeconds: number; passes?: number; peakRssGB?: number; flopsKept?: number; timingsSeconds?: Record<string, number> };
+  compress?: {
+    wallSeconds: number;
+    passes?: number;
+    peakRssGB?: number;
+    flopsKept?: number;
+    timingsSeconds?: Record<string, number>;
+  };
   /** Compress wall time ÷ plain pass time. */
   ratio?: number;
 }
@@ -49,7 +64,6 @@ const benchDir = new URL('./', import.meta.url).pathname;
 const logDir = `${benchDir}out/speed/`;
 const builtCli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const GB = 2 ** 30;
-
 
 /** The high-water mark of a running process's resident memory, in bytes. */
 function vmHwm(pid: number): number | undefined {
@@ -70,7 +84,12 @@ interface ChildResult {
 }
 
 /** Runs `node …nodeArgs`, output logged to `log`, killed past the budget. */
-function runChild(nodeArgs: string[], log: string, budgetSeconds: number, env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+function runChild(
+  nodeArgs: string[],
+  log: string,
+  budgetSeconds: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildResult> {
   return new Promise((resolve) => {
     const start = performance.now();
     const child = spawn(process.execPath, nodeArgs, {
@@ -107,32 +126,65 @@ function runChild(nodeArgs: string[], log: string, budgetSeconds: number, env: N
   });
 }
 
-
 async function measure(m: Model, budgetSeconds: number, base: Omit<SpeedRecord, 'model'>): Promise<SpeedRecord> {
   const record: SpeedRecord = { model: m.name, ...base };
-  if (!existsSync(m.model) || !existsSync(m.calib)) return { ...record, failure: 'not generated: run /usr/bin/python3 scripts/make_speed_models.py' };
+  if (!existsSync(m.model) || !existsSync(m.calib))
+    return { ...record, failure: 'not generated: run /usr/bin/python3 scripts/make_speed_models.py' };
 
   console.error(`== ${m.name}: one plain pass`);
-  const pass = await runChild(['--import', 'tsx', `${benchDir}speed-pass.ts`, m.model, m.calib], `${logDir}${m.name}-pass.log`, budgetSeconds);
+  const pass = await runChild(
+    ['--import', 'tsx', `${benchDir}speed-pass.ts`, m.model, m.calib],
+    `${logDir}${m.name}-pass.log`,
+    budgetSeconds,
+  );
   if (pass.failure) return { ...record, failure: `plain pass ${pass.failure}` };
   const p = JSON.parse(pass.stdout.trim().split('\n').pop()!);
   record.calibrationSamples = p.samples;
-  record.pass = { batchSize: p.batchSize, loadSeconds: p.loadSeconds, seconds: p.seconds, peakRssGB: p.peakRssBytes / GB };
+  record.pass = {
+    batchSize: p.batchSize,
+    loadSeconds: p.loadSeconds,
+    seconds: p.seconds,
+    peakRssGB: p.peakRssBytes / GB,
+  };
   console.error(`   ${p.samples} samples: ${p.seconds.toFixed(2)} s (+ ${p.loadSeconds.toFixed(2)} s load)`);
 
   console.error(`== ${m.name}: compress --target-flops 0.5`);
   const tmp = mkdtempSync(join(tmpdir(), 'idprune-speed-'));
   try {
     const [output, json, rss] = ['out.onnx', 'report.json', 'rss'].map((f) => join(tmp, f));
-    const cli = ['compress', m.model, '--calib', m.calib, '-o', output, '--target-flops', '0.5', '--json', json, '--force'];
-    const run = await runChild(['--import', `${benchDir}peak-rss.mjs`, builtCli, ...cli], `${logDir}${m.name}-compress.log`, budgetSeconds, { SPEED_RSS_FILE: rss });
+    const cli = [
+      'compress',
+      m.model,
+      '--calib',
+      m.calib,
+      '-o',
+      output,
+      '--target-flops',
+      '0.5',
+      '--json',
+      json,
+      '--force',
+    ];
+    const run = await runChild(
+      ['--import', `${benchDir}peak-rss.mjs`, builtCli, ...cli],
+      `${logDir}${m.name}-compress.log`,
+      budgetSeconds,
+      { SPEED_RSS_FILE: rss },
+    );
     const rssBytes = existsSync(rss) ? Number(readFileSync(rss, 'utf8')) : run.peakRssBytes;
     record.compress = { wallSeconds: run.wallSeconds, peakRssGB: rssBytes === undefined ? undefined : rssBytes / GB };
     if (run.failure) return { ...record, failure: `compress ${run.failure}` };
     const report = JSON.parse(readFileSync(json, 'utf8'));
-    record.compress = { ...record.compress, passes: report.passesOverData, flopsKept: report.after.flops / report.before.flops, timingsSeconds: report.timingsSeconds };
+    record.compress = {
+      ...record.compress,
+      passes: report.passesOverData,
+      flopsKept: report.after.flops / report.before.flops,
+      timingsSeconds: report.timingsSeconds,
+    };
     record.ratio = run.wallSeconds / p.seconds;
-    console.error(`   ${run.wallSeconds.toFixed(1)} s = ${record.ratio.toFixed(1)} passes' time, ${report.passesOverData} passes, peak RSS ${record.compress.peakRssGB?.toFixed(2)} GB`);
+    console.error(
+      `   ${run.wallSeconds.toFixed(1)} s = ${record.ratio.toFixed(1)} passes' time, ${report.passesOverData} passes, peak RSS ${record.compress.peakRssGB?.toFixed(2)} GB`,
+    );
     return record;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -161,8 +213,21 @@ function markdown(records: SpeedRecord[]): string {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const r of records) {
-    const compress = r.compress ? `${fixed(r.compress.wallSeconds, 1)}${r.failure ? ` (${r.failure})` : ''}` : (r.failure ?? '');
-    const cells = [r.model, r.calibrationSamples ?? '', fixed(r.pass?.seconds, 2), fixed(r.pass?.loadSeconds, 2), compress, r.ratio ? `${r.ratio.toFixed(1)}×` : '', r.compress?.passes ?? '', fixed(r.compress?.peakRssGB, 2), r.date, r.commit ?? ''];
+    const compress = r.compress
+      ? `${fixed(r.compress.wallSeconds, 1)}${r.failure ? ` (${r.failure})` : ''}`
+      : (r.failure ?? '');
+    const cells = [
+      r.model,
+      r.calibrationSamples ?? '',
+      fixed(r.pass?.seconds, 2),
+      fixed(r.pass?.loadSeconds, 2),
+      compress,
+      r.ratio ? `${r.ratio.toFixed(1)}×` : '',
+      r.compress?.passes ?? '',
+      fixed(r.compress?.peakRssGB, 2),
+      r.date,
+      r.commit ?? '',
+    ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const machines = [...new Set(records.map((r) => r.machine))];
@@ -172,8 +237,15 @@ function markdown(records: SpeedRecord[]): string {
     if (!timings) continue;
     const wall = r.compress!.wallSeconds;
     const outside = wall - Object.values(timings).reduce((a, b) => a + b, 0);
-    lines.push('', `## ${r.model}: stage timings`, '', '| stage | seconds | share of compress |', '| --- | ---: | ---: |');
-    for (const [stage, s] of [...Object.entries(timings), ['outside the stages', outside] as const]) lines.push(`| ${stage} | ${s.toFixed(2)} | ${((100 * s) / wall).toFixed(1)}% |`);
+    lines.push(
+      '',
+      `## ${r.model}: stage timings`,
+      '',
+      '| stage | seconds | share of compress |',
+      '| --- | ---: | ---: |',
+    );
+    for (const [stage, s] of [...Object.entries(timings), ['outside the stages', outside] as const])
+      lines.push(`| ${stage} | ${s.toFixed(2)} | ${((100 * s) / wall).toFixed(1)}% |`);
   }
   return lines.join('\n') + '\n';
 }
@@ -193,12 +265,18 @@ async function main() {
   const earlier: SpeedRecord[] = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')).records : [];
   const records = new Map(earlier.map((r) => [r.model, r]));
   const ordered = () => known.filter((name) => records.has(name)).map((name) => records.get(name)!);
-  const base = { date: new Date().toISOString().slice(0, 10), commit: commit(), machine: `${process.platform} ${process.arch}, ${cpus().length} cores, Node ${process.version}` };
+  const base = {
+    date: new Date().toISOString().slice(0, 10),
+    commit: commit(),
+    machine: `${process.platform} ${process.arch}, ${cpus().length} cores, Node ${process.version}`,
+  };
   for (const m of chosen) {
     const start = performance.now();
     const record = await measure(m, budget, base);
     records.set(m.name, record);
-    console.error(`== ${m.name}: done in ${((performance.now() - start) / 1000).toFixed(0)} s${record.failure ? ` (${record.failure})` : ''}`);
+    console.error(
+      `== ${m.name}: done in ${((performance.now() - start) / 1000).toFixed(0)} s${record.failure ? ` (${record.failure})` : ''}`,
+    );
     // Rewritten after every model, so a long run leaves what it has measured so far.
     writeFileSync(jsonPath, JSON.stringify({ records: ordered() }, null, 2) + '\n');
     writeFileSync(`${benchDir}speed.md`, markdown(ordered()));

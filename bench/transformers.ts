@@ -27,7 +27,9 @@ for (const fixture of TRANSFORMER_FIXTURES.filter((f) => existsSync(fixturePath(
       const { measured, kept } = await compressAndMeasure(fixture, original, base, budget, mode, `${target}-${mode}`);
       sizes ??= kept;
       rows.push({ fixture, target, method: `idprune ${mode}`, ...measured });
-      console.error(`${fixture} ${target} ${mode}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`);
+      console.error(
+        `${fixture} ${target} ${mode}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`,
+      );
     }
     for (const { method, measured } of await baselines(fixture, analysis, original, base, sizes!, false)) {
       rows.push({ fixture, target, method, ...measured });

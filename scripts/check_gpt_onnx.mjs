@@ -10,17 +10,27 @@ import { compareLogits } from './compare-logits.mjs';
 
 const [specPath] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specPath, 'utf8'));
-const read = (f, Ctor) => { const b = readFileSync(f); return new Ctor(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+const read = (f, Ctor) => {
+  const b = readFileSync(f);
+  return new Ctor(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
 const sess = await ort.InferenceSession.create(spec.onnx);
 const out = {};
 for (const run of spec.runs) {
   const res = await sess.run({ idx: new ort.Tensor('int64', read(run.idx, BigInt64Array), run.shape) });
   const dims = [...res.logits.dims];
-  if (dims.join() !== run.ref_shape.join()) throw new Error(`${run.name}: logits [${dims}] vs torch [${run.ref_shape}]`);
+  if (dims.join() !== run.ref_shape.join())
+    throw new Error(`${run.name}: logits [${dims}] vs torch [${run.ref_shape}]`);
   // one row per position: [n*T, V]
   const positions = dims[0] * dims[1];
   const labels = run.targets ? read(run.targets, BigInt64Array) : null;
   const cmp = compareLogits(res.logits.data, read(run.ref, Float32Array), positions, labels);
-  out[run.name] = { max_abs_diff: cmp.max_abs_diff, argmax_agree: cmp.argmax_agree, positions, accuracy: cmp.accuracy, dims };
+  out[run.name] = {
+    max_abs_diff: cmp.max_abs_diff,
+    argmax_agree: cmp.argmax_agree,
+    positions,
+    accuracy: cmp.accuracy,
+    dims,
+  };
 }
 console.log(JSON.stringify(out));

@@ -8,7 +8,10 @@ import { compareLogits } from './compare-logits.mjs';
 
 const [specPath] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specPath, 'utf8'));
-const read = (f, Ctor) => { const b = readFileSync(f); return new Ctor(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+const read = (f, Ctor) => {
+  const b = readFileSync(f);
+  return new Ctor(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
 const out = {};
 for (const run of spec.runs) {
   const sess = await ort.InferenceSession.create(run.onnx);
@@ -19,6 +22,9 @@ for (const run of spec.runs) {
   }
   const res = await sess.run(feeds);
   const labels = run.labels ? read(run.labels, BigInt64Array) : null;
-  out[run.name] = { ...compareLogits(res.logits.data, read(run.ref, Float32Array), res.logits.dims[0], labels), dims: res.logits.dims };
+  out[run.name] = {
+    ...compareLogits(res.logits.data, read(run.ref, Float32Array), res.logits.dims[0], labels),
+    dims: res.logits.dims,
+  };
 }
 console.log(JSON.stringify(out));

@@ -2,10 +2,13 @@
 export function compareLogits(got, ref, n, labels = null) {
   if (got.length !== ref.length) throw new Error(`${got.length} logits vs ${ref.length}`);
   const k = ref.length / n;
-  let maxd = 0, agree = 0, correct = 0;
+  let maxd = 0,
+    agree = 0,
+    correct = 0;
   for (let i = 0; i < ref.length; i++) maxd = Math.max(maxd, Math.abs(got[i] - ref[i]));
   for (let r = 0; r < n; r++) {
-    let ag = 0, ar = 0;
+    let ag = 0,
+      ar = 0;
     for (let c = 1; c < k; c++) {
       if (got[r * k + c] > got[r * k + ag]) ag = c;
       if (ref[r * k + c] > ref[r * k + ar]) ar = c;

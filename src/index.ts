@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { budgetOf, compressWithReport, type CompressTargets, DEFAULT_BATCH_SIZE, heldOutTargetOf } from './api/compress.ts';
+import {
+  budgetOf,
+  compressWithReport,
+  type CompressTargets,
+  DEFAULT_BATCH_SIZE,
+  heldOutTargetOf,
+} from './api/compress.ts';
 import { type DataSource, type LabelsSource, loadData, loadLabels } from './api/data.ts';
 import { type Evaluation, evaluateModels } from './api/evaluate.ts';
 import { type ModelSummary, summarizeModel } from './api/inspect.ts';
@@ -102,7 +108,11 @@ export interface CompressResult {
  * @param model the model to compress: .onnx bytes or a path
  * @param data calibration samples: a path or arrays in memory (a few hundred samples are typical)
  */
-export async function compress(model: ModelSource, data: DataSource, options: CompressOptions = {}): Promise<CompressResult> {
+export async function compress(
+  model: ModelSource,
+  data: DataSource,
+  options: CompressOptions = {},
+): Promise<CompressResult> {
   checkOptions(options);
   const budget = budgetOf(options);
   const loaded = loadModel(model);
@@ -114,7 +124,14 @@ export async function compress(model: ModelSource, data: DataSource, options: Co
     dataset: await loadData(options.evaluate.data, inputs, 'evaluation data', read),
     labels: options.evaluate.labels === undefined ? undefined : loadLabels(options.evaluate.labels),
   };
-  const { result, report } = await compressWithReport(loaded, calibration, { ...options, budget, heldOutTarget: heldOutTargetOf(options), evaluation, version, date: new Date() });
+  const { result, report } = await compressWithReport(loaded, calibration, {
+    ...options,
+    budget,
+    heldOutTarget: heldOutTargetOf(options),
+    evaluation,
+    version,
+    date: new Date(),
+  });
   return { model: result.bytes, report };
 }
 
@@ -133,7 +150,8 @@ export interface InspectOptions {
 export async function inspect(model: ModelSource, options: InspectOptions = {}): Promise<ModelSummary> {
   const loaded = loadModel(model);
   const read = { modelPath: typeof model === 'string' ? model : undefined, ...options.read };
-  const data = options.data === undefined ? undefined : await loadData(options.data, inputSpecs(loaded.model), 'data', read);
+  const data =
+    options.data === undefined ? undefined : await loadData(options.data, inputSpecs(loaded.model), 'data', read);
   return summarizeModel(loaded.model, data);
 }
 
@@ -153,7 +171,12 @@ export interface EvaluateOptions {
  * Compares two models with the same inputs on the same data: top-1 agreement, accuracy with
  * labels, output deviation, both sizes and the latency ratio.
  */
-export async function evaluate(original: ModelSource, candidate: ModelSource, data: DataSource, options: EvaluateOptions = {}): Promise<Evaluation> {
+export async function evaluate(
+  original: ModelSource,
+  candidate: ModelSource,
+  data: DataSource,
+  options: EvaluateOptions = {},
+): Promise<Evaluation> {
   checkOptions(options);
   return evaluateModels(loadModel(original, 'original model'), loadModel(candidate, 'candidate model'), data, {
     labels: options.labels,

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allocateChannels, allowedSizes, type AllocationInput, type Budget, spaceRounding } from '../src/compress/allocate.ts';
+import {
+  allocateChannels,
+  allowedSizes,
+  type AllocationInput,
+  type Budget,
+  spaceRounding,
+} from '../src/compress/allocate.ts';
 import type { ChannelRanking } from '../src/compress/selection.ts';
 import { type CostTerm, totalCost } from '../src/graph/cost.ts';
 
@@ -45,8 +51,20 @@ describe('allocation', () => {
   it('keeps given fractions of neurons and of heads', () => {
     const input = chain({ kind: 'keep', neurons: 0.25, heads: 0.5 });
     input.spaces.get(1)!.unit = 4; // 32 heads
-    assert.deepEqual([...allocateChannels(input)], [[0, 4], [1, 16]]);
-    assert.deepEqual([...allocateChannels({ ...input, budget: { kind: 'keep', heads: 0.75 } })], [[0, 16], [1, 24]]);
+    assert.deepEqual(
+      [...allocateChannels(input)],
+      [
+        [0, 4],
+        [1, 16],
+      ],
+    );
+    assert.deepEqual(
+      [...allocateChannels({ ...input, budget: { kind: 'keep', heads: 0.75 } })],
+      [
+        [0, 16],
+        [1, 24],
+      ],
+    );
   });
 
   it('spends the budget where the measured output error grows least, when measured', () => {
@@ -115,11 +133,17 @@ describe('allocation', () => {
   });
 
   it('refuses a target below what pruning every space can reach', () => {
-    assert.throws(() => allocateChannels(chain({ kind: 'flops', fraction: 0.01 })), /target flops 0.01 is not reachable/);
+    assert.throws(
+      () => allocateChannels(chain({ kind: 'flops', fraction: 0.01 })),
+      /target flops 0.01 is not reachable/,
+    );
   });
 
   it('rounds a narrow space finer, so that one step removes at most about a twelfth of it', () => {
-    assert.deepEqual([96, 95, 64, 48, 24, 16, 8].map((c) => spaceRounding(c, 8)), [8, 4, 4, 4, 2, 1, 1]);
+    assert.deepEqual(
+      [96, 95, 64, 48, 24, 16, 8].map((c) => spaceRounding(c, 8)),
+      [8, 4, 4, 4, 2, 1, 1],
+    );
     assert.equal(spaceRounding(1000, 4), 4);
   });
 

@@ -12,14 +12,27 @@ import { encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { floatTensor } from '../src/onnx/build.ts';
 import { readFloatTensor, readIntTensor } from '../src/onnx/tensor.ts';
-import { type AttentionOptions, fusedAttention, HEAD_WIDTH, HEADS, HIDDEN, selfAttention } from './helpers/attention.ts';
+import {
+  type AttentionOptions,
+  fusedAttention,
+  HEAD_WIDTH,
+  HEADS,
+  HIDDEN,
+  selfAttention,
+} from './helpers/attention.ts';
 import { keepEverything } from './helpers/keep.ts';
 import { floatData, maxAbsDiff } from './helpers/run.ts';
 
 const TOKENS = 5;
 const x = floatData([6, TOKENS, HIDDEN], 11);
 /** Samples 3–5 are padded: their last two tokens are masked out. */
-const mask = { dtype: 'int64' as const, shape: [6, TOKENS], data: BigInt64Array.from({ length: 6 * TOKENS }, (_, i) => (Math.floor(i / TOKENS) >= 3 && i % TOKENS >= 3 ? 0n : 1n)) };
+const mask = {
+  dtype: 'int64' as const,
+  shape: [6, TOKENS],
+  data: BigInt64Array.from({ length: 6 * TOKENS }, (_, i) =>
+    Math.floor(i / TOKENS) >= 3 && i % TOKENS >= 3 ? 0n : 1n,
+  ),
+};
 
 async function outputs(model: ModelProto, withMask: boolean): Promise<Float64Array> {
   const session = await nodeRuntime.load(encodeModel(model));
@@ -36,13 +49,20 @@ async function outputs(model: ModelProto, withMask: boolean): Promise<Float64Arr
 }
 
 const heads = async (model: ModelProto) => {
-  const { spaces } = await analyzeModel(model, nodeRuntime, { sampleDims: { x: [1, TOKENS, HIDDEN], mask: [1, TOKENS] } });
+  const { spaces } = await analyzeModel(model, nodeRuntime, {
+    sampleDims: { x: [1, TOKENS, HIDDEN], mask: [1, TOKENS] },
+  });
   return { spaces, attention: spaces.find((s) => s.unit === HEAD_WIDTH)! };
 };
 const names = (model: ModelProto, space: ChannelSpace) => space.producers.map((p) => model.graph!.node[p].name).sort();
 
 /** Removes every head but `keep`, folding the given per-neuron interpolation into the output projection. */
-function pruneHeads(model: ModelProto, space: ChannelSpace, keep: number[], mix = selectionMatrix(HIDDEN, neuronsOf(keep, HEAD_WIDTH))) {
+function pruneHeads(
+  model: ModelProto,
+  space: ChannelSpace,
+  keep: number[],
+  mix = selectionMatrix(HIDDEN, neuronsOf(keep, HEAD_WIDTH)),
+) {
   return applySurgery(model, [{ space, keep, interpolation: new Map(space.consumers.map((c) => [c.reads, mix])) }]);
 }
 
@@ -65,12 +85,18 @@ describe('attention heads', () => {
         assert.deepEqual(names(model, attention), options.packed ? ['qkv'] : ['k', 'q', 'v']);
         assert.equal(attention.channels, HEADS);
         assert.ok(attention.prunable, attention.reason);
-        assert.deepEqual(attention.consumers.map((c) => model.graph!.node[c.node].name), ['o']);
+        assert.deepEqual(
+          attention.consumers.map((c) => model.graph!.node[c.node].name),
+          ['o'],
+        );
       });
 
       it('keeping every head reproduces the outputs to 1e-5', async () => {
         const model = selfAttention(options);
-        assert.ok(maxAbsDiff(await outputs(model, !!options.mask), await outputs(await keepEverything(model), !!options.mask)) < 1e-5);
+        assert.ok(
+          maxAbsDiff(await outputs(model, !!options.mask), await outputs(await keepEverything(model), !!options.mask)) <
+            1e-5,
+        );
       });
 
       it('removing a head whose output projection rows are zero changes nothing', async () => {
@@ -91,7 +117,8 @@ describe('attention heads', () => {
           const merge = pruned.graph!.node.find((n) => n.name === 'merge_shape_concat')!;
           assert.deepEqual(constant(merge.input[2]), [-1]);
         } else if (options.runtimeShapes) {
-          for (const p of ['q', 'k', 'v']) assert.deepEqual([constant(`${p}_heads_shape_c0`), constant(`${p}_heads_shape_c1`)], [[1], [HEAD_WIDTH]]);
+          for (const p of ['q', 'k', 'v'])
+            assert.deepEqual([constant(`${p}_heads_shape_c0`), constant(`${p}_heads_shape_c1`)], [[1], [HEAD_WIDTH]]);
           assert.deepEqual(constant('merge_shape_c0'), [HEAD_WIDTH]);
         } else {
           for (const p of ['q', 'k', 'v']) assert.deepEqual(constant(`${p}_heads_shape`), [0, 0, 1, HEAD_WIDTH]);
@@ -102,23 +129,29 @@ describe('attention heads', () => {
     });
   }
 
-  it('a head whose output is a multiple of another\'s is removed with no error, the other head reconstructing it', async () => {
+  it("a head whose output is a multiple of another's is removed with no error, the other head reconstructing it", async () => {
     const model = selfAttention({});
     const edit = (name: string, factor: number) => {
       const index = model.graph!.initializer.findIndex((t) => t.name === name);
       const w = readFloatTensor(model.graph!.initializer[index]);
-      for (let r = 0; r < HIDDEN; r++) for (let j = 0; j < HEAD_WIDTH; j++) w.data[r * HIDDEN + HEAD_WIDTH + j] = factor * w.data[r * HIDDEN + j];
+      for (let r = 0; r < HIDDEN; r++)
+        for (let j = 0; j < HEAD_WIDTH; j++) w.data[r * HIDDEN + HEAD_WIDTH + j] = factor * w.data[r * HIDDEN + j];
       model.graph!.initializer[index] = floatTensor(name, w.dims, w.data);
     };
     edit('w_q', 1);
     edit('w_k', 1);
     edit('w_v', -2);
     const calib = floatData([64, TOKENS, HIDDEN], 12);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'tolerance', error: 1e-4 },
-      mode: 'plain',
-      roundTo: 1,
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'tolerance', error: 1e-4 },
+        mode: 'plain',
+        roundTo: 1,
+      },
+    );
     const outcome = result.outcomes.find((o) => o.space.unit === HEAD_WIDTH)!;
     assert.equal(outcome.kept, 1);
     const before = await outputs(model, false);
@@ -131,16 +164,34 @@ describe('attention heads', () => {
     const padded = (seed: number) => {
       const calib = floatData([24, TOKENS, HIDDEN], 13);
       const noise = floatData([24, TOKENS, HIDDEN], seed, 5);
-      for (let i = 0; i < calib.data.length; i++) if (Math.floor(i / HIDDEN) % TOKENS >= 3) calib.data[i] = noise.data[i];
+      for (let i = 0; i < calib.data.length; i++)
+        if (Math.floor(i / HIDDEN) % TOKENS >= 3) calib.data[i] = noise.data[i];
       return calib;
     };
-    const masks = { dtype: 'int64' as const, shape: [24, TOKENS], data: BigInt64Array.from({ length: 24 * TOKENS }, (_, i) => (i % TOKENS >= 3 ? 0n : 1n)) };
+    const masks = {
+      dtype: 'int64' as const,
+      shape: [24, TOKENS],
+      data: BigInt64Array.from({ length: 24 * TOKENS }, (_, i) => (i % TOKENS >= 3 ? 0n : 1n)),
+    };
     const compress = async (seed: number) =>
       (
-        await compressModel(model, (a) => makeDataset(new Map([['x', padded(seed)], ['mask', masks]]), a.inputs, 'calib'), nodeRuntime, {
-          budget: { kind: 'flops', fraction: 0.9 },
-          maskInput: 'mask',
-        })
+        await compressModel(
+          model,
+          (a) =>
+            makeDataset(
+              new Map([
+                ['x', padded(seed)],
+                ['mask', masks],
+              ]),
+              a.inputs,
+              'calib',
+            ),
+          nodeRuntime,
+          {
+            budget: { kind: 'flops', fraction: 0.9 },
+            maskInput: 'mask',
+          },
+        )
       ).model;
     const [a, b] = [await compress(1), await compress(2)];
     const weights = (m: ModelProto) => readFloatTensor(m.graph!.initializer.find((t) => t.name === 'w_o')!).data;
@@ -155,7 +206,10 @@ describe('attention heads', () => {
         const { attention } = await heads(model);
         assert.ok(attention?.prunable, attention?.reason);
         assert.equal(attention.channels, HEADS);
-        assert.deepEqual(attention.consumers.map((c) => model.graph!.node[c.node].name), ['o']);
+        assert.deepEqual(
+          attention.consumers.map((c) => model.graph!.node[c.node].name),
+          ['o'],
+        );
       });
 
       it('keeping every head reproduces the outputs to 1e-5', async () => {

@@ -32,14 +32,21 @@ before(() => {
   writeFileSync(path('model.onnx'), encodeModel(convReluFlattenGemm(1)));
   writeFileSync(path('calib.npy'), toNpy(floatData([64, 2, 6, 6], 1)));
   writeFileSync(path('heldout.npy'), toNpy(floatData([40, 2, 6, 6], 2)));
-  writeFileSync(path('labels.npy'), toNpy({ dtype: 'int64', shape: [40], data: BigInt64Array.from({ length: 40 }, (_, i) => BigInt(i % 5)) }));
+  writeFileSync(
+    path('labels.npy'),
+    toNpy({ dtype: 'int64', shape: [40], data: BigInt64Array.from({ length: 40 }, (_, i) => BigInt(i % 5)) }),
+  );
   writeFileSync(path('wrong-shape.npy'), toNpy(floatData([8, 3, 6, 6], 3)));
   writeFileSync(path('wrong-type.npy'), toNpy({ dtype: 'int64', shape: [8, 2, 6, 6], data: new BigInt64Array(576) }));
   const nan = floatData([8, 2, 6, 6], 4);
   (nan.data as Float32Array)[100] = NaN;
   writeFileSync(path('nan.npy'), toNpy(nan));
   writeFileSync(path('not-onnx.onnx'), 'this is a text file, not a model');
-  const relu = makeModel({ nodes: [makeNode('Relu', ['x'], ['y'])], inputs: [valueInfo('x', undefined, ['N', 2, 6, 6])], outputs: [valueInfo('y')] });
+  const relu = makeModel({
+    nodes: [makeNode('Relu', ['x'], ['y'])],
+    inputs: [valueInfo('x', undefined, ['N', 2, 6, 6])],
+    outputs: [valueInfo('y')],
+  });
   writeFileSync(path('relu.onnx'), encodeModel(relu));
   writeFileSync(path('waveform.onnx'), encodeModel(waveformConv()));
   writeFileSync(path('windows.npy'), toNpy(floatData([4, 64], 5)));
@@ -49,7 +56,18 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('idprune compress', () => {
   it('takes a target in held-out agreement and reports the FLOPs fractions it tried', async () => {
-    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('agreeing.onnx'), '--target-agreement', '0.9', '--json', '-');
+    const out = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('agreeing.onnx'),
+      '--target-agreement',
+      '0.9',
+      '--json',
+      '-',
+    );
     assert.equal(out.code, 0, out.stderr);
     const report = JSON.parse(out.stdout);
     assert.equal(report.search.metric, 'agreement');
@@ -60,7 +78,22 @@ describe('idprune compress', () => {
   });
 
   it('writes a smaller model, the table and a JSON report', async () => {
-    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('small.onnx'), '--target-flops', '0.5', '--eval', path('heldout.npy'), '--labels', path('labels.npy'), '--json', path('report.json'));
+    const out = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('small.onnx'),
+      '--target-flops',
+      '0.5',
+      '--eval',
+      path('heldout.npy'),
+      '--labels',
+      path('labels.npy'),
+      '--json',
+      path('report.json'),
+    );
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /FLOPs \(MAC\)/);
     assert.match(out.stdout, /agreement\s+\d+\.\d+% same top-1 on 40 samples/);
@@ -75,8 +108,22 @@ describe('idprune compress', () => {
   it('compresses a text classifier from an .npz of token ids and attention masks, removing heads', async () => {
     const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
     const out = await idprune(
-      'compress', fixture('text.onnx'), '--calib', fixture('text_calib.npz'), '-o', path('text-small.onnx'), '--keep-heads', '0.5', '--mode', 'plain',
-      '--eval', fixture('text_heldout.npz'), '--labels', fixture('text_heldout_labels.npy'), '--json', path('text-report.json'),
+      'compress',
+      fixture('text.onnx'),
+      '--calib',
+      fixture('text_calib.npz'),
+      '-o',
+      path('text-small.onnx'),
+      '--keep-heads',
+      '0.5',
+      '--mode',
+      'plain',
+      '--eval',
+      fixture('text_heldout.npz'),
+      '--labels',
+      fixture('text_heldout_labels.npy'),
+      '--json',
+      path('text-report.json'),
     );
     assert.equal(out.code, 0, out.stderr);
     const report = JSON.parse(readFileSync(path('text-report.json'), 'utf8'));
@@ -88,86 +135,227 @@ describe('idprune compress', () => {
   });
 
   it('says under the table that the plain mode refits nothing, and the default mode does not', async () => {
-    const plain = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('plain.onnx'), '--mode', 'plain');
+    const plain = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('plain.onnx'),
+      '--mode',
+      'plain',
+    );
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, /mode plain: no layer was refitted\..*Pass --eval to measure the agreement\./);
-    const corrected = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('corrected.onnx'));
+    const corrected = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('corrected.onnx'),
+    );
     assert.doesNotMatch(corrected.stdout, /no layer was refitted/);
   });
 
   it('prints nothing with --quiet, and only the JSON report on stdout with --json -', async () => {
-    const quiet = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('quiet.onnx'), '--quiet');
+    const quiet = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('quiet.onnx'),
+      '--quiet',
+    );
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.deepEqual([quiet.stdout, quiet.stderr], ['', '']);
     assert.ok(existsSync(path('quiet.onnx')));
-    const json = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('json.onnx'), '--json', '-');
+    const json = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('json.onnx'),
+      '--json',
+      '-',
+    );
     assert.ok(JSON.parse(json.stdout).after.flops > 0);
     assert.match(json.stderr, /FLOPs \(MAC\)/);
   });
 
   it('refuses a file that is not ONNX', async () => {
-    assertCleanFailure(await idprune('compress', path('not-onnx.onnx'), '--calib', path('calib.npy'), '-o', path('o1.onnx')), /not-onnx.onnx is not an ONNX model/);
+    assertCleanFailure(
+      await idprune('compress', path('not-onnx.onnx'), '--calib', path('calib.npy'), '-o', path('o1.onnx')),
+      /not-onnx.onnx is not an ONNX model/,
+    );
   });
 
   it('refuses a model with no prunable space', async () => {
-    assertCleanFailure(await idprune('compress', path('relu.onnx'), '--calib', path('calib.npy'), '-o', path('o2.onnx')), /no prunable channel space/);
+    assertCleanFailure(
+      await idprune('compress', path('relu.onnx'), '--calib', path('calib.npy'), '-o', path('o2.onnx')),
+      /no prunable channel space/,
+    );
   });
 
   it('refuses data of the wrong shape', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('wrong-shape.npy'), '-o', path('o3.onnx')), /shape \[8, 3, 6, 6\], but the model expects \[\?, 2, 6, 6\]/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('wrong-shape.npy'), '-o', path('o3.onnx')),
+      /shape \[8, 3, 6, 6\], but the model expects \[\?, 2, 6, 6\]/,
+    );
   });
 
   it('refuses data of the wrong type', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('wrong-type.npy'), '-o', path('o4.onnx')), /data type int64, but the model expects float32/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('wrong-type.npy'), '-o', path('o4.onnx')),
+      /data type int64, but the model expects float32/,
+    );
   });
 
   it('refuses NaN in the data', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('nan.npy'), '-o', path('o5.onnx')), /contains NaN \(sample 1\)/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('nan.npy'), '-o', path('o5.onnx')),
+      /contains NaN \(sample 1\)/,
+    );
   });
 
   it('refuses an unknown option', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o6.onnx'), '--frobnicate'), /unknown option '--frobnicate'/);
+    assertCleanFailure(
+      await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('o6.onnx'),
+        '--frobnicate',
+      ),
+      /unknown option '--frobnicate'/,
+    );
   });
 
   it('refuses an impossible target', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o7.onnx'), '--target-flops', '0.001'), /not reachable/);
+    assertCleanFailure(
+      await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('o7.onnx'),
+        '--target-flops',
+        '0.001',
+      ),
+      /not reachable/,
+    );
   });
 
   it('refuses a target outside (0, 1]', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('o8.onnx'), '--target-flops', '1.5'), /expected a number in \(0, 1\]/);
+    assertCleanFailure(
+      await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('o8.onnx'),
+        '--target-flops',
+        '1.5',
+      ),
+      /expected a number in \(0, 1\]/,
+    );
   });
 
   it('refuses a missing calibration file', async () => {
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('missing.npy'), '-o', path('o9.onnx')), /missing.npy: no such file/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('missing.npy'), '-o', path('o9.onnx')),
+      /missing.npy: no such file/,
+    );
   });
 
   it('writes no model when agreement is below --min-agreement', async () => {
-    const out = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('rejected.onnx'), '--target-flops', '0.3', '--eval', path('heldout.npy'), '--min-agreement', '1');
+    const out = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('rejected.onnx'),
+      '--target-flops',
+      '0.3',
+      '--eval',
+      path('heldout.npy'),
+      '--min-agreement',
+      '1',
+    );
     assertCleanFailure(out, /agreement .* is below --min-agreement 100.00%; no model written/);
     assert.ok(!existsSync(path('rejected.onnx')));
   });
 
   it('never overwrites the input model', async () => {
     const before = readFileSync(path('model.onnx'));
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('model.onnx'), '--force'), /is the input model/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('model.onnx'), '--force'),
+      /is the input model/,
+    );
     assert.deepEqual(readFileSync(path('model.onnx')), before);
   });
 
   it('does not overwrite an existing file without --force', async () => {
     writeFileSync(path('taken.onnx'), 'keep me');
-    assertCleanFailure(await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('taken.onnx')), /exists; pass --force/);
+    assertCleanFailure(
+      await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('taken.onnx')),
+      /exists; pass --force/,
+    );
     assert.equal(readFileSync(path('taken.onnx'), 'utf8'), 'keep me');
   });
 });
 
 describe('idprune compress with saved statistics', () => {
   it('at another budget gives the channels of a run that collected them itself, without the statistics pass', async () => {
-    const saving = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s5.onnx'), '--target-flops', '0.5', '--save-stats', path('model.stats'));
+    const saving = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('s5.onnx'),
+      '--target-flops',
+      '0.5',
+      '--save-stats',
+      path('model.stats'),
+    );
     assert.equal(saving.code, 0, saving.stderr);
-    const reused = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s7.onnx'), '--target-flops', '0.7', '--stats', path('model.stats'), '--json', path('s7.json'));
+    const reused = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('s7.onnx'),
+      '--target-flops',
+      '0.7',
+      '--stats',
+      path('model.stats'),
+      '--json',
+      path('s7.json'),
+    );
     assert.equal(reused.code, 0, reused.stderr);
-    const fresh = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('f7.onnx'), '--target-flops', '0.7', '--json', path('f7.json'));
-    const kept = (file: string) => JSON.parse(readFileSync(path(file), 'utf8')).spaces.map((s: { kept: number }) => s.kept);
+    const fresh = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('f7.onnx'),
+      '--target-flops',
+      '0.7',
+      '--json',
+      path('f7.json'),
+    );
+    const kept = (file: string) =>
+      JSON.parse(readFileSync(path(file), 'utf8')).spaces.map((s: { kept: number }) => s.kept);
     assert.deepEqual(kept('s7.json'), kept('f7.json'));
     assert.equal(JSON.parse(readFileSync(path('s7.json'), 'utf8')).timingsSeconds.statistics, undefined);
     assert.equal(fresh.code, 0);
@@ -175,35 +363,108 @@ describe('idprune compress with saved statistics', () => {
   });
 
   it('and sweep --keep-models give the model a fresh compress writes at the same target', async () => {
-    const swept = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.6', '--keep-models', path('swept'));
+    const swept = await idprune(
+      'sweep',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '--targets',
+      '0.6',
+      '--keep-models',
+      path('swept'),
+    );
     assert.equal(swept.code, 0, swept.stderr);
-    const fresh = await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('f6.onnx'), '--target-flops', '0.6');
+    const fresh = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('f6.onnx'),
+      '--target-flops',
+      '0.6',
+    );
     assert.equal(fresh.code, 0, fresh.stderr);
     await assertSameOutputs(path('swept/model-flops0.6.onnx'), path('f6.onnx'));
   });
 
   it('refuses statistics made for another model', async () => {
-    await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('s-other.onnx'), '--target-flops', '0.5', '--save-stats', path('mine.stats'));
+    await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('s-other.onnx'),
+      '--target-flops',
+      '0.5',
+      '--save-stats',
+      path('mine.stats'),
+    );
     writeFileSync(path('other.onnx'), encodeModel(convReluFlattenGemm(0)));
-    assertCleanFailure(await idprune('compress', path('other.onnx'), '--calib', path('calib.npy'), '-o', path('o-other.onnx'), '--stats', path('mine.stats')), /mine\.stats was made for another model/);
+    assertCleanFailure(
+      await idprune(
+        'compress',
+        path('other.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('o-other.onnx'),
+        '--stats',
+        path('mine.stats'),
+      ),
+      /mine\.stats was made for another model/,
+    );
     assert.ok(!existsSync(path('o-other.onnx')));
   });
 });
 
 describe('idprune sweep', () => {
   it('measures one compression per target from one statistics pass, keeping the models when asked', async () => {
-    const out = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--eval', path('heldout.npy'), '--targets', '0.8,0.5', '--keep-models', path('kept'), '--json', '-');
+    const out = await idprune(
+      'sweep',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '--eval',
+      path('heldout.npy'),
+      '--targets',
+      '0.8,0.5',
+      '--keep-models',
+      path('kept'),
+      '--json',
+      '-',
+    );
     assert.equal(out.code, 0, out.stderr);
     const sweep = JSON.parse(out.stdout);
-    assert.deepEqual(sweep.points.map((p: { target: number }) => p.target), [0.8, 0.5]);
-    assert.ok(sweep.points[0].flops <= 0.8 && sweep.points[1].flops <= 0.5 && sweep.points[1].flops < sweep.points[0].flops);
-    assert.ok(sweep.points.every((p: { agreement: number; latencyRatio: number }) => p.agreement >= 0 && p.agreement <= 1 && p.latencyRatio > 0));
+    assert.deepEqual(
+      sweep.points.map((p: { target: number }) => p.target),
+      [0.8, 0.5],
+    );
+    assert.ok(
+      sweep.points[0].flops <= 0.8 && sweep.points[1].flops <= 0.5 && sweep.points[1].flops < sweep.points[0].flops,
+    );
+    assert.ok(
+      sweep.points.every(
+        (p: { agreement: number; latencyRatio: number }) => p.agreement >= 0 && p.agreement <= 1 && p.latencyRatio > 0,
+      ),
+    );
     assert.equal(sweep.prepareSeconds.statistics > 0, true);
     assert.ok(existsSync(path('kept/model-flops0.8.onnx')) && existsSync(path('kept/model-flops0.5.onnx')));
   });
 
   it('with --estimate, gives each target its agreement on held-out calibration samples', async () => {
-    const out = await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.8,0.5', '--estimate', '--json', '-');
+    const out = await idprune(
+      'sweep',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '--targets',
+      '0.8,0.5',
+      '--estimate',
+      '--json',
+      '-',
+    );
     assert.equal(out.code, 0, out.stderr);
     const sweep = JSON.parse(out.stdout);
     for (const [i, p] of sweep.points.entries()) {
@@ -213,7 +474,10 @@ describe('idprune sweep', () => {
   });
 
   it('refuses a target outside (0, 1]', async () => {
-    assertCleanFailure(await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.5,1.5'), /targets/);
+    assertCleanFailure(
+      await idprune('sweep', path('model.onnx'), '--calib', path('calib.npy'), '--targets', '0.5,1.5'),
+      /targets/,
+    );
   });
 });
 
@@ -224,7 +488,10 @@ describe('idprune inspect', () => {
     const summary = JSON.parse(out.stdout);
     // Conv: 6 channels × 6×6 positions × (2 inputs × 3×3 kernel); Gemm: 5 outputs × 216 features.
     assert.equal(summary.flops, 6 * 36 * 2 * 9 + 5 * 216);
-    assert.deepEqual(summary.spaces.map((s: { prunable: boolean }) => s.prunable), [true, false]);
+    assert.deepEqual(
+      summary.spaces.map((s: { prunable: boolean }) => s.prunable),
+      [true, false],
+    );
     assert.equal(summary.prunableFlopsShare, 1, 'both layers scale with the conv channels');
     assert.match(summary.spaces[1].reason, /model output/);
   });
@@ -237,7 +504,7 @@ describe('idprune inspect', () => {
   it('explains that a model with a free input length needs data when the probe cannot guess it', async () => {
     const out = await idprune('inspect', path('waveform.onnx'));
     assertCleanFailure(out, /Input "x" \[\?, \?\] has free dimensions.*--calib/);
-    assert.equal(out.stderr.trim().split('\n').length, 1, 'one line, with none of ONNX Runtime\'s own log lines');
+    assert.equal(out.stderr.trim().split('\n').length, 1, "one line, with none of ONNX Runtime's own log lines");
   });
 
   it('probes a free input length at the size of the --calib data', async () => {
@@ -249,8 +516,28 @@ describe('idprune inspect', () => {
 
 describe('idprune eval', () => {
   it('reports agreement, accuracy, deviation, size and latency', async () => {
-    await idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '-o', path('eval-small.onnx'), '--target-flops', '0.6');
-    const out = await idprune('eval', path('model.onnx'), path('eval-small.onnx'), '--data', path('heldout.npy'), '--labels', path('labels.npy'), '--json', '--runs', '3');
+    await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('eval-small.onnx'),
+      '--target-flops',
+      '0.6',
+    );
+    const out = await idprune(
+      'eval',
+      path('model.onnx'),
+      path('eval-small.onnx'),
+      '--data',
+      path('heldout.npy'),
+      '--labels',
+      path('labels.npy'),
+      '--json',
+      '--runs',
+      '3',
+    );
     assert.equal(out.code, 0, out.stderr);
     const result = JSON.parse(out.stdout);
     assert.equal(result.samples, 40);
@@ -261,7 +548,16 @@ describe('idprune eval', () => {
   });
 
   it('agrees fully when a model is compared with itself', async () => {
-    const out = await idprune('eval', path('model.onnx'), path('model.onnx'), '--data', path('heldout.npy'), '--json', '--runs', '2');
+    const out = await idprune(
+      'eval',
+      path('model.onnx'),
+      path('model.onnx'),
+      '--data',
+      path('heldout.npy'),
+      '--json',
+      '--runs',
+      '2',
+    );
     const result = JSON.parse(out.stdout);
     assert.equal(result.agreement, 1);
     assert.equal(result.maxAbsDifference, 0);

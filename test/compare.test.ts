@@ -24,16 +24,32 @@ function shifted(width: number, shift: number[]) {
 async function compare(width: number, shift: number[], rows: number[][], labels?: number[]) {
   const original = shifted(width, new Array(width).fill(0));
   const inputs = inputSpecs(original);
-  const dataset = makeDataset(new Map([['x', { dtype: 'float32' as const, shape: [rows.length, width], data: Float32Array.from(rows.flat()) }]]), inputs, 'data');
-  return compareModels(encodeModel(original), encodeModel(shifted(width, shift)), { runtime: nodeRuntime, dataset, inputs, batchSize: 2, labels });
+  const dataset = makeDataset(
+    new Map([['x', { dtype: 'float32' as const, shape: [rows.length, width], data: Float32Array.from(rows.flat()) }]]),
+    inputs,
+    'data',
+  );
+  return compareModels(encodeModel(original), encodeModel(shifted(width, shift)), {
+    runtime: nodeRuntime,
+    dataset,
+    inputs,
+    batchSize: 2,
+    labels,
+  });
 }
 
-const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-6, `${actual} ≠ ${expected}`);
+const close = (actual: number, expected: number) =>
+  assert.ok(Math.abs(actual - expected) < 1e-6, `${actual} ≠ ${expected}`);
 
 describe('comparing two models (compareModels)', () => {
-  it('counts the rows whose top-1 class is the same, and the outputs\' relative L2, cosine and largest change', async () => {
+  it("counts the rows whose top-1 class is the same, and the outputs' relative L2, cosine and largest change", async () => {
     // +0.5 on the third score overtakes the first in the second row only.
-    const rows = [[1, 0, 0], [1, 0, 0.6], [0, 2, 0], [0, 0, 1]];
+    const rows = [
+      [1, 0, 0],
+      [1, 0, 0.6],
+      [0, 2, 0],
+      [0, 0, 1],
+    ];
     const c = await compare(3, [0, 0, 0.5], rows);
     assert.equal(c.samples, 4);
     assert.equal(c.agreement, 0.75);
@@ -56,7 +72,14 @@ describe('comparing two models (compareModels)', () => {
   });
 
   it('finds a model identical to itself', async () => {
-    const c = await compare(3, [0, 0, 0], [[1, 2, 3], [3, 2, 1]]);
+    const c = await compare(
+      3,
+      [0, 0, 0],
+      [
+        [1, 2, 3],
+        [3, 2, 1],
+      ],
+    );
     assert.equal(c.agreement, 1);
     assert.equal(c.relativeL2, 0);
     close(c.cosine, 1);

@@ -45,8 +45,17 @@ describe('.npy files', () => {
   });
 
   it('refuse Fortran order', () => {
-    const bytes = new TextDecoder('latin1').decode(toNpy(array('float32', [2, 2], [1, 2, 3, 4]))).replace("'fortran_order': False", "'fortran_order': True ");
-    assert.throws(() => parseNpy(Uint8Array.from(bytes, (c) => c.charCodeAt(0)), 'f.npy'), /Fortran order/);
+    const bytes = new TextDecoder('latin1')
+      .decode(toNpy(array('float32', [2, 2], [1, 2, 3, 4])))
+      .replace("'fortran_order': False", "'fortran_order': True ");
+    assert.throws(
+      () =>
+        parseNpy(
+          Uint8Array.from(bytes, (c) => c.charCodeAt(0)),
+          'f.npy',
+        ),
+      /Fortran order/,
+    );
   });
 
   it('refuse a file that is not .npy', () => {
@@ -63,7 +72,10 @@ describe('.npz archives', () => {
   for (const deflate of [false, true]) {
     it(`hold one array per input (${deflate ? 'deflated' : 'stored'})`, () => {
       const archive = zip(
-        { 'ids.npy': toNpy(array('int64', [2, 4], rangeOf(8))), 'mask.npy': toNpy(array('int64', [2, 4], [1, 1, 1, 0, 1, 1, 0, 0])) },
+        {
+          'ids.npy': toNpy(array('int64', [2, 4], rangeOf(8))),
+          'mask.npy': toNpy(array('int64', [2, 4], [1, 1, 1, 0, 1, 1, 0, 0])),
+        },
         deflate,
       );
       const arrays = parseNpz(archive, 'd.npz');
@@ -90,7 +102,10 @@ describe('datasets', () => {
 
   it('split samples into batches, the last one smaller', () => {
     const data = makeDataset(new Map([['x', array('float32', [5, 2, 3], rangeOf(30))]]), [image], 'c.npy');
-    assert.deepEqual([...batches(data, [image], 2)].map((f) => f.x.dims[0]), [2, 2, 1]);
+    assert.deepEqual(
+      [...batches(data, [image], 2)].map((f) => f.x.dims[0]),
+      [2, 2, 1],
+    );
   });
 
   it('use the fixed batch size of a model and leave out an incomplete last batch', () => {
@@ -103,7 +118,10 @@ describe('datasets', () => {
 
   it('reject data of the wrong shape, naming input and shapes', () => {
     const wrong = new Map([['x', array('float32', [5, 3, 2], rangeOf(30))]]);
-    assert.throws(() => makeDataset(wrong, [image], 'c.npy'), (e: Error) => e instanceof IdpruneError && /\[5, 3, 2\].*\[\?, 2, 3\]/.test(e.message));
+    assert.throws(
+      () => makeDataset(wrong, [image], 'c.npy'),
+      (e: Error) => e instanceof IdpruneError && /\[5, 3, 2\].*\[\?, 2, 3\]/.test(e.message),
+    );
   });
 
   it('reject data of the wrong type', () => {
@@ -116,20 +134,32 @@ describe('datasets', () => {
   it('reject NaN and infinity, naming the sample', () => {
     const values = rangeOf(12);
     values[8] = NaN;
-    assert.throws(() => makeDataset(new Map([['x', array('float32', [2, 2, 3], values)]]), [image], 'c.npy'), /NaN \(sample 1\)/);
+    assert.throws(
+      () => makeDataset(new Map([['x', array('float32', [2, 2, 3], values)]]), [image], 'c.npy'),
+      /NaN \(sample 1\)/,
+    );
     values[8] = Infinity;
-    assert.throws(() => makeDataset(new Map([['x', array('float64', [2, 2, 3], values)]]), [image], 'c.npy'), /infinity/);
+    assert.throws(
+      () => makeDataset(new Map([['x', array('float64', [2, 2, 3], values)]]), [image], 'c.npy'),
+      /infinity/,
+    );
   });
 
   it('reject a missing input array', () => {
     const mask: InputSpec = { name: 'mask', type: 'int64', dims: [null, null] };
-    const arrays = new Map([['ids', array('int64', [1, 4], rangeOf(4))], ['other', array('int64', [1, 4], rangeOf(4))]]);
+    const arrays = new Map([
+      ['ids', array('int64', [1, 4], rangeOf(4))],
+      ['other', array('int64', [1, 4], rangeOf(4))],
+    ]);
     assert.throws(() => makeDataset(arrays, [tokens, mask], 'd.npz'), /no array for model input "mask"/);
   });
 
   it('reject inputs with different sample counts', () => {
     const mask: InputSpec = { name: 'mask', type: 'int64', dims: [null, null] };
-    const arrays = new Map([['ids', array('int64', [2, 2], rangeOf(4))], ['mask', array('int64', [1, 4], rangeOf(4))]]);
+    const arrays = new Map([
+      ['ids', array('int64', [2, 2], rangeOf(4))],
+      ['mask', array('int64', [1, 4], rangeOf(4))],
+    ]);
     assert.throws(() => makeDataset(arrays, [tokens, mask], 'd.npz'), /different sample counts/);
   });
 });
@@ -148,7 +178,7 @@ describe('inputs whose samples are not on the first axis', () => {
 
   it('a recurrent state [layers, batch, width] is given samples first and fed with them on its batch axis', () => {
     const dataset = makeDataset(arrays(array('int64', [], [16000])), inputs, 'vad.npz');
-    assert.equal(batchSizeFor(inputs, 64), 64, 'the state\'s fixed first axis is no fixed batch size');
+    assert.equal(batchSizeFor(inputs, 64), 64, "the state's fixed first axis is no fixed batch size");
     const [feeds] = [...batches(dataset, inputs, 2)];
     assert.deepEqual(feeds.state.dims, [2, 2, 3]);
     // state[layer, sample, unit] = data[sample, layer, unit]
@@ -165,6 +195,9 @@ describe('inputs whose samples are not on the first axis', () => {
   });
 
   it('refuses a scalar input whose values differ between samples', () => {
-    assert.throws(() => makeDataset(arrays(array('int64', [4], [16000, 8000, 16000, 16000])), inputs, 'vad.npz'), /scalar input .* differ/);
+    assert.throws(
+      () => makeDataset(arrays(array('int64', [4], [16000, 8000, 16000, 16000])), inputs, 'vad.npz'),
+      /scalar input .* differ/,
+    );
   });
 });

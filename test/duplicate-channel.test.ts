@@ -73,13 +73,18 @@ function calibrationFor(model: ModelProto, seed: number) {
 }
 
 async function keptCounts(model: ModelProto, data: ReturnType<typeof floatData>) {
-  const result = await compressModel(model, ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'), nodeRuntime, {
-    budget: { kind: 'tolerance', error: 1e-4 },
-    roundTo: 1,
-    mode: 'plain',
-    keepCoupled: false,
-    allocation: 'estimated',
-  });
+  const result = await compressModel(
+    model,
+    ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'),
+    nodeRuntime,
+    {
+      budget: { kind: 'tolerance', error: 1e-4 },
+      roundTo: 1,
+      mode: 'plain',
+      keepCoupled: false,
+      allocation: 'estimated',
+    },
+  );
   return { result, kept: new Map(result.outcomes.map((o) => [o.space.id, o.kept])) };
 }
 
@@ -90,13 +95,19 @@ describe('a channel that copies another is removed, and nothing changes', () => 
       const data = calibrationFor(original, 11);
       const analysis = await analyzeModel(original, nodeRuntime);
       const baseline = await keptCounts(original, data);
-      const candidates = analysis.spaces.filter((s) => s.prunable && s.unit === 1 && s.channels >= 3 && baseline.kept.get(s.id) === s.channels);
+      const candidates = analysis.spaces.filter(
+        (s) => s.prunable && s.unit === 1 && s.channels >= 3 && baseline.kept.get(s.id) === s.channels,
+      );
       assert.ok(candidates.length > 0, 'a prunable space that the tolerance keeps whole');
       for (const space of candidates) {
         const duplicated = withCopiedChannel(original, space, 0, space.channels - 1);
         const { result, kept } = await keptCounts(duplicated, data);
         for (const s of analysis.spaces.filter((s) => s.prunable)) {
-          assert.equal(kept.get(s.id), baseline.kept.get(s.id)! - (s.id === space.id ? 1 : 0), `space ${s.id} (channel copied in space ${space.id})`);
+          assert.equal(
+            kept.get(s.id),
+            baseline.kept.get(s.id)! - (s.id === space.id ? 1 : 0),
+            `space ${s.id} (channel copied in space ${space.id})`,
+          );
         }
         const before = await run(duplicated, 'x', data);
         const after = await run(result.model, 'x', data);
@@ -109,7 +120,11 @@ describe('a channel that copies another is removed, and nothing changes', () => 
 });
 
 /** ‖y′ − y‖ / ‖y‖ of a model's first output against the original's, on the data. */
-async function outputError(original: ModelProto, candidate: ModelProto, data: ReturnType<typeof floatData>): Promise<number> {
+async function outputError(
+  original: ModelProto,
+  candidate: ModelProto,
+  data: ReturnType<typeof floatData>,
+): Promise<number> {
   const [y, z] = [await run(original, 'x', data), await run(candidate, 'x', data)];
   let diff = 0;
   let norm = 0;
@@ -137,12 +152,23 @@ describe('on a real cut (0.7 FLOPs), on the calibration data, the output error o
       const plain = await compress('plain');
       // The same channels, dropped with no interpolation.
       const pruned = plain.outcomes.filter((o) => o.kept < o.space.channels);
-      assert.deepEqual(corrected.outcomes.map((o) => o.keep), plain.outcomes.map((o) => o.keep), 'the same channels in both modes');
-      const dropped = await applySurgery(original, pruned.map((o) => {
-        const t = selectionMatrix(o.space.channels, o.keep);
-        return { space: o.space, keep: o.keep, interpolation: new Map(o.space.consumers.map((c) => [c.reads, t])) };
-      }));
-      const errors = { corrected: await outputError(original, corrected.model, data), plain: await outputError(original, plain.model, data), none: await outputError(original, dropped, data) };
+      assert.deepEqual(
+        corrected.outcomes.map((o) => o.keep),
+        plain.outcomes.map((o) => o.keep),
+        'the same channels in both modes',
+      );
+      const dropped = await applySurgery(
+        original,
+        pruned.map((o) => {
+          const t = selectionMatrix(o.space.channels, o.keep);
+          return { space: o.space, keep: o.keep, interpolation: new Map(o.space.consumers.map((c) => [c.reads, t])) };
+        }),
+      );
+      const errors = {
+        corrected: await outputError(original, corrected.model, data),
+        plain: await outputError(original, plain.model, data),
+        none: await outputError(original, dropped, data),
+      };
       assert.ok(errors.corrected <= errors.plain * 1.0001 && errors.plain <= errors.none, JSON.stringify(errors));
     });
   }

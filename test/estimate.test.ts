@@ -31,11 +31,23 @@ describe('the held-out estimate (--estimate)', () => {
     const { report } = await compress(model, { data: values, shape: calib.shape }, { ...options, estimate: true });
     assert.equal(report.estimate!.samples, 16);
     assert.equal(report.estimate!.fitSamples, 48);
-    assert.match(formatCompression(report), /^estimate +\d+\.\d\d% same top-1 \(95% interval [\d.]+%–[\d.]+%\) on 16 calibration samples unseen by a compression fitted on the other 48$/m);
+    assert.match(
+      formatCompression(report),
+      /^estimate +\d+\.\d\d% same top-1 \(95% interval [\d.]+%–[\d.]+%\) on 16 calibration samples unseen by a compression fitted on the other 48$/m,
+    );
 
     // The same, by hand: compress on samples 0, 1, 2, 4, …, compare on 3, 7, 11, ….
-    const { model: onFit } = await compress(model, split((i) => i % 4 !== 3), options);
-    const check = await evaluate(model, onFit, split((i) => i % 4 === 3), { runs: 1 });
+    const { model: onFit } = await compress(
+      model,
+      split((i) => i % 4 !== 3),
+      options,
+    );
+    const check = await evaluate(
+      model,
+      onFit,
+      split((i) => i % 4 === 3),
+      { runs: 1 },
+    );
     assert.equal(report.estimate!.agreement, check.agreement);
     assert.ok(Math.abs(report.estimate!.relativeL2 - check.relativeL2) < 1e-6);
   });

@@ -29,18 +29,30 @@ describe('op forms of real exporters, at the opsets they occur at', () => {
         it(`every one of its ${prunable} hidden spaces is prunable`, async () => {
           const { spaces } = await analyzeModel(build(opset), nodeRuntime);
           const hidden = spaces.filter((s) => !s.tensors.some((t) => t.name === 'y'));
-          assert.deepEqual(hidden.map((s) => s.reason ?? 'prunable'), Array(prunable).fill('prunable'));
+          assert.deepEqual(
+            hidden.map((s) => s.reason ?? 'prunable'),
+            Array(prunable).fill('prunable'),
+          );
         });
 
         it('keeping every channel reproduces the outputs to 1e-5', async () => {
           const model = build(opset);
-          assert.ok(maxAbsDiff((await run(model, 'x', x)).data, (await run(await keepEverything(model), 'x', x)).data) < 1e-5);
+          assert.ok(
+            maxAbsDiff((await run(model, 'x', x)).data, (await run(await keepEverything(model), 'x', x)).data) < 1e-5,
+          );
         });
 
-        it('the statistics model loads at the model\'s own opset', async () => {
+        it("the statistics model loads at the model's own opset", async () => {
           const model = build(opset);
           const { spaces, shapes } = await analyzeModel(model, nodeRuntime);
-          const probes = spaces.filter((s) => s.prunable).map((s) => ({ tensor: s.tensors[0].name, layout: s.tensors[0].layout, channels: s.channels, shape: shapes.get(s.tensors[0].name)! }));
+          const probes = spaces
+            .filter((s) => s.prunable)
+            .map((s) => ({
+              tensor: s.tensors[0].name,
+              layout: s.tensors[0].layout,
+              channels: s.channels,
+              shape: shapes.get(s.tensors[0].name)!,
+            }));
           const instrumented = gramModel(model, probes);
           assert.equal(defaultOpset(instrumented), opset);
           await (await nodeRuntime.load(encodeModel(instrumented))).release();
@@ -49,10 +61,15 @@ describe('op forms of real exporters, at the opsets they occur at', () => {
         for (const mode of ['corrected', 'plain'] as CorrectionMode[]) {
           it(`compresses in ${mode} mode into a model of the same opset that runs`, async () => {
             const model = build(opset);
-            const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-              budget: { kind: 'keep', neurons: 0.5 },
-              mode,
-            });
+            const result = await compressModel(
+              model,
+              (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+              nodeRuntime,
+              {
+                budget: { kind: 'keep', neurons: 0.5 },
+                mode,
+              },
+            );
             assert.equal(result.outcomes.filter((o) => o.kept < o.space.channels).length, prunable);
             assert.equal(defaultOpset(decodeModel(result.bytes)), opset);
             const before = await run(model, 'x', x);

@@ -17,13 +17,13 @@ import { floatData } from './helpers/run.ts';
 const dir = mkdtempSync(join(tmpdir(), 'idprune-external-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-
 describe('external data locations', () => {
   for (const location of ['weights.bin', 'sub/weights.bin', 'a/../weights.bin']) {
     it(`accept ${location}`, () => checkLocation('w', location));
   }
   for (const location of ['../weights.bin', 'a/../../weights.bin', '/etc/passwd', 'C:\\weights.bin', '']) {
-    it(`refuse ${JSON.stringify(location)}`, () => assert.throws(() => checkLocation('w', location), /leaves the model's folder/));
+    it(`refuse ${JSON.stringify(location)}`, () =>
+      assert.throws(() => checkLocation('w', location), /leaves the model's folder/));
   }
 });
 
@@ -34,7 +34,9 @@ describe('external data', () => {
     const blob = externalizeData(model, 'm.data');
     assert.equal(model.graph!.initializer[1].dataLocation, TensorProto_DataLocation.EXTERNAL);
     assert.equal(model.graph!.initializer[1].rawData.byteLength, 0);
-    const found = inlineExternalData(model, (location, offset, length) => blob.slice(offset, offset + (length ?? blob.length - offset)));
+    const found = inlineExternalData(model, (location, offset, length) =>
+      blob.slice(offset, offset + (length ?? blob.length - offset)),
+    );
     assert.equal(found, true);
     assert.deepEqual(readFloatTensor(model.graph!.initializer[1]).data, before);
   });
@@ -44,7 +46,16 @@ describe('external data', () => {
     writeFileSync(join(dir, 'weights.bin'), externalizeData(model, 'weights.bin', 64));
     writeFileSync(join(dir, 'model.onnx'), encodeModel(model));
     writeFileSync(join(dir, 'calib.npy'), toNpy(floatData([64, 2, 6, 6], 1)));
-    const out = await idprune('compress', join(dir, 'model.onnx'), '--calib', join(dir, 'calib.npy'), '-o', join(dir, 'small.onnx'), '--target-flops', '0.6');
+    const out = await idprune(
+      'compress',
+      join(dir, 'model.onnx'),
+      '--calib',
+      join(dir, 'calib.npy'),
+      '-o',
+      join(dir, 'small.onnx'),
+      '--target-flops',
+      '0.6',
+    );
     assert.equal(out.code, 0, out.stderr);
     assert.ok(existsSync(join(dir, 'small.onnx.data')));
     assert.ok(readFileSync(join(dir, 'small.onnx')).length < 1024, 'the weights are not inside the model file');

@@ -7,9 +7,14 @@ import { gemmChain } from './helpers/models.ts';
 import { floatData } from './helpers/run.ts';
 
 const compress = (samples: number) =>
-  compressModel(gemmChain(1), (a) => makeDataset(new Map([['x', floatData([samples, 8], 5)]]), a.inputs, 'calib'), nodeRuntime, {
-    budget: { kind: 'keep', neurons: 0.5 },
-  });
+  compressModel(
+    gemmChain(1),
+    (a) => makeDataset(new Map([['x', floatData([samples, 8], 5)]]), a.inputs, 'calib'),
+    nodeRuntime,
+    {
+      budget: { kind: 'keep', neurons: 0.5 },
+    },
+  );
 
 describe('few calibration samples', () => {
   it('a space with fewer rows than half its channels is left intact, with the reason', async () => {
@@ -19,6 +24,9 @@ describe('few calibration samples', () => {
 
   it('a space with enough rows is pruned', async () => {
     const result = await compress(8);
-    assert.deepEqual(result.outcomes.map((o) => `${o.kept}/${o.space.channels}`), ['8/16', '8/16']);
+    assert.deepEqual(
+      result.outcomes.map((o) => `${o.kept}/${o.space.channels}`),
+      ['8/16', '8/16'],
+    );
   });
 });

@@ -23,19 +23,29 @@ describe('feed-forward blocks on tokens', () => {
       assert.ok(space.prunable, space.reason);
       const producers = space.producers.map((p) => model.graph!.node[p].name).sort();
       assert.deepEqual(producers, activation === 'swiglu' ? ['fc1', 'fc3'] : ['fc1']);
-      assert.deepEqual(space.consumers.map((c) => model.graph!.node[c.node].name), ['fc2']);
+      assert.deepEqual(
+        space.consumers.map((c) => model.graph!.node[c.node].name),
+        ['fc2'],
+      );
     });
 
     it(`${activation}: keeping every neuron reproduces the outputs to 1e-5`, async () => {
       const model = feedForward(activation);
-      assert.ok(maxAbsDiff((await run(model, 'x', x)).data, (await run(await keepEverything(model), 'x', x)).data) < 1e-5);
+      assert.ok(
+        maxAbsDiff((await run(model, 'x', x)).data, (await run(await keepEverything(model), 'x', x)).data) < 1e-5,
+      );
     });
 
     it(`${activation}: half the neurons removed, the model runs with outputs of the same shape`, async () => {
       const model = feedForward(activation);
-      const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-        budget: { kind: 'params', fraction: 0.6 },
-      });
+      const result = await compressModel(
+        model,
+        (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+        nodeRuntime,
+        {
+          budget: { kind: 'params', fraction: 0.6 },
+        },
+      );
       const outcome = result.outcomes.find((o) => o.space.channels === FFN_HIDDEN)!;
       assert.ok(outcome.kept < FFN_HIDDEN);
       const after = await run(result.bytes, 'x', x);

@@ -24,8 +24,14 @@ describe('data files', () => {
 
   it('a folder holds one <input name>.npy per input', () => {
     mkdirSync(join(dir, 'folder'));
-    writeFileSync(join(dir, 'folder', 'ids.npy'), toNpy({ dtype: 'int64', shape: [2, 2], data: BigInt64Array.from([1n, 2n, 3n, 4n]) }));
-    writeFileSync(join(dir, 'folder', 'mask.npy'), toNpy({ dtype: 'int64', shape: [2, 2], data: BigInt64Array.from([1n, 1n, 1n, 0n]) }));
+    writeFileSync(
+      join(dir, 'folder', 'ids.npy'),
+      toNpy({ dtype: 'int64', shape: [2, 2], data: BigInt64Array.from([1n, 2n, 3n, 4n]) }),
+    );
+    writeFileSync(
+      join(dir, 'folder', 'mask.npy'),
+      toNpy({ dtype: 'int64', shape: [2, 2], data: BigInt64Array.from([1n, 1n, 1n, 0n]) }),
+    );
     assert.deepEqual([...readArrays(join(dir, 'folder')).keys()], ['ids', 'mask']);
   });
 
@@ -41,7 +47,10 @@ describe('data files', () => {
   });
 
   it('labels must be integers, one per sample', () => {
-    writeFileSync(join(dir, 'labels.npy'), toNpy({ dtype: 'int64', shape: [3], data: BigInt64Array.from([0n, 2n, 1n]) }));
+    writeFileSync(
+      join(dir, 'labels.npy'),
+      toNpy({ dtype: 'int64', shape: [3], data: BigInt64Array.from([0n, 2n, 1n]) }),
+    );
     assert.deepEqual([...readLabels(join(dir, 'labels.npy'))], [0n, 2n, 1n]);
     assert.throws(() => readLabels(join(dir, 'x.npy')), /have type float32, expected integers/);
   });
@@ -50,6 +59,9 @@ describe('data files', () => {
 describe('writing', () => {
   it('leaves no temporary file behind', () => {
     writeAtomic(join(dir, 'out.txt'), 'done');
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('out')), ['out.txt']);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('out')),
+      ['out.txt'],
+    );
   });
 });

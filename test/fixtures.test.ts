@@ -19,11 +19,27 @@ const heldout = new Map([['input', parseNpy(fixture('heldout.npy'), 'heldout.npy
 
 async function compressAndCompare(name: string, budget: Budget, keepCoupled = false) {
   const original = fixture(`${name}.onnx`);
-  const result = await compressModel(decodeModel(original), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, { budget, keepCoupled });
+  const result = await compressModel(
+    decodeModel(original),
+    (a) => makeDataset(calibration, a.inputs, 'calib'),
+    nodeRuntime,
+    { budget, keepCoupled },
+  );
   const after = await analyzeModel(result.model, nodeRuntime);
   const inputs = after.inputs;
-  const comparison = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset: makeDataset(heldout, inputs, 'heldout'), inputs, batchSize: 250 });
-  return { result, after, comparison, flops: after.flops / result.analysis.flops, params: after.params / result.analysis.params };
+  const comparison = await compareModels(original, result.bytes, {
+    runtime: nodeRuntime,
+    dataset: makeDataset(heldout, inputs, 'heldout'),
+    inputs,
+    batchSize: 250,
+  });
+  return {
+    result,
+    after,
+    comparison,
+    flops: after.flops / result.analysis.flops,
+    params: after.params / result.analysis.params,
+  };
 }
 
 const prunedSpaces = (result: CompressResult) => result.outcomes.filter((o) => o.kept < o.space.channels);
@@ -46,29 +62,44 @@ describe('trained fixtures', () => {
     assert.ok(flops <= 0.8, `flops ${flops}`);
     const pruned = prunedSpaces(result);
     assert.ok(pruned.length >= 3, `${pruned.length} spaces pruned`);
-    assert.ok(result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')), 'residual streams stay intact');
+    assert.ok(
+      result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')),
+      'residual streams stay intact',
+    );
     assert.ok(comparison.agreement >= 0.97, `agreement ${comparison.agreement}`);
   });
 
   it('ResNet at --target-flops 0.5 with its residual streams pruned agrees on ≥ 94.5%', async () => {
     const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.5 });
     assert.ok(flops <= 0.5, `flops ${flops}`);
-    assert.ok(prunedSpaces(result).some((o) => o.space.producers.length > 1), 'a residual stream is pruned');
+    assert.ok(
+      prunedSpaces(result).some((o) => o.space.producers.length > 1),
+      'a residual stream is pruned',
+    );
     assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
   });
 
   it('MobileNetV2-style network (depthwise convs, inverted residuals) at --target-flops 0.5 agrees on ≥ 94.5%', async () => {
     const { result, comparison, flops } = await compressAndCompare('mobilenet', { kind: 'flops', fraction: 0.5 });
     assert.ok(flops <= 0.5, `flops ${flops}`);
-    assert.ok(prunedSpaces(result).some((o) => o.space.groups.length > 0), 'a space through a depthwise Conv is pruned');
-    assert.ok(prunedSpaces(result).some((o) => o.space.producers.length > 1), 'a residual stream is pruned');
+    assert.ok(
+      prunedSpaces(result).some((o) => o.space.groups.length > 0),
+      'a space through a depthwise Conv is pruned',
+    );
+    assert.ok(
+      prunedSpaces(result).some((o) => o.space.producers.length > 1),
+      'a residual stream is pruned',
+    );
     assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
   });
 
   it('ViT (pre-LayerNorm blocks, 4 heads, GELU) at --target-flops 0.5 agrees on ≥ 96%', async () => {
     const { result, comparison, flops } = await compressAndCompare('vit', { kind: 'flops', fraction: 0.5 });
     assert.ok(flops <= 0.5, `flops ${flops}`);
-    assert.ok(result.analysis.spaces.some((s) => s.prunable && s.unit > 1), 'attention heads are prunable');
+    assert.ok(
+      result.analysis.spaces.some((s) => s.prunable && s.unit > 1),
+      'attention heads are prunable',
+    );
     assert.ok(comparison.agreement >= 0.96, `agreement ${comparison.agreement}`);
   });
 });

@@ -61,13 +61,21 @@ describe('tiny graphs of real-world architectures', () => {
     for (const mode of ['corrected', 'plain'] as CorrectionMode[]) {
       it(`${name}: compressed (${mode}) to 0.8 of the FLOPs, runs with finite outputs of the same shape`, async () => {
         const model = build();
-        const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-          budget: { kind: 'flops', fraction: 0.8 },
-          mode,
-          // The plain mode would leave coupled spaces intact: every rule is exercised in both modes.
-          keepCoupled: false,
-        });
-        assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some channels were removed');
+        const result = await compressModel(
+          model,
+          (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+          nodeRuntime,
+          {
+            budget: { kind: 'flops', fraction: 0.8 },
+            mode,
+            // The plain mode would leave coupled spaces intact: every rule is exercised in both modes.
+            keepCoupled: false,
+          },
+        );
+        assert.ok(
+          result.outcomes.some((o) => o.kept < o.space.channels),
+          'some channels were removed',
+        );
         const before = await run(model, 'x', x);
         const after = await run(result.bytes, 'x', x);
         assert.deepEqual(after.dims, before.dims);
@@ -85,23 +93,35 @@ describe('coupled and concatenated spaces', () => {
     assert.equal(stream, producedBy(spaces, model, 'shortcut'));
     assert.ok(stream.prunable);
     const keep = [0, 2, 3, 5, 7];
-    const pruned = await applySurgery(model, [{ space: stream, keep, interpolation: new Map([['r2', selectionMatrix(8, keep)]]) }]);
+    const pruned = await applySurgery(model, [
+      { space: stream, keep, interpolation: new Map([['r2', selectionMatrix(8, keep)]]) },
+    ]);
     for (const w of ['w_conv2', 'w_shortcut']) {
       const original = readFloatTensor(model.graph!.initializer.find((t) => t.name === w)!);
       const sliced = readFloatTensor(pruned.graph!.initializer.find((t) => t.name === w)!);
       const row = original.data.length / 8;
       assert.equal(sliced.dims[0], keep.length);
-      keep.forEach((c, i) => assert.deepEqual([...sliced.data.subarray(i * row, (i + 1) * row)], [...original.data.subarray(c * row, (c + 1) * row)].map(Math.fround)));
+      keep.forEach((c, i) =>
+        assert.deepEqual(
+          [...sliced.data.subarray(i * row, (i + 1) * row)],
+          [...original.data.subarray(c * row, (c + 1) * row)].map(Math.fround),
+        ),
+      );
     }
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 3, 6, 6]);
   });
 
   it('the plain mode, which cannot correct a residual stream, leaves it intact and prunes the rest', async () => {
     const model = residualWithShortcut();
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.8 },
-      mode: 'plain',
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.8 },
+        mode: 'plain',
+      },
+    );
     const stream = result.outcomes.find((o) => o.space.producers.length > 1);
     assert.equal(stream, undefined, 'the stream is not among the pruned spaces');
     const intact = result.analysis.spaces.find((s) => s.producers.length > 1)!;
@@ -130,10 +150,16 @@ describe('coupled and concatenated spaces', () => {
     ]);
     const value = (m: ModelProto, name: string) => readFloatTensor(m.graph!.initializer.find((t) => t.name === name)!);
     const channels = [...keepA, ...keepB.map((c) => c + 5)];
-    assert.deepEqual([...value(pruned, 'scale').data], channels.map((c) => Math.fround(value(model, 'scale').data[c])));
+    assert.deepEqual(
+      [...value(pruned, 'scale').data],
+      channels.map((c) => Math.fround(value(model, 'scale').data[c])),
+    );
     const head = value(pruned, 'w_head');
     assert.deepEqual(head.dims, [4, 5, 3, 3]);
-    assert.deepEqual([...head.data.subarray(9 * 4, 9 * 5)], [...value(model, 'w_head').data.subarray(9 * 7, 9 * 8)].map(Math.fround));
+    assert.deepEqual(
+      [...head.data.subarray(9 * 4, 9 * 5)],
+      [...value(model, 'w_head').data.subarray(9 * 7, 9 * 8)].map(Math.fround),
+    );
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 4, 6, 6]);
   });
 
@@ -143,7 +169,9 @@ describe('coupled and concatenated spaces', () => {
     assert.deepEqual(placeOf(producedBy(spaces, model, 'a'), 'first'), { axis: 1, block: 1, offset: 0 });
     assert.deepEqual(placeOf(producedBy(spaces, model, 'c'), 'rest'), { axis: 1, block: 1, offset: 4 });
     const c = producedBy(spaces, model, 'c');
-    const pruned = await applySurgery(model, [{ space: c, keep: [1], interpolation: new Map([['rest', selectionMatrix(2, [1])]]) }]);
+    const pruned = await applySurgery(model, [
+      { space: c, keep: [1], interpolation: new Map([['rest', selectionMatrix(2, [1])]]) },
+    ]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'sizes')!), [3, 5]);
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
   });
@@ -151,7 +179,9 @@ describe('coupled and concatenated spaces', () => {
   it('Split sizes written as an attribute follow the kept channels too', async () => {
     const model = concatThreeSplit('attribute');
     const c = producedBy(await spacesOf(model), model, 'c');
-    const pruned = await applySurgery(model, [{ space: c, keep: [0], interpolation: new Map([['rest', selectionMatrix(2, [0])]]) }]);
+    const pruned = await applySurgery(model, [
+      { space: c, keep: [0], interpolation: new Map([['rest', selectionMatrix(2, [0])]]) },
+    ]);
     const split = pruned.graph!.node.find((n) => n.name === 'split')!;
     assert.deepEqual(split.attribute.find((a) => a.name === 'split')!.ints.map(Number), [3, 5]);
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 2, 6, 6]);
@@ -162,7 +192,9 @@ describe('coupled and concatenated spaces', () => {
     const spaces = await spacesOf(model);
     const a = producedBy(spaces, model, 'a');
     assert.deepEqual(placeOf(producedBy(spaces, model, 'b'), 'part'), { axis: 1, block: 1, offset: 0 });
-    const pruned = await applySurgery(model, [{ space: a, keep: [0, 4], interpolation: new Map([['r', selectionMatrix(5, [0, 4])]]) }]);
+    const pruned = await applySurgery(model, [
+      { space: a, keep: [0, 4], interpolation: new Map([['r', selectionMatrix(5, [0, 4])]]) },
+    ]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'starts')!), [2]);
     const before = await run(model, 'x', x);
     assert.deepEqual((await run(pruned, 'x', x)).dims, before.dims);
@@ -206,7 +238,9 @@ describe('coupled and concatenated spaces', () => {
     const model = channelsLastTokens();
     const space = producedBy(await spacesOf(model), model, 'first');
     assert.deepEqual(placeOf(space, 'tokens'), { axis: 2, block: 1 });
-    const pruned = await applySurgery(model, [{ space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) }]);
+    const pruned = await applySurgery(model, [
+      { space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) },
+    ]);
     assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'tokens_shape')!), [-1, 36, 3]);
   });
 });

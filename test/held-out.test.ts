@@ -22,10 +22,16 @@ describe('held-out measurements', () => {
   });
 
   it('measures samples spread over the data in two alternating folds of whole fixed batches', () => {
-    assert.deepEqual(measurementFolds(12, 2), [[0, 2, 4, 6, 8, 10], [1, 3, 5, 7, 9, 11]]);
+    assert.deepEqual(measurementFolds(12, 2), [
+      [0, 2, 4, 6, 8, 10],
+      [1, 3, 5, 7, 9, 11],
+    ]);
     // 200 samples, 25 spaces: 16 measured, one every 12.5.
     assert.deepEqual(measurementFolds(200, 25)[0], [0, 25, 50, 75, 100, 125, 150, 175]);
-    assert.deepEqual(measurementFolds(10, 2, 4), [[0, 2, 5, 7], [1, 3, 6, 8]]);
+    assert.deepEqual(measurementFolds(10, 2, 4), [
+      [0, 2, 5, 7],
+      [1, 3, 6, 8],
+    ]);
     assert.deepEqual(measurementFolds(5, 2, 4), [[0, 1, 2, 3]]);
   });
 
@@ -33,8 +39,12 @@ describe('held-out measurements', () => {
     // 12 samples, 16 hidden neurons: any 12 of them reproduce the 12 calibration rows exactly, so the
     // in-sample error of keeping 12 is nil, and says nothing of other inputs.
     const model = gemmChain(1);
-    const calibration = (a: { inputs: Parameters<typeof makeDataset>[1] }) => makeDataset(new Map([['x', floatData([12, 8], 5)]]), a.inputs, 'calib');
-    const prepared = await prepareCompression(model, calibration, nodeRuntime, { mode: 'plain', allocation: 'measured' });
+    const calibration = (a: { inputs: Parameters<typeof makeDataset>[1] }) =>
+      makeDataset(new Map([['x', floatData([12, 8], 5)]]), a.inputs, 'calib');
+    const prepared = await prepareCompression(model, calibration, nodeRuntime, {
+      mode: 'plain',
+      allocation: 'measured',
+    });
     await compressPrepared(prepared, { budget: { kind: 'flops', fraction: 0.8 } });
     const heldOut = prepared.statistics.curves!.get(0)!;
 
@@ -46,7 +56,16 @@ describe('held-out measurements', () => {
         prepared.model,
         [space],
         prepared.statistics.rankings,
-        [{ samples: Array.from({ length: 12 }, (_, i) => i), decide: async (s, keep) => ({ space: s, keep, interpolation: new Map([[s.consumers[0].reads, await interpolationMatrix(gram, keep, products)]]) }) }],
+        [
+          {
+            samples: Array.from({ length: 12 }, (_, i) => i),
+            decide: async (s, keep) => ({
+              space: s,
+              keep,
+              interpolation: new Map([[s.consumers[0].reads, await interpolationMatrix(gram, keep, products)]]),
+            }),
+          },
+        ],
         outputKinds(prepared.model, prepared.analysis.shapes),
         prepared.pass,
         products,

@@ -15,15 +15,32 @@ import { convReluFlattenGemm } from './helpers/models.ts';
 import { floatData } from './helpers/run.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const noBrowser = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium) to open the HTML report in`;
+const noBrowser = existsSync(CHROMIUM)
+  ? false
+  : `no Chromium at ${CHROMIUM} (apt-get install chromium) to open the HTML report in`;
 const fixture = (name: string) => new URL(`fixtures/${name}`, import.meta.url).pathname;
 const SCREENSHOT = new URL('../docs/report.png', import.meta.url).pathname;
 const EVIL = `</script><img src=x onerror=alert(1)>&"'`;
 
 /** A report as compress builds it, small enough to read: a prunable space, one kept whole and an intact output space. */
 function handReport(name = '/conv1/Conv'): CompressionReport {
-  const space = (id: number, producer: string, channels: number, kept: number, error: number | null, reason?: string) => ({
-    id, producers: [producer], consumers: reason ? [] : [`/next${id}/Conv`], channels, flopsShare: 0.3, prunable: !reason, ...(reason ? { reason } : {}), kept, error,
+  const space = (
+    id: number,
+    producer: string,
+    channels: number,
+    kept: number,
+    error: number | null,
+    reason?: string,
+  ) => ({
+    id,
+    producers: [producer],
+    consumers: reason ? [] : [`/next${id}/Conv`],
+    channels,
+    flopsShare: 0.3,
+    prunable: !reason,
+    ...(reason ? { reason } : {}),
+    kept,
+    error,
   });
   return {
     tool: { name: 'idprune', version: '0.1.0' },
@@ -38,7 +55,11 @@ function handReport(name = '/conv1/Conv'): CompressionReport {
     passesOverData: 1,
     before: { params: 1000, flops: 20000 },
     after: { params: 600, flops: 10000 },
-    spaces: [space(0, name, 32, 16, 0.12), space(1, '/conv2/Conv', 64, 64, 0), space(2, '/fc/Gemm', 10, 10, null, 'tensor "logits" is a model output')],
+    spaces: [
+      space(0, name, 32, 16, 0.12),
+      space(1, '/conv2/Conv', 64, 64, 0),
+      space(2, '/fc/Gemm', 10, 10, null, 'tensor "logits" is a model output'),
+    ],
     timingsSeconds: { analysis: 0.1, statistics: 1.5, selection: 0.7 },
   };
 }
@@ -76,7 +97,10 @@ describe('renderHtmlReport', () => {
   });
 
   it('refuses script text that would end its <script> element early', () => {
-    assert.throws(() => renderHtmlPage({ title: 'x', report: handReport() }, 'var a = "</script>";'), /cannot be inlined/);
+    assert.throws(
+      () => renderHtmlPage({ title: 'x', report: handReport() }, 'var a = "</script>";'),
+      /cannot be inlined/,
+    );
   });
 });
 
@@ -87,7 +111,14 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
   before(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     // The VGG fixture at half its FLOPs, as `npm start` runs it, on a few hundred samples to stay fast.
     const labels = firstSamples('heldout_labels.npy', 256).data as BigInt64Array;
@@ -100,7 +131,11 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
       title: 'idprune report: vgg.onnx',
       report,
       model: { path: 'test/fixtures/vgg.onnx', inputs: [{ name: 'input', type: 'float32', dims: [null, 1, 28, 28] }] },
-      data: { calibration: 'test/fixtures/calib.npy (first 256)', evaluation: 'test/fixtures/heldout.npy (first 256)', labels: 'test/fixtures/heldout_labels.npy' },
+      data: {
+        calibration: 'test/fixtures/calib.npy (first 256)',
+        evaluation: 'test/fixtures/heldout.npy (first 256)',
+        labels: 'test/fixtures/heldout_labels.npy',
+      },
     };
   });
 
@@ -136,10 +171,14 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
   const chartData = <P = number>(page: Page, canvas: string): Promise<ChartData<P>> =>
     page.evaluate((id) => {
       const chart = (globalThis as any).Chart.getChart(document.getElementById(id));
-      return { labels: chart.data.labels, datasets: chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, colors: d.backgroundColor })) };
+      return {
+        labels: chart.data.labels,
+        datasets: chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, colors: d.backgroundColor })),
+      };
     }, canvas);
 
-  const texts = (page: Page, selector: string) => page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent ?? ''));
+  const texts = (page: Page, selector: string) =>
+    page.$$eval(selector, (nodes) => nodes.map((n) => n.textContent ?? ''));
 
   it('shows a real compression: summary, one bar per space in graph order, the table and the timings', async () => {
     const { report } = real;
@@ -157,23 +196,42 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
 
     const channels = await chartData(page, 'channel-chart');
     assert.equal(channels.datasets[0].data.length, report.spaces.length, 'one bar per space');
-    assert.deepEqual(channels.labels, report.spaces.map((s) => `#${s.id}`));
-    assert.deepEqual(channels.datasets[0].data, report.spaces.map((s) => s.kept));
-    assert.deepEqual(channels.datasets[1].data, report.spaces.map((s) => s.channels - s.kept));
+    assert.deepEqual(
+      channels.labels,
+      report.spaces.map((s) => `#${s.id}`),
+    );
+    assert.deepEqual(
+      channels.datasets[0].data,
+      report.spaces.map((s) => s.kept),
+    );
+    assert.deepEqual(
+      channels.datasets[1].data,
+      report.spaces.map((s) => s.channels - s.kept),
+    );
     report.spaces.forEach((s, i) => {
-      if (s.prunable) assert.notEqual(channels.datasets[0].colors[i], INTACT_COLOR, `space ${s.id} is coloured by its error`);
+      if (s.prunable)
+        assert.notEqual(channels.datasets[0].colors[i], INTACT_COLOR, `space ${s.id} is coloured by its error`);
       else assert.equal(channels.datasets[0].colors[i], INTACT_COLOR, `intact space ${s.id} is grey`);
     });
 
-    const rows = await page.$$eval('#space-table tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    const rows = await page.$$eval('#space-table tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
     assert.equal(rows.length, report.spaces.length);
     const output = report.spaces.findIndex((s) => !s.prunable);
     assert.equal(rows[output].at(-1), `intact: ${report.spaces[output].reason}`);
 
     const timing = await chartData(page, 'timing-chart');
     assert.deepEqual(timing.labels, Object.keys(report.timingsSeconds));
-    assert.equal(await page.$eval('#sweep', (s) => (s as HTMLElement).hidden), true, 'no sweep section for one compression');
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 1280), 'nothing runs wider than 1280 px');
+    assert.equal(
+      await page.$eval('#sweep', (s) => (s as HTMLElement).hidden),
+      true,
+      'no sweep section for one compression',
+    );
+    assert.ok(
+      await page.evaluate(() => document.documentElement.scrollWidth <= 1280),
+      'nothing runs wider than 1280 px',
+    );
 
     const png = await page.screenshot({ fullPage: true });
     assert.ok(png.length > 10_000);
@@ -187,7 +245,16 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
 
   it('draws a sweep with one point per target on every series and the chosen target ringed', async () => {
     const point = (target: number, seconds: number, accuracy?: number): SweepPoint => ({
-      target, flops: target - 0.01, params: target * 0.8, agreement: 0.7 + 0.3 * target, estimated: 0.68 + 0.3 * target, accuracy, cosine: 0.99, deviation: 0.1, latencyRatio: 0.2 + 0.7 * target, seconds,
+      target,
+      flops: target - 0.01,
+      params: target * 0.8,
+      agreement: 0.7 + 0.3 * target,
+      estimated: 0.68 + 0.3 * target,
+      accuracy,
+      cosine: 0.99,
+      deviation: 0.1,
+      latencyRatio: 0.2 + 0.7 * target,
+      seconds,
     });
     // In the order a sweep might run them; the last one has no labels to measure accuracy with.
     const sweep = [point(0.5, 3, 0.85), point(0.3, 2, 0.8), point(0.7, 4, 0.88), point(0.9, 5)];
@@ -198,10 +265,17 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
 
     const chart = await chartData<{ x: number; y: number }>(page, 'sweep-chart');
     const series = chart.datasets.filter((d) => !d.label.startsWith('chosen'));
-    assert.deepEqual(series.map((d) => d.label), ['agreement', 'estimated agreement', 'accuracy', 'latency ratio', 'parameters (fraction)']);
+    assert.deepEqual(
+      series.map((d) => d.label),
+      ['agreement', 'estimated agreement', 'accuracy', 'latency ratio', 'parameters (fraction)'],
+    );
     for (const d of series) {
       assert.equal(d.data.length, sweep.length, `${d.label}: one point per target`);
-      assert.deepEqual(d.data.map((p) => p.x), [0.29, 0.49, 0.69, 0.89], `${d.label}: in order of FLOPs`);
+      assert.deepEqual(
+        d.data.map((p) => p.x),
+        [0.29, 0.49, 0.69, 0.89],
+        `${d.label}: in order of FLOPs`,
+      );
     }
     const ring = chart.datasets.find((d) => d.label.startsWith('chosen'));
     assert.ok(ring, 'the chosen target is marked');
@@ -209,11 +283,22 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     assert.equal(ring.data.length, series.length, 'ringed on every series');
     for (const p of ring.data) assert.equal(p.x, sweep[chosen].flops);
     const { agreement, estimated, accuracy, latencyRatio, params } = sweep[chosen];
-    assert.deepEqual(ring.data.map((p) => p.y), [agreement, estimated, accuracy, latencyRatio, params]);
+    assert.deepEqual(
+      ring.data.map((p) => p.y),
+      [agreement, estimated, accuracy, latencyRatio, params],
+    );
 
-    const rows = await page.$$eval('#sweep-table tbody tr', (trs) => trs.map((tr) => ({ marked: tr.classList.contains('marked'), target: tr.firstElementChild!.textContent })));
-    assert.deepEqual(rows.map((r) => r.target), ['0.5', '0.3', '0.7', '0.9']);
-    assert.deepEqual(rows.map((r) => r.marked), [false, false, true, false]);
+    const rows = await page.$$eval('#sweep-table tbody tr', (trs) =>
+      trs.map((tr) => ({ marked: tr.classList.contains('marked'), target: tr.firstElementChild!.textContent })),
+    );
+    assert.deepEqual(
+      rows.map((r) => r.target),
+      ['0.5', '0.3', '0.7', '0.9'],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.marked),
+      [false, false, true, false],
+    );
     await page.close();
   });
 
@@ -221,12 +306,18 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     const report = handReport(EVIL);
     report.spaces[2].reason = EVIL;
     report.timingsSeconds[EVIL] = 0.5;
-    const { page, problems, requests, dialogs } = await open(renderHtmlReport({ title: EVIL, report, model: { path: EVIL }, data: { calibration: EVIL } }));
+    const { page, problems, requests, dialogs } = await open(
+      renderHtmlReport({ title: EVIL, report, model: { path: EVIL }, data: { calibration: EVIL } }),
+    );
     assert.deepEqual(problems, []);
     assert.deepEqual(requests, []);
     assert.deepEqual(dialogs, [], 'no script ran from a name');
     assert.equal(await page.$$eval('img', (imgs) => imgs.length), 0, 'no element made from a name');
-    assert.equal(await page.$$eval('script', (scripts) => scripts.length), 3, 'Chart.js, the data block and the page script');
+    assert.equal(
+      await page.$$eval('script', (scripts) => scripts.length),
+      3,
+      'Chart.js, the data block and the page script',
+    );
     assert.equal(await page.title(), EVIL);
     assert.equal(await page.$eval('#title', (h) => h.textContent), EVIL);
     assert.ok((await texts(page, '#space-table td')).includes(EVIL), 'the producer name is a cell of the table');
@@ -248,7 +339,8 @@ describe('idprune compress --html', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes the page beside the model, and an existing page only with --force', async () => {
-    const run = (...extra: string[]) => idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '--mode', 'plain', ...extra);
+    const run = (...extra: string[]) =>
+      idprune('compress', path('model.onnx'), '--calib', path('calib.npy'), '--mode', 'plain', ...extra);
     const first = await run('-o', path('a.onnx'), '--html', path('report.html'));
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /wrote .*report\.html/);

@@ -18,12 +18,25 @@ describe('nanoGPT-style character model', () => {
     const original = fixture('gpt.onnx');
     const calibration = parseNpz(fixture('gpt_calib.npz'), 'gpt_calib.npz');
     const heldout = parseNpz(fixture('gpt_heldout.npz'), 'gpt_heldout.npz');
-    const result = await compressModel(decodeModel(original), (a) => makeDataset(calibration, a.inputs, 'calib'), nodeRuntime, { budget: { kind: 'keep', heads: 0.75 } });
+    const result = await compressModel(
+      decodeModel(original),
+      (a) => makeDataset(calibration, a.inputs, 'calib'),
+      nodeRuntime,
+      { budget: { kind: 'keep', heads: 0.75 } },
+    );
     const heads = result.outcomes.filter((o) => o.space.unit > 1);
     assert.equal(heads.length, 4, 'one space of heads per block');
-    assert.deepEqual(heads.map((o) => `${o.kept}/${o.space.channels}`), ['3/4', '3/4', '3/4', '3/4']);
+    assert.deepEqual(
+      heads.map((o) => `${o.kept}/${o.space.channels}`),
+      ['3/4', '3/4', '3/4', '3/4'],
+    );
     const inputs = result.analysis.inputs;
-    const comparison = await compareModels(original, result.bytes, { runtime: nodeRuntime, dataset: makeDataset(heldout, inputs, 'heldout'), inputs, batchSize: 128 });
+    const comparison = await compareModels(original, result.bytes, {
+      runtime: nodeRuntime,
+      dataset: makeDataset(heldout, inputs, 'heldout'),
+      inputs,
+      batchSize: 128,
+    });
     assert.ok(comparison.agreement >= 0.8, `per-token agreement ${comparison.agreement}`);
   });
 });

@@ -25,7 +25,8 @@ describe('the source layers', () => {
       if (!LAYERS.includes(from)) continue;
       for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s+['"](\.{1,2}\/[^'"]+)['"]/g)) {
         const to = layerOf(normalize(join(dirname(file), spec)));
-        if (LAYERS.includes(to) && LAYERS.indexOf(to) > LAYERS.indexOf(from)) upward.push(`${relative(SRC, file)} → ${spec}`);
+        if (LAYERS.includes(to) && LAYERS.indexOf(to) > LAYERS.indexOf(from))
+          upward.push(`${relative(SRC, file)} → ${spec}`);
       }
     }
     assert.deepEqual(upward, []);
@@ -33,6 +34,9 @@ describe('the source layers', () => {
 
   it('name every folder of src/', () => {
     const folders = readdirSync(SRC).filter((name) => statSync(join(SRC, name)).isDirectory());
-    assert.deepEqual(folders.filter((f) => !LAYERS.includes(f)), []);
+    assert.deepEqual(
+      folders.filter((f) => !LAYERS.includes(f)),
+      [],
+    );
   });
 });

@@ -51,7 +51,8 @@ describe('pivoted QR', () => {
   it('returns orthonormal Q and upper-triangular R', () => {
     const { q, r } = pivotedQR(randomMatrix(30, 8, 2));
     const qtq = multiply({ rows: q.cols, cols: q.rows, data: transposeData(q) }, q);
-    for (let i = 0; i < 8; i++) for (let j = 0; j < 8; j++) assert.ok(Math.abs(get(qtq, i, j) - (i === j ? 1 : 0)) < 1e-12);
+    for (let i = 0; i < 8; i++)
+      for (let j = 0; j < 8; j++) assert.ok(Math.abs(get(qtq, i, j) - (i === j ? 1 : 0)) < 1e-12);
     for (let i = 0; i < r.rows; i++) for (let j = 0; j < i; j++) assert.equal(get(r, i, j), 0);
   });
 
@@ -87,7 +88,10 @@ describe('pivoted Cholesky of the Gram matrix', () => {
     const chol = await pivotedCholesky(gram(lowRank(50, 12, 7, 6)));
     assert.equal(chol.rank, 7);
     assert.equal(chol.order.length, 12);
-    assert.deepEqual([...chol.order].sort((x, y) => x - y), Array.from({ length: 12 }, (_, i) => i));
+    assert.deepEqual(
+      [...chol.order].sort((x, y) => x - y),
+      Array.from({ length: 12 }, (_, i) => i),
+    );
   });
 
   it('reports the exact least-squares residual of keeping each prefix', async () => {
@@ -137,13 +141,22 @@ describe('interpolation matrix', () => {
 
 describe('symmetric solve', () => {
   it('solves a positive definite system', () => {
-    const a = fromRows([[4, 1], [1, 3]]);
+    const a = fromRows([
+      [4, 1],
+      [1, 3],
+    ]);
     const x = solveSymmetric(a, fromRows([[1], [2]]), 0);
     assert.ok(Math.abs(get(x, 0, 0) - 1 / 11) < 1e-12 && Math.abs(get(x, 1, 0) - 7 / 11) < 1e-12);
   });
 
   it('still solves a singular system through its ridge', () => {
-    const x = solveSymmetric(fromRows([[1, 1], [1, 1]]), fromRows([[2], [2]]));
+    const x = solveSymmetric(
+      fromRows([
+        [1, 1],
+        [1, 1],
+      ]),
+      fromRows([[2], [2]]),
+    );
     assert.ok(Math.abs(get(x, 0, 0) + get(x, 1, 0) - 2) < 1e-6);
   });
 });
@@ -215,7 +228,12 @@ describe('blocked product', () => {
   }
 
   it('accumulates alpha · op(A) · B into a block of a larger array and nothing outside it', () => {
-    for (const [m, k, n] of [[1, 1, 1], [7, 13, 5], [65, 130, 66], [6, 3, 517]]) {
+    for (const [m, k, n] of [
+      [1, 1, 1],
+      [7, 13, 5],
+      [65, 130, 66],
+      [6, 3, 517],
+    ]) {
       for (const transposeA of [false, true]) {
         // A, B and C sit at offset (2, 3) of arrays 5 columns wider than they are.
         const aRows = transposeA ? k : m;
@@ -224,7 +242,16 @@ describe('blocked product', () => {
         const bStore = randomMatrix(k + 4, n + 5, 31);
         const cStore = randomMatrix(m + 4, n + 5, 32);
         const before = Float64Array.from(cStore.data);
-        gemm(m, n, k, -0.5, blockOf(aStore.data, aCols + 5, 2, 3), transposeA, blockOf(bStore.data, n + 5, 2, 3), blockOf(cStore.data, n + 5, 2, 3));
+        gemm(
+          m,
+          n,
+          k,
+          -0.5,
+          blockOf(aStore.data, aCols + 5, 2, 3),
+          transposeA,
+          blockOf(bStore.data, n + 5, 2, 3),
+          blockOf(cStore.data, n + 5, 2, 3),
+        );
         const a = submatrix(aStore, range(2, aRows), range(3, aCols));
         const op = transposeA ? naiveTranspose(a) : a;
         const product = naiveMultiply(op, submatrix(bStore, range(2, k), range(3, n)));
@@ -232,7 +259,10 @@ describe('blocked product', () => {
           for (let j = 0; j < n + 5; j++) {
             const inside = i >= 2 && i < m + 2 && j >= 3 && j < n + 3;
             const want = before[i * (n + 5) + j] + (inside ? -0.5 * get(product, i - 2, j - 3) : 0);
-            assert.ok(Math.abs(get(cStore, i, j) - want) < 1e-13 * (1 + Math.abs(want)), `${m}×${k}×${n} at (${i}, ${j})`);
+            assert.ok(
+              Math.abs(get(cStore, i, j) - want) < 1e-13 * (1 + Math.abs(want)),
+              `${m}×${k}×${n} at (${i}, ${j})`,
+            );
           }
         }
       }
@@ -245,7 +275,14 @@ function range(from: number, count: number): number[] {
 }
 
 describe('blocked transpose and Gram matrix', () => {
-  for (const [rows, cols] of [[1, 1], [7, 13], [31, 33], [65, 64], [130, 3], [3, 130]]) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [7, 13],
+    [31, 33],
+    [65, 64],
+    [130, 3],
+    [3, 130],
+  ]) {
     it(`transposes ${rows}×${cols} exactly`, () => {
       const a = randomMatrix(rows, cols, 40);
       const t = transpose(a);
@@ -263,7 +300,13 @@ describe('blocked transpose and Gram matrix', () => {
 });
 
 describe('blocked symmetric rank-k update', () => {
-  for (const [n, k] of [[1, 1], [63, 7], [64, 64], [65, 1], [130, 65]]) {
+  for (const [n, k] of [
+    [1, 1],
+    [63, 7],
+    [64, 64],
+    [65, 1],
+    [130, 65],
+  ]) {
     it(`updates the lower triangle of ${n}×${n} by P Pᵀ with P ${n}×${k}`, () => {
       const p = randomMatrix(n, k, 50);
       const c = randomMatrix(n, n, 51);
@@ -271,7 +314,8 @@ describe('blocked symmetric rank-k update', () => {
       syrkLower(n, k, -1, blockOf(p.data, k), blockOf(c.data, n));
       const ppt = naiveMultiply(p, naiveTranspose(p));
       for (let i = 0; i < n; i++) {
-        for (let j = 0; j <= i; j++) assertBelow(Math.abs(get(c, i, j) - (before[i * n + j] - get(ppt, i, j))), 1e-13 * k, `(${i}, ${j})`);
+        for (let j = 0; j <= i; j++)
+          assertBelow(Math.abs(get(c, i, j) - (before[i * n + j] - get(ppt, i, j))), 1e-13 * k, `(${i}, ${j})`);
       }
     });
   }
@@ -291,7 +335,11 @@ describe('blocked Cholesky and triangular solves', () => {
   }
 
   it('stops at the first non-positive pivot, also past the first panel', () => {
-    for (const [n, bad] of [[5, 0], [5, 3], [130, 100]]) {
+    for (const [n, bad] of [
+      [5, 0],
+      [5, 3],
+      [130, 100],
+    ]) {
       const eigenvalues = Array.from({ length: n }, (_, i) => (i === bad ? -1 : 1 + i));
       const a = withEigenvalues(eigenvalues, 70);
       assert.equal(choleskyLower(n, blockOf(Float64Array.from(a.data), n)), false);
@@ -301,7 +349,14 @@ describe('blocked Cholesky and triangular solves', () => {
     assert.equal(choleskyLower(2, blockOf(Float64Array.of(1, 0, NaN, 1), 2)), false);
   });
 
-  for (const [n, m] of [[1, 1], [7, 13], [65, 64], [130, 3], [129, 1], [64, 200]]) {
+  for (const [n, m] of [
+    [1, 1],
+    [7, 13],
+    [65, 64],
+    [130, 3],
+    [129, 1],
+    [64, 200],
+  ]) {
     it(`solves L Y = X and Lᵀ Y = X for L ${n}×${n} and ${m} right-hand sides`, () => {
       const a = spd(n, 80 + n);
       const l = naiveCholesky(a)!;
@@ -314,7 +369,11 @@ describe('blocked Cholesky and triangular solves', () => {
       assertBelow(relativeError(naiveMultiply(l, { rows: n, cols: m, data: forward }).data, x.data), 1e-12, 'L Y − X');
       const backward = Float64Array.from(x.data);
       solveLowerTransposed(n, m, blockOf(stored, n), blockOf(backward, m));
-      assertBelow(relativeError(naiveMultiply(naiveTranspose(l), { rows: n, cols: m, data: backward }).data, x.data), 1e-12, 'Lᵀ Y − X');
+      assertBelow(
+        relativeError(naiveMultiply(naiveTranspose(l), { rows: n, cols: m, data: backward }).data, x.data),
+        1e-12,
+        'Lᵀ Y − X',
+      );
     });
   }
 });
@@ -327,7 +386,13 @@ describe('symmetric solve, blocked', () => {
     return relativeError(ax.data, b.data);
   }
 
-  for (const [n, m] of [[1, 1], [7, 13], [65, 64], [130, 3], [200, 150]]) {
+  for (const [n, m] of [
+    [1, 1],
+    [7, 13],
+    [65, 64],
+    [130, 3],
+    [200, 150],
+  ]) {
     it(`solves ${n}×${n} with ${m} right-hand sides to a small residual, as the unblocked solve does`, () => {
       const a = spd(n, 90 + n);
       const b = randomMatrix(n, m, 91);
@@ -373,8 +438,29 @@ describe('symmetric solve, blocked', () => {
   });
 
   it('gives up where the ridge cannot grow (NaN entries, or no ridge) instead of looping forever', () => {
-    assert.throws(() => solveSymmetric(fromRows([[1, NaN], [NaN, 1]]), fromRows([[1], [1]])), /not positive definite/);
-    assert.throws(() => solveSymmetric(fromRows([[1, 1], [1, 1]]), fromRows([[1], [1]]), 0), /not positive definite/);
+    assert.throws(
+      () =>
+        solveSymmetric(
+          fromRows([
+            [1, NaN],
+            [NaN, 1],
+          ]),
+          fromRows([[1], [1]]),
+        ),
+      /not positive definite/,
+    );
+    assert.throws(
+      () =>
+        solveSymmetric(
+          fromRows([
+            [1, 1],
+            [1, 1],
+          ]),
+          fromRows([[1], [1]]),
+          0,
+        ),
+      /not positive definite/,
+    );
   });
 });
 
@@ -393,7 +479,8 @@ describe('pivoted Cholesky, blocked', () => {
   }
 
   for (const n of [1, 63, 64, 65, 130]) {
-    it(`pivots a full-rank ${n}×${n} Gram matrix as the unblocked one does`, () => assertMatchesNaive(gram(randomMatrix(2 * n, n, 100 + n))));
+    it(`pivots a full-rank ${n}×${n} Gram matrix as the unblocked one does`, () =>
+      assertMatchesNaive(gram(randomMatrix(2 * n, n, 100 + n))));
   }
 
   it('pivots as the unblocked one does with its trailing updates run by ONNX Runtime, over several bands', async () => {
@@ -414,13 +501,37 @@ describe('pivoted Cholesky, blocked', () => {
     for (let i = 0; i < 70; i++) identity.data[i * 70 + i] = 1;
     assert.deepEqual((await pivotedCholesky(identity)).order, range(0, 70));
     // The first pivot moves channel 0 behind channel 1, which it then ties with.
-    assert.deepEqual((await pivotedCholesky(fromRows([[1, 0, 0], [0, 1, 0], [0, 0, 2]]))).order, [2, 0, 1]);
+    assert.deepEqual(
+      (
+        await pivotedCholesky(
+          fromRows([
+            [1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 2],
+          ]),
+        )
+      ).order,
+      [2, 0, 1],
+    );
     // Dead channels 0 and 2 end up at positions 3 and 2: they still follow in channel order.
-    assert.deepEqual((await pivotedCholesky(fromRows([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]]))).order, [3, 1, 0, 2]);
+    assert.deepEqual(
+      (
+        await pivotedCholesky(
+          fromRows([
+            [0, 0, 0, 0],
+            [0, 1, 0, 0],
+            [0, 0, 0, 0],
+            [0, 0, 0, 2],
+          ]),
+        )
+      ).order,
+      [3, 1, 0, 2],
+    );
     // Channels 5k+j are copies of channel j (scaled by ±1): ties all the way, and a rank of 5.
     const base = randomMatrix(40, 5, 102);
     const copies = zeros(40, 80);
-    for (let i = 0; i < 40; i++) for (let c = 0; c < 80; c++) copies.data[i * 80 + c] = (c % 2 ? -1 : 1) * get(base, i, c % 5);
+    for (let i = 0; i < 40; i++)
+      for (let c = 0; c < 80; c++) copies.data[i * 80 + c] = (c % 2 ? -1 : 1) * get(base, i, c % 5);
     await assertMatchesNaive(gram(copies));
   });
 
@@ -440,7 +551,10 @@ describe('block pivoting', () => {
     const total = Array.from({ length: 40 }, (_, i) => get(g, i, i)).reduce((s, v) => s + v, 0);
     for (let k = 1; k <= 10; k++) {
       const keep = order.slice(0, k).flatMap((u) => range(4 * u, 4));
-      const explained = naiveMultiply(submatrix(g, range(0, 40), keep), naiveSolveSymmetric(submatrix(g, keep, keep), submatrix(g, keep, range(0, 40)), 0));
+      const explained = naiveMultiply(
+        submatrix(g, range(0, 40), keep),
+        naiveSolveSymmetric(submatrix(g, keep, keep), submatrix(g, keep, range(0, 40)), 0),
+      );
       let trace = 0;
       for (let i = 0; i < 40; i++) trace += get(explained, i, i);
       assertBelow(Math.abs(residual[k] - (total - trace)), 1e-8 * total, `keeping ${k} units`);
@@ -449,7 +563,12 @@ describe('block pivoting', () => {
 });
 
 describe('pivoted QR shapes', () => {
-  for (const [m, n] of [[1, 1], [1, 5], [7, 13], [13, 7]]) {
+  for (const [m, n] of [
+    [1, 1],
+    [1, 5],
+    [7, 13],
+    [13, 7],
+  ]) {
     it(`factors ${m}×${n}`, () => {
       const a = randomMatrix(m, n, 120);
       const { q, r, perm } = pivotedQR(a);
@@ -462,7 +581,11 @@ describe('pivoted QR shapes', () => {
 describe('products run by ONNX Runtime', () => {
   it('multiplies as the unblocked product does, above and below the size it hands over', async () => {
     const products = runtimeProducts(nodeRuntime);
-    for (const [m, k, n] of [[3, 5, 2], [300, 129, 70], [1, 2100, 1000]]) {
+    for (const [m, k, n] of [
+      [3, 5, 2],
+      [300, 129, 70],
+      [1, 2100, 1000],
+    ]) {
       const a = randomMatrix(m, k, 110 + m);
       const b = randomMatrix(k, n, 111 + n);
       const got = await products.multiply(a, b);
@@ -473,7 +596,10 @@ describe('products run by ONNX Runtime', () => {
   });
 
   it('refuses operands whose shapes do not chain', async () => {
-    await assert.rejects(runtimeProducts(nodeRuntime).multiply(randomMatrix(2, 3, 1), randomMatrix(4, 2, 2)), /multiply: 2x3 by 4x2/);
+    await assert.rejects(
+      runtimeProducts(nodeRuntime).multiply(randomMatrix(2, 3, 1), randomMatrix(4, 2, 2)),
+      /multiply: 2x3 by 4x2/,
+    );
   });
 });
 
@@ -494,7 +620,10 @@ describe('Cholesky and solves by panels, with products run elsewhere', () => {
 
     it(`reports a matrix that is not positive definite, in any panel or column block (${engine})`, async () => {
       for (const bad of [10, 550]) {
-        const a = withEigenvalues(Array.from({ length: 600 }, (_, i) => (i === bad ? -1 : 1 + i)), 101);
+        const a = withEigenvalues(
+          Array.from({ length: 600 }, (_, i) => (i === bad ? -1 : 1 + i)),
+          101,
+        );
         assert.equal(await choleskyWith(products, a), undefined);
       }
     });
@@ -514,7 +643,11 @@ describe('Cholesky and solves by panels, with products run elsewhere', () => {
       const b = randomMatrix(450, 30, 105);
       const garbled = { ...a, data: Float64Array.from(a.data) };
       for (let i = 0; i < 450; i++) for (let j = i + 1; j < 450; j++) garbled.data[i * 450 + j] = -1e3;
-      assertBelow(relativeError((await solveSymmetricWith(products, garbled, b)).data, solveSymmetric(a, b).data), 1e-10, 'against solveSymmetric');
+      assertBelow(
+        relativeError((await solveSymmetricWith(products, garbled, b)).data, solveSymmetric(a, b).data),
+        1e-10,
+        'against solveSymmetric',
+      );
     });
 
     it(`retries an indefinite matrix with a hundredfold ridge, at the ridge solveSymmetric reaches (${engine})`, async () => {
@@ -522,7 +655,11 @@ describe('Cholesky and solves by panels, with products run elsewhere', () => {
       const eigenvalues = Array.from({ length: n }, (_, i) => (i === 250 ? -3e-7 : (n + 3e-7) / (n - 1)));
       const a = withEigenvalues(eigenvalues, 106);
       const b = randomMatrix(n, 4, 107);
-      assertBelow(relativeError((await solveSymmetricWith(products, a, b)).data, solveSymmetric(a, b).data), 1e-8, 'against solveSymmetric');
+      assertBelow(
+        relativeError((await solveSymmetricWith(products, a, b)).data, solveSymmetric(a, b).data),
+        1e-8,
+        'against solveSymmetric',
+      );
     });
   }
 });

@@ -14,7 +14,10 @@ import { floatData } from './helpers/run.ts';
 
 describe('ONNX models', () => {
   it('that are not ONNX are refused with a clear error', () => {
-    assert.throws(() => decodeModel(new TextEncoder().encode('definitely not a protobuf model'), 'x.onnx'), /x.onnx is not an ONNX model/);
+    assert.throws(
+      () => decodeModel(new TextEncoder().encode('definitely not a protobuf model'), 'x.onnx'),
+      /x.onnx is not an ONNX model/,
+    );
     assert.throws(() => decodeModel(new Uint8Array(0), 'empty.onnx'), /empty.onnx is not an ONNX model/);
   });
 
@@ -42,8 +45,14 @@ describe('ONNX models', () => {
     assert.equal(out.docString, 'a tiny model');
     assert.equal(out.producerName, 'exporter');
     assert.equal(out.graph!.docString, 'graph doc');
-    assert.deepEqual(out.opsetImport.map((o) => [o.domain, o.version]), [['', 13n]]);
-    assert.deepEqual(out.graph!.node.map((n) => n.name), model.graph!.node.map((n) => n.name));
+    assert.deepEqual(
+      out.opsetImport.map((o) => [o.domain, o.version]),
+      [['', 13n]],
+    );
+    assert.deepEqual(
+      out.graph!.node.map((n) => n.name),
+      model.graph!.node.map((n) => n.name),
+    );
     const meta = Object.fromEntries(out.metadataProps.map((p) => [p.key, p.value]));
     assert.equal(meta.author, 'someone');
     assert.equal(meta['idprune.version'], '9.9.9');
@@ -54,14 +63,29 @@ describe('ONNX models', () => {
 
 describe('tensors', () => {
   it('are read from typed fields as well as raw data', () => {
-    const typed = create(TensorProtoSchema, { name: 't', dataType: TensorProto_DataType.FLOAT, dims: [2n], floatData: [1.5, -2] });
+    const typed = create(TensorProtoSchema, {
+      name: 't',
+      dataType: TensorProto_DataType.FLOAT,
+      dims: [2n],
+      floatData: [1.5, -2],
+    });
     assert.deepEqual([...readFloatTensor(typed).data], [1.5, -2]);
-    const doubles = create(TensorProtoSchema, { name: 'd', dataType: TensorProto_DataType.DOUBLE, dims: [1n], doubleData: [0.1] });
+    const doubles = create(TensorProtoSchema, {
+      name: 'd',
+      dataType: TensorProto_DataType.DOUBLE,
+      dims: [1n],
+      doubleData: [0.1],
+    });
     assert.deepEqual([...readFloatTensor(doubles).data], [0.1]);
   });
 
   it('keep their data type when rewritten', () => {
-    const half = create(TensorProtoSchema, { name: 'h', dataType: TensorProto_DataType.FLOAT16, dims: [2n], int32Data: [floatToHalf(1), floatToHalf(-0.5)] });
+    const half = create(TensorProtoSchema, {
+      name: 'h',
+      dataType: TensorProto_DataType.FLOAT16,
+      dims: [2n],
+      int32Data: [floatToHalf(1), floatToHalf(-0.5)],
+    });
     assert.deepEqual([...readFloatTensor(half).data], [1, -0.5]);
     const rewritten = withFloatData(half, [3], Float64Array.from([0.25, 2, -4]));
     assert.equal(rewritten.dataType, TensorProto_DataType.FLOAT16);
@@ -81,7 +105,8 @@ describe('tensors', () => {
 
 describe('float16 conversion', () => {
   it('round-trips representable values and rounds to nearest even', () => {
-    for (const v of [0, 1, -2.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) assert.equal(halfToFloat(floatToHalf(v)), v);
+    for (const v of [0, 1, -2.5, 65504, 6.103515625e-5, 5.960464477539063e-8])
+      assert.equal(halfToFloat(floatToHalf(v)), v);
     assert.equal(halfToFloat(floatToHalf(1 + 2 ** -11)), 1); // halfway: ties to even
     assert.equal(halfToFloat(floatToHalf(1e6)), Infinity);
     assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
@@ -94,6 +119,9 @@ describe('node order', () => {
     assert.equal(topologicallySorted(model), model);
     const shuffled = convBnReluConv();
     shuffled.graph!.node.reverse();
-    assert.deepEqual(topologicallySorted(shuffled).graph!.node.map((n) => n.name), model.graph!.node.map((n) => n.name));
+    assert.deepEqual(
+      topologicallySorted(shuffled).graph!.node.map((n) => n.name),
+      model.graph!.node.map((n) => n.name),
+    );
   });
 });

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,9 +32,14 @@ interface Outcome {
 
 function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: { ...process.env, npm_config_update_notifier: 'false', ...env }, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd, env: { ...process.env, npm_config_update_notifier: 'false', ...env }, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -47,11 +61,15 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
     succeeded(await run('npm', ['run', 'build'], repo), 'npm run build');
     succeeded(await run('npm', ['pack', '--pack-destination', work], repo), 'npm pack');
     const tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
-    packed = succeeded(await run('tar', ['-tzf', tarball], work), 'tar').stdout.split('\n').filter(Boolean);
+    packed = succeeded(await run('tar', ['-tzf', tarball], work), 'tar')
+      .stdout.split('\n')
+      .filter(Boolean);
     project = join(work, 'project');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    const install = await run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], project, { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+    const install = await run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], project, {
+      ONNXRUNTIME_NODE_INSTALL: 'skip',
+    });
     succeeded(install, 'npm install');
   });
 
@@ -60,14 +78,27 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
   });
 
   it('ships the compiled library, its types and the command', () => {
-    for (const file of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js', 'package/bin/idprune.js', 'package/package.json', 'package/README.md']) {
+    for (const file of [
+      'package/dist/index.js',
+      'package/dist/index.d.ts',
+      'package/dist/cli/main.js',
+      'package/bin/idprune.js',
+      'package/package.json',
+      'package/README.md',
+    ]) {
       assert.ok(packed.includes(file), `${file} is in the tarball`);
     }
   });
 
   it('ships no sources, tests or TypeScript files other than declarations', () => {
-    assert.deepEqual(packed.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f)), []);
-    assert.deepEqual(packed.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
+    assert.deepEqual(
+      packed.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f)),
+      [],
+    );
+    assert.deepEqual(
+      packed.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      [],
+    );
   });
 
   it('needs no TypeScript loader: tsx is not installed with it', () => {
@@ -79,7 +110,8 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
 
   it('runs `idprune --help`, listing the commands', async () => {
     const out = succeeded(await idprune('--help'), 'idprune --help');
-    for (const command of ['inspect', 'compress', 'eval']) assert.match(out.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
+    for (const command of ['inspect', 'compress', 'eval'])
+      assert.match(out.stdout, new RegExp(`^\\s+${command}\\b`, 'm'));
   });
 
   it('reports the version of its package.json', async () => {
@@ -89,11 +121,27 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
 
   it('compresses a model through the command to the FLOPs target', async () => {
     succeeded(
-      await idprune('compress', fixture('mlp.onnx'), '--calib', fixture('calib.npy'), '-o', 'out.onnx', '--target-flops', '0.5', '--mode', 'plain', '--json', 'report.json'),
+      await idprune(
+        'compress',
+        fixture('mlp.onnx'),
+        '--calib',
+        fixture('calib.npy'),
+        '-o',
+        'out.onnx',
+        '--target-flops',
+        '0.5',
+        '--mode',
+        'plain',
+        '--json',
+        'report.json',
+      ),
       'idprune compress',
     );
     const report = JSON.parse(readFileSync(join(project, 'report.json'), 'utf8'));
-    assert.ok(report.after.flops <= 0.5 * report.before.flops, `${report.after.flops} of ${report.before.flops} FLOPs kept`);
+    assert.ok(
+      report.after.flops <= 0.5 * report.before.flops,
+      `${report.after.flops} of ${report.before.flops} FLOPs kept`,
+    );
     assert.ok(statSync(join(project, 'out.onnx')).size < statSync(fixture('mlp.onnx')).size);
   });
 
@@ -108,7 +156,10 @@ const reread = await inspect(model);
 console.log(JSON.stringify({ bytes: model instanceof Uint8Array, before: report.before.flops, after: report.after.flops, reread: reread.flops }));
 `,
     );
-    const out = succeeded(await run(process.execPath, ['app.mjs', fixture('mlp.onnx'), fixture('calib.npy')], project), 'node app.mjs');
+    const out = succeeded(
+      await run(process.execPath, ['app.mjs', fixture('mlp.onnx'), fixture('calib.npy')], project),
+      'node app.mjs',
+    );
     const result = JSON.parse(out.stdout);
     assert.equal(result.bytes, true);
     assert.ok(result.after <= 0.5 * result.before, `${result.after} of ${result.before} FLOPs kept`);
@@ -133,7 +184,17 @@ compress('model.onnx', 'calib.npy', { targetFlops: '0.5' });
     );
     writeFileSync(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: [] }, files: ['check.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          types: [],
+        },
+        files: ['check.ts'],
+      }),
     );
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
     succeeded(await run(process.execPath, [tsc, '-p', project], project), 'tsc');
@@ -171,10 +232,17 @@ describe('the library API', () => {
   it('tells a progress callback where each pass over the data stands', async () => {
     const seen: string[] = [];
     let last = 0;
-    const progress = { begin: (label: string, total: number) => seen.push(`${label} ${total}`), advance: (done: number) => void (last = done), end: () => {} };
+    const progress = {
+      begin: (label: string, total: number) => seen.push(`${label} ${total}`),
+      advance: (done: number) => void (last = done),
+      end: () => {},
+    };
     await compress(model, path('calib.npy'), { targetFlops: 0.6, progress });
     assert.ok(seen.includes('statistics 64'), seen.join(', '));
-    assert.ok(seen.some((s) => s.startsWith('correction ')), seen.join(', '));
+    assert.ok(
+      seen.some((s) => s.startsWith('correction ')),
+      seen.join(', '),
+    );
     assert.equal(last, 64);
   });
 
@@ -186,10 +254,16 @@ describe('the library API', () => {
   });
 
   it('rejects an option out of range with an IdpruneError', async () => {
-    await assert.rejects(compress(model, path('calib.npy'), { targetFlops: 1.5 }), (err) => err instanceof IdpruneError && /targetFlops: expected a number in \(0, 1\]/.test(err.message));
+    await assert.rejects(
+      compress(model, path('calib.npy'), { targetFlops: 1.5 }),
+      (err) => err instanceof IdpruneError && /targetFlops: expected a number in \(0, 1\]/.test(err.message),
+    );
   });
 
   it('rejects in-memory data whose values do not fill its shape', async () => {
-    await assert.rejects(compress(model, { data: new Float32Array(10), shape: [4, 2, 6, 6] }), (err) => err instanceof IdpruneError && /10 values for shape \[4, 2, 6, 6\]/.test(err.message));
+    await assert.rejects(
+      compress(model, { data: new Float32Array(10), shape: [4, 2, 6, 6] }),
+      (err) => err instanceof IdpruneError && /10 values for shape \[4, 2, 6, 6\]/.test(err.message),
+    );
   });
 });

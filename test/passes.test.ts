@@ -19,12 +19,23 @@ import { floatData, maxAbsDiff } from './helpers/run.ts';
 
 /** x [N,2,5,5] → Conv 2→4 → Relu → Conv 4→4 → Relu → Conv 4→3: two depth levels of consumers. */
 function threeConvs(): ModelProto {
-  const conv = (input: string, weight: string, output: string) => makeNode('Conv', [input, weight], [output], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, output);
+  const conv = (input: string, weight: string, output: string) =>
+    makeNode('Conv', [input, weight], [output], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, output);
   return makeModel({
-    nodes: [conv('x', 'w1', 'c1'), makeNode('Relu', ['c1'], ['r1']), conv('r1', 'w2', 'c2'), makeNode('Relu', ['c2'], ['r2']), conv('r2', 'w3', 'y')],
+    nodes: [
+      conv('x', 'w1', 'c1'),
+      makeNode('Relu', ['c1'], ['r1']),
+      conv('r1', 'w2', 'c2'),
+      makeNode('Relu', ['c2'], ['r2']),
+      conv('r2', 'w3', 'y'),
+    ],
     inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 2, 5, 5])],
     outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 3, 5, 5])],
-    initializers: [floatTensor('w1', [4, 2, 3, 3], randomArray(72, 1, 0.5)), floatTensor('w2', [4, 4, 3, 3], randomArray(144, 2, 0.5)), floatTensor('w3', [3, 4, 3, 3], randomArray(108, 3, 0.5))],
+    initializers: [
+      floatTensor('w1', [4, 2, 3, 3], randomArray(72, 1, 0.5)),
+      floatTensor('w2', [4, 4, 3, 3], randomArray(144, 2, 0.5)),
+      floatTensor('w3', [3, 4, 3, 3], randomArray(108, 3, 0.5)),
+    ],
   });
 }
 
@@ -33,18 +44,30 @@ function scaled(model: ModelProto, weight: string, factor: number): ModelProto {
   const index = indexGraph(model);
   const node = index.nodes.findIndex((n) => n.input[1] === weight);
   const value = readFloatTensor(index.constants.get(weight)!);
-  return replaceWeights(model, [{ node, input: 1, value: { dims: value.dims, data: value.data.map((v) => v * factor) } }]);
+  return replaceWeights(model, [
+    { node, input: 1, value: { dims: value.dims, data: value.data.map((v) => v * factor) } },
+  ]);
 }
 
 function consumer(tensor: string, weight: string, model: ModelProto): ConsumerProbe {
   const attributes = model.graph!.node.find((n) => n.input[1] === weight)!.attribute;
-  return { tensor, layout: { axis: 1, block: 1 }, channels: 4, kept: 4, conv: { weight: indexGraph(model).constants.get(weight)!, attributes, spatial: [5, 5], stride: [1, 1] }, rowsPerSample: 25 };
+  return {
+    tensor,
+    layout: { axis: 1, block: 1 },
+    channels: 4,
+    kept: 4,
+    conv: { weight: indexGraph(model).constants.get(weight)!, attributes, spatial: [5, 5], stride: [1, 1] },
+    rowsPerSample: 25,
+  };
 }
 
 /** A runtime that records the models it loads. */
 function recording(): { runtime: Runtime; loaded: ModelProto[] } {
   const loaded: ModelProto[] = [];
-  return { loaded, runtime: { load: (bytes, options) => (loaded.push(decodeModel(bytes)), nodeRuntime.load(bytes, options)) } };
+  return {
+    loaded,
+    runtime: { load: (bytes, options) => (loaded.push(decodeModel(bytes)), nodeRuntime.load(bytes, options)) },
+  };
 }
 
 describe('correction passes', () => {
@@ -69,7 +92,10 @@ describe('correction passes', () => {
     const passes = new CrossGramPasses(original, { ...pass, runtime });
     await passes.next(scaled(original, 'w1', 0.9), [consumer('r1', 'w2', original)]);
     await passes.next(scaled(original, 'w1', 0.9), [consumer('r2', 'w3', original)], { last: true });
-    const networkOutputs = (m: ModelProto) => m.graph!.node.flatMap((n) => n.output).filter((t) => !t.startsWith('__idprune/') || t.startsWith('__idprune/pruned/'));
+    const networkOutputs = (m: ModelProto) =>
+      m
+        .graph!.node.flatMap((n) => n.output)
+        .filter((t) => !t.startsWith('__idprune/') || t.startsWith('__idprune/pruned/'));
     assert.deepEqual(networkOutputs(loaded[0]).sort(), ['__idprune/pruned/c1', '__idprune/pruned/r1', 'c1', 'r1']);
     assert.deepEqual(networkOutputs(loaded[1]).sort(), ['__idprune/pruned/c2', '__idprune/pruned/r2', 'c2', 'r2']);
   });
@@ -77,12 +103,21 @@ describe('correction passes', () => {
   it('compute once what the original and the pruned network compute alike (the layers before the first edit)', async () => {
     const { runtime, loaded } = recording();
     const pruned = scaled(original, 'w2', 0.9);
-    const cross = await new CrossGramPasses(original, { ...pass, runtime }).next(pruned, [consumer('r2', 'w3', original)], { last: true });
+    const cross = await new CrossGramPasses(original, { ...pass, runtime }).next(
+      pruned,
+      [consumer('r2', 'w3', original)],
+      { last: true },
+    );
     const outputs = loaded[0].graph!.node.flatMap((n) => n.output);
     assert.ok(outputs.includes('r1') && !outputs.includes('__idprune/pruned/r1'), 'the first layer runs once');
     assert.ok(outputs.includes('__idprune/pruned/r2'), 'the edited layer runs in both networks');
     // A deep copy shares no initializer: both networks run in full.
-    const separate = await collectCrossGrams(original, clone(ModelProtoSchema, pruned), [consumer('r2', 'w3', original)], pass);
+    const separate = await collectCrossGrams(
+      original,
+      clone(ModelProtoSchema, pruned),
+      [consumer('r2', 'w3', original)],
+      pass,
+    );
     assert.ok(maxAbsDiff(cross.pruned[0].data, separate.pruned[0].data) < 1e-6 * Math.max(...separate.pruned[0].data));
   });
 
@@ -96,10 +131,19 @@ describe('correction passes', () => {
     assert.ok(maxAbsDiff(second.pruned[0].data, full.pruned[0].data) < 1e-6 * Math.max(...full.pruned[0].data));
   });
 
-  it('run batches of fewer samples where one batch of a fit\'s receptive-field features would be large', () => {
+  it("run batches of fewer samples where one batch of a fit's receptive-field features would be large", () => {
     const fit = (kept: number, rowsPerSample: number) => {
       const weight = floatTensor('w', [8, kept, 3, 3], new Float64Array(8 * kept * 9));
-      return { probe: { tensor: 'r', layout: { axis: 1, block: 1 }, channels: 2 * kept, kept, conv: { weight, attributes: [], spatial: [56, 56], stride: [1, 1] }, rowsPerSample } } as unknown as ConsumerFit;
+      return {
+        probe: {
+          tensor: 'r',
+          layout: { axis: 1, block: 1 },
+          channels: 2 * kept,
+          kept,
+          conv: { weight, attributes: [], spatial: [56, 56], stride: [1, 1] },
+          rowsPerSample,
+        },
+      } as unknown as ConsumerFit;
     };
     assert.equal(correctionBatchSize([[fit(8, 64)]], 64), 64);
     // 3136 positions × 576 features × 4 bytes: 7.2 MB a sample.

@@ -21,7 +21,10 @@ describe('shape probe', () => {
       ],
       inputs: [valueInfo('x', F, ['N', 4, 6, 6])],
       outputs: [valueInfo('y', F, ['N', 3, 6, 6])],
-      initializers: [floatTensor('w1', [5, 4, 1, 1], randomArray(20, 1)), floatTensor('w2', [3, 10, 1, 1], randomArray(30, 2))],
+      initializers: [
+        floatTensor('w1', [5, 4, 1, 1], randomArray(20, 1)),
+        floatTensor('w2', [3, 10, 1, 1], randomArray(30, 2)),
+      ],
     });
     const shapes = await probeShapes(model, nodeRuntime);
     assert.deepEqual(shapes.get('joined'), [1, 10, 6, 6]);

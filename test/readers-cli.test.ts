@@ -36,7 +36,9 @@ describe('Fashion-MNIST images as PNG files', () => {
     mkdirSync(path('images'));
     for (let n = 0; n < SAMPLES; n++) {
       const pixels = Uint8Array.from(calib.subarray(n * 784, (n + 1) * 784), (v) => Math.round(v * 255));
-      await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path(`images/${String(n).padStart(3, '0')}.png`));
+      await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+        .png()
+        .toFile(path(`images/${String(n).padStart(3, '0')}.png`));
     }
     writeFileSync(path('calib.npy'), toNpy({ dtype: 'float32', shape: [SAMPLES, 1, 28, 28], data: calib }));
   });
@@ -54,10 +56,32 @@ describe('Fashion-MNIST images as PNG files', () => {
 
   it('compress the VGG fixture from a folder of PNGs as from the .npy of the same images', async () => {
     const common = ['--target-flops', '0.5', '--mode', 'plain', '--allocation', 'estimated'];
-    const fromImages = await idprune('compress', fixture('vgg.onnx'), '--calib', path('images'), '--eval', join(path('images'), '*.png'), '-o', path('vgg-images.onnx'), '--json', path('images.json'), ...common);
+    const fromImages = await idprune(
+      'compress',
+      fixture('vgg.onnx'),
+      '--calib',
+      path('images'),
+      '--eval',
+      join(path('images'), '*.png'),
+      '-o',
+      path('vgg-images.onnx'),
+      '--json',
+      path('images.json'),
+      ...common,
+    );
     assert.equal(fromImages.code, 0, fromImages.stderr);
     assert.match(fromImages.stdout, /agreement\s+\d+\.\d+% same top-1 on 64 samples/);
-    const fromNpy = await idprune('compress', fixture('vgg.onnx'), '--calib', path('calib.npy'), '-o', path('vgg-npy.onnx'), '--json', path('npy.json'), ...common);
+    const fromNpy = await idprune(
+      'compress',
+      fixture('vgg.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('vgg-npy.onnx'),
+      '--json',
+      path('npy.json'),
+      ...common,
+    );
     assert.equal(fromNpy.code, 0, fromNpy.stderr);
     const kept = (file: string) => JSON.parse(readFileSync(file, 'utf8')).spaces.map((s: { kept: number }) => s.kept);
     assert.deepEqual(kept(path('images.json')), kept(path('npy.json')));
@@ -75,8 +99,13 @@ describe('WAV files and text on the command line', () => {
   before(() => {
     writeFileSync(path('waveform.onnx'), encodeModel(waveformConv()));
     mkdirSync(path('audio'));
-    for (const [name, rate] of [['a.wav', 8000], ['b.wav', 16000]] as const) {
-      const samples = Int16Array.from({ length: rate / 4 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / rate)));
+    for (const [name, rate] of [
+      ['a.wav', 8000],
+      ['b.wav', 16000],
+    ] as const) {
+      const samples = Int16Array.from({ length: rate / 4 }, (_, i) =>
+        Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / rate)),
+      );
       const header = new DataView(new ArrayBuffer(44));
       [...'RIFF'].forEach((c, i) => header.setUint8(i, c.charCodeAt(0)));
       header.setUint32(4, 36 + samples.byteLength, true);
@@ -90,32 +119,73 @@ describe('WAV files and text on the command line', () => {
       header.setUint16(34, 16, true);
       [...'data'].forEach((c, i) => header.setUint8(36 + i, c.charCodeAt(0)));
       header.setUint32(40, samples.byteLength, true);
-      writeFileSync(path(`audio/${name}`), new Uint8Array([...new Uint8Array(header.buffer), ...new Uint8Array(samples.buffer)]));
+      writeFileSync(
+        path(`audio/${name}`),
+        new Uint8Array([...new Uint8Array(header.buffer), ...new Uint8Array(samples.buffer)]),
+      );
     }
     // A tokenizer.json for the text fixture's vocabulary (lowercased words, [UNK] for the rest, no special tokens around).
     const { vocab } = JSON.parse(readFileSync(fixture('text_vocab.json'), 'utf8'));
     const tokenizer = {
       version: '1.0',
-      added_tokens: [{ id: 0, content: '[PAD]', special: true }, { id: 1, content: '[UNK]', special: true }],
+      added_tokens: [
+        { id: 0, content: '[PAD]', special: true },
+        { id: 1, content: '[UNK]', special: true },
+      ],
       normalizer: { type: 'Lowercase' },
       pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: null,
       decoder: null,
-      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+      model: {
+        type: 'WordPiece',
+        unk_token: '[UNK]',
+        continuing_subword_prefix: '##',
+        max_input_chars_per_word: 100,
+        vocab,
+      },
     };
     writeFileSync(path('tokenizer.json'), JSON.stringify(tokenizer));
-    writeFileSync(path('news.txt'), ['Wheat and corn exports rose 5 pct, the department said.', 'The company said net profit fell in the first quarter.', 'Grain shipments to the Soviet Union were delayed.'].join('\n'));
+    writeFileSync(
+      path('news.txt'),
+      [
+        'Wheat and corn exports rose 5 pct, the department said.',
+        'The company said net profit fell in the first quarter.',
+        'Grain shipments to the Soviet Union were delayed.',
+      ].join('\n'),
+    );
   });
 
   it('eval takes a folder of WAV files, resampled and cut into --window samples', async () => {
     // 0.25 s at 8 kHz and at 16 kHz: 4000 samples each at 16 kHz, 62 windows of 64 each.
-    const out = await idprune('eval', path('waveform.onnx'), path('waveform.onnx'), '--data', path('audio'), '--window', '64', '--runs', '1', '--json');
+    const out = await idprune(
+      'eval',
+      path('waveform.onnx'),
+      path('waveform.onnx'),
+      '--data',
+      path('audio'),
+      '--window',
+      '64',
+      '--runs',
+      '1',
+      '--json',
+    );
     assert.equal(out.code, 0, out.stderr);
     assert.equal(JSON.parse(out.stdout).samples, 124);
   });
 
   it('eval takes a .txt, tokenized with --tokenizer for the text classifier', async () => {
-    const out = await idprune('eval', fixture('text.onnx'), fixture('text.onnx'), '--data', path('news.txt'), '--tokenizer', path('tokenizer.json'), '--runs', '1', '--json');
+    const out = await idprune(
+      'eval',
+      fixture('text.onnx'),
+      fixture('text.onnx'),
+      '--data',
+      path('news.txt'),
+      '--tokenizer',
+      path('tokenizer.json'),
+      '--runs',
+      '1',
+      '--json',
+    );
     assert.equal(out.code, 0, out.stderr);
     const result = JSON.parse(out.stdout);
     assert.equal(result.samples, 3);
@@ -123,7 +193,13 @@ describe('WAV files and text on the command line', () => {
   });
 
   it('refuses text for an image model, and audio without a window, in one line', async () => {
-    assertCleanFailure(await idprune('inspect', fixture('vgg.onnx'), '--calib', path('news.txt'), '--tokenizer', path('tokenizer.json')), /idprune: error: .*news\.txt: text gives input_ids, but the model's inputs are "input"/);
-    assertCleanFailure(await idprune('inspect', path('waveform.onnx'), '--calib', path('audio')), /takes waveforms of any length; give the window with --window N/);
+    assertCleanFailure(
+      await idprune('inspect', fixture('vgg.onnx'), '--calib', path('news.txt'), '--tokenizer', path('tokenizer.json')),
+      /idprune: error: .*news\.txt: text gives input_ids, but the model's inputs are "input"/,
+    );
+    assertCleanFailure(
+      await idprune('inspect', path('waveform.onnx'), '--calib', path('audio')),
+      /takes waveforms of any length; give the window with --window N/,
+    );
   });
 });

@@ -7,7 +7,11 @@ import { consumerMetric, rankChannels, rankChannelsWeighted } from '../src/compr
 import { identityMatrix } from './helpers/matrices.ts';
 import { randomArray } from './helpers/models.ts';
 
-const matrix = (rows: number, cols: number, seed: number): Matrix => ({ rows, cols, data: randomArray(rows * cols, seed) });
+const matrix = (rows: number, cols: number, seed: number): Matrix => ({
+  rows,
+  cols,
+  data: randomArray(rows * cols, seed),
+});
 
 describe('consumer metric', () => {
   it('of a Gemm weight W [K, N] read on axis 0 is W Wᵀ, so tr(M E) is the output error', async () => {
@@ -30,7 +34,9 @@ describe('consumer metric', () => {
 describe('channel ranking', () => {
   it('weighted by the identity, keeps first the channel that leaves the least error', () => {
     const g = gram(matrix(40, 8, 3));
-    const left = (j: number) => Array.from({ length: 8 }, (_, i) => g.data[i * 9]).reduce((a, b) => a + b) - Array.from({ length: 8 }, (_, i) => g.data[i * 8 + j] ** 2).reduce((a, b) => a + b) / g.data[j * 9];
+    const left = (j: number) =>
+      Array.from({ length: 8 }, (_, i) => g.data[i * 9]).reduce((a, b) => a + b) -
+      Array.from({ length: 8 }, (_, i) => g.data[i * 8 + j] ** 2).reduce((a, b) => a + b) / g.data[j * 9];
     const best = Array.from({ length: 8 }, (_, j) => j).sort((a, b) => left(a) - left(b))[0];
     assert.equal(rankChannelsWeighted([g], [identityMatrix(8)]).order[0], best);
   });
@@ -49,7 +55,8 @@ describe('channel ranking', () => {
     const metrics = [gram(matrix(30, n, 10)), gram(matrix(50, n, 11))];
     const trace = (m: Matrix, e: Float64Array) => m.data.reduce((s, v, i) => s + v * e[i], 0);
     const totals = grams.map((g, r) => trace(metrics[r], g.data));
-    const keep = (e: Float64Array, j: number) => e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
+    const keep = (e: Float64Array, j: number) =>
+      e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
     let residuals = grams.map((g) => g.data);
     const order: number[] = [];
     const errors: number[] = [];
@@ -67,7 +74,9 @@ describe('channel ranking', () => {
     }
     const ranking = rankChannelsWeighted(grams, metrics);
     assert.deepEqual(ranking.order, order);
-    errors.forEach((e, k) => assert.ok(Math.abs(ranking.relativeError[k] - e) < 1e-9, `step ${k}: ${ranking.relativeError[k]} vs ${e}`));
+    errors.forEach((e, k) =>
+      assert.ok(Math.abs(ranking.relativeError[k] - e) < 1e-9, `step ${k}: ${ranking.relativeError[k]} vs ${e}`),
+    );
   });
 
   it('with an order given, reports the error curve of keeping channels in that order', () => {

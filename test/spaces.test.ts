@@ -10,18 +10,37 @@ import { indexGraph } from '../src/onnx/graph-index.ts';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readIntTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, randomArray, residualBlock } from './helpers/models.ts';
+import {
+  convBnReluConv,
+  convReluFlattenGemm,
+  depthwiseSeparable,
+  randomArray,
+  residualBlock,
+} from './helpers/models.ts';
 import { floatData, run } from './helpers/run.ts';
 
 const spacesOf = async (model: ModelProto) => (await analyzeModel(model, nodeRuntime)).spaces;
 
 /** input [N,4] → Gemm 4→6 (fc1) → <middle nodes on "h"> → Gemm 6→3 (fc2) reading `readAs`. */
-function mlpWith(middle: ReturnType<typeof makeNode>[], readAs: string, extra: ReturnType<typeof floatTensor>[] = []): ModelProto {
+function mlpWith(
+  middle: ReturnType<typeof makeNode>[],
+  readAs: string,
+  extra: ReturnType<typeof floatTensor>[] = [],
+): ModelProto {
   return makeModel({
-    nodes: [makeNode('Gemm', ['x', 'w1', 'b1'], ['h'], {}, 'fc1'), ...middle, makeNode('Gemm', [readAs, 'w2'], ['y'], {}, 'fc2')],
+    nodes: [
+      makeNode('Gemm', ['x', 'w1', 'b1'], ['h'], {}, 'fc1'),
+      ...middle,
+      makeNode('Gemm', [readAs, 'w2'], ['y'], {}, 'fc2'),
+    ],
     inputs: [valueInfo('x', undefined, ['N', 4])],
     outputs: [valueInfo('y', undefined, ['N', 3])],
-    initializers: [floatTensor('w1', [4, 6], randomArray(24, 1)), floatTensor('b1', [6], randomArray(6, 2)), floatTensor('w2', [6, 3], randomArray(18, 3)), ...extra],
+    initializers: [
+      floatTensor('w1', [4, 6], randomArray(24, 1)),
+      floatTensor('b1', [6], randomArray(6, 2)),
+      floatTensor('w2', [6, 3], randomArray(18, 3)),
+      ...extra,
+    ],
   });
 }
 
@@ -31,8 +50,14 @@ describe('channel spaces', () => {
     assert.equal(space.prunable, true);
     assert.equal(space.channels, 8);
     assert.equal(space.channelwise.length, 2);
-    assert.deepEqual(space.slices.map((s) => s.input), [1, 2, 1, 2, 3, 4]);
-    assert.deepEqual(space.consumers.map((c) => [c.reads, c.weight.axis]), [['r1', 1]]);
+    assert.deepEqual(
+      space.slices.map((s) => s.input),
+      [1, 2, 1, 2, 3, 4],
+    );
+    assert.deepEqual(
+      space.consumers.map((c) => [c.reads, c.weight.axis]),
+      [['r1', 1]],
+    );
   });
 
   it('pass through a depthwise Conv, slicing its filters and setting its group to the kept count', async () => {
@@ -54,7 +79,9 @@ describe('channel spaces', () => {
     const model = depthwiseSeparable();
     const depthwise = model.graph!.node[2];
     depthwise.attribute.find((a) => a.name === 'group')!.i = 4n;
-    model.graph!.initializer = model.graph!.initializer.map((t) => (t.name === 'wd' ? floatTensor('wd', [8, 2, 3, 3], randomArray(144, 8)) : t));
+    model.graph!.initializer = model.graph!.initializer.map((t) =>
+      t.name === 'wd' ? floatTensor('wd', [8, 2, 3, 3], randomArray(144, 8)) : t,
+    );
     const [space] = await spacesOf(model);
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /grouped Conv \(group 4 on 8 channels\)/);
@@ -73,7 +100,11 @@ describe('channel spaces', () => {
       makeNode('Mul', ['h', 'e1'], ['m']),
       makeNode('Mul', ['m', 'half'], ['g']),
     ];
-    const consts = [floatTensor('sqrt2', [], [Math.SQRT2]), floatTensor('one', [], [1]), floatTensor('half', [], [0.5])];
+    const consts = [
+      floatTensor('sqrt2', [], [Math.SQRT2]),
+      floatTensor('one', [], [1]),
+      floatTensor('half', [], [0.5]),
+    ];
     const [space] = await spacesOf(mlpWith(gelu, 'g', consts));
     assert.equal(space.prunable, true, space.reason);
     assert.equal(space.channelwise.length, 5);
@@ -81,21 +112,41 @@ describe('channel spaces', () => {
 
   it('slice a per-channel constant of Mul and leave a scalar one', async () => {
     const nodes = [makeNode('Mul', ['h', 'scale'], ['s']), makeNode('Add', ['s', 'shift'], ['a'])];
-    const [space] = await spacesOf(mlpWith(nodes, 'a', [floatTensor('scale', [6], randomArray(6, 4)), floatTensor('shift', [], [0.5])]));
+    const [space] = await spacesOf(
+      mlpWith(nodes, 'a', [floatTensor('scale', [6], randomArray(6, 4)), floatTensor('shift', [], [0.5])]),
+    );
     assert.equal(space.prunable, true);
-    assert.deepEqual(space.slices.map((s) => [s.node, s.input]), [[0, 1], [0, 2], [1, 1]]);
+    assert.deepEqual(
+      space.slices.map((s) => [s.node, s.input]),
+      [
+        [0, 1],
+        [0, 2],
+        [1, 1],
+      ],
+    );
   });
 
   it('leave a scalar constant unsliced where the space holds a single channel', async () => {
     const model = makeModel({
-      nodes: [makeNode('Gemm', ['x', 'w1'], ['h'], {}, 'fc1'), makeNode('Mul', ['h', 'half'], ['m']), makeNode('Gemm', ['m', 'w2'], ['y'], {}, 'fc2')],
+      nodes: [
+        makeNode('Gemm', ['x', 'w1'], ['h'], {}, 'fc1'),
+        makeNode('Mul', ['h', 'half'], ['m']),
+        makeNode('Gemm', ['m', 'w2'], ['y'], {}, 'fc2'),
+      ],
       inputs: [valueInfo('x', undefined, ['N', 4])],
       outputs: [valueInfo('y', undefined, ['N', 3])],
-      initializers: [floatTensor('w1', [4, 1], randomArray(4, 1)), floatTensor('half', [], Float64Array.of(0.5)), floatTensor('w2', [1, 3], randomArray(3, 2))],
+      initializers: [
+        floatTensor('w1', [4, 1], randomArray(4, 1)),
+        floatTensor('half', [], Float64Array.of(0.5)),
+        floatTensor('w2', [1, 3], randomArray(3, 2)),
+      ],
     });
     const [space] = await spacesOf(model);
     assert.ok(space.prunable);
-    assert.deepEqual(space.slices.map((s) => model.graph!.node[s.node].name), ['fc1']);
+    assert.deepEqual(
+      space.slices.map((s) => model.graph!.node[s.node].name),
+      ['fc1'],
+    );
   });
 
   it('pass through a global pooling written as ReduceMean over the spatial axes', async () => {
@@ -108,15 +159,24 @@ describe('channel spaces', () => {
       ],
       inputs: [valueInfo('x', undefined, ['N', 2, 5, 5])],
       outputs: [valueInfo('y', undefined, ['N', 3])],
-      initializers: [floatTensor('w1', [6, 2, 3, 3], randomArray(108, 6)), floatTensor('w2', [3, 6], randomArray(18, 7))],
+      initializers: [
+        floatTensor('w1', [6, 2, 3, 3], randomArray(108, 6)),
+        floatTensor('w2', [3, 6], randomArray(18, 7)),
+      ],
     });
     const [space] = await spacesOf(model);
     assert.equal(space.prunable, true, space.reason);
-    assert.deepEqual(space.consumers.map((c) => [c.reads, c.weight.axis]), [['pooled', 1]]);
+    assert.deepEqual(
+      space.consumers.map((c) => [c.reads, c.weight.axis]),
+      [['pooled', 1]],
+    );
   });
 
   it('stop at a ReduceMean over the channel axis', async () => {
-    const nodes = [makeNode('ReduceMean', ['h'], ['m'], { axes: [1], keepdims: 1 }, 'mean'), makeNode('Sub', ['h', 'm'], ['centred'])];
+    const nodes = [
+      makeNode('ReduceMean', ['h'], ['m'], { axes: [1], keepdims: 1 }, 'mean'),
+      makeNode('Sub', ['h', 'm'], ['centred']),
+    ];
     const [space] = await spacesOf(mlpWith(nodes, 'centred'));
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /ReduceMean reduces the channel axis/);
@@ -150,7 +210,11 @@ describe('channel spaces', () => {
   });
 
   it('stop at an Add whose constant is not a float tensor', async () => {
-    const nodes = [makeNode('Cast', ['h'], ['hi'], { to: 7 }), makeNode('Add', ['hi', 'offset'], ['sum']), makeNode('Cast', ['sum'], ['hf'], { to: 1 })];
+    const nodes = [
+      makeNode('Cast', ['h'], ['hi'], { to: 7 }),
+      makeNode('Add', ['hi', 'offset'], ['sum']),
+      makeNode('Cast', ['sum'], ['hf'], { to: 1 }),
+    ];
     const model = mlpWith(nodes, 'hf');
     model.graph!.initializer.push(int64Tensor('offset', [6], [1, 2, 3, 4, 5, 6]));
     const [space] = await spacesOf(model);
@@ -165,10 +229,15 @@ describe('channel spaces', () => {
   });
 
   it('stop where an If branch reads the channels from the outer graph', async () => {
-    const branch = (op: string) => makeModel({ nodes: [makeNode(op, ['r'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
+    const branch = (op: string) =>
+      makeModel({ nodes: [makeNode(op, ['r'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
     const ifNode = makeNode('If', ['cond'], ['picked'], {}, 'choose');
     ifNode.attribute.push(
-      create(AttributeProtoSchema, { name: 'then_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Relu') }),
+      create(AttributeProtoSchema, {
+        name: 'then_branch',
+        type: AttributeProto_AttributeType.GRAPH,
+        g: branch('Relu'),
+      }),
       create(AttributeProtoSchema, { name: 'else_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Neg') }),
     );
     const model = mlpWith([makeNode('Relu', ['h'], ['r'])], 'r');
@@ -176,15 +245,32 @@ describe('channel spaces', () => {
     model.graph!.input.push(valueInfo('cond', TensorProto_DataType.BOOL, []));
     model.graph!.output.push(valueInfo('picked'));
     const index = indexGraph(model);
-    const shapes = new Map([['x', [1, 4]], ['h', [1, 6]], ['r', [1, 6]], ['y', [1, 3]], ['picked', [1, 6]]]);
+    const shapes = new Map([
+      ['x', [1, 4]],
+      ['h', [1, 6]],
+      ['r', [1, 6]],
+      ['y', [1, 3]],
+      ['picked', [1, 6]],
+    ]);
     const [space] = findChannelSpaces(index, shapes);
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /If "choose": no rule for op If/);
   });
 
-  for (const [entry, prunable] of [[0, true], [1, false]] as const) {
+  for (const [entry, prunable] of [
+    [0, true],
+    [1, false],
+  ] as const) {
     it(`${prunable ? 'pass' : 'stop at'} a Shape whose entry ${entry} (${prunable ? 'the batch size' : 'the channel count'}) is read`, async () => {
-      const model = mlpWith([makeNode('Relu', ['h'], ['r']), makeNode('Shape', ['r'], ['shape']), makeNode('Gather', ['shape', 'entry'], ['size'], { axis: 0 })], 'r', []);
+      const model = mlpWith(
+        [
+          makeNode('Relu', ['h'], ['r']),
+          makeNode('Shape', ['r'], ['shape']),
+          makeNode('Gather', ['shape', 'entry'], ['size'], { axis: 0 }),
+        ],
+        'r',
+        [],
+      );
       model.graph!.initializer.push(int64Tensor('entry', [], [entry]));
       model.graph!.output.push(valueInfo('size', TensorProto_DataType.INT64, []));
       const [space] = await spacesOf(model);
@@ -214,15 +300,22 @@ describe('channel spaces', () => {
       inputs: [valueInfo('x', undefined, ['N', 3, 8])],
       outputs: [valueInfo('y', undefined, ['N', 3, 5])],
       initializers: [
-        int64Tensor('zero', [], [0]), int64Tensor('axes', [1], [0]), int64Tensor('tokens', [1], [3]), int64Tensor('heads', [1], [2]), int64Tensor('width', [1], [4]),
+        int64Tensor('zero', [], [0]),
+        int64Tensor('axes', [1], [0]),
+        int64Tensor('tokens', [1], [3]),
+        int64Tensor('heads', [1], [2]),
+        int64Tensor('width', [1], [4]),
         int64Tensor('merge_shape', [3], [0, 0, 8]),
-        floatTensor('w_a', [8, 8], randomArray(64, 1)), floatTensor('w_b', [8, 8], randomArray(64, 2)),
-        floatTensor('w_a_out', [8, 5], randomArray(40, 3)), floatTensor('w_b_out', [8, 5], randomArray(40, 4)),
+        floatTensor('w_a', [8, 8], randomArray(64, 1)),
+        floatTensor('w_b', [8, 8], randomArray(64, 2)),
+        floatTensor('w_a_out', [8, 5], randomArray(40, 3)),
+        floatTensor('w_b_out', [8, 5], randomArray(40, 4)),
       ],
     });
     const spaces = (await spacesOf(model)).filter((s) => s.unit === 4);
     assert.equal(spaces.length, 2);
-    for (const space of spaces) assert.match(space.reason!, /Concat "split_shape" holds a count or weights that another space also changes/);
+    for (const space of spaces)
+      assert.match(space.reason!, /Concat "split_shape" holds a count or weights that another space also changes/);
   });
 
   it('stop at an op of a custom domain', async () => {
@@ -231,7 +324,12 @@ describe('channel spaces', () => {
     const model = mlpWith([custom], 'r');
     model.opsetImport.push({ ...model.opsetImport[0], domain: 'com.example', version: 1n });
     const index = indexGraph(model);
-    const shapes = new Map([['x', [1, 4]], ['h', [1, 6]], ['r', [1, 6]], ['y', [1, 3]]]);
+    const shapes = new Map([
+      ['x', [1, 4]],
+      ['h', [1, 6]],
+      ['r', [1, 6]],
+      ['y', [1, 3]],
+    ]);
     const [space] = findChannelSpaces(index, shapes);
     assert.match(space.reason!, /no rule for op com\.example\.Relu/);
   });
@@ -248,7 +346,9 @@ describe('channel spaces', () => {
     const model = convBnReluConv();
     const conv2 = model.graph!.node[3];
     conv2.attribute.push(makeNode('X', [], [], { group: 2 }).attribute[0]);
-    model.graph!.initializer = model.graph!.initializer.map((t) => (t.name === 'w2' ? floatTensor('w2', [4, 4, 1, 1], randomArray(16, 9)) : t));
+    model.graph!.initializer = model.graph!.initializer.map((t) =>
+      t.name === 'w2' ? floatTensor('w2', [4, 4, 1, 1], randomArray(16, 9)) : t,
+    );
     const [space] = await spacesOf(model);
     assert.equal(space.prunable, false);
     assert.match(space.reason!, /grouped Conv \(group 2 on 8 channels\)/);
@@ -261,7 +361,10 @@ describe('channel spaces', () => {
   });
 
   it('refuse a --skip name that the model does not have', async () => {
-    await assert.rejects(analyzeModel(convBnReluConv(), nodeRuntime, { skip: ['nope'] }), /--skip names no node or tensor of the model: nope/);
+    await assert.rejects(
+      analyzeModel(convBnReluConv(), nodeRuntime, { skip: ['nope'] }),
+      /--skip names no node or tensor of the model: nope/,
+    );
   });
 });
 

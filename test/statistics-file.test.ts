@@ -4,7 +4,12 @@ import type { Statistics } from '../src/compress/pipeline.ts';
 import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../src/compress/statistics-format.ts';
 import { IdpruneError } from '../src/errors.ts';
 
-const origin: StatisticsOrigin = { modelSha256: 'ab'.repeat(32), data: { source: 'calib.npy', samples: 7 }, options: { mode: 'corrected', skip: [] }, tool: 'idprune test' };
+const origin: StatisticsOrigin = {
+  modelSha256: 'ab'.repeat(32),
+  data: { source: 'calib.npy', samples: 7 },
+  options: { mode: 'corrected', skip: [] },
+  tool: 'idprune test',
+};
 
 function statistics(): Statistics {
   return {
@@ -35,8 +40,14 @@ describe('statistics files', () => {
   });
 
   it('are refused when they are something else or cut short, naming the file', () => {
-    assert.throws(() => decodeStatistics(new TextEncoder().encode('not statistics'), 'x.stats'), (e) => e instanceof IdpruneError && /x\.stats is not an idprune statistics file/.test(e.message));
+    assert.throws(
+      () => decodeStatistics(new TextEncoder().encode('not statistics'), 'x.stats'),
+      (e) => e instanceof IdpruneError && /x\.stats is not an idprune statistics file/.test(e.message),
+    );
     const bytes = encodeStatistics(statistics(), origin);
-    assert.throws(() => decodeStatistics(bytes.subarray(0, bytes.length - 8), 'cut.stats'), (e) => e instanceof IdpruneError && /truncated/.test(e.message));
+    assert.throws(
+      () => decodeStatistics(bytes.subarray(0, bytes.length - 8), 'cut.stats'),
+      (e) => e instanceof IdpruneError && /truncated/.test(e.message),
+    );
   });
 });

@@ -9,7 +9,16 @@ import { identityMatrix } from './helpers/matrices.ts';
 import { floatTensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
-import { convBnReluConv, convReluFlattenGemm, depthwiseSeparable, gemmChain, matmulAddReluMatmul, randomArray, residualBlock, toFloat16 } from './helpers/models.ts';
+import {
+  convBnReluConv,
+  convReluFlattenGemm,
+  depthwiseSeparable,
+  gemmChain,
+  matmulAddReluMatmul,
+  randomArray,
+  residualBlock,
+  toFloat16,
+} from './helpers/models.ts';
 import { keepEverything } from './helpers/keep.ts';
 import { floatData, halfData, maxAbsDiff, run } from './helpers/run.ts';
 
@@ -49,10 +58,18 @@ describe('compression', () => {
     it(`of ${name} loads in ONNX Runtime with the same input and output names`, async () => {
       const model = build();
       const calib = floatData([64, ...shape.slice(1)], 7);
-      const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-        budget: { kind: 'flops', fraction: 0.7 },
-      });
-      assert.ok(result.outcomes.some((o) => o.kept < o.space.channels), 'some channels were removed');
+      const result = await compressModel(
+        model,
+        (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+        nodeRuntime,
+        {
+          budget: { kind: 'flops', fraction: 0.7 },
+        },
+      );
+      assert.ok(
+        result.outcomes.some((o) => o.kept < o.space.channels),
+        'some channels were removed',
+      );
       const before = await run(model, 'x', calib);
       const after = await run(result.bytes, 'x', calib);
       assert.deepEqual(after.inputNames, before.inputNames);
@@ -88,10 +105,15 @@ describe('compression', () => {
         floatTensor('w3', [4, 16], randomArray(64, 13, 0.3)),
       ],
     });
-    return compressModel(model, (a) => makeDataset(new Map([['x', floatData([256, 8], 7)]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction },
-      mode: 'plain',
-    });
+    return compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', floatData([256, 8], 7)]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction },
+        mode: 'plain',
+      },
+    );
   };
 
   it('by default, keeps multiples of 8 neurons in a wide space, and may keep finer counts in a narrow one without convolutions', async () => {
@@ -115,12 +137,20 @@ describe('compression', () => {
       ],
       inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 8, 8])],
       outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 8, 8])],
-      initializers: [floatTensor('w1', [24, 3, 3, 3], randomArray(648, 14, 0.5)), floatTensor('w2', [4, 24, 1, 1], randomArray(96, 15, 0.3))],
+      initializers: [
+        floatTensor('w1', [24, 3, 3, 3], randomArray(648, 14, 0.5)),
+        floatTensor('w2', [4, 24, 1, 1], randomArray(96, 15, 0.3)),
+      ],
     });
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', floatData([32, 3, 8, 8], 9)]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.5 },
-      mode: 'plain',
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', floatData([32, 3, 8, 8], 9)]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.5 },
+        mode: 'plain',
+      },
+    );
     assert.equal(result.outcomes[0].kept, 8);
     assert.equal(result.finerOnNarrow, false);
   });
@@ -148,11 +178,16 @@ describe('compression', () => {
       graph.initializer[index] = floatTensor(name, value.dims, value.data);
     }
     const calib = floatData([32, 3, 8, 8], 8);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'tolerance', error: 1e-6 },
-      mode: 'plain',
-      roundTo: 1,
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'tolerance', error: 1e-6 },
+        mode: 'plain',
+        roundTo: 1,
+      },
+    );
     assert.equal(result.outcomes[0].kept, 4);
     const held = floatData([16, 3, 8, 8], 9);
     assert.ok(maxAbsDiff((await run(model, 'x', held)).data, (await run(result.bytes, 'x', held)).data) < 1e-4);
@@ -163,9 +198,14 @@ describe('compression', () => {
     const graph = model.graph!;
     for (const t of graph.initializer.splice(0)) graph.node.unshift(makeNode('Constant', [], [t.name], { value: t }));
     const calib = floatData([64, 10], 10);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     assert.equal(result.model.graph!.initializer.length, 0, 'weights stay in Constant nodes');
     const kept = result.outcomes[0].kept;
     const w1 = result.model.graph!.node.find((n) => n.output[0] === 'w1')!.attribute[0].t!;
@@ -182,12 +222,19 @@ describe('surgery on shared constants', () => {
     graph.node.push(makeNode('ReduceSum', ['b1'], ['bias_sum'], { keepdims: 0 }, 'reads_bias'));
     graph.output.push(valueInfo('bias_sum'));
     const calib = floatData([32, 10], 11);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     assert.ok(result.outcomes[0].kept < 12);
     const session = await nodeRuntime.load(result.bytes);
-    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, ['bias_sum']);
+    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, [
+      'bias_sum',
+    ]);
     const expected = readFloatTensor(graph.initializer.find((t) => t.name === 'b1')!).data.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs((out.bias_sum.data as Float32Array)[0] - expected) < 1e-5);
     await session.release();
@@ -198,9 +245,14 @@ describe('float16 models', () => {
   it('compress with float16 calibration data and keep float16 weights', async () => {
     const model = toFloat16(convBnReluConv());
     const calib = halfData([32, 3, 8, 8], 12);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     assert.ok(result.model.graph!.initializer.every((t) => t.dataType === TensorProto_DataType.FLOAT16));
     const out = await run(result.bytes, 'x', calib);
     assert.deepEqual(out.dims, [32, 4, 8, 8]);
@@ -213,9 +265,14 @@ describe('models with a fixed batch size', () => {
     const model = convBnReluConv();
     model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, [1, 3, 8, 8]);
     const calib = floatData([20, 3, 8, 8], 13);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     assert.equal(result.calibrationSamples, 20);
     assert.ok(result.outcomes[0].kept < 8);
     assert.deepEqual((await run(result.bytes, 'x', floatData([1, 3, 8, 8], 14))).dims, [1, 4, 8, 8]);
@@ -230,9 +287,14 @@ describe('constants reached through Identity', () => {
     graph.node.unshift(makeNode('Identity', ['b1'], ['b1_copy']));
     graph.node.find((n) => n.name === 'bias1')!.input[1] = 'b1_copy';
     const calib = floatData([32, 10], 15);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     assert.ok(result.analysis.spaces[0].prunable, result.analysis.spaces[0].reason);
     const kept = result.outcomes[0].kept;
     const out = result.model.graph!;
@@ -249,10 +311,15 @@ describe('coupled spaces', () => {
     const model = residualBlock();
     const calib = floatData([48, 4, 6, 6], 16);
     // With the block-internal space skipped, only the stream can give.
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.7 },
-      skip: ['r1'],
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.7 },
+        skip: ['r1'],
+      },
+    );
     const stream = result.outcomes.find((o) => o.space.producers.length > 1)!;
     assert.ok(stream.kept < 8, 'the stream is pruned');
     const weight = (name: string) => readFloatTensor(result.model.graph!.initializer.find((t) => t.name === name)!);
@@ -261,7 +328,12 @@ describe('coupled spaces', () => {
     // Conv writes exactly those channels.
     const stem = weight('w0');
     assert.deepEqual(stem.dims, [stream.kept, 4, 3, 3]);
-    stream.keep.forEach((c, i) => assert.deepEqual([...stem.data.subarray(i * 36, (i + 1) * 36)], [...original('w0').data.subarray(c * 36, (c + 1) * 36)].map((v) => Math.fround(v))));
+    stream.keep.forEach((c, i) =>
+      assert.deepEqual(
+        [...stem.data.subarray(i * 36, (i + 1) * 36)],
+        [...original('w0').data.subarray(c * 36, (c + 1) * 36)].map((v) => Math.fround(v)),
+      ),
+    );
     assert.deepEqual(weight('w2').dims[0], stream.kept);
     assert.deepEqual(weight('b2').dims, [stream.kept]);
     assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [48, 3, 6, 6]);
@@ -274,10 +346,15 @@ describe('input shapes', () => {
     model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 'H', 'W']);
     model.graph!.output[0] = valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 'H', 'W']);
     const calib = floatData([32, 3, 8, 8], 17);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-      mode: 'plain',
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+        mode: 'plain',
+      },
+    );
     assert.deepEqual(result.analysis.shapes.get('r1'), [1, 8, 8, 8]);
     // 8×8 positions: Conv 8 × 64 × 27 plus Conv 4 × 64 × 8 MACs.
     assert.equal(result.analysis.flops, 8 * 64 * 27 + 4 * 64 * 8);
@@ -288,7 +365,9 @@ describe('input shapes', () => {
     model.graph!.input[0] = valueInfo('x', TensorProto_DataType.FLOAT, [8, 3, 8, 8]);
     const calib = floatData([5, 3, 8, 8], 18);
     await assert.rejects(
-      compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib.npy'), nodeRuntime, { budget: { kind: 'flops', fraction: 0.6 } }),
+      compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib.npy'), nodeRuntime, {
+        budget: { kind: 'flops', fraction: 0.6 },
+      }),
       /calib.npy: 5 samples, fewer than the model's fixed batch size 8/,
     );
   });
@@ -299,10 +378,15 @@ describe('input shapes', () => {
     graph.input.push(...graph.initializer.map((t) => valueInfo(t.name, t.dataType, t.dims.map(Number))));
     const calib = floatData([32, 3, 8, 8], 19);
     for (const mode of ['plain', 'corrected'] as const) {
-      const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-        budget: { kind: 'flops', fraction: 0.6 },
-        mode,
-      });
+      const result = await compressModel(
+        model,
+        (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+        nodeRuntime,
+        {
+          budget: { kind: 'flops', fraction: 0.6 },
+          mode,
+        },
+      );
       assert.ok(result.outcomes[0].kept < 8);
       assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [32, 4, 8, 8]);
     }
@@ -319,13 +403,20 @@ describe('copies of shared constants', () => {
     graph.node.push(makeNode('Identity', ['b1__idprune1'], ['seven'], {}, 'reads_seven'));
     graph.output.push(valueInfo('bias_sum'), valueInfo('seven'));
     const calib = floatData([32, 10], 20);
-    const result = await compressModel(model, (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'), nodeRuntime, {
-      budget: { kind: 'flops', fraction: 0.6 },
-    });
+    const result = await compressModel(
+      model,
+      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+      nodeRuntime,
+      {
+        budget: { kind: 'flops', fraction: 0.6 },
+      },
+    );
     const names = result.model.graph!.initializer.map((t) => t.name);
     assert.equal(new Set(names).size, names.length);
     const session = await nodeRuntime.load(result.bytes);
-    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, ['seven']);
+    const out = await session.run({ x: { type: 'float32', dims: [32, 10], data: calib.data as Float32Array } }, [
+      'seven',
+    ]);
     assert.deepEqual([...(out.seven.data as Float32Array)], [7]);
     await session.release();
   });

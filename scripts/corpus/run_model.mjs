@@ -24,9 +24,15 @@ function readNpy(path) {
   const headerLength = bytes.readUInt16LE(8);
   const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
   const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = /'shape':\s*\(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const kind = DTYPES[descr];
-  if (!kind || bytes[6] !== 1 || /'fortran_order':\s*True/.test(header)) throw new Error(`${path}: need a C-order version 1.0 .npy of float32, int64 or uint8`);
+  if (!kind || bytes[6] !== 1 || /'fortran_order':\s*True/.test(header))
+    throw new Error(`${path}: need a C-order version 1.0 .npy of float32, int64 or uint8`);
   const data = new kind.Array(new Uint8Array(bytes.subarray(10 + headerLength)).buffer);
   return { shape, data };
 }
@@ -38,7 +44,10 @@ function writeNpy(path, data, shape) {
   const head = Buffer.alloc(10);
   Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
   head.writeUInt16LE(header.length, 8);
-  writeFileSync(path, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  writeFileSync(
+    path,
+    Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]),
+  );
 }
 
 const perSample = (shape) => shape.slice(1).reduce((a, b) => a * b, 1);
@@ -50,11 +59,17 @@ async function runEach(modelPath, inputPath, outFolder) {
   const size = perSample(input.shape);
   const outputs = new Map();
   for (let i = 0; i < count; i++) {
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', input.data.slice(i * size, (i + 1) * size), [1, ...input.shape.slice(1)]) };
+    const feeds = {
+      [session.inputNames[0]]: new ort.Tensor('float32', input.data.slice(i * size, (i + 1) * size), [
+        1,
+        ...input.shape.slice(1),
+      ]),
+    };
     const result = await session.run(feeds);
     for (const name of session.outputNames) {
       const t = result[name];
-      if (!outputs.has(name)) outputs.set(name, { dims: t.dims.slice(1), data: new Float32Array(count * t.data.length) });
+      if (!outputs.has(name))
+        outputs.set(name, { dims: t.dims.slice(1), data: new Float32Array(count * t.data.length) });
       outputs.get(name).data.set(t.data, i * t.data.length);
     }
   }
@@ -91,6 +106,8 @@ const [mode, ...args] = process.argv.slice(2);
 if (mode === 'each' && args.length === 3) await runEach(...args);
 else if (mode === 'vad' && args.length === 4) await runVad(...args);
 else {
-  console.error('usage: run_model.mjs each <model> <inputs.npy> <out folder> | vad <model> <chunks.npy> <starts.npy> <out folder>');
+  console.error(
+    'usage: run_model.mjs each <model> <inputs.npy> <out folder> | vad <model> <chunks.npy> <starts.npy> <out folder>',
+  );
   process.exit(2);
 }

@@ -33,8 +33,10 @@ export function checkOptions(options: object): void {
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
     const rule = RULES[name];
-    if (rule && !(typeof value === 'number' && rule[0](value))) throw new IdpruneError(`option ${name}: expected ${rule[1]}, got ${String(value)}`);
+    if (rule && !(typeof value === 'number' && rule[0](value)))
+      throw new IdpruneError(`option ${name}: expected ${rule[1]}, got ${String(value)}`);
     const choices = CHOICES[name];
-    if (choices && !choices.includes(value)) throw new IdpruneError(`option ${name}: expected one of ${choices.join(', ')}, got ${String(value)}`);
+    if (choices && !choices.includes(value))
+      throw new IdpruneError(`option ${name}: expected one of ${choices.join(', ')}, got ${String(value)}`);
   }
 }

@@ -46,9 +46,18 @@ export { DEFAULT_BATCH_SIZE };
 /** The size budget of the targets; with a held-out target (see heldOutTargetOf), a placeholder the search replaces. */
 export function budgetOf(targets: CompressTargets): Budget {
   const keep = targets.keepNeurons !== undefined || targets.keepHeads !== undefined;
-  const given = [targets.targetFlops, targets.targetParams, targets.tolerance, keep || undefined, targets.targetAgreement, targets.targetCosine];
+  const given = [
+    targets.targetFlops,
+    targets.targetParams,
+    targets.tolerance,
+    keep || undefined,
+    targets.targetAgreement,
+    targets.targetCosine,
+  ];
   if (given.filter((x) => x !== undefined).length > 1) {
-    throw new IdpruneError('give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, --target-agreement and --target-cosine');
+    throw new IdpruneError(
+      'give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, --target-agreement and --target-cosine',
+    );
   }
   if (keep) return { kind: 'keep', neurons: targets.keepNeurons, heads: targets.keepHeads };
   if (targets.targetParams !== undefined) return { kind: 'params', fraction: targets.targetParams };
@@ -75,12 +84,21 @@ export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'
 }
 
 /** Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and latency. */
-export async function compressWithReport(loaded: LoadedModel, calibration: Dataset, run: CompressionRun): Promise<{ result: CompressResult; report: CompressionReport }> {
+export async function compressWithReport(
+  loaded: LoadedModel,
+  calibration: Dataset,
+  run: CompressionRun,
+): Promise<{ result: CompressResult; report: CompressionReport }> {
   return compressPreparedWithReport(loaded, await prepareRun(loaded, calibration, run), run, { lastUse: true });
 }
 
 /** The budget-independent part of a run (see prepareCompression): `saved` statistics skip the statistics pass. */
-export function prepareRun(loaded: LoadedModel, calibration: Dataset, run: Omit<CompressionRun, 'budget'>, saved?: Statistics): Promise<Prepared> {
+export function prepareRun(
+  loaded: LoadedModel,
+  calibration: Dataset,
+  run: Omit<CompressionRun, 'budget'>,
+  saved?: Statistics,
+): Promise<Prepared> {
   return prepareCompression(loaded.model, () => calibration, nodeRuntime, run, saved);
 }
 
@@ -98,13 +116,27 @@ export async function compressPreparedWithReport(
   const { evaluation, progress, version, date } = run;
   const batchSize = run.batchSize ?? DEFAULT_BATCH_SIZE;
   const searchStart = performance.now();
-  const searched = run.heldOutTarget && (await searchFlops(loaded, prepared.calibration, { ...run, batchSize }, run.heldOutTarget));
+  const searched =
+    run.heldOutTarget && (await searchFlops(loaded, prepared.calibration, { ...run, batchSize }, run.heldOutTarget));
   const searchSeconds = (performance.now() - searchStart) / 1000;
   const budget: Budget = searched ? { kind: 'flops', fraction: searched.fraction } : run.budget;
-  const target = searched ? `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}` : describeBudget(budget);
-  const result = await compressPrepared(prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, version, date, lastUse });
+  const target = searched
+    ? `${searched.search.metric} ${searched.search.value} on held-out calibration samples: ${describeBudget(budget)}`
+    : describeBudget(budget);
+  const result = await compressPrepared(prepared, {
+    budget,
+    roundTo: run.roundTo,
+    minKeep: run.minKeep,
+    version,
+    date,
+    lastUse,
+  });
   const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
-  const report = buildReport(result, { params: after.params, flops: after.flops }, { version, date, target, mode: prepared.mode });
+  const report = buildReport(
+    result,
+    { params: after.params, flops: after.flops },
+    { version, date, target, mode: prepared.mode },
+  );
 
   if (searched) {
     report.search = searched.search;
@@ -121,8 +153,20 @@ export async function compressPreparedWithReport(
     const inputs = dataset.inputs;
     const evalBatch = batchSizeFor(inputs, run.batchSize ?? DEFAULT_BATCH_SIZE);
     const start = performance.now();
-    report.evaluation = await compareModels(loaded.bytes, result.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize: evalBatch, labels, progress });
-    report.latency = await measureLatency(loaded.bytes, result.bytes, sliceFeeds(dataset, inputs, 0, Math.min(evalBatch, dataset.count)), nodeRuntime);
+    report.evaluation = await compareModels(loaded.bytes, result.bytes, {
+      runtime: nodeRuntime,
+      dataset,
+      inputs,
+      batchSize: evalBatch,
+      labels,
+      progress,
+    });
+    report.latency = await measureLatency(
+      loaded.bytes,
+      result.bytes,
+      sliceFeeds(dataset, inputs, 0, Math.min(evalBatch, dataset.count)),
+      nodeRuntime,
+    );
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }
   return { result, report };

@@ -38,25 +38,42 @@ const DTYPES: [new (n: number) => ArrayData['data'], NpyDtype[]][] = [
 ];
 
 const isArrayData = (x: unknown): x is ArrayData =>
-  typeof x === 'object' && x !== null && ArrayBuffer.isView((x as ArrayData).data) && Array.isArray((x as ArrayData).shape);
+  typeof x === 'object' &&
+  x !== null &&
+  ArrayBuffer.isView((x as ArrayData).data) &&
+  Array.isArray((x as ArrayData).shape);
 
 function toNdArray(array: ArrayData, where: string): NdArray {
   const dtypes = DTYPES.find(([type]) => array.data instanceof type)?.[1];
-  if (!dtypes) throw new IdpruneError(`${where}: data is a ${array.data.constructor.name}, not one of the typed arrays idprune reads`);
+  if (!dtypes)
+    throw new IdpruneError(
+      `${where}: data is a ${array.data.constructor.name}, not one of the typed arrays idprune reads`,
+    );
   const dtype = array.dtype ?? dtypes[0];
-  if (!dtypes.includes(dtype)) throw new IdpruneError(`${where}: dtype ${dtype} does not match its ${array.data.constructor.name}`);
-  if (!array.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new IdpruneError(`${where}: shape [${array.shape.join(', ')}] is not a list of sizes`);
+  if (!dtypes.includes(dtype))
+    throw new IdpruneError(`${where}: dtype ${dtype} does not match its ${array.data.constructor.name}`);
+  if (!array.shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new IdpruneError(`${where}: shape [${array.shape.join(', ')}] is not a list of sizes`);
   const size = array.shape.reduce((a, b) => a * b, 1);
-  if (size !== array.data.length) throw new IdpruneError(`${where}: ${array.data.length} values for shape [${array.shape.join(', ')}] (${size})`);
+  if (size !== array.data.length)
+    throw new IdpruneError(`${where}: ${array.data.length} values for shape [${array.shape.join(', ')}] (${size})`);
   return { dtype, shape: array.shape, data: array.data };
 }
 
 /** The samples for a model with these inputs, checked against them (see makeDataset). */
-export async function loadData(source: DataSource, inputs: readonly InputSpec[], what: string, read: ReadOptions = {}, progress?: Progress): Promise<Dataset> {
-  if (typeof source === 'string') return makeDataset(await readData(source, inputs, read, what, progress), inputs, source);
+export async function loadData(
+  source: DataSource,
+  inputs: readonly InputSpec[],
+  what: string,
+  read: ReadOptions = {},
+  progress?: Progress,
+): Promise<Dataset> {
+  if (typeof source === 'string')
+    return makeDataset(await readData(source, inputs, read, what, progress), inputs, source);
   const where = `${what} in memory`;
   if (isArrayData(source)) return makeDataset(new Map([['array', toNdArray(source, where)]]), inputs, where);
-  if (typeof source !== 'object' || source === null) throw new IdpruneError(`${what} must be a path, an array or a record of arrays by input name`);
+  if (typeof source !== 'object' || source === null)
+    throw new IdpruneError(`${what} must be a path, an array or a record of arrays by input name`);
   const arrays = Object.entries(source).map(([name, array]): [string, NdArray] => {
     if (!isArrayData(array)) throw new IdpruneError(`${where}: "${name}" is not an array ({ data, shape })`);
     return [name, toNdArray(array, `${where}: "${name}"`)];

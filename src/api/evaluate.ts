@@ -29,19 +29,39 @@ export interface EvaluationRun {
 }
 
 /** Compares two models with the same inputs on the same data. */
-export async function evaluateModels(original: LoadedModel, candidate: LoadedModel, data: DataSource, run: EvaluationRun): Promise<Evaluation> {
+export async function evaluateModels(
+  original: LoadedModel,
+  candidate: LoadedModel,
+  data: DataSource,
+  run: EvaluationRun,
+): Promise<Evaluation> {
   const inputs = inputSpecs(original.model);
   const names = (specs: typeof inputs) => specs.map((s) => s.name).join(', ');
   if (names(inputs) !== names(inputSpecs(candidate.model))) {
-    throw new IdpruneError(`the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidate.model))})`);
+    throw new IdpruneError(
+      `the models have different inputs (${names(inputs)} vs ${names(inputSpecs(candidate.model))})`,
+    );
   }
   const dataset = await loadData(data, inputs, 'data', run.read, run.progress);
   const { analysis: before } = await analyzeForData(original.model, dataset);
   const { analysis: after } = await analyzeForData(candidate.model, dataset);
   const labels = run.labels === undefined ? undefined : loadLabels(run.labels);
   const batchSize = batchSizeFor(inputs, run.batchSize);
-  const comparison = await compareModels(original.bytes, candidate.bytes, { runtime: nodeRuntime, dataset, inputs, batchSize, labels, progress: run.progress });
-  const latency = await measureLatency(original.bytes, candidate.bytes, sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)), nodeRuntime, run.runs);
+  const comparison = await compareModels(original.bytes, candidate.bytes, {
+    runtime: nodeRuntime,
+    dataset,
+    inputs,
+    batchSize,
+    labels,
+    progress: run.progress,
+  });
+  const latency = await measureLatency(
+    original.bytes,
+    candidate.bytes,
+    sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)),
+    nodeRuntime,
+    run.runs,
+  );
   return {
     ...comparison,
     original: { params: before.params, flops: before.flops },

@@ -32,8 +32,15 @@ interface Split {
 function quarterSplit(calibration: Dataset, what: string): Split {
   const all = Array.from({ length: calibration.count }, (_, i) => i);
   const heldOut = all.filter((i) => i % 4 === 3);
-  if (heldOut.length === 0) throw new IdpruneError(`${what} needs at least 4 calibration samples (got ${calibration.count})`);
-  return { fit: samplesOf(calibration, all.filter((i) => i % 4 !== 3)), heldOut: samplesOf(calibration, heldOut) };
+  if (heldOut.length === 0)
+    throw new IdpruneError(`${what} needs at least 4 calibration samples (got ${calibration.count})`);
+  return {
+    fit: samplesOf(
+      calibration,
+      all.filter((i) => i % 4 !== 3),
+    ),
+    heldOut: samplesOf(calibration, heldOut),
+  };
 }
 
 type Loaded = { model: ModelProto; bytes: Uint8Array };
@@ -44,7 +51,12 @@ export interface HeldOutEstimator {
   at(budget: Budget, options?: { lastUse?: boolean }): Promise<HeldOutEstimate | undefined>;
 }
 
-export function heldOutEstimator(loaded: Loaded, calibration: Dataset, run: RunOptions & { batchSize: number }, what = '--estimate'): HeldOutEstimator {
+export function heldOutEstimator(
+  loaded: Loaded,
+  calibration: Dataset,
+  run: RunOptions & { batchSize: number },
+  what = '--estimate',
+): HeldOutEstimator {
   const split = quarterSplit(calibration, what);
   // Mirrored as the whole calibration set is, whatever the fitted part's size.
   const augment = mirrors(calibration, run.augment) ? 'mirror' : 'none';
@@ -54,14 +66,22 @@ export function heldOutEstimator(loaded: Loaded, calibration: Dataset, run: RunO
       prepared ??= prepareCompression(loaded.model, () => split.fit, nodeRuntime, { ...run, augment });
       let compressed: Uint8Array;
       try {
-        compressed = (await compressPrepared(await prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse })).bytes;
+        compressed = (
+          await compressPrepared(await prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse })
+        ).bytes;
       } catch (error) {
         if (error instanceof UnreachableTargetError) return undefined;
         throw error;
       }
       const { heldOut } = split;
       const batchSize = batchSizeFor(heldOut.inputs, run.batchSize);
-      const c = await compareModels(loaded.bytes, compressed, { runtime: nodeRuntime, dataset: heldOut, inputs: heldOut.inputs, batchSize, progress: run.progress });
+      const c = await compareModels(loaded.bytes, compressed, {
+        runtime: nodeRuntime,
+        dataset: heldOut,
+        inputs: heldOut.inputs,
+        batchSize,
+        progress: run.progress,
+      });
       return {
         samples: c.samples,
         fitSamples: split.fit.count,

@@ -29,7 +29,8 @@ export async function summarizeModel(model: ModelProto, data?: Dataset): Promise
     flops: analysis.flops,
     branches,
     // A layer between two spaces counts once.
-    prunableFlopsShare: analysis.cost.flops.filter((t) => t.spaces.length > 0).reduce((a, t) => a + t.value, 0) / analysis.flops,
+    prunableFlopsShare:
+      analysis.cost.flops.filter((t) => t.spaces.length > 0).reduce((a, t) => a + t.value, 0) / analysis.flops,
     spaces: analysis.spaces.map((s) => summarizeSpace(analysis, s)),
   };
 }

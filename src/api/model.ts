@@ -9,7 +9,8 @@ export type ModelSource = Uint8Array | string;
 /** Reads a model given as a path or as bytes. */
 export function loadModel(source: ModelSource, what = 'model'): LoadedModel {
   if (typeof source === 'string') return readModel(source);
-  if (!(source instanceof Uint8Array)) throw new IdpruneError(`${what} must be a Uint8Array of an .onnx file or its path`);
+  if (!(source instanceof Uint8Array))
+    throw new IdpruneError(`${what} must be a Uint8Array of an .onnx file or its path`);
   const model = decodeModel(source, `${what} bytes`);
   // Bytes have no folder to find external data files in.
   inlineExternalData(model, (location) => {

@@ -29,14 +29,25 @@ interface Inlining {
 }
 
 /** Inlines, one level at a time, every top-level If whose condition the calibration data fixes. */
-export async function inlineFixedBranches(model: ModelProto, dataset: Dataset, runtime: Runtime): Promise<InlinedBranches | undefined> {
+export async function inlineFixedBranches(
+  model: ModelProto,
+  dataset: Dataset,
+  runtime: Runtime,
+): Promise<InlinedBranches | undefined> {
   const steps: Inlining[] = [];
   const taken: string[] = [];
   let current = model;
   for (;;) {
-    const ifs = current.graph!.node.map((node, i) => ({ node, i })).filter(({ node }) => node.opType === 'If' && node.domain === '');
+    const ifs = current
+      .graph!.node.map((node, i) => ({ node, i }))
+      .filter(({ node }) => node.opType === 'If' && node.domain === '');
     if (ifs.length === 0) break;
-    const conditions = await conditionValues(current, ifs.map(({ node }) => node.input[0]), dataset, runtime);
+    const conditions = await conditionValues(
+      current,
+      ifs.map(({ node }) => node.input[0]),
+      dataset,
+      runtime,
+    );
     const fixed = ifs.find(({ node }) => conditions.get(node.input[0]) !== undefined);
     if (!fixed) break;
     const branch = conditions.get(fixed.node.input[0]) ? 'then_branch' : 'else_branch';
@@ -54,7 +65,12 @@ export async function inlineFixedBranches(model: ModelProto, dataset: Dataset, r
 }
 
 /** The value of each condition when it is the same on every calibration sample; absent where it varies or cannot be computed alone. */
-async function conditionValues(model: ModelProto, conditions: string[], dataset: Dataset, runtime: Runtime): Promise<Map<string, boolean>> {
+async function conditionValues(
+  model: ModelProto,
+  conditions: string[],
+  dataset: Dataset,
+  runtime: Runtime,
+): Promise<Map<string, boolean>> {
   const probe = conditionModel(model, conditions);
   const values = new Map<string, boolean>();
   if (!probe) return values;

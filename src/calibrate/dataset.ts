@@ -28,7 +28,11 @@ function acceptedFor(type: ElementType): NdArray['dtype'][] {
 /**
  * Matches arrays to model inputs. A single unnamed array (a plain .npy file) feeds a model with one input.
  */
-export function makeDataset(arrays: Map<string, NdArray | ArraySource>, inputs: readonly InputSpec[], source: string): Dataset {
+export function makeDataset(
+  arrays: Map<string, NdArray | ArraySource>,
+  inputs: readonly InputSpec[],
+  source: string,
+): Dataset {
   const matched: Record<string, ArraySource> = {};
   const asSource = (a: NdArray | ArraySource) => ('data' in a ? arraySource(a) : a);
   if (inputs.length === 1 && arrays.size === 1) {
@@ -36,7 +40,10 @@ export function makeDataset(arrays: Map<string, NdArray | ArraySource>, inputs: 
   } else {
     for (const input of inputs) {
       const array = arrays.get(input.name);
-      if (!array) throw new IdpruneError(`${source}: no array for model input "${input.name}" (found: ${[...arrays.keys()].join(', ') || 'none'})`);
+      if (!array)
+        throw new IdpruneError(
+          `${source}: no array for model input "${input.name}" (found: ${[...arrays.keys()].join(', ') || 'none'})`,
+        );
       matched[input.name] = asSource(array);
     }
   }
@@ -54,16 +61,22 @@ export function makeDataset(arrays: Map<string, NdArray | ArraySource>, inputs: 
     }
     const dims = samplesFirst(input);
     const expected = `[${dims.map((d) => d ?? '?').join(', ')}]`;
-    const order = batchAxis(input) === 0 ? 'batch axis first' : `samples first; the model's axis ${batchAxis(input)} counts them`;
+    const order =
+      batchAxis(input) === 0 ? 'batch axis first' : `samples first; the model's axis ${batchAxis(input)} counts them`;
     if (array.shape.length !== dims.length) {
-      throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (${order})`);
+      throw new IdpruneError(
+        `${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (${order})`,
+      );
     }
     dims.forEach((d, axis) => {
       if (axis > 0 && d !== null && array.shape[axis] !== d) {
-        throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (axis ${axis} differs)`);
+        throw new IdpruneError(
+          `${where} has shape [${array.shape.join(', ')}], but the model expects ${expected} (axis ${axis} differs)`,
+        );
       }
     });
-    if (count >= 0 && array.shape[0] !== count) throw new IdpruneError(`${source}: inputs have different sample counts (${count} and ${array.shape[0]})`);
+    if (count >= 0 && array.shape[0] !== count)
+      throw new IdpruneError(`${source}: inputs have different sample counts (${count} and ${array.shape[0]})`);
     count = array.shape[0];
   }
   if (count <= 0) throw new IdpruneError(`${source}: no samples`);
@@ -78,10 +91,14 @@ function samplesFirst(input: InputSpec): (number | null)[] {
 
 /** A scalar input takes one value for every sample: given once (shape []) or per sample, all equal. */
 function checkShared(array: ArraySource, where: string): void {
-  if (array.shape.length > 1) throw new IdpruneError(`${where} has shape [${array.shape.join(', ')}], but the model expects a scalar (one value, or one per sample)`);
+  if (array.shape.length > 1)
+    throw new IdpruneError(
+      `${where} has shape [${array.shape.join(', ')}], but the model expects a scalar (one value, or one per sample)`,
+    );
   const values = array.rows(0, array.shape[0] ?? 1);
   for (let i = 1; i < values.length; i++) {
-    if (values[i] !== values[0]) throw new IdpruneError(`${where} is a scalar input of the model, but its values differ between samples`);
+    if (values[i] !== values[0])
+      throw new IdpruneError(`${where} is a scalar input of the model, but its values differ between samples`);
   }
 }
 
@@ -92,11 +109,16 @@ function checkFinite(array: ArraySource, where: string): void {
   const half = array.dtype === 'float16';
   const chunk = Math.max(1, Math.floor(2 ** 20 / Math.max(1, perSample)));
   for (let start = 0; start < array.shape[0]; start += chunk) {
-    const data = array.rows(start, Math.min(chunk, array.shape[0] - start)) as Float32Array | Float64Array | Uint16Array;
+    const data = array.rows(start, Math.min(chunk, array.shape[0] - start)) as
+      | Float32Array
+      | Float64Array
+      | Uint16Array;
     for (let i = 0; i < data.length; i++) {
       const v = half ? halfToFloat(data[i]) : data[i];
       if (!Number.isFinite(v)) {
-        throw new IdpruneError(`${where} contains ${Number.isNaN(v) ? 'NaN' : 'infinity'} (sample ${start + Math.floor(i / perSample)})`);
+        throw new IdpruneError(
+          `${where} contains ${Number.isNaN(v) ? 'NaN' : 'infinity'} (sample ${start + Math.floor(i / perSample)})`,
+        );
       }
     }
   }
@@ -139,7 +161,11 @@ export function sliceFeeds(dataset: Dataset, inputs: readonly InputSpec[], start
     }
     const rest = array.shape.slice(1);
     const data = array.rows(start, size);
-    feeds[input.name] = convert(array.dtype, axis === 0 ? data : moveSamples(data, size, rest, axis), input.type, [...rest.slice(0, axis), size, ...rest.slice(axis)]);
+    feeds[input.name] = convert(array.dtype, axis === 0 ? data : moveSamples(data, size, rest, axis), input.type, [
+      ...rest.slice(0, axis),
+      size,
+      ...rest.slice(axis),
+    ]);
   }
   return feeds;
 }
@@ -150,7 +176,8 @@ function moveSamples(data: NdArray['data'], samples: number, rest: number[], axi
   const inner = rest.slice(axis).reduce((a, b) => a * b, 1);
   const out = new (data.constructor as new (n: number) => NdArray['data'])(data.length);
   for (let n = 0; n < samples; n++) {
-    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) out[(o * samples + n) * inner + i] = data[(n * outer + o) * inner + i];
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) out[(o * samples + n) * inner + i] = data[(n * outer + o) * inner + i];
   }
   return out;
 }
@@ -158,16 +185,29 @@ function moveSamples(data: NdArray['data'], samples: number, rest: number[], axi
 /** Refuses data that would not fill one batch of a model with a fixed batch size. */
 export function checkFillsBatch(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number): void {
   if (usableCount(dataset, inputs, batchSize) === 0) {
-    throw new IdpruneError(`${dataset.source}: ${dataset.count} samples, fewer than the model's fixed batch size ${batchSize}`);
+    throw new IdpruneError(
+      `${dataset.source}: ${dataset.count} samples, fewer than the model's fixed batch size ${batchSize}`,
+    );
   }
 }
 
-export function* batches(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<Feeds> {
-  for (const { start, size } of batchRanges(dataset, inputs, batchSize, limit)) yield sliceFeeds(dataset, inputs, start, size);
+export function* batches(
+  dataset: Dataset,
+  inputs: readonly InputSpec[],
+  batchSize: number,
+  limit = Infinity,
+): Generator<Feeds> {
+  for (const { start, size } of batchRanges(dataset, inputs, batchSize, limit))
+    yield sliceFeeds(dataset, inputs, start, size);
 }
 
 /** The samples of each batch `batches` yields, without reading them. */
-export function* batchRanges(dataset: Dataset, inputs: readonly InputSpec[], batchSize: number, limit = Infinity): Generator<{ start: number; size: number }> {
+export function* batchRanges(
+  dataset: Dataset,
+  inputs: readonly InputSpec[],
+  batchSize: number,
+  limit = Infinity,
+): Generator<{ start: number; size: number }> {
   const count = Math.min(usableCount(dataset, inputs, batchSize), limit);
   for (let start = 0; start < count; start += batchSize) yield { start, size: Math.min(batchSize, count - start) };
 }
@@ -176,7 +216,8 @@ function convert(dtype: NdArray['dtype'], source: NdArray['data'], type: Element
   if (dtype === type || (type === 'bool' && dtype === 'uint8')) return { type, dims, data: source.slice() };
   const length = source.length;
   const out = typedArray(type, length);
-  const read: (i: number) => number = dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
+  const read: (i: number) => number =
+    dtype === 'float16' ? (i) => halfToFloat(source[i] as number) : (i) => Number(source[i]);
   if (out instanceof BigInt64Array) for (let i = 0; i < length; i++) out[i] = BigInt(read(i));
   else if (type === 'float16') for (let i = 0; i < length; i++) out[i] = floatToHalf(read(i));
   else for (let i = 0; i < length; i++) out[i] = read(i);
@@ -191,7 +232,9 @@ export type SampleTransform = (input: InputSpec, position: number, values: NdArr
  * batches are, each passed through `transform` with its position in the new dataset.
  */
 export function samplesOf(dataset: Dataset, indices: readonly number[], transform?: SampleTransform): Dataset {
-  for (const i of indices) if (!Number.isInteger(i) || i < 0 || i >= dataset.count) throw new Error(`samplesOf: sample ${i} outside 0..${dataset.count - 1}`);
+  for (const i of indices)
+    if (!Number.isInteger(i) || i < 0 || i >= dataset.count)
+      throw new Error(`samplesOf: sample ${i} outside 0..${dataset.count - 1}`);
   const arrays: Record<string, ArraySource> = {};
   for (const input of dataset.inputs) {
     const array = dataset.arrays[input.name];
@@ -204,7 +247,10 @@ export function samplesOf(dataset: Dataset, indices: readonly number[], transfor
       const out = new (array.rows(0, 0).constructor as new (length: number) => NdArray['data'])(n * perSample);
       for (let r = 0; r < n; r++) {
         const values = array.rows(indices[from + r], 1);
-        (out as Float32Array).set((transform ? transform(input, from + r, values) : values) as Float32Array, r * perSample);
+        (out as Float32Array).set(
+          (transform ? transform(input, from + r, values) : values) as Float32Array,
+          r * perSample,
+        );
       }
       return out;
     };

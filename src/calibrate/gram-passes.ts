@@ -4,7 +4,18 @@ import { encodeModel } from '../onnx/model.ts';
 import type { HostTensor, Runtime } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { batches, batchOf, batchRanges, type Dataset, sliceFeeds, usableCount } from './dataset.ts';
-import { type ConsumerProbe, crossGramGraph, crossOutput, featureCount, gramBlockOutput, gramBlocks, gramModel, gramOutputName, type Probe, targetCount } from './instrument.ts';
+import {
+  type ConsumerProbe,
+  crossGramGraph,
+  crossOutput,
+  featureCount,
+  gramBlockOutput,
+  gramBlocks,
+  gramModel,
+  gramOutputName,
+  type Probe,
+  targetCount,
+} from './instrument.ts';
 import { type Progress, silentProgress } from '../progress.ts';
 import { SegmentCutter } from './segments.ts';
 
@@ -62,7 +73,11 @@ function mirrorGram(target: Matrix): void {
  * One pass over the data: the Gram matrix ZᵀZ of every probed tensor, accumulated in float64.
  * Memory is one C × C matrix per probe, whatever the number of samples.
  */
-export async function collectGrams(model: ModelProto, probes: readonly Probe[], options: PassOptions): Promise<Matrix[]> {
+export async function collectGrams(
+  model: ModelProto,
+  probes: readonly Probe[],
+  options: PassOptions,
+): Promise<Matrix[]> {
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
   const grams = probes.map((p) => zeros(p.channels, p.channels));
@@ -107,7 +122,12 @@ export interface Fold {
  * session, see crossGramGraph), accumulating for each consumer the Gram matrix of its input
  * features in the pruned network and their products with the fit's target from the original.
  */
-export async function collectCrossGrams(original: ModelProto, pruned: ModelProto, probes: readonly ConsumerProbe[], options: PassOptions): Promise<CrossGrams> {
+export async function collectCrossGrams(
+  original: ModelProto,
+  pruned: ModelProto,
+  probes: readonly ConsumerProbe[],
+  options: PassOptions,
+): Promise<CrossGrams> {
   return new CrossGramPasses(original, options).next(pruned, probes, { last: true });
 }
 
@@ -129,7 +149,11 @@ export class CrossGramPasses {
     private readonly options: PassOptions,
   ) {}
 
-  async next(pruned: ModelProto, probes: readonly ConsumerProbe[], { label, last = false }: { label?: string; last?: boolean } = {}): Promise<CrossGrams> {
+  async next(
+    pruned: ModelProto,
+    probes: readonly ConsumerProbe[],
+    { label, last = false }: { label?: string; last?: boolean } = {},
+  ): Promise<CrossGrams> {
     const { runtime, dataset, inputs, batchSize } = this.options;
     const progress = this.options.progress ?? silentProgress;
     const features = (p: ConsumerProbe) => featureCount(p, p.kept);
@@ -156,7 +180,8 @@ export class CrossGramPasses {
       // Later segments read only the cache: the data is read for the inputs a segment reads.
       const dataInputs = inputs.filter((input) => segment.data.includes(input.name));
       for (const { start, size } of batchRanges(dataset, inputs, batchSize)) {
-        const feeds: Record<string, HostTensor> = dataInputs.length > 0 ? sliceFeeds(dataset, dataInputs, start, size) : {};
+        const feeds: Record<string, HostTensor> =
+          dataInputs.length > 0 ? sliceFeeds(dataset, dataInputs, start, size) : {};
         for (const name of segment.cached) feeds[name] = this.cache[b][name];
         const out = await session.run(feeds);
         accumulateProducts(result, out, done);
@@ -179,7 +204,11 @@ export class CrossGramPasses {
         addInPlace(result.target[i], fold.target);
       }
     });
-    for (const gram of [...result.pruned, ...result.folds.flatMap((folds) => (folds ? [folds.even.pruned, folds.odd.pruned] : []))]) mirrorGram(gram);
+    for (const gram of [
+      ...result.pruned,
+      ...result.folds.flatMap((folds) => (folds ? [folds.even.pruned, folds.odd.pruned] : [])),
+    ])
+      mirrorGram(gram);
     this.cutter.cache(new Map(segment.frontier.map((name) => [name, cache[0][name].type])));
     return result;
   }
@@ -201,7 +230,10 @@ function accumulateProducts(result: CrossGrams, out: Record<string, HostTensor>,
     }
     // The batch's even samples are the data's even samples when it starts at an even index; else its odd ones are.
     const [even, odd] = done % 2 === 0 ? (['E', 'O'] as const) : (['O', 'E'] as const);
-    for (const [fold, name] of [[folds.even, even], [folds.odd, odd]] as const) {
+    for (const [fold, name] of [
+      [folds.even, even],
+      [folds.odd, odd],
+    ] as const) {
       accumulateGram(fold.pruned, out, crossOutput(`pp${name}`, i));
       accumulate(fold.target, out[crossOutput(`pt${name}`, i)]);
     }

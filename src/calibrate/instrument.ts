@@ -45,7 +45,13 @@ interface Fragment {
 /** Nodes turning `x` into a float32 matrix with one row per position and one column per channel. */
 function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string): string {
   const { layout, channels, shape } = probe;
-  const x = masked(fragment, segmentOf(fragment, tensor, probe, prefix), probe.rowMask, TensorProto_DataType.FLOAT, prefix);
+  const x = masked(
+    fragment,
+    segmentOf(fragment, tensor, probe, prefix),
+    probe.rowMask,
+    TensorProto_DataType.FLOAT,
+    prefix,
+  );
   const inner = layout.block * shape.slice(layout.axis + 1).reduce((a, b) => a * b, 1);
   let rows: string;
   if (inner === 1) {
@@ -63,13 +69,22 @@ function asRows(fragment: Fragment, tensor: string, probe: Probe, prefix: string
  * Every stride-th position of `x` along the axes from `first` on (of the given sizes): a Gather
  * per axis, valid at every opset where a strided Slice needs 10.
  */
-function sampleGrid(fragment: Fragment, x: string, first: number, sizes: readonly number[], stride: readonly number[], prefix: string): string {
+function sampleGrid(
+  fragment: Fragment,
+  x: string,
+  first: number,
+  sizes: readonly number[],
+  stride: readonly number[],
+  prefix: string,
+): string {
   let sampled = x;
   stride.forEach((step, i) => {
     if (step <= 1) return;
     const picked = Array.from({ length: Math.ceil(sizes[i] / step) }, (_, k) => k * step);
     fragment.initializers.push(int64Tensor(`${prefix}/at${i}`, [picked.length], picked));
-    fragment.nodes.push(makeNode('Gather', [sampled, `${prefix}/at${i}`], [`${prefix}/sampled${i}`], { axis: first + i }));
+    fragment.nodes.push(
+      makeNode('Gather', [sampled, `${prefix}/at${i}`], [`${prefix}/sampled${i}`], { axis: first + i }),
+    );
     sampled = `${prefix}/sampled${i}`;
   });
   return sampled;
@@ -85,9 +100,18 @@ function segmentOf(fragment: Fragment, x: string, probe: Probe, prefix: string):
 }
 
 /** x [batch, tokens, …] as `type`, with the rows of padding tokens zeroed (mask 0); x itself without a mask. */
-function masked(fragment: Fragment, x: string, mask: string | undefined, type: TensorProto_DataType, prefix: string): string {
+function masked(
+  fragment: Fragment,
+  x: string,
+  mask: string | undefined,
+  type: TensorProto_DataType,
+  prefix: string,
+): string {
   if (!mask) return x;
-  fragment.nodes.push(makeNode('Cast', [x], [`${prefix}/typed`], { to: type }), makeNode('Cast', [mask], [`${prefix}/mask`], { to: type }));
+  fragment.nodes.push(
+    makeNode('Cast', [x], [`${prefix}/typed`], { to: type }),
+    makeNode('Cast', [mask], [`${prefix}/mask`], { to: type }),
+  );
   if (fragment.opset >= 13) {
     fragment.initializers.push(int64Tensor(`${prefix}/mask/axes`, [1], [2]));
     fragment.nodes.push(makeNode('Unsqueeze', [`${prefix}/mask`, `${prefix}/mask/axes`], [`${prefix}/mask3`]));
@@ -99,10 +123,18 @@ function masked(fragment: Fragment, x: string, mask: string | undefined, type: T
 }
 
 /** Slice with constant bounds: attributes before opset 10, inputs from it on (steps need 10). */
-function slice(fragment: Fragment, x: string, bounds: { starts: number[]; ends: number[]; axes: number[]; steps?: number[] }, name: string): string {
+function slice(
+  fragment: Fragment,
+  x: string,
+  bounds: { starts: number[]; ends: number[]; axes: number[]; steps?: number[] },
+  name: string,
+): string {
   if (fragment.opset < 10) {
-    if (bounds.steps?.some((s) => s !== 1)) throw new Error(`Slice with steps needs opset 10, the model has ${fragment.opset}`);
-    fragment.nodes.push(makeNode('Slice', [x], [name], { starts: bounds.starts, ends: bounds.ends, axes: bounds.axes }));
+    if (bounds.steps?.some((s) => s !== 1))
+      throw new Error(`Slice with steps needs opset 10, the model has ${fragment.opset}`);
+    fragment.nodes.push(
+      makeNode('Slice', [x], [name], { starts: bounds.starts, ends: bounds.ends, axes: bounds.axes }),
+    );
     return name;
   }
   const inputs = [x];
@@ -139,7 +171,10 @@ export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelPro
     return { fragment, outputs: gram(fragment, rows, probe.channels, gramOutputName(i)) };
   });
   graph.output = fragments.flatMap((f) => f.outputs);
-  appendLatestFirst(graph, fragments.map((f) => f.fragment));
+  appendLatestFirst(
+    graph,
+    fragments.map((f) => f.fragment),
+  );
   // Before IR 4 every initializer must also be a graph input: from 4 on, older models stay valid.
   if (copy.irVersion < 4n) copy.irVersion = 4n;
   dropUnusedNodes(copy);
@@ -156,7 +191,8 @@ export function gramModel(model: ModelProto, probes: readonly Probe[]): ModelPro
  */
 function appendLatestFirst(graph: GraphProto, fragments: readonly Fragment[]): void {
   const producer = new Map(graph.node.flatMap((node, i) => node.output.map((t) => [t, i] as const)));
-  const position = (fragment: Fragment) => Math.max(-1, ...fragment.nodes.flatMap((n) => n.input.map((t) => producer.get(t) ?? -1)));
+  const position = (fragment: Fragment) =>
+    Math.max(-1, ...fragment.nodes.flatMap((n) => n.input.map((t) => producer.get(t) ?? -1)));
   const ordered = fragments.map((fragment) => ({ fragment, at: position(fragment) })).sort((a, b) => b.at - a.at);
   for (const { fragment } of ordered) {
     graph.node.push(...fragment.nodes);
@@ -178,7 +214,10 @@ export function exposeTensors(model: ModelProto, tensors: readonly string[]): Mo
  */
 export function dropUnusedNodes(model: ModelProto): void {
   const graph = model.graph!;
-  const { nodes: keep, tensors: needed } = nodesNeededFor(graph.node, graph.output.map((o) => o.name));
+  const { nodes: keep, tensors: needed } = nodesNeededFor(
+    graph.node,
+    graph.output.map((o) => o.name),
+  );
   graph.node = graph.node.filter((_, i) => keep[i]);
   const dropped = new Set(graph.initializer.filter((t) => !needed.has(t.name)).map((t) => t.name));
   graph.initializer = graph.initializer.filter((t) => !dropped.has(t.name));
@@ -203,7 +242,13 @@ export interface ConsumerProbe {
    * between the output positions sampled as rows (neighbouring receptive fields overlap and add little), and the
    * output channels it keeps when its own output space is pruned. Absent for Gemm / MatMul.
    */
-  conv?: { weight: TensorProto; attributes: AttributeProto[]; spatial: number[]; stride: number[]; outputKeep?: number[] };
+  conv?: {
+    weight: TensorProto;
+    attributes: AttributeProto[];
+    spatial: number[];
+    stride: number[];
+    outputKeep?: number[];
+  };
   /**
    * When the layer's output is added (past a bias, if any) to another activation — a residual
    * block's end — that operand: the fit then also makes up for its deviation from the original
@@ -255,7 +300,13 @@ function featureRows(fragment: Fragment, x: string, probe: ConsumerProbe, channe
 }
 
 /** [N, F, spatial…] → rows [N · sampled positions, F], taking every stride-th position per axis. */
-function positionRows(fragment: Fragment, x: string, conv: NonNullable<ConsumerProbe['conv']>, features: number, prefix: string): string {
+function positionRows(
+  fragment: Fragment,
+  x: string,
+  conv: NonNullable<ConsumerProbe['conv']>,
+  features: number,
+  prefix: string,
+): string {
   const sampled = sampleGrid(fragment, x, 2, conv.spatial, conv.stride, prefix);
   const perm = [0, ...conv.stride.map((_, i) => i + 2), 1];
   fragment.nodes.push(makeNode('Transpose', [sampled], [`${prefix}/moved`], { perm }));
@@ -263,7 +314,8 @@ function positionRows(fragment: Fragment, x: string, conv: NonNullable<ConsumerP
 }
 
 /** Output names of consumer i's products in the cross-Gram model (see crossGramGraph). */
-export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE' | 'ppO' | 'ptO', i: number) => `__idprune/${product}${i}`;
+export const crossOutput = (product: 'pp' | 'pt' | 'pd' | 'ppE' | 'ptE' | 'ppO' | 'ptO', i: number) =>
+  `__idprune/${product}${i}`;
 
 /**
  * The original and the pruned network side by side on the same batch (one session), outputting
@@ -300,13 +352,22 @@ export function crossGramGraph(
   const graph = model.graph!;
   const networkNodes = graph.node.length;
   graph.output = fragments.flatMap((f) => f.outputs);
-  appendLatestFirst(graph, fragments.map((f) => f.fragment));
+  appendLatestFirst(
+    graph,
+    fragments.map((f) => f.fragment),
+  );
   if (model.irVersion < 4n) model.irVersion = 4n;
   return { model, networkNodes, variantName };
 }
 
 /** Nodes for consumer i's products from float32 activations named in `names` (see crossGramGraph). */
-function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: string; o: string; rp: string; ro: string }, i: number, prefix: string): ValueInfoProto[] {
+function appendProducts(
+  fragment: Fragment,
+  probe: ConsumerProbe,
+  names: { p: string; o: string; rp: string; ro: string },
+  i: number,
+  prefix: string,
+): ValueInfoProto[] {
   const p = featureRows(fragment, names.p, probe, probe.kept, `${prefix}/pf`);
   let target: string;
   let deviation: string | undefined;
@@ -346,14 +407,28 @@ function appendProducts(fragment: Fragment, probe: ConsumerProbe, names: { p: st
     // products add up to the whole batch's, which is then not computed apart.
     const fold = (rows: string, width: number, first: number, name: string) => {
       const perSample = reshape(fragment, rows, [-1, probe.rowsPerSample, width], `${rows}/samples${first}`);
-      return reshape(fragment, slice(fragment, perSample, { starts: [first], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${rows}/${name}`), [-1, width], `${rows}/${name}/rows`);
+      return reshape(
+        fragment,
+        slice(fragment, perSample, { starts: [first], ends: [2 ** 31 - 1], axes: [0], steps: [2] }, `${rows}/${name}`),
+        [-1, width],
+        `${rows}/${name}/rows`,
+      );
     };
-    for (const [first, name, pp, pt] of [[0, 'even', 'ppE', 'ptE'], [1, 'odd', 'ppO', 'ptO']] as const) {
+    for (const [first, name, pp, pt] of [
+      [0, 'even', 'ppE', 'ptE'],
+      [1, 'odd', 'ppO', 'ptO'],
+    ] as const) {
       const pf = fold(p, featureCount(probe, probe.kept), first, name);
-      outputs.push(...gram(fragment, pf, featureCount(probe, probe.kept), crossOutput(pp, i)), product(fragment, pf, fold(target, targetCount(probe), first, name), crossOutput(pt, i)));
+      outputs.push(
+        ...gram(fragment, pf, featureCount(probe, probe.kept), crossOutput(pp, i)),
+        product(fragment, pf, fold(target, targetCount(probe), first, name), crossOutput(pt, i)),
+      );
     }
   } else {
-    outputs.push(...gram(fragment, p, featureCount(probe, probe.kept), crossOutput('pp', i)), product(fragment, p, target, crossOutput('pt', i)));
+    outputs.push(
+      ...gram(fragment, p, featureCount(probe, probe.kept), crossOutput('pp', i)),
+      product(fragment, p, target, crossOutput('pt', i)),
+    );
   }
   if (deviation) outputs.push(product(fragment, p, deviation, crossOutput('pd', i)));
   return outputs;
@@ -378,8 +453,14 @@ export const gramBlockOutput = (name: string, i: number, j: number) => `${name}/
  */
 function gram(fragment: Fragment, x: string, features: number, name: string): ValueInfoProto[] {
   const blocks = gramBlocks(features);
-  const columns = blocks.map(({ from, width }, i) => (blocks.length === 1 ? x : slice(fragment, x, { starts: [from], ends: [from + width], axes: [1] }, `${name}/columns${i}`)));
-  return columns.flatMap((a, i) => columns.slice(i).map((b, d) => product(fragment, a, b, gramBlockOutput(name, i, i + d))));
+  const columns = blocks.map(({ from, width }, i) =>
+    blocks.length === 1
+      ? x
+      : slice(fragment, x, { starts: [from], ends: [from + width], axes: [1] }, `${name}/columns${i}`),
+  );
+  return columns.flatMap((a, i) =>
+    columns.slice(i).map((b, d) => product(fragment, a, b, gramBlockOutput(name, i, i + d))),
+  );
 }
 
 /**

@@ -47,7 +47,12 @@ export function mirrors(dataset: Dataset, augment: Augment = 'auto'): boolean {
 export function mirrorOrder(count: number): { sample: number; mirror: boolean }[] {
   const order: { sample: number; mirror: boolean }[] = [];
   for (let i = 0; i + 1 < count; i += 2) {
-    order.push({ sample: i, mirror: false }, { sample: i + 1, mirror: false }, { sample: i, mirror: true }, { sample: i + 1, mirror: true });
+    order.push(
+      { sample: i, mirror: false },
+      { sample: i + 1, mirror: false },
+      { sample: i, mirror: true },
+      { sample: i + 1, mirror: true },
+    );
   }
   if (count % 2 === 1) order.push({ sample: count - 1, mirror: false });
   return order;
@@ -62,12 +67,20 @@ export function mirrorPositions(sample: number, count: number): number[] {
 /** The samples with their mirror images, flipped left to right (other inputs repeated), in mirrorOrder. */
 export function withMirrors(dataset: Dataset): Dataset {
   const order = mirrorOrder(dataset.count);
-  const widthAxes = new Map(dataset.inputs.map((input) => [input.name, imageWidthAxis(input, dataset.arrays[input.name].shape)]));
+  const widthAxes = new Map(
+    dataset.inputs.map((input) => [input.name, imageWidthAxis(input, dataset.arrays[input.name].shape)]),
+  );
   const mirror: SampleTransform = (input, position, values) => {
     const axis = widthAxes.get(input.name);
-    return order[position].mirror && axis !== undefined ? mirrored(values as Float32Array, dataset.arrays[input.name].shape, axis) : values;
+    return order[position].mirror && axis !== undefined
+      ? mirrored(values as Float32Array, dataset.arrays[input.name].shape, axis)
+      : values;
   };
-  const picked = samplesOf(dataset, order.map((o) => o.sample), mirror);
+  const picked = samplesOf(
+    dataset,
+    order.map((o) => o.sample),
+    mirror,
+  );
   return { ...picked, source: `${dataset.source} (and mirrored)` };
 }
 

@@ -36,7 +36,11 @@ export class SegmentCutter {
     const graph = model.graph!;
     const nodes = graph.node;
     const available = new Set(this.cachedTypes.keys());
-    const { nodes: needed } = nodesNeededFor(nodes, graph.output.map((o) => o.name), available);
+    const { nodes: needed } = nodesNeededFor(
+      nodes,
+      graph.output.map((o) => o.name),
+      available,
+    );
     const segment = nodes.flatMap((_, i) => (needed[i] ? [i] : []));
     for (const i of segment) if (i < networkNodes) this.run.add(key(nodes, i));
 
@@ -59,8 +63,14 @@ export class SegmentCutter {
         ...graph,
         node: segment.map((i) => nodes[i]),
         initializer: graph.initializer.filter((t) => reads.has(t.name)),
-        input: [...data.map((name) => graph.input.find((v) => v.name === name)!), ...cached.map((name) => valueInfo(name, dataTypeOf(this.cachedTypes.get(name)!)))],
-        output: [...graph.output, ...frontier.filter((t) => produced.has(t)).map((name) => create(ValueInfoProtoSchema, { name }))],
+        input: [
+          ...data.map((name) => graph.input.find((v) => v.name === name)!),
+          ...cached.map((name) => valueInfo(name, dataTypeOf(this.cachedTypes.get(name)!))),
+        ],
+        output: [
+          ...graph.output,
+          ...frontier.filter((t) => produced.has(t)).map((name) => create(ValueInfoProtoSchema, { name })),
+        ],
         valueInfo: [],
       }),
     });
@@ -69,7 +79,8 @@ export class SegmentCutter {
 
   /** Records the cache after a pass: the frontier's tensors and their types. */
   cache(types: Map<string, ElementType>): void {
-    for (const type of types.values()) if (dataTypeOf(type) === undefined) throw new Error(`cannot cache a tensor of type ${type}`);
+    for (const type of types.values())
+      if (dataTypeOf(type) === undefined) throw new Error(`cannot cache a tensor of type ${type}`);
     this.cachedTypes = types;
   }
 
@@ -81,7 +92,8 @@ export class SegmentCutter {
     const nodes = model.graph!.node;
     const stale = new Set(changedOutputs);
     nodes.forEach((node, i) => {
-      const changed = node.output.some((t) => stale.has(t)) || [...node.input, ...subgraphReads(node)].some((t) => stale.has(t));
+      const changed =
+        node.output.some((t) => stale.has(t)) || [...node.input, ...subgraphReads(node)].some((t) => stale.has(t));
       if (!changed) return;
       node.output.forEach((t) => stale.add(t));
       this.run.delete(key(nodes, i));

@@ -26,13 +26,24 @@ export function positiveInteger(value: string): number {
 }
 
 export function nameList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 /** A number, or a fraction written a/b (`1/255`). */
 function numberOrFraction(text: string): number {
   const parts = text.trim().split('/');
-  const x = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : parts.length === 1 && parts[0] !== '' ? Number(parts[0]) : NaN;
+  const x =
+    parts.length === 2
+      ? Number(parts[0]) / Number(parts[1])
+      : parts.length === 1 && parts[0] !== ''
+        ? Number(parts[0])
+        : NaN;
   if (!Number.isFinite(x)) throw new InvalidArgumentError(`"${text}" is not a number`);
   return x;
 }
@@ -51,6 +62,7 @@ export function numberList(value: string): number[] {
 /** H or H,W: a square or a rectangular image size in pixels. */
 export function imageSize(value: string): number[] {
   const sizes = value.split(',').map((s) => Number(s.trim()));
-  if (sizes.length > 2 || !sizes.every((x) => Number.isInteger(x) && x >= 1)) throw new InvalidArgumentError('expected H or H,W in pixels');
+  if (sizes.length > 2 || !sizes.every((x) => Number.isInteger(x) && x >= 1))
+    throw new InvalidArgumentError('expected H or H,W in pixels');
   return sizes;
 }

@@ -9,7 +9,16 @@ import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { sweepCommand } from './commands/sweep.ts';
-import { fraction, fractionList, imageSize, nameList, numberList, positiveInteger, positiveNumber, positiveNumberOrFraction } from './flag-parsers.ts';
+import {
+  fraction,
+  fractionList,
+  imageSize,
+  nameList,
+  numberList,
+  positiveInteger,
+  positiveNumber,
+  positiveNumberOrFraction,
+} from './flag-parsers.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -35,26 +44,79 @@ function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
   };
 }
 
-const DATA_KINDS = '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), .wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
+const DATA_KINDS =
+  '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), .wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
 
 /** How images, audio and text become the model's inputs; NumPy data is taken as it is. */
 function addReaderOptions(command: Command): void {
-  const option = (flags: string, description: string) => new Option(flags, description).helpGroup('Reading images, audio and text:');
+  const option = (flags: string, description: string) =>
+    new Option(flags, description).helpGroup('Reading images, audio and text:');
   command
-    .addOption(option('--image-size <h[,w]>', 'image size where the model\'s input leaves it free').argParser(imageSize))
-    .addOption(option('--layout <layout>', 'image layout (default: channels of 1 or 3 on axis 1 → nchw, on the last axis → nhwc)').choices(['nchw', 'nhwc']))
-    .addOption(option('--channels <order>', 'colour channels (default: 3 channels → rgb, 1 → gray)').choices(['rgb', 'bgr', 'gray']))
-    .addOption(option('--resize <how>', 'crop: scale to cover the size (the shorter side to it), then cut out the centre; stretch: scale to the size, ignoring the aspect ratio').choices(['crop', 'stretch']).default('crop'))
-    .addOption(option('--preprocess <preset>', 'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); -1-1: pixels / 127.5 - 1').choices(['imagenet', '0-1', '-1-1']))
-    .addOption(option('--scale <x>', 'x = (pixel · scale − mean) / std per channel; scale default 1/255').argParser(positiveNumberOrFraction))
-    .addOption(option('--mean <values>', 'one value, or one per channel in the model\'s channel order (default 0)').argParser(numberList))
+    .addOption(option('--image-size <h[,w]>', "image size where the model's input leaves it free").argParser(imageSize))
+    .addOption(
+      option(
+        '--layout <layout>',
+        'image layout (default: channels of 1 or 3 on axis 1 → nchw, on the last axis → nhwc)',
+      ).choices(['nchw', 'nhwc']),
+    )
+    .addOption(
+      option('--channels <order>', 'colour channels (default: 3 channels → rgb, 1 → gray)').choices([
+        'rgb',
+        'bgr',
+        'gray',
+      ]),
+    )
+    .addOption(
+      option(
+        '--resize <how>',
+        'crop: scale to cover the size (the shorter side to it), then cut out the centre; stretch: scale to the size, ignoring the aspect ratio',
+      )
+        .choices(['crop', 'stretch'])
+        .default('crop'),
+    )
+    .addOption(
+      option(
+        '--preprocess <preset>',
+        'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); -1-1: pixels / 127.5 - 1',
+      ).choices(['imagenet', '0-1', '-1-1']),
+    )
+    .addOption(
+      option('--scale <x>', 'x = (pixel · scale − mean) / std per channel; scale default 1/255').argParser(
+        positiveNumberOrFraction,
+      ),
+    )
+    .addOption(
+      option('--mean <values>', "one value, or one per channel in the model's channel order (default 0)").argParser(
+        numberList,
+      ),
+    )
     .addOption(option('--std <values>', 'one value, or one per channel (default 1)').argParser(numberList))
-    .addOption(option('--sample-rate <hz>', 'audio is resampled to this rate').argParser(positiveInteger).default(16000))
-    .addOption(option('--window <n>', 'samples per audio window where the model\'s input length is free').argParser(positiveInteger))
-    .addOption(option('--hop <n>', 'samples between the starts of audio windows (default: the window)').argParser(positiveInteger))
-    .addOption(option('--tokenizer <path>', 'the model\'s Hugging Face tokenizer.json (default: tokenizer.json beside the model)'))
+    .addOption(
+      option('--sample-rate <hz>', 'audio is resampled to this rate').argParser(positiveInteger).default(16000),
+    )
+    .addOption(
+      option('--window <n>', "samples per audio window where the model's input length is free").argParser(
+        positiveInteger,
+      ),
+    )
+    .addOption(
+      option('--hop <n>', 'samples between the starts of audio windows (default: the window)').argParser(
+        positiveInteger,
+      ),
+    )
+    .addOption(
+      option(
+        '--tokenizer <path>',
+        "the model's Hugging Face tokenizer.json (default: tokenizer.json beside the model)",
+      ),
+    )
     .addOption(option('--text-field <name>', 'the field of each .jsonl line holding the text').default('text'))
-    .addOption(option('--max-length <n>', 'tokens per text, padded or cut (default: the model\'s fixed sequence length, else 128)').argParser(positiveInteger));
+    .addOption(
+      option(
+        '--max-length <n>',
+        "tokens per text, padded or cut (default: the model's fixed sequence length, else 128)",
+      ).argParser(positiveInteger),
+    );
 }
 
 const program = new Command()
@@ -64,9 +126,12 @@ const program = new Command()
 
 program
   .command('inspect')
-  .description('show a model\'s size and every channel space: prunable, or why not')
+  .description("show a model's size and every channel space: prunable, or why not")
   .argument('<model>', 'ONNX model')
-  .option('--calib <path>', `data of the size the model takes (${DATA_KINDS}): the shape probe uses its sizes for free dimensions`)
+  .option(
+    '--calib <path>',
+    `data of the size the model takes (${DATA_KINDS}): the shape probe uses its sizes for free dimensions`,
+  )
   .option('--json', 'print JSON')
   .action(guarded(inspectCommand));
 
@@ -79,11 +144,31 @@ program
   .option('--target-flops <fraction>', 'keep this fraction of the FLOPs (default 0.5)', fraction)
   .option('--target-params <fraction>', 'keep this fraction of the parameters', fraction)
   .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
-  .option('--keep-neurons <fraction>', 'keep this fraction of every space of single channels or neurons, instead of a size target', fraction)
-  .option('--keep-heads <fraction>', 'keep this fraction of the heads of every attention block, instead of a size target', fraction)
-  .option('--target-agreement <fraction>', 'the fewest FLOPs that keep this share of top-1 decisions on calibration samples held out from the fit (a search of several compressions)', fraction)
-  .option('--target-cosine <value>', 'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out calibration samples', fraction)
-  .option('--round-to <m>', 'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)', positiveInteger)
+  .option(
+    '--keep-neurons <fraction>',
+    'keep this fraction of every space of single channels or neurons, instead of a size target',
+    fraction,
+  )
+  .option(
+    '--keep-heads <fraction>',
+    'keep this fraction of the heads of every attention block, instead of a size target',
+    fraction,
+  )
+  .option(
+    '--target-agreement <fraction>',
+    'the fewest FLOPs that keep this share of top-1 decisions on calibration samples held out from the fit (a search of several compressions)',
+    fraction,
+  )
+  .option(
+    '--target-cosine <value>',
+    'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out calibration samples',
+    fraction,
+  )
+  .option(
+    '--round-to <m>',
+    'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)',
+    positiveInteger,
+  )
   .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
   .option('--min-agreement <fraction>', 'fail, writing no model, if agreement on --eval data is lower', fraction)
   .option('--json <path>', 'write the report as JSON (- for stdout)')
@@ -92,10 +177,17 @@ program
 
 program
   .command('sweep')
-  .description('the trade-off in one run: statistics once, then a compression per FLOPs target, each measured on --eval data')
+  .description(
+    'the trade-off in one run: statistics once, then a compression per FLOPs target, each measured on --eval data',
+  )
   .argument('<model>', 'ONNX model')
   .requiredOption('--calib <path>', `calibration data: ${DATA_KINDS}`)
-  .option('--targets <fractions>', 'FLOPs fractions to compress to (comma-separated)', fractionList, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+  .option(
+    '--targets <fractions>',
+    'FLOPs fractions to compress to (comma-separated)',
+    fractionList,
+    [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+  )
   .option('--keep-models <dir>', 'write each compressed model into this folder')
   .option('--json <path>', 'write every point and its report as JSON (- for stdout)')
   .option('--html <path>', 'write the curve and the reports as a self-contained HTML page')
@@ -104,29 +196,61 @@ program
 /** Options compress and sweep share: how to compress, and held-out data to measure the result on. */
 function addCompressionOptions(command: Command): void {
   command
-    .addOption(new Option('--mode <mode>', 'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact').choices(['corrected', 'plain']).default('corrected'))
-    .option('--skip <names>', 'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)', nameList, [])
-    .option('--keep-coupled', 'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)')
     .addOption(
-      new Option('--allocation <how>', 'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)')
-        .choices(['measured', 'estimated']),
+      new Option(
+        '--mode <mode>',
+        'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact',
+      )
+        .choices(['corrected', 'plain'])
+        .default('corrected'),
+    )
+    .option(
+      '--skip <names>',
+      'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)',
+      nameList,
+      [],
+    )
+    .option(
+      '--keep-coupled',
+      'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)',
     )
     .addOption(
-      new Option('--metric <how>', 'how the measured allocation reads the outputs: auto (decisions for Softmax/Sigmoid outputs, relative L2 for others), decisions (every output as class scores, e.g. logits), relative')
+      new Option(
+        '--allocation <how>',
+        'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)',
+      ).choices(['measured', 'estimated']),
+    )
+    .addOption(
+      new Option(
+        '--metric <how>',
+        'how the measured allocation reads the outputs: auto (decisions for Softmax/Sigmoid outputs, relative L2 for others), decisions (every output as class scores, e.g. logits), relative',
+      )
         .choices(OUTPUT_METRICS)
         .default('auto'),
     )
     .addOption(
-      new Option('--augment <how>', 'add the mirror image of every calibration image: auto (where images are fewer than 128), mirror (always), none')
+      new Option(
+        '--augment <how>',
+        'add the mirror image of every calibration image: auto (where images are fewer than 128), mirror (always), none',
+      )
         .choices(AUGMENTS)
         .default('auto'),
     )
-    .option('--estimate', 'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest')
-    .option('--mask-input <name>', 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)')
+    .option(
+      '--estimate',
+      'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest',
+    )
+    .option(
+      '--mask-input <name>',
+      'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)',
+    )
     .option('--batch-size <n>', 'samples per inference batch', positiveInteger, DEFAULT_BATCH_SIZE)
     .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
     .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
-    .option('--stats <file>', 'statistics saved by --save-stats for this model and data: the statistics pass is skipped')
+    .option(
+      '--stats <file>',
+      'statistics saved by --save-stats for this model and data: the statistics pass is skipped',
+    )
     .option('--save-stats <file>', 'save the statistics, so that a later run at another budget skips their pass')
     .option('--force', 'overwrite output files that exist')
     .option('-q, --quiet', 'print nothing but errors (and JSON asked for on stdout with --json -)');

@@ -8,7 +8,12 @@ export function terminalProgress(quiet = false): Progress {
   return {
     begin(label, total) {
       bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: `${label.padEnd(16)} [{bar}] {value}/{total} samples  {duration_formatted} elapsed, {eta_formatted} left`, hideCursor: true, clearOnComplete: true },
+        {
+          stream: process.stderr,
+          format: `${label.padEnd(16)} [{bar}] {value}/{total} samples  {duration_formatted} elapsed, {eta_formatted} left`,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
         cliProgress.Presets.shades_classic,
       );
       bar.start(total, 0);

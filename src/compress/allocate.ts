@@ -15,7 +15,17 @@ export interface AllocationInput {
    * and optionally the measured error of the model's outputs per kept count (see sensitivity.ts),
    * which then replaces read points × relative error as the error a removal adds.
    */
-  spaces: Map<number, { channels: number; unit?: number; ranking: ChannelRanking; readPoints: number; outputError?: Float64Array; finerRounding?: boolean }>;
+  spaces: Map<
+    number,
+    {
+      channels: number;
+      unit?: number;
+      ranking: ChannelRanking;
+      readPoints: number;
+      outputError?: Float64Array;
+      finerRounding?: boolean;
+    }
+  >;
   flops: CostTerm[];
   params: CostTerm[];
   budget: Budget;
@@ -56,7 +66,8 @@ export function spaceRounding(channels: number, roundTo: number): number {
 function sizesOf(input: AllocationInput): Map<number, number[]> {
   return new Map(
     [...input.spaces].map(([id, s]) => {
-      const rounding = s.finerRounding && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
+      const rounding =
+        s.finerRounding && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
       return [id, allowedSizes(s.channels, unitStep(rounding, s.unit), input.minKeep)];
     }),
   );
@@ -134,7 +145,10 @@ function bestMove(candidates: (Move | undefined)[], highest = false): Move | und
   return best;
 }
 
-function meetCostTarget(input: AllocationInput, budget: Extract<Budget, { kind: 'flops' | 'params' }>): Map<number, number> {
+function meetCostTarget(
+  input: AllocationInput,
+  budget: Extract<Budget, { kind: 'flops' | 'params' }>,
+): Map<number, number> {
   const ids = [...input.spaces.keys()];
   const sizes = sizesOf(input);
   const step = new Map(ids.map((id) => [id, 0]));
@@ -151,7 +165,9 @@ function meetCostTarget(input: AllocationInput, budget: Extract<Budget, { kind: 
     throw new UnreachableTargetError(
       `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +
         `${floor.toFixed(3)} of the original ${budget.kind}` +
-        (input.roundTo > 1 ? ` (with counts rounded to multiples of ${input.roundTo}; --round-to 1 allows finer sizes)` : ''),
+        (input.roundTo > 1
+          ? ` (with counts rounded to multiples of ${input.roundTo}; --round-to 1 allows finer sizes)`
+          : ''),
     );
   }
   const termsOf = new Map(ids.map((id) => [id, terms.filter((t) => t.spaces.includes(id))]));
@@ -199,7 +215,10 @@ function meetCostTarget(input: AllocationInput, budget: Extract<Budget, { kind: 
   // With coarse steps (--round-to) the last removal overshoots: give back whatever still fits,
   // where it buys the most error per unit of cost.
   for (;;) {
-    const move = bestMove(ids.map((id) => grow(id, current)), true);
+    const move = bestMove(
+      ids.map((id) => grow(id, current)),
+      true,
+    );
     if (!move) break;
     step.set(move.id, step.get(move.id)! - 1);
     current += move.cost;

@@ -98,7 +98,13 @@ export function fitLevels(
         const rows = samples * probe.rowsPerSample;
         // Padded token rows are masked by a model input that the even fold would not follow.
         // (The even samples are a strided Slice, which needs opset 10.)
-        if (!probe.rowMask && samples >= 4 && opset >= 10 && rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)) probe.split = true;
+        if (
+          !probe.rowMask &&
+          samples >= 4 &&
+          opset >= 10 &&
+          rows < SPLIT_ROWS_PER_FEATURE * featureCount(probe, probe.kept)
+        )
+          probe.split = true;
         return { space, consumer, probe, rows };
       }),
   );
@@ -117,7 +123,9 @@ function canRefit(analysis: Analysis, space: ChannelSpace, consumer: Consumer): 
   const shape = analysis.shapes.get(consumer.reads)!;
   if ((layout.offset ?? 0) > 0 || shape[layout.axis] !== space.channels * layout.block) return false;
   const op = analysis.index.nodes[consumer.node].opType;
-  return (op === 'Conv' && space.unit === 1) || ((op === 'Gemm' || op === 'MatMul') && layout.axis === shape.length - 1);
+  return (
+    (op === 'Conv' && space.unit === 1) || ((op === 'Gemm' || op === 'MatMul') && layout.axis === shape.length - 1)
+  );
 }
 
 function consumerDepths(index: GraphIndex, consumers: ReadonlySet<number>): Map<number, number> {
@@ -153,29 +161,61 @@ export async function refittedWeights(
   starts: StrengthStarts = new Map(),
 ): Promise<WeightReplacement[]> {
   const weights: WeightReplacement[] = [];
-  for (const [i, { space, consumer, probe, rows }] of fits.entries()) weights.push(await refitted(i, space, consumer, probe, rows));
+  for (const [i, { space, consumer, probe, rows }] of fits.entries())
+    weights.push(await refitted(i, space, consumer, probe, rows));
   return weights;
 
-  async function refitted(i: number, space: ChannelSpace, consumer: Consumer, probe: ConsumerProbe, rows: number): Promise<WeightReplacement> {
+  async function refitted(
+    i: number,
+    space: ChannelSpace,
+    consumer: Consumer,
+    probe: ConsumerProbe,
+    rows: number,
+  ): Promise<WeightReplacement> {
     const input = consumer.weight.input;
     const all = { pruned: stats.pruned[i], target: stats.target[i] };
     if (probe.conv) {
       const [outputs, , ...kernel] = tensorDims(probe.conv.weight);
       const written = probe.conv.outputKeep?.length ?? outputs;
       // The plain weight [outputs, features], as the fit's [features, outputs].
-      const plain = transpose({ rows: written, cols: all.pruned.rows, data: readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data });
-      const solved = await fitToward(products, all, plain, await priorStrength(products, stats.folds[i], plain, rows, starts), rows);
-      return { node: consumer.node, input, value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data } };
+      const plain = transpose({
+        rows: written,
+        cols: all.pruned.rows,
+        data: readFloatTensor(current.constants.get(current.nodes[consumer.node].input[input])!).data,
+      });
+      const solved = await fitToward(
+        products,
+        all,
+        plain,
+        await priorStrength(products, stats.folds[i], plain, rows, starts),
+        rows,
+      );
+      return {
+        node: consumer.node,
+        input,
+        value: { dims: [written, probe.kept, ...kernel], data: transpose(solved).data },
+      };
     }
     const plain = plainInterpolation(space, consumer.reads);
     const strength = await priorStrength(products, stats.folds[i], plain, rows, starts);
     // The residual operand's deviation is fitted in the same solve (its prior: no correction).
     const deviation = stats.residual[i];
     const solved = deviation
-      ? await fitToward(products, { pruned: all.pruned, target: besideColumns(all.target, deviation) }, besideColumns(plain, zeros(deviation.rows, deviation.cols)), strength, rows)
+      ? await fitToward(
+          products,
+          { pruned: all.pruned, target: besideColumns(all.target, deviation) },
+          besideColumns(plain, zeros(deviation.rows, deviation.cols)),
+          strength,
+          rows,
+        )
       : await fitToward(products, all, plain, strength, rows);
     const original = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[input])!);
-    let value: FloatArray = await mixChannels(original, { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) }, columnsOf(solved, 0, plain.cols), products);
+    let value: FloatArray = await mixChannels(
+      original,
+      { ...neuronLayout(consumer.weight, space.unit), channels: neuronCount(space) },
+      columnsOf(solved, 0, plain.cols),
+      products,
+    );
     if (deviation) addResidualFit(value, consumer.weight.axis, columnsOf(solved, plain.cols, solved.cols));
     const written = outputKeep(consumer.node);
     const slice = written?.space.slices.find((s) => s.node === consumer.node && s.input === input);
@@ -188,7 +228,13 @@ export async function refittedWeights(
  * The fit drawn toward the plain solution W0 ([features, outputs]) with prior strength α:
  * (PᵀP + λI) W = PᵀY + λ W0, λ = α · features · mean diagonal / rows; W0 itself for α = ∞.
  */
-async function fitToward(products: MatrixProducts, fold: Fold, prior: Matrix, strength: number, rows: number): Promise<Matrix> {
+async function fitToward(
+  products: MatrixProducts,
+  fold: Fold,
+  prior: Matrix,
+  strength: number,
+  rows: number,
+): Promise<Matrix> {
   if (strength === Infinity) return prior;
   const { pruned: gram, target } = fold;
   const n = gram.rows;
@@ -210,7 +256,8 @@ export type StrengthStarts = Map<number, number>;
 
 function startOf(starts: StrengthStarts, kind: number): number {
   let nearest: number | undefined;
-  for (const k of starts.keys()) if (nearest === undefined || Math.abs(k - kind) < Math.abs(nearest - kind)) nearest = k;
+  for (const k of starts.keys())
+    if (nearest === undefined || Math.abs(k - kind) < Math.abs(nearest - kind)) nearest = k;
   return nearest === undefined ? PRIOR_STRENGTHS.indexOf(DEFAULT_PRIOR_STRENGTH) : starts.get(nearest)!;
 }
 
@@ -220,7 +267,13 @@ function startOf(starts: StrengthStarts, kind: number): number {
  * walks from its start (see StrengthStarts) toward lower error and stops where it rises: three of
  * the grid's fits where the start was right, instead of all.
  */
-async function priorStrength(products: MatrixProducts, folds: { even: Fold; odd: Fold } | undefined, prior: Matrix, rows: number, starts: StrengthStarts): Promise<number> {
+async function priorStrength(
+  products: MatrixProducts,
+  folds: { even: Fold; odd: Fold } | undefined,
+  prior: Matrix,
+  rows: number,
+  starts: StrengthStarts,
+): Promise<number> {
   if (!folds) return DEFAULT_PRIOR_STRENGTH;
   const kind = Math.round(Math.log2(rows / prior.rows));
   // A strength is judged on a sample of the outputs: the solves and errors then cost a fraction
@@ -233,12 +286,25 @@ async function priorStrength(products: MatrixProducts, folds: { even: Fold; odd:
   // Fitted on the even samples, measured on the odd ones. (Both ways, as before, chose the same
   // strengths on every fixture at 0.3–0.7 FLOPs, for twice the factorisations.)
   const errorAt = async (i: number) => {
-    if (!errors.has(i)) errors.set(i, await heldOutError(products, await fitToward(products, evenFold, priorSample, PRIOR_STRENGTHS[i], rows / 2), oddFold));
+    if (!errors.has(i))
+      errors.set(
+        i,
+        await heldOutError(
+          products,
+          await fitToward(products, evenFold, priorSample, PRIOR_STRENGTHS[i], rows / 2),
+          oddFold,
+        ),
+      );
     return errors.get(i)!;
   };
   let best = startOf(starts, kind);
   for (const step of [-1, 1]) {
-    while (best + step >= 0 && best + step < PRIOR_STRENGTHS.length && (await errorAt(best + step)) < (await errorAt(best))) best += step;
+    while (
+      best + step >= 0 &&
+      best + step < PRIOR_STRENGTHS.length &&
+      (await errorAt(best + step)) < (await errorAt(best))
+    )
+      best += step;
   }
   starts.set(kind, best);
   return PRIOR_STRENGTHS[best];
@@ -274,7 +340,8 @@ function columnsOf(m: Matrix, from: number, to: number): Matrix {
 function pickColumns(m: Matrix, columns: readonly number[]): Matrix {
   if (columns.length === m.cols) return m;
   const out = zeros(m.rows, columns.length);
-  for (let r = 0; r < m.rows; r++) columns.forEach((c, j) => (out.data[r * columns.length + j] = m.data[r * m.cols + c]));
+  for (let r = 0; r < m.rows; r++)
+    columns.forEach((c, j) => (out.data[r * columns.length + j] = m.data[r * m.cols + c]));
   return out;
 }
 
@@ -286,15 +353,34 @@ async function heldOutError(products: MatrixProducts, w: Matrix, fold: Fold): Pr
   return error;
 }
 
-function consumerProbe(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): ConsumerProbe {
+function consumerProbe(
+  analysis: Analysis,
+  space: ChannelSpace,
+  consumer: Consumer,
+  kept: number,
+  outputKeep: OutputKeep,
+  samples: number,
+): ConsumerProbe {
   const probe = probeOf(analysis, space, consumer, kept, outputKeep, samples);
   return { ...probe, rowsPerSample: sampledPositions(analysis, consumer, probe) };
 }
 
-function probeOf(analysis: Analysis, space: ChannelSpace, consumer: Consumer, kept: number, outputKeep: OutputKeep, samples: number): Omit<ConsumerProbe, 'rowsPerSample'> {
+function probeOf(
+  analysis: Analysis,
+  space: ChannelSpace,
+  consumer: Consumer,
+  kept: number,
+  outputKeep: OutputKeep,
+  samples: number,
+): Omit<ConsumerProbe, 'rowsPerSample'> {
   const node = analysis.index.nodes[consumer.node];
   const layout = neuronLayout(space.tensors.find((t) => t.name === consumer.reads)!.layout, space.unit);
-  const probe: Omit<ConsumerProbe, 'rowsPerSample'> = { tensor: consumer.reads, layout, channels: neuronCount(space), kept: kept * space.unit };
+  const probe: Omit<ConsumerProbe, 'rowsPerSample'> = {
+    tensor: consumer.reads,
+    layout,
+    channels: neuronCount(space),
+    kept: kept * space.unit,
+  };
   if (node.opType !== 'Conv') {
     // Block-output matching for a 2-D weight read one token per row, its outputs kept whole.
     const weight = tensorDims(analysis.index.constants.get(node.input[consumer.weight.input])!);

@@ -6,7 +6,11 @@ import { solveSymmetricWith } from '../linalg/solve.ts';
  * The interpolation matrix T (k × C) with Z ≈ Z[:, keep] · T, from the Gram matrix G = ZᵀZ:
  * T[:, keep] = I and T[:, rest] = G[keep, keep]⁻¹ G[keep, rest] (the least-squares optimum).
  */
-export async function interpolationMatrix(gram: Matrix, keep: readonly number[], products: MatrixProducts = javascriptProducts): Promise<Matrix> {
+export async function interpolationMatrix(
+  gram: Matrix,
+  keep: readonly number[],
+  products: MatrixProducts = javascriptProducts,
+): Promise<Matrix> {
   const n = gram.rows;
   const kept = new Set(keep);
   const rest = Array.from({ length: n }, (_, c) => c).filter((c) => !kept.has(c));

@@ -48,7 +48,11 @@ export function describeReading(reading: OutputReading): string {
  * 'decisions': outputs that are not such a head are read as class scores along their last axis
  * (where it has 2 or more entries). 'relative': every output as relative L2.
  */
-export function outputKinds(model: ModelProto, shapes: ReadonlyMap<string, readonly number[]>, metric: OutputMetric = 'auto'): OutputKind[] {
+export function outputKinds(
+  model: ModelProto,
+  shapes: ReadonlyMap<string, readonly number[]>,
+  metric: OutputMetric = 'auto',
+): OutputKind[] {
   const graph = model.graph!;
   const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
   const opset = defaultOpset(model);
@@ -57,9 +61,11 @@ export function outputKinds(model: ModelProto, shapes: ReadonlyMap<string, reado
     if (metric === 'relative') return { name, reading: { kind: 'relative' } };
     let node = producer.get(name);
     while (node && node.opType === 'Identity') node = producer.get(node.input[0]);
-    const head = node && (node.domain === '' || node.domain === 'ai.onnx') ? headReading(node, shape.length, opset) : undefined;
+    const head =
+      node && (node.domain === '' || node.domain === 'ai.onnx') ? headReading(node, shape.length, opset) : undefined;
     if (head) return { name, reading: head };
-    if (metric === 'decisions' && shape.length > 0 && shape[shape.length - 1] >= 2) return { name, reading: { kind: 'classes', axis: shape.length - 1, log: false } };
+    if (metric === 'decisions' && shape.length > 0 && shape[shape.length - 1] >= 2)
+      return { name, reading: { kind: 'classes', axis: shape.length - 1, log: false } };
     return { name, reading: { kind: 'relative' } };
   });
 }
@@ -85,7 +91,12 @@ export interface Margins {
 }
 
 /** The margins of every row of one output (see the header), original and candidate read alike. */
-export function decisionMargins(reading: OutputReading, dims: readonly number[], original: ArrayLike<number>, candidate: ArrayLike<number>): Margins {
+export function decisionMargins(
+  reading: OutputReading,
+  dims: readonly number[],
+  original: ArrayLike<number>,
+  candidate: ArrayLike<number>,
+): Margins {
   if (reading.kind === 'binary') {
     const logit = (p: number) => Math.log(Math.max(p, LOG_FLOOR)) - Math.log(Math.max(1 - p, LOG_FLOOR));
     const m = new Float64Array(original.length);

@@ -118,7 +118,10 @@ export async function compressModel(
   runtime: Runtime,
   options: CompressOptions,
 ): Promise<CompressResult> {
-  return compressPrepared(await prepareCompression(model, calibration, runtime, options), { ...options, lastUse: true });
+  return compressPrepared(await prepareCompression(model, calibration, runtime, options), {
+    ...options,
+    lastUse: true,
+  });
 }
 
 /** What compression learns from the model and the calibration data whatever the budget: kept for a sweep, or saved. */
@@ -179,13 +182,21 @@ export async function prepareCompression(
   const mode = options.mode ?? 'corrected';
 
   const analysis = await timed('analysis', () =>
-    analyzeModel(graph, runtime, { skip: options.skip, keepCoupled: options.keepCoupled ?? mode === 'plain', sampleDims: sampleDims(dataset) }),
+    analyzeModel(graph, runtime, {
+      skip: options.skip,
+      keepCoupled: options.keepCoupled ?? mode === 'plain',
+      sampleDims: sampleDims(dataset),
+    }),
   );
   leaveUnderdetermined(analysis, dataset.count);
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
-    const shown = analysis.spaces.slice(0, 10).map((s) => `\n  space ${s.id}: ${s.reason}`).join('');
-    const more = analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
+    const shown = analysis.spaces
+      .slice(0, 10)
+      .map((s) => `\n  space ${s.id}: ${s.reason}`)
+      .join('');
+    const more =
+      analysis.spaces.length > 10 ? `\n  … ${analysis.spaces.length - 10} more (idprune inspect lists them all)` : '';
     throw new IdpruneError(`the model has no prunable channel space${quantizedNote(graph)}${shown}${more}`);
   }
   const pass: PassOptions = {
@@ -219,7 +230,10 @@ export async function prepareCompression(
           // pivoted Cholesky. Units of several neurons (heads) are ranked as blocks.
           const weighted = space.unit === 1 && space.channels <= WEIGHTED_RANKING_MAX_CHANNELS;
           const ranking = weighted
-            ? rankChannelsWeighted(spaceGrams, await Promise.all(tensors.map((t) => readerMetric(analysis, space, t, products))))
+            ? rankChannelsWeighted(
+                spaceGrams,
+                await Promise.all(tensors.map((t) => readerMetric(analysis, space, t, products))),
+              )
             : await rankChannels(spaceGrams, space.unit, products);
           rankings.set(space.id, ranking);
         }
@@ -249,14 +263,21 @@ export async function prepareCompression(
 }
 
 /** Saved statistics for the spaces of this analysis: refused where they do not match it. */
-function checkedStatistics(saved: Statistics, probes: readonly (Probe & { space: number })[], prunable: readonly ChannelSpace[]): Statistics {
+function checkedStatistics(
+  saved: Statistics,
+  probes: readonly (Probe & { space: number })[],
+  prunable: readonly ChannelSpace[],
+): Statistics {
   for (const probe of probes) {
     const gram = saved.grams.get(probeKey(probe.space, probe.tensor));
     if (!gram || gram.rows !== probe.channels) {
-      throw new IdpruneError(`the statistics do not match this model's analysis (tensor "${probe.tensor}" of space ${probe.space}): were they made with other options (--skip, --keep-coupled, --mode)?`);
+      throw new IdpruneError(
+        `the statistics do not match this model's analysis (tensor "${probe.tensor}" of space ${probe.space}): were they made with other options (--skip, --keep-coupled, --mode)?`,
+      );
     }
   }
-  for (const space of prunable) if (!saved.rankings.has(space.id)) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
+  for (const space of prunable)
+    if (!saved.rankings.has(space.id)) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
   return saved;
 }
 
@@ -283,7 +304,11 @@ type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'v
   keep?: ReadonlyMap<number, readonly number[]>;
 };
 
-async function compressWith(prepared: Prepared, options: BudgetOptions, products: MatrixProducts): Promise<CompressResult> {
+async function compressWith(
+  prepared: Prepared,
+  options: BudgetOptions,
+  products: MatrixProducts,
+): Promise<CompressResult> {
   const { model, analysis, dataset, statistics, mode, pass, rowMask } = prepared;
   const { rankings } = statistics;
   const timings: Record<string, number> = { ...prepared.timings };
@@ -292,11 +317,13 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   const gramOf = (space: ChannelSpace, tensor: string) => statistics.grams.get(probeKey(space.id, tensor))!;
   const decide = async (space: ChannelSpace, keep: number[]): Promise<SpaceDecision> => {
     const interpolation = new Map<string, Matrix>();
-    for (const t of readTensors(space)) interpolation.set(t, await interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit), products));
+    for (const t of readTensors(space))
+      interpolation.set(t, await interpolationMatrix(gramOf(space, t), neuronsOf(keep, space.unit), products));
     return { space, keep, interpolation };
   };
   // A FLOPs or parameter budget is spent by the measured damage to the model's outputs (sensitivity.ts).
-  const measured = (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
+  const measured =
+    (options.budget.kind === 'flops' || options.budget.kind === 'params') && prepared.allocation === 'measured';
   const outputs = measured ? outputKinds(model, analysis.shapes, prepared.metric) : undefined;
   if (measured && !statistics.curves) {
     const start = performance.now();
@@ -313,7 +340,14 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     spaces: new Map(
       prunable.map((s) => [
         s.id,
-        { channels: s.channels, unit: s.unit, ranking: rankings.get(s.id)!, readPoints: readTensors(s).length, outputError: curves?.get(s.id), finerRounding: defaultRounding && !convolutional(analysis, s) },
+        {
+          channels: s.channels,
+          unit: s.unit,
+          ranking: rankings.get(s.id)!,
+          readPoints: readTensors(s).length,
+          outputError: curves?.get(s.id),
+          finerRounding: defaultRounding && !convolutional(analysis, s),
+        },
       ]),
     ),
     flops: analysis.cost.flops,
@@ -322,14 +356,19 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
     minKeep: options.minKeep ?? 1,
   };
   const roundTo = roundingFor(options, sizing);
-  const finerOnNarrow = roundTo > 1 && [...sizing.spaces.values()].some((s) => s.finerRounding && spaceRounding(s.channels, roundTo) < roundTo);
+  const finerOnNarrow =
+    roundTo > 1 &&
+    [...sizing.spaces.values()].some((s) => s.finerRounding && spaceRounding(s.channels, roundTo) < roundTo);
   const given = options.keep;
   const kept = given
     ? new Map(prunable.map((s) => [s.id, given.get(s.id)?.length ?? s.channels]))
     : await timed('selection', () => allocateChannels({ ...sizing, roundTo }));
 
   const toPrune = prunable.filter((s) => kept.get(s.id)! < s.channels);
-  const keepOf = (space: ChannelSpace) => (given?.has(space.id) ? [...given.get(space.id)!] : [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b));
+  const keepOf = (space: ChannelSpace) =>
+    given?.has(space.id)
+      ? [...given.get(space.id)!]
+      : [...rankings.get(space.id)!.order.slice(0, kept.get(space.id)!)].sort((a, b) => a - b);
   // Each pruned space's plain decision, made once: surgery folds it in, and refits are drawn toward it.
   const plainDecisions = new Map<ChannelSpace, SpaceDecision>();
   await timed('interpolation', async () => {
@@ -344,14 +383,18 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   if (mode === 'corrected') {
     // Consumers are refitted against the original network (see correction.ts), each replacing its
     // weight as a whole.
-    const writers = new Map(toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)));
+    const writers = new Map(
+      toPrune.flatMap((space) => space.producers.map((p) => [p, { space, keep: keepOf(space) }] as const)),
+    );
     const outputKeep = (node: number) => writers.get(node);
     // Spaces left whole but downstream of pruned ones receive error too: their consumers are refitted as well.
     const intact = deviatedIntactSpaces(analysis, toPrune);
     const pruned = new Set(toPrune);
-    const keepOrAll = (space: ChannelSpace) => (pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c));
+    const keepOrAll = (space: ChannelSpace) =>
+      pruned.has(space) ? keepOf(space) : Array.from({ length: space.channels }, (_, c) => c);
     // What a refit is drawn toward where data is scarce: the plain interpolation, the identity for spaces kept whole.
-    const plainInterpolation = (space: ChannelSpace, tensor: string) => (pruned.has(space) ? plainDecisions.get(space)!.interpolation.get(tensor)! : identity(neuronCount(space)));
+    const plainInterpolation = (space: ChannelSpace, tensor: string) =>
+      pruned.has(space) ? plainDecisions.get(space)!.interpolation.get(tensor)! : identity(neuronCount(space));
     const levels = fitLevels(analysis, [...toPrune, ...intact], keepOrAll, outputKeep, dataset.count, rowMask);
     // A model with a fixed batch size keeps it.
     const batchSize = batchSizeFor(analysis.inputs, correctionBatchSize(levels, pass.batchSize));
@@ -361,9 +404,26 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
       const current = output;
       const label = `correction ${l + 1}/${levels.length}`;
       const last = l === levels.length - 1;
-      const stats = await timed('correction', () => correction.next(current, levels[l].map((f) => f.probe), { label, last }));
+      const stats = await timed('correction', () =>
+        correction.next(
+          current,
+          levels[l].map((f) => f.probe),
+          { label, last },
+        ),
+      );
       passes++;
-      const weights = await timed('interpolation', () => refittedWeights(analysis, levels[l], stats, outputKeep, indexGraph(current), plainInterpolation, products, strengthStarts));
+      const weights = await timed('interpolation', () =>
+        refittedWeights(
+          analysis,
+          levels[l],
+          stats,
+          outputKeep,
+          indexGraph(current),
+          plainInterpolation,
+          products,
+          strengthStarts,
+        ),
+      );
       output = await timed('surgery', () => replaceWeights(current, weights));
       correction.weightsChanged(weights.flatMap((w) => current.graph!.node[w.node].output));
     }
@@ -382,7 +442,12 @@ async function compressWith(prepared: Prepared, options: BudgetOptions, products
   const outcomes = prunable.map((space) => {
     const k = kept.get(space.id)!;
     const ranking = rankings.get(space.id)!;
-    return { space, kept: k, error: Math.sqrt(ranking.relativeError[k]), keep: k < space.channels ? keepOf(space) : [] };
+    return {
+      space,
+      kept: k,
+      error: Math.sqrt(ranking.relativeError[k]),
+      keep: k < space.channels ? keepOf(space) : [],
+    };
   });
   return {
     model: output,
@@ -413,12 +478,21 @@ function timer(timings: Record<string, number>) {
   };
 }
 
-const QUANTIZED_OPS = new Set(['ConvInteger', 'MatMulInteger', 'QLinearConv', 'QLinearMatMul', 'DynamicQuantizeLinear', 'QuantizeLinear', 'DequantizeLinear']);
+const QUANTIZED_OPS = new Set([
+  'ConvInteger',
+  'MatMulInteger',
+  'QLinearConv',
+  'QLinearMatMul',
+  'DynamicQuantizeLinear',
+  'QuantizeLinear',
+  'DequantizeLinear',
+]);
 
 /** Why a quantized model has nothing to prune: its layers are integer ops, which idprune does not rewrite. */
 function quantizedNote(model: ModelProto): string {
   const counts = new Map<string, number>();
-  for (const node of model.graph!.node) if (QUANTIZED_OPS.has(node.opType)) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
+  for (const node of model.graph!.node)
+    if (QUANTIZED_OPS.has(node.opType)) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
   if (counts.size === 0) return '';
   const list = [...counts].map(([op, n]) => `${op} ×${n}`).join(', ');
   return `: it is quantized (${list}), and quantized layers are not pruned; compress the float model, then quantize it`;
@@ -426,7 +500,13 @@ function quantizedNote(model: ModelProto): string {
 
 export function describeBudget(budget: Budget): string {
   if (budget.kind === 'tolerance') return `tolerance=${budget.error}`;
-  if (budget.kind === 'keep') return [budget.neurons !== undefined && `neurons=${budget.neurons}`, budget.heads !== undefined && `heads=${budget.heads}`].filter(Boolean).join(',');
+  if (budget.kind === 'keep')
+    return [
+      budget.neurons !== undefined && `neurons=${budget.neurons}`,
+      budget.heads !== undefined && `heads=${budget.heads}`,
+    ]
+      .filter(Boolean)
+      .join(',');
   return `${budget.kind}=${budget.fraction}`;
 }
 
@@ -490,11 +570,22 @@ function defaultAllocation(mode: CorrectionMode, spaces: number, model: ModelPro
 }
 
 /** The summed metric (see consumerMetric) of the consumers reading `tensor`. */
-async function readerMetric(analysis: Analysis, space: ChannelSpace, tensor: string, products: MatrixProducts): Promise<Matrix> {
+async function readerMetric(
+  analysis: Analysis,
+  space: ChannelSpace,
+  tensor: string,
+  products: MatrixProducts,
+): Promise<Matrix> {
   let total: Matrix | undefined;
   for (const consumer of space.consumers.filter((c) => c.reads === tensor)) {
-    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[consumer.node].input[consumer.weight.input])!);
-    const m = await consumerMetric(weight, { ...consumer.weight, offset: consumer.weight.offset ?? 0, channels: space.channels }, products);
+    const weight = readFloatTensor(
+      analysis.index.constants.get(analysis.index.nodes[consumer.node].input[consumer.weight.input])!,
+    );
+    const m = await consumerMetric(
+      weight,
+      { ...consumer.weight, offset: consumer.weight.offset ?? 0, channels: space.channels },
+      products,
+    );
     if (total) addInPlace(total, m);
     else total = m;
   }
@@ -529,7 +620,9 @@ function probeKey(space: number, tensor: string): string {
  * rows out of every statistic.
  */
 function paddingMask(analysis: Analysis, name: string | undefined): (tensor: string) => string | undefined {
-  const input = analysis.inputs.find((i) => (name ? i.name === name : i.name === 'attention_mask' && i.dims.length === 2));
+  const input = analysis.inputs.find((i) =>
+    name ? i.name === name : i.name === 'attention_mask' && i.dims.length === 2,
+  );
   if (name && !input) throw new IdpruneError(`--mask-input: the model has no input "${name}"`);
   const tokens = input && analysis.shapes.get(input.name);
   if (!input || !tokens || tokens.length !== 2) return () => undefined;
@@ -549,18 +642,31 @@ function leaveUnderdetermined(analysis: Analysis, samples: number): void {
   for (const space of analysis.spaces) {
     if (!space.prunable) continue;
     const neurons = neuronCount(space);
-    const rows = Math.min(...readTensors(space).map((t) => (samples * analysis.shapes.get(t)!.reduce((a, b) => a * b, 1)) / neurons));
+    const rows = Math.min(
+      ...readTensors(space).map((t) => (samples * analysis.shapes.get(t)!.reduce((a, b) => a * b, 1)) / neurons),
+    );
     if (2 * rows >= neurons) continue;
     space.prunable = false;
     space.reason = `the calibration data gives ${rows} rows for ${neurons} channels, too few to tell them apart (give more samples)`;
   }
 }
 
-function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[], rowMask: (tensor: string) => string | undefined): (Probe & { space: number })[] {
+function readProbes(
+  analysis: Analysis,
+  spaces: readonly ChannelSpace[],
+  rowMask: (tensor: string) => string | undefined,
+): (Probe & { space: number })[] {
   return spaces.flatMap((space) =>
     readTensors(space).map((tensor) => {
       const layout = neuronLayout(space.tensors.find((t) => t.name === tensor)!.layout, space.unit);
-      return { space: space.id, tensor, layout, channels: neuronCount(space), shape: analysis.shapes.get(tensor)!, rowMask: rowMask(tensor) };
+      return {
+        space: space.id,
+        tensor,
+        layout,
+        channels: neuronCount(space),
+        shape: analysis.shapes.get(tensor)!,
+        rowMask: rowMask(tensor),
+      };
     }),
   );
 }
@@ -571,7 +677,11 @@ function readProbes(analysis: Analysis, spaces: readonly ChannelSpace[], rowMask
  * pass over the fold's samples. Where the measured samples cannot be halved, the one fold is
  * judged in-sample.
  */
-async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>, products: MatrixProducts): Promise<MeasurementFold[]> {
+async function heldOutFolds(
+  prepared: Prepared,
+  decide: (space: ChannelSpace, keep: number[]) => Promise<SpaceDecision>,
+  products: MatrixProducts,
+): Promise<MeasurementFold[]> {
   const { model, analysis, dataset, statistics, pass, rowMask } = prepared;
   const prunable = analysis.spaces.filter((s) => s.prunable);
   // A sample and its mirror image are held out together.
@@ -582,7 +692,11 @@ async function heldOutFolds(prepared: Prepared, decide: (space: ChannelSpace, ke
   const probes = readProbes(analysis, prunable, rowMask);
   const measured: MeasurementFold[] = [];
   for (const [f, samples] of folds.entries()) {
-    const foldGrams = await collectGrams(model, probes, { ...pass, dataset: samplesOf(dataset, samples), label: `held-out fold ${f + 1}/${folds.length}` });
+    const foldGrams = await collectGrams(model, probes, {
+      ...pass,
+      dataset: samplesOf(dataset, samples),
+      label: `held-out fold ${f + 1}/${folds.length}`,
+    });
     const without = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), foldGrams[i]]));
     measured.push({
       samples,

@@ -17,14 +17,19 @@ export interface ChannelRanking {
  * scaling each to unit trace, so that no read point dominates by its magnitude alone. Channels that
  * are units of several neurons (Gram matrices over neurons) are ranked as blocks.
  */
-export async function rankChannels(grams: readonly Matrix[], unit = 1, products: MatrixProducts = javascriptProducts): Promise<ChannelRanking> {
+export async function rankChannels(
+  grams: readonly Matrix[],
+  unit = 1,
+  products: MatrixProducts = javascriptProducts,
+): Promise<ChannelRanking> {
   const n = grams[0].rows;
   const combined = zeros(n, n);
   for (const g of grams) {
     const t = trace(g);
     if (t > 0) addInPlace(combined, g, 1 / t);
   }
-  const { order, residual, rank } = unit === 1 ? await pivotedCholesky(combined, undefined, products) : pivotedBlockCholesky(combined, unit);
+  const { order, residual, rank } =
+    unit === 1 ? await pivotedCholesky(combined, undefined, products) : pivotedBlockCholesky(combined, unit);
   const total = residual[0];
   const relativeError = residual.map((r) => (total > 0 ? r / total : 0));
   return { order, relativeError, rank };
@@ -37,7 +42,11 @@ export async function rankChannels(grams: readonly Matrix[], unit = 1, products:
  * (exact for a 1×1 Conv or a Gemm; for wider kernels and flattened blocks it ignores the
  * correlation between neighbouring taps / positions).
  */
-export async function consumerMetric(weight: { dims: number[]; data: ArrayLike<number> }, span: Required<ChannelSpan>, products: MatrixProducts = javascriptProducts): Promise<Matrix> {
+export async function consumerMetric(
+  weight: { dims: number[]; data: ArrayLike<number> },
+  span: Required<ChannelSpan>,
+  products: MatrixProducts = javascriptProducts,
+): Promise<Matrix> {
   const { axis, block, offset, channels } = span;
   const dims = weight.dims;
   const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
@@ -64,7 +73,12 @@ export async function consumerMetric(weight: { dims: number[]; data: ArrayLike<n
  * order and only the error curve is computed. relativeError[k] averages the read points' relative
  * output errors, so relativeError[0] = 1.
  */
-export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly Matrix[], order?: readonly number[], relTol = 1e-12): ChannelRanking {
+export function rankChannelsWeighted(
+  grams: readonly Matrix[],
+  metrics: readonly Matrix[],
+  order?: readonly number[],
+  relTol = 1e-12,
+): ChannelRanking {
   const n = grams[0].rows;
   const points: WeightedPoint[] = grams.map((g, r) => {
     const e = Float64Array.from(g.data);
@@ -84,7 +98,8 @@ export function rankChannelsWeighted(grams: readonly Matrix[], metrics: readonly
     return { e, m, u, total, current: total, threshold: relTol * maxDiag };
   });
   const live = points.filter((p) => p.total > 0);
-  const relative = () => (live.length === 0 ? 0 : live.reduce((s, p) => s + Math.max(p.current, 0) / p.total, 0) / live.length);
+  const relative = () =>
+    live.length === 0 ? 0 : live.reduce((s, p) => s + Math.max(p.current, 0) / p.total, 0) / live.length;
   // The points' E, M and u are held on the channels not yet kept (E is zero on the kept ones'
   // rows and columns): repacked as that set shrinks, so that step k works on about (n − k)²
   // entries instead of n².

@@ -157,7 +157,11 @@ export async function outputErrorCurves(
       const variantOutputs: string[][] = [];
       for (const [v, k] of sizes.entries()) {
         const keep = [...order.slice(0, k)].sort((a, b) => a - b);
-        const joined = sideBySide(merged, await applySurgery(model, [await fold.decide(space, keep)], products), `__idprune/size${v}/`);
+        const joined = sideBySide(
+          merged,
+          await applySurgery(model, [await fold.decide(space, keep)], products),
+          `__idprune/size${v}/`,
+        );
         merged = joined.model;
         variantOutputs.push(outputNames.map(joined.variantName));
       }

@@ -46,7 +46,12 @@ export function encodeStatistics(statistics: Statistics, origin: StatisticsOrigi
   const header: Header = {
     origin,
     grams: [...statistics.grams].map(([key, m]) => ({ key, rows: m.rows, cols: m.cols, values: place(m.data) })),
-    rankings: [...statistics.rankings].map(([space, r]) => ({ space, order: r.order, rank: r.rank, relativeError: place(r.relativeError) })),
+    rankings: [...statistics.rankings].map(([space, r]) => ({
+      space,
+      order: r.order,
+      rank: r.rank,
+      relativeError: place(r.relativeError),
+    })),
     curves: statistics.curves && [...statistics.curves].map(([space, curve]) => ({ space, values: place(curve) })),
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -65,10 +70,14 @@ export function encodeStatistics(statistics: Statistics, origin: StatisticsOrigi
   return bytes;
 }
 
-export function decodeStatistics(bytes: Uint8Array, source: string): { statistics: Statistics; origin: StatisticsOrigin } {
+export function decodeStatistics(
+  bytes: Uint8Array,
+  source: string,
+): { statistics: Statistics; origin: StatisticsOrigin } {
   const magic = new TextEncoder().encode(MAGIC);
   const bad = (why: string) => new IdpruneError(`${source} is not an idprune statistics file (${why})`);
-  if (bytes.length < magic.length + 4 || new TextDecoder().decode(bytes.subarray(0, magic.length)) !== MAGIC) throw bad('no header');
+  if (bytes.length < magic.length + 4 || new TextDecoder().decode(bytes.subarray(0, magic.length)) !== MAGIC)
+    throw bad('no header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(magic.length, true);
   const start = Math.ceil((magic.length + 4 + length) / 8) * 8;
@@ -86,8 +95,12 @@ export function decodeStatistics(bytes: Uint8Array, source: string): { statistic
     return values.slice(ref.offset, ref.offset + ref.length);
   };
   const statistics: Statistics = {
-    grams: new Map(header.grams.map((g): [string, Matrix] => [g.key, { rows: g.rows, cols: g.cols, data: read(g.values) }])),
-    rankings: new Map(header.rankings.map((r) => [r.space, { order: r.order, rank: r.rank, relativeError: read(r.relativeError) }])),
+    grams: new Map(
+      header.grams.map((g): [string, Matrix] => [g.key, { rows: g.rows, cols: g.cols, data: read(g.values) }]),
+    ),
+    rankings: new Map(
+      header.rankings.map((r) => [r.space, { order: r.order, rank: r.rank, relativeError: read(r.relativeError) }]),
+    ),
     curves: header.curves && new Map(header.curves.map((c) => [c.space, read(c.values)])),
   };
   return { statistics, origin: header.origin };

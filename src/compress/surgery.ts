@@ -48,7 +48,8 @@ class ConstantWriter {
     const name = nodeProto.input[input];
     const occurrences = nodeProto.input.filter((n) => n === name).length;
     const inPlace = this.index.constantHome.get(name)?.kind !== 'copy';
-    if (inPlace && (this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name)) return name;
+    if (inPlace && (this.users.get(name) ?? 0) <= 1 && occurrences === 1 && !this.index.graphOutputs.has(name))
+      return name;
     const copy = clone(TensorProtoSchema, this.index.constants.get(name)!);
     const fresh = this.addInitializer(name, copy);
     if (this.values.has(name)) this.values.set(fresh, this.values.get(name)!);
@@ -80,7 +81,11 @@ class ConstantWriter {
     this.ints.set(name, [value]);
   }
 
-  async updateFloat(node: number, input: number, edit: (value: FloatArray) => FloatArray | Promise<FloatArray>): Promise<void> {
+  async updateFloat(
+    node: number,
+    input: number,
+    edit: (value: FloatArray) => FloatArray | Promise<FloatArray>,
+  ): Promise<void> {
     const name = this.own(node, input);
     const current = this.values.get(name) ?? readFloatTensor(this.index.constants.get(name)!);
     this.values.set(name, await edit(current));
@@ -104,7 +109,8 @@ class ConstantWriter {
       else if (home.kind === 'constant-node') attribute(this.index.nodes[home.node], 'value')!.t = tensor;
       else throw new Error(`constant ${name} was edited in place of an Identity copy`);
     };
-    for (const [name, value] of this.values) store(name, withFloatData(this.index.constants.get(name)!, value.dims, value.data));
+    for (const [name, value] of this.values)
+      store(name, withFloatData(this.index.constants.get(name)!, value.dims, value.data));
     for (const [name, values] of this.ints) store(name, withIntData(this.index.constants.get(name)!, values));
     this.declareInputs([...this.values.keys(), ...this.ints.keys()]);
   }
@@ -132,7 +138,11 @@ class ConstantWriter {
  * A new model with every decision applied: producers and per-channel constants sliced, consumers
  * corrected (the interpolations folded in by `products`).
  */
-export async function applySurgery(model: ModelProto, decisions: readonly SpaceDecision[], products: MatrixProducts = javascriptProducts): Promise<ModelProto> {
+export async function applySurgery(
+  model: ModelProto,
+  decisions: readonly SpaceDecision[],
+  products: MatrixProducts = javascriptProducts,
+): Promise<ModelProto> {
   const copy = copySharingInitializers(model);
   const index = indexGraph(copy);
   const writer = new ConstantWriter(index);
@@ -143,13 +153,19 @@ export async function applySurgery(model: ModelProto, decisions: readonly SpaceD
     const channels = space.channels;
     const removed = channels - keep.length;
     for (const s of space.slices) {
-      edits.push({ offset: s.offset ?? 0, apply: () => writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, { ...s, channels }, keep)) });
+      edits.push({
+        offset: s.offset ?? 0,
+        apply: () => writer.updateFloat(s.node, s.input, (v) => sliceChannels(v, { ...s, channels }, keep)),
+      });
     }
     for (const c of space.consumers) {
       const mix = interpolation.get(c.reads);
       if (!mix) throw new Error(`no interpolation for tensor ${c.reads}`);
       const segment = { ...neuronLayout(c.weight, space.unit), channels: neuronCount(space) };
-      edits.push({ offset: segment.offset ?? 0, apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix, products)) });
+      edits.push({
+        offset: segment.offset ?? 0,
+        apply: () => writer.updateFloat(c.node, c.weight.input, (v) => mixChannels(v, segment, mix, products)),
+      });
     }
     for (const e of space.shapeEntries) {
       if (e.computed) {

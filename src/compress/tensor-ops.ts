@@ -24,7 +24,9 @@ function geometry(dims: readonly number[], span: ChannelSpan) {
   const channels = span.channels ?? (size - offset) / block;
   const after = size - offset - channels * block;
   if (!Number.isInteger(channels) || after < 0) {
-    throw new Error(`axis ${axis} of [${dims}] does not hold ${channels} channels of ${block} entries at offset ${offset}`);
+    throw new Error(
+      `axis ${axis} of [${dims}] does not hold ${channels} channels of ${block} entries at offset ${offset}`,
+    );
   }
   return { outer, inner, size, offset, channels, after, block };
 }
@@ -47,7 +49,14 @@ function rewriteSpan(
   t: FloatArray,
   span: ChannelSpan,
   k: number,
-  fill: (source: FloatArray['data'], from: number, target: Float64Array, to: number, g: ReturnType<typeof geometry>, outer: number) => void,
+  fill: (
+    source: FloatArray['data'],
+    from: number,
+    target: Float64Array,
+    to: number,
+    g: ReturnType<typeof geometry>,
+    outer: number,
+  ) => void,
 ): FloatArray {
   const g = geometry(t.dims, span);
   const newSize = g.offset + k * g.block + g.after;
@@ -78,7 +87,12 @@ export function sliceChannels(t: FloatArray, span: ChannelSpan, keep: readonly n
  * W_new[…, i, …] = Σ_c T[i, c] · W[…, c, …], block-wise (T ⊗ I_block). One matrix product:
  * T times the span laid out as C rows of every other index.
  */
-export async function mixChannels(t: FloatArray, span: ChannelSpan, mix: Matrix, products: MatrixProducts = javascriptProducts): Promise<FloatArray> {
+export async function mixChannels(
+  t: FloatArray,
+  span: ChannelSpan,
+  mix: Matrix,
+  products: MatrixProducts = javascriptProducts,
+): Promise<FloatArray> {
   const g = geometry(t.dims, span);
   if (mix.cols !== g.channels) throw new Error(`interpolation has ${mix.cols} columns for ${g.channels} channels`);
   const run = g.block * g.inner;

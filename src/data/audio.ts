@@ -14,7 +14,13 @@ import { windowCount, windowLayout, writeWindows } from './windows.ts';
  * sample rate and cut into windows. The headers are read first, so the one output array is allocated
  * at its final size; then each file's samples are read, resampled and copied in, and let go.
  */
-export function readWaveforms(files: string[], input: InputSpec, options: AudioOptions, progress: Progress, source: string): NdArray {
+export function readWaveforms(
+  files: string[],
+  input: InputSpec,
+  options: AudioOptions,
+  progress: Progress,
+  source: string,
+): NdArray {
   const layout = windowLayout(input, options, source);
   const { window, hop, sampleRate } = layout;
   const formats = files.map((file) => withFile(file, (fd, size) => readWavFormat(reader(fd, file), size, file)));

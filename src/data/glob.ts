@@ -34,8 +34,10 @@ const escapeClass = (body: string) => body.replace(/[\\\]^]/g, '\\$&');
  */
 export function expandGlob(path: string, what: string): string[] {
   const folder = dirname(path);
-  if (WILDCARD.test(folder)) throw new IdpruneError(`${what} ${path}: wildcards are matched in file names only, not in folder names`);
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new IdpruneError(`${what} ${path}: no such folder ${folder}`);
+  if (WILDCARD.test(folder))
+    throw new IdpruneError(`${what} ${path}: wildcards are matched in file names only, not in folder names`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new IdpruneError(`${what} ${path}: no such folder ${folder}`);
   const pattern = globPattern(basename(path));
   const files = readdirSync(folder)
     .filter((name) => pattern.test(name))

@@ -26,24 +26,32 @@ export const channelCount = (colour: ColourOrder) => (colour === 'gray' ? 1 : 3)
 export function imageLayout(input: InputSpec, options: ImageOptions, source: string): ImageLayout {
   const dims = input.dims;
   const where = `${source}: model input "${input.name}" [${dims.map((d) => d ?? '?').join(', ')}]`;
-  if (!IMAGE_TYPES.includes(input.type)) throw new IdpruneError(`${where} takes ${input.type}; images give float (or uint8) values`);
+  if (!IMAGE_TYPES.includes(input.type))
+    throw new IdpruneError(`${where} takes ${input.type}; images give float (or uint8) values`);
   if ((dims.length !== 3 && dims.length !== 4) || batchAxis(input) !== 0) {
-    throw new IdpruneError(`${where} does not take images ([batch, channels, height, width], [batch, height, width, channels] or [batch, height, width])`);
+    throw new IdpruneError(
+      `${where} does not take images ([batch, channels, height, width], [batch, height, width, channels] or [batch, height, width])`,
+    );
   }
   const layout = dims.length === 3 ? 'nchw' : (options.layout ?? inferLayout(dims));
   const channelAxis = dims.length === 3 ? null : layout === 'nchw' ? 1 : 3;
   const [hAxis, wAxis] = dims.length === 3 || layout === 'nhwc' ? [1, 2] : [2, 3];
   const modelChannels = channelAxis === null ? 1 : dims[channelAxis];
   if (modelChannels !== null && modelChannels !== 1 && modelChannels !== 3) {
-    throw new IdpruneError(`${where} has ${modelChannels} channels${options.layout ? ` on the ${layout} channel axis` : ''}; images give 1 (gray) or 3 (rgb, bgr)${options.layout ? '' : ' (set --layout if the channels are on the other axis)'}`);
+    throw new IdpruneError(
+      `${where} has ${modelChannels} channels${options.layout ? ` on the ${layout} channel axis` : ''}; images give 1 (gray) or 3 (rgb, bgr)${options.layout ? '' : ' (set --layout if the channels are on the other axis)'}`,
+    );
   }
   const colour = options.channels ?? (modelChannels === 1 ? 'gray' : 'rgb');
   if (modelChannels !== null && channelCount(colour) !== modelChannels) {
-    throw new IdpruneError(`${where} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'}, but --channels ${colour} gives ${channelCount(colour)}`);
+    throw new IdpruneError(
+      `${where} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'}, but --channels ${colour} gives ${channelCount(colour)}`,
+    );
   }
   const [height, width] = imageSize(dims[hAxis], dims[wAxis], options.imageSize, where);
   const channels = channelCount(colour);
-  const sample = channelAxis === null ? [height, width] : layout === 'nchw' ? [channels, height, width] : [height, width, channels];
+  const sample =
+    channelAxis === null ? [height, width] : layout === 'nchw' ? [channels, height, width] : [height, width, channels];
   return { layout, colour, channels, height, width, resize: options.resize ?? 'crop', sample };
 }
 
@@ -54,7 +62,12 @@ function inferLayout(dims: (number | null)[]): PixelLayout {
   return isChannels(dims[3]) ? 'nhwc' : 'nchw';
 }
 
-function imageSize(fixedHeight: number | null, fixedWidth: number | null, given: number[] | undefined, where: string): [number, number] {
+function imageSize(
+  fixedHeight: number | null,
+  fixedWidth: number | null,
+  given: number[] | undefined,
+  where: string,
+): [number, number] {
   const wanted = given ? [given[0], given[1] ?? given[0]] : [null, null];
   const height = fixedHeight ?? wanted[0];
   const width = fixedWidth ?? wanted[1];
@@ -62,7 +75,9 @@ function imageSize(fixedHeight: number | null, fixedWidth: number | null, given:
     throw new IdpruneError(`${where} has a free image size; give it with --image-size H[,W]`);
   }
   if (given && (height !== wanted[0] || width !== wanted[1])) {
-    throw new IdpruneError(`${where} takes ${height}×${width} images, but --image-size gives ${wanted[0]}×${wanted[1]}`);
+    throw new IdpruneError(
+      `${where} takes ${height}×${width} images, but --image-size gives ${wanted[0]}×${wanted[1]}`,
+    );
   }
   return [height, width];
 }

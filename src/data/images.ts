@@ -15,15 +15,28 @@ export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif
  * resized to its size (cover and centre-crop, or stretch), in its layout and channel order,
  * normalized. Everything the model's shape contradicts is refused before the first file is read.
  */
-export async function readImages(files: string[], input: InputSpec, options: ImageOptions, progress: Progress, source: string): Promise<NdArray> {
+export async function readImages(
+  files: string[],
+  input: InputSpec,
+  options: ImageOptions,
+  progress: Progress,
+  source: string,
+): Promise<NdArray> {
   const layout = imageLayout(input, options, source);
   const raw = input.type === 'uint8';
   if (raw && (options.scale !== undefined || options.mean || options.std || options.preprocess)) {
-    throw new IdpruneError(`${source}: model input "${input.name}" takes uint8 pixels as they are; --scale, --mean, --std and --preprocess do not apply`);
+    throw new IdpruneError(
+      `${source}: model input "${input.name}" takes uint8 pixels as they are; --scale, --mean, --std and --preprocess do not apply`,
+    );
   }
   const norm = normalization(options, layout, source);
   const perSample = layout.sample.reduce((a, b) => a * b, 1);
-  const data = allocate(raw ? 'uint8' : 'float32', files.length * perSample, `${files.length} images of ${layout.height}×${layout.width}`, source) as Float32Array | Uint8Array;
+  const data = allocate(
+    raw ? 'uint8' : 'float32',
+    files.length * perSample,
+    `${files.length} images of ${layout.height}×${layout.width}`,
+    source,
+  ) as Float32Array | Uint8Array;
   progress.begin('reading images', files.length);
   try {
     for (let i = 0; i < files.length; i++) {
@@ -51,7 +64,9 @@ async function decode(file: string, layout: ImageLayout): Promise<Uint8Array> {
   }
   const { width, height, channels } = decoded.info;
   if (width !== layout.width || height !== layout.height || channels !== 3) {
-    throw new IdpruneError(`${file}: decoded to ${width}×${height}×${channels}, expected ${layout.width}×${layout.height}×3`);
+    throw new IdpruneError(
+      `${file}: decoded to ${width}×${height}×${channels}, expected ${layout.width}×${layout.height}×3`,
+    );
   }
   return decoded.data;
 }

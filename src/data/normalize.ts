@@ -20,14 +20,19 @@ export const PRESETS: Record<Preset, Normalization> = {
  * The normalization for the model's channels: a preset, with --scale, --mean and --std overriding its
  * parts. A preset's RGB means are reversed for BGR input; given values are taken in the model's order.
  */
-export function normalization(options: ImageOptions, layout: Pick<ImageLayout, 'colour' | 'channels'>, source: string): Normalization {
+export function normalization(
+  options: ImageOptions,
+  layout: Pick<ImageLayout, 'colour' | 'channels'>,
+  source: string,
+): Normalization {
   const preset = PRESETS[options.preprocess ?? '0-1'];
   const inModelOrder = (values: number[]) => (layout.colour === 'bgr' ? [...values].reverse() : values);
   const scale = options.scale ?? preset.scale;
   const mean = perChannel(options.mean ?? inModelOrder(preset.mean), layout.channels, 'mean', source);
   const std = perChannel(options.std ?? inModelOrder(preset.std), layout.channels, 'std', source);
   if (!(scale > 0) || !Number.isFinite(scale)) throw new IdpruneError(`${source}: --scale must be a positive number`);
-  if (std.some((s) => !(s > 0) || !Number.isFinite(s))) throw new IdpruneError(`${source}: --std values must be positive`);
+  if (std.some((s) => !(s > 0) || !Number.isFinite(s)))
+    throw new IdpruneError(`${source}: --std values must be positive`);
   if (mean.some((m) => !Number.isFinite(m))) throw new IdpruneError(`${source}: --mean values must be finite`);
   return { scale, mean, std };
 }
@@ -35,7 +40,9 @@ export function normalization(options: ImageOptions, layout: Pick<ImageLayout, '
 function perChannel(values: number[], channels: number, name: string, source: string): number[] {
   if (values.length === 1) return new Array<number>(channels).fill(values[0]);
   if (values.length === channels) return values;
-  throw new IdpruneError(`${source}: ${values.length} values of ${name} for ${channels} channel${channels === 1 ? '' : 's'} (give one, or one per channel)`);
+  throw new IdpruneError(
+    `${source}: ${values.length} values of ${name} for ${channels} channel${channels === 1 ? '' : 's'} (give one, or one per channel)`,
+  );
 }
 
 /** Gray from RGB as PIL's convert('L') computes it (ITU-R 601-2 luma, rounded), which training pipelines mostly used. */
@@ -48,7 +55,13 @@ export function luma(r: number, g: number, b: number): number {
  * `offset`, in the layout's channel order and axis order. Float outputs are normalized; a uint8
  * output takes the pixels as they are.
  */
-export function writePixels(rgb: Uint8Array, layout: ImageLayout, norm: Normalization, out: Float32Array | Uint8Array, offset: number): void {
+export function writePixels(
+  rgb: Uint8Array,
+  layout: ImageLayout,
+  norm: Normalization,
+  out: Float32Array | Uint8Array,
+  offset: number,
+): void {
   const { height, width, channels } = layout;
   const plane = height * width;
   if (rgb.length !== plane * 3) throw new Error(`expected ${plane * 3} RGB values, got ${rgb.length}`);

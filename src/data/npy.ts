@@ -24,7 +24,11 @@ export interface ArraySource {
 
 export function arraySource(array: NdArray): ArraySource {
   const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: array.dtype, shape: array.shape, rows: (start, count) => array.data.subarray(start * perSample, (start + count) * perSample) };
+  return {
+    dtype: array.dtype,
+    shape: array.shape,
+    rows: (start, count) => array.data.subarray(start * perSample, (start + count) * perSample),
+  };
 }
 
 export interface NpyHeader {
@@ -60,9 +64,17 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new IdpruneError(`${source}: malformed .npy header`);
   const kind = DESCRIPTORS[descr];
-  if (!kind) throw new IdpruneError(`${source}: unsupported dtype ${descr} (supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)`);
-  if (fortran === 'True') throw new IdpruneError(`${source}: array is in Fortran order; save it in C order (np.ascontiguousarray)`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (!kind)
+    throw new IdpruneError(
+      `${source}: unsupported dtype ${descr} (supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)`,
+    );
+  if (fortran === 'True')
+    throw new IdpruneError(`${source}: array is in Fortran order; save it in C order (np.ascontiguousarray)`);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   return { dtype: kind.dtype, shape, bytesPerValue: kind.bytes, dataOffset: headerStart + headerLength };
 }
 
@@ -77,7 +89,8 @@ export function parseNpy(bytes: Uint8Array, source: string): NdArray {
   const header = parseNpyHeader(bytes, source);
   const byteLength = header.shape.reduce((a, b) => a * b, 1) * header.bytesPerValue;
   const available = bytes.length - header.dataOffset;
-  if (available < byteLength) throw new IdpruneError(`${source}: file is truncated (${available} of ${byteLength} data bytes)`);
+  if (available < byteLength)
+    throw new IdpruneError(`${source}: file is truncated (${available} of ${byteLength} data bytes)`);
   const data = typedValues(header.dtype, bytes.subarray(header.dataOffset, header.dataOffset + byteLength));
   return { dtype: header.dtype, shape: header.shape, data };
 }

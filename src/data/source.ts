@@ -40,10 +40,18 @@ export function findSamples(path: string, what: string): SampleFiles {
     const kind = kindOf(path) ?? 'numpy';
     return { kind, path, files: [path] };
   }
-  const names = readdirSync(path).filter((name) => !name.startsWith('.')).sort();
+  const names = readdirSync(path)
+    .filter((name) => !name.startsWith('.'))
+    .sort();
   if (names.some((name) => name.endsWith('.npy'))) return { kind: 'numpy', path, files: [] };
-  const files = names.filter((name) => kindOf(name) === 'images' || kindOf(name) === 'audio').map((name) => join(path, name)).filter((f) => statSync(f).isFile());
-  if (files.length === 0) throw new IdpruneError(`${what} folder ${path} holds no .npy files, images (${IMAGE_EXTENSIONS.join(', ')}) or .wav files`);
+  const files = names
+    .filter((name) => kindOf(name) === 'images' || kindOf(name) === 'audio')
+    .map((name) => join(path, name))
+    .filter((f) => statSync(f).isFile());
+  if (files.length === 0)
+    throw new IdpruneError(
+      `${what} folder ${path} holds no .npy files, images (${IMAGE_EXTENSIONS.join(', ')}) or .wav files`,
+    );
   return ofOneKind(files, path, what);
 }
 
@@ -54,24 +62,41 @@ function ofOneKind(files: string[], path: string, what: string): SampleFiles {
     throw new IdpruneError(`${what} ${path} holds both images and .wav files; give one kind`);
   }
   const other = files.find((f) => kindOf(f) !== 'images' && kindOf(f) !== 'audio')!;
-  throw new IdpruneError(`${what} ${path}: ${other} is neither an image (${IMAGE_EXTENSIONS.join(', ')}) nor a .wav file`);
+  throw new IdpruneError(
+    `${what} ${path}: ${other} is neither an image (${IMAGE_EXTENSIONS.join(', ')}) nor a .wav file`,
+  );
 }
 
 /** Decodes images, audio or text into one array for each of the model's inputs they feed. */
-export async function decodeSamples(found: SampleFiles, inputs: readonly InputSpec[], options: ReadOptions, progress: Progress = silentProgress): Promise<Map<string, NdArray>> {
+export async function decodeSamples(
+  found: SampleFiles,
+  inputs: readonly InputSpec[],
+  options: ReadOptions,
+  progress: Progress = silentProgress,
+): Promise<Map<string, NdArray>> {
   const { kind, path } = found;
   if (kind === 'numpy') throw new Error('NumPy data is read by readArrays');
   if (kind === 'text') {
     const layout = textLayout(inputs, options, path);
     const tokenizer = readTokenizer(options, path);
-    const texts = parseTexts(readText(path), extname(path).toLowerCase() === '.jsonl' ? 'jsonl' : 'txt', options.textField ?? 'text', path);
+    const texts = parseTexts(
+      readText(path),
+      extname(path).toLowerCase() === '.jsonl' ? 'jsonl' : 'txt',
+      options.textField ?? 'text',
+      path,
+    );
     return tokenizeTexts(tokenizer, texts, layout, path, progress);
   }
   if (inputs.length !== 1) {
-    throw new IdpruneError(`${path}: ${kind} feed a model with one input; this one takes ${inputs.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`);
+    throw new IdpruneError(
+      `${path}: ${kind} feed a model with one input; this one takes ${inputs.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
+    );
   }
   const input = inputs[0];
-  const array = kind === 'images' ? await readImages(found.files, input, options, progress, path) : readWaveforms(found.files, input, options, progress, path);
+  const array =
+    kind === 'images'
+      ? await readImages(found.files, input, options, progress, path)
+      : readWaveforms(found.files, input, options, progress, path);
   return new Map([[input.name, array]]);
 }
 
@@ -88,7 +113,10 @@ function readText(file: string): string {
 function readTokenizer(options: ReadOptions, source: string) {
   const beside = options.modelPath ? join(dirname(options.modelPath), 'tokenizer.json') : undefined;
   const file = options.tokenizer ?? (beside && existsSync(beside) ? beside : undefined);
-  if (!file) throw new IdpruneError(`${source}: text data needs the model's tokenizer; give its tokenizer.json with --tokenizer`);
+  if (!file)
+    throw new IdpruneError(
+      `${source}: text data needs the model's tokenizer; give its tokenizer.json with --tokenizer`,
+    );
   const json = readJson(file, 'tokenizer');
   const configFile = join(dirname(file), 'tokenizer_config.json');
   const config = existsSync(configFile) ? readJson(configFile, 'tokenizer config') : {};

@@ -22,23 +22,32 @@ export interface TextLayout {
  */
 export function textLayout(inputs: readonly InputSpec[], options: TextOptions, source: string): TextLayout {
   const names = inputs.map((i) => `"${i.name}"`).join(', ');
-  if (!inputs.some((i) => i.name === 'input_ids')) throw new IdpruneError(`${source}: text gives input_ids, but the model's inputs are ${names}`);
+  if (!inputs.some((i) => i.name === 'input_ids'))
+    throw new IdpruneError(`${source}: text gives input_ids, but the model's inputs are ${names}`);
   const others = inputs.filter((i) => !TEXT_INPUTS.includes(i.name));
   if (others.length > 0) {
-    throw new IdpruneError(`${source}: text gives ${TEXT_INPUTS.join(', ')}; the model also takes ${others.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`);
+    throw new IdpruneError(
+      `${source}: text gives ${TEXT_INPUTS.join(', ')}; the model also takes ${others.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
+    );
   }
   for (const input of inputs) {
     if (input.dims.length !== 2 || batchAxis(input) !== 0) {
-      throw new IdpruneError(`${source}: model input "${input.name}" [${input.dims.map((d) => d ?? '?').join(', ')}] is not [batch, sequence]`);
+      throw new IdpruneError(
+        `${source}: model input "${input.name}" [${input.dims.map((d) => d ?? '?').join(', ')}] is not [batch, sequence]`,
+      );
     }
   }
   const fixed = [...new Set(inputs.map((i) => i.dims[1]).filter((d): d is number => d !== null))];
-  if (fixed.length > 1) throw new IdpruneError(`${source}: the model's text inputs have different sequence lengths (${fixed.join(', ')})`);
+  if (fixed.length > 1)
+    throw new IdpruneError(`${source}: the model's text inputs have different sequence lengths (${fixed.join(', ')})`);
   const maxLength = fixed[0] ?? options.maxLength ?? 128;
   if (options.maxLength !== undefined && options.maxLength !== maxLength) {
-    throw new IdpruneError(`${source}: the model takes sequences of ${maxLength} tokens, but --max-length gives ${options.maxLength}`);
+    throw new IdpruneError(
+      `${source}: the model takes sequences of ${maxLength} tokens, but --max-length gives ${options.maxLength}`,
+    );
   }
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw new IdpruneError(`${source}: the sequence length must be a positive integer (got ${maxLength})`);
+  if (!Number.isInteger(maxLength) || maxLength < 1)
+    throw new IdpruneError(`${source}: the sequence length must be a positive integer (got ${maxLength})`);
   return { maxLength, inputs: [...inputs] };
 }
 
@@ -58,9 +67,12 @@ export function parseTexts(content: string, format: 'txt' | 'jsonl', field: stri
     } catch (err) {
       throw new IdpruneError(`${source} line ${i + 1}: not JSON (${(err as Error).message})`);
     }
-    const value = record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[field] : undefined;
+    const value =
+      record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[field] : undefined;
     if (typeof value !== 'string') {
-      throw new IdpruneError(`${source} line ${i + 1}: no text in field "${field}"${value === undefined ? ' (set the field with --text-field)' : ` (it holds ${JSON.stringify(value).slice(0, 40)})`}`);
+      throw new IdpruneError(
+        `${source} line ${i + 1}: no text in field "${field}"${value === undefined ? ' (set the field with --text-field)' : ` (it holds ${JSON.stringify(value).slice(0, 40)})`}`,
+      );
     }
     texts.push(value);
   });
@@ -72,10 +84,23 @@ export function parseTexts(content: string, format: 'txt' | 'jsonl', field: stri
  * ids padded on the right with the tokenizer's pad id, attention_mask 1 on tokens and 0 on padding,
  * token_type_ids from the tokenizer, position_ids counting from 0.
  */
-export function tokenizeTexts(tokenizer: TextTokenizer, texts: string[], layout: TextLayout, source: string, progress: Progress = silentProgress): Map<string, NdArray> {
+export function tokenizeTexts(
+  tokenizer: TextTokenizer,
+  texts: string[],
+  layout: TextLayout,
+  source: string,
+  progress: Progress = silentProgress,
+): Map<string, NdArray> {
   const length = layout.maxLength;
   const arrays = new Map(
-    layout.inputs.map((input) => [input.name, { dtype: input.type, shape: [texts.length, length], data: allocate(input.type, texts.length * length, `${texts.length} texts of ${length} tokens`, source) } as NdArray]),
+    layout.inputs.map((input) => [
+      input.name,
+      {
+        dtype: input.type,
+        shape: [texts.length, length],
+        data: allocate(input.type, texts.length * length, `${texts.length} texts of ${length} tokens`, source),
+      } as NdArray,
+    ]),
   );
   const writers = layout.inputs.map((input) => ({ name: input.name, set: setter(arrays.get(input.name)!) }));
   progress.begin('tokenizing', texts.length);
@@ -86,10 +111,20 @@ export function tokenizeTexts(tokenizer: TextTokenizer, texts: string[], layout:
         const row = n * length;
         for (let t = 0; t < length; t++) {
           const real = t < ids.length;
-          const value = name === 'input_ids' ? (real ? ids[t] : tokenizer.padId)
-            : name === 'attention_mask' ? (real ? 1 : 0)
-            : name === 'token_type_ids' ? (real ? typeIds[t] : 0)
-            : t;
+          const value =
+            name === 'input_ids'
+              ? real
+                ? ids[t]
+                : tokenizer.padId
+              : name === 'attention_mask'
+                ? real
+                  ? 1
+                  : 0
+                : name === 'token_type_ids'
+                  ? real
+                    ? typeIds[t]
+                    : 0
+                  : t;
           set(row + t, value);
         }
       }

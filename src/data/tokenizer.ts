@@ -31,12 +31,21 @@ export function loadTokenizer(json: unknown, config: unknown, source: string): T
   }
   const named = (json as { padding?: { pad_id?: number } | null }).padding?.pad_id;
   const configured = (config as { pad_token?: unknown } | undefined)?.pad_token;
-  const padToken = typeof configured === 'string' ? configured : (configured as { content?: string } | undefined)?.content;
-  const padId = named ?? [padToken, ...PAD_TOKENS].map((t) => (t === undefined ? undefined : tokenizer.token_to_id(t))).find((id) => id !== undefined) ?? 0;
+  const padToken =
+    typeof configured === 'string' ? configured : (configured as { content?: string } | undefined)?.content;
+  const padId =
+    named ??
+    [padToken, ...PAD_TOKENS]
+      .map((t) => (t === undefined ? undefined : tokenizer.token_to_id(t)))
+      .find((id) => id !== undefined) ??
+    0;
   const unknown = tokenizer.model?.unk_token_id;
   const idOf = (token: string) => {
     const id = tokenizer.token_to_id(token) ?? unknown;
-    if (id === undefined) throw new IdpruneError(`${source}: token "${token}" is not in the vocabulary, and the tokenizer has no unknown token`);
+    if (id === undefined)
+      throw new IdpruneError(
+        `${source}: token "${token}" is not in the vocabulary, and the tokenizer has no unknown token`,
+      );
     return id;
   };
   return {
@@ -55,6 +64,8 @@ export function loadTokenizer(json: unknown, config: unknown, source: string): T
   };
 
   function withSpecials(tokens: string[]) {
-    return tokenizer.post_processor ? tokenizer.post_processor.post_process(tokens, null, true) : { tokens, token_type_ids: undefined };
+    return tokenizer.post_processor
+      ? tokenizer.post_processor.post_process(tokens, null, true)
+      : { tokens, token_type_ids: undefined };
   }
 }

@@ -28,7 +28,8 @@ const ascii = (bytes: Uint8Array, start: number) => String.fromCharCode(...bytes
  */
 export function readWavFormat(read: ByteReader, size: number, source: string): WavFormat {
   const riff = size >= 12 ? read(0, 12) : new Uint8Array(0);
-  if (riff.length < 12 || ascii(riff, 0) !== 'RIFF' || ascii(riff, 8) !== 'WAVE') throw new IdpruneError(`${source} is not a WAV file (no RIFF/WAVE header)`);
+  if (riff.length < 12 || ascii(riff, 0) !== 'RIFF' || ascii(riff, 8) !== 'WAVE')
+    throw new IdpruneError(`${source} is not a WAV file (no RIFF/WAVE header)`);
   let format: Omit<WavFormat, 'frames' | 'dataOffset'> | undefined;
   let data: { offset: number; length: number } | undefined;
   for (let offset = 12; offset + 8 <= size && !(format && data); ) {
@@ -58,12 +59,23 @@ function parseFormat(bytes: Uint8Array, source: string): Omit<WavFormat, 'frames
   const bitsPerSample = view.getUint16(14, true);
   // WAVE_FORMAT_EXTENSIBLE names the real format in the first two bytes of its subformat GUID.
   if (tag === FORMAT_EXTENSIBLE && bytes.length >= 26) tag = view.getUint16(24, true);
-  const encoding = tag === FORMAT_PCM && (bitsPerSample === 16 || bitsPerSample === 24) ? 'pcm' : tag === FORMAT_FLOAT && bitsPerSample === 32 ? 'float' : undefined;
+  const encoding =
+    tag === FORMAT_PCM && (bitsPerSample === 16 || bitsPerSample === 24)
+      ? 'pcm'
+      : tag === FORMAT_FLOAT && bitsPerSample === 32
+        ? 'float'
+        : undefined;
   if (!encoding) {
-    const kind = tag === FORMAT_PCM ? `${bitsPerSample}-bit PCM` : tag === FORMAT_FLOAT ? `${bitsPerSample}-bit float` : `format tag ${tag}`;
+    const kind =
+      tag === FORMAT_PCM
+        ? `${bitsPerSample}-bit PCM`
+        : tag === FORMAT_FLOAT
+          ? `${bitsPerSample}-bit float`
+          : `format tag ${tag}`;
     throw new IdpruneError(`${source}: ${kind} WAV is not supported (16- or 24-bit PCM, or 32-bit float)`);
   }
-  if (channels < 1 || sampleRate < 1) throw new IdpruneError(`${source}: WAV format chunk gives ${channels} channels at ${sampleRate} Hz`);
+  if (channels < 1 || sampleRate < 1)
+    throw new IdpruneError(`${source}: WAV format chunk gives ${channels} channels at ${sampleRate} Hz`);
   return { encoding, bitsPerSample, channels, sampleRate };
 }
 
@@ -71,12 +83,15 @@ function parseFormat(bytes: Uint8Array, source: string): Omit<WavFormat, 'frames
 export function monoSamples(bytes: Uint8Array, format: WavFormat): Float32Array {
   const { channels, frames } = format;
   const width = format.bitsPerSample / 8;
-  if (bytes.length < frames * channels * width) throw new Error(`expected ${frames * channels * width} bytes of samples, got ${bytes.length}`);
+  if (bytes.length < frames * channels * width)
+    throw new Error(`expected ${frames * channels * width} bytes of samples, got ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sample: (at: number) => number =
-    format.encoding === 'float' ? (at) => view.getFloat32(at, true)
-    : width === 2 ? (at) => view.getInt16(at, true) / 32768
-    : (at) => ((view.getUint8(at) | (view.getUint8(at + 1) << 8) | (view.getInt8(at + 2) << 16)) / 8388608);
+    format.encoding === 'float'
+      ? (at) => view.getFloat32(at, true)
+      : width === 2
+        ? (at) => view.getInt16(at, true) / 32768
+        : (at) => (view.getUint8(at) | (view.getUint8(at + 1) << 8) | (view.getInt8(at + 2) << 16)) / 8388608;
   const out = new Float32Array(frames);
   for (let f = 0, at = 0; f < frames; f++) {
     let sum = 0;

@@ -20,21 +20,24 @@ const FLOAT_TYPES = ['float32', 'float16', 'float64'];
 export function windowLayout(input: InputSpec, options: AudioOptions, source: string): WindowLayout {
   const dims = input.dims;
   const where = `${source}: model input "${input.name}" [${dims.map((d) => d ?? '?').join(', ')}]`;
-  if (!FLOAT_TYPES.includes(input.type)) throw new IdpruneError(`${where} takes ${input.type}; audio gives float samples`);
+  if (!FLOAT_TYPES.includes(input.type))
+    throw new IdpruneError(`${where} takes ${input.type}; audio gives float samples`);
   const middle = dims.slice(1, -1);
   if (dims.length < 2 || batchAxis(input) !== 0 || middle.some((d) => d !== 1)) {
     throw new IdpruneError(`${where} does not take waveforms ([batch, samples])`);
   }
   const fixed = dims[dims.length - 1];
   const window = fixed ?? options.window;
-  if (window === undefined) throw new IdpruneError(`${where} takes waveforms of any length; give the window with --window N`);
+  if (window === undefined)
+    throw new IdpruneError(`${where} takes waveforms of any length; give the window with --window N`);
   if (options.window !== undefined && options.window !== window) {
     throw new IdpruneError(`${where} takes windows of ${window} samples, but --window gives ${options.window}`);
   }
   const hop = options.hop ?? window;
   const sampleRate = options.sampleRate ?? 16000;
   for (const [name, value] of Object.entries({ window, hop, 'sample rate': sampleRate })) {
-    if (!Number.isInteger(value) || value < 1) throw new IdpruneError(`${source}: the ${name} must be a positive integer (got ${value})`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new IdpruneError(`${source}: the ${name} must be a positive integer (got ${value})`);
   }
   return { window, hop, sampleRate, sample: [...middle.map(() => 1), window] };
 }
@@ -51,7 +54,13 @@ export function windowCount(length: number, window: number, hop: number): number
 }
 
 /** Copies the windows of `signal` into `out` from `offset`; returns how many were written. */
-export function writeWindows(signal: Float32Array, window: number, hop: number, out: Float32Array, offset: number): number {
+export function writeWindows(
+  signal: Float32Array,
+  window: number,
+  hop: number,
+  out: Float32Array,
+  offset: number,
+): number {
   const count = windowCount(signal.length, window, hop);
   for (let w = 0; w < count; w++) {
     const start = w * hop;

@@ -34,7 +34,11 @@ function toNumbers(t: HostTensor): ArrayLike<number> {
 }
 
 /** Runs both models on the same batches and compares their first outputs. */
-export async function compareModels(original: Uint8Array, candidate: Uint8Array, options: CompareOptions): Promise<Comparison> {
+export async function compareModels(
+  original: Uint8Array,
+  candidate: Uint8Array,
+  options: CompareOptions,
+): Promise<Comparison> {
   const { runtime, dataset, inputs, batchSize } = options;
   const progress = options.progress ?? silentProgress;
   checkFillsBatch(dataset, inputs, batchSize);
@@ -49,8 +53,16 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
     await Promise.all([a.release(), b.release()]);
     throw new IdpruneError(`the candidate model has no output named "${output}"`);
   }
-  let rows = 0, same = 0, correctA = 0, correctB = 0, samples = 0;
-  let maxAbs = 0, diff2 = 0, norm2A = 0, norm2B = 0, dot = 0;
+  let rows = 0,
+    same = 0,
+    correctA = 0,
+    correctB = 0,
+    samples = 0;
+  let maxAbs = 0,
+    diff2 = 0,
+    norm2A = 0,
+    norm2B = 0,
+    dot = 0;
   const scores: { a: number; b: number; label?: number }[] = [];
   try {
     progress.begin('evaluation', total);
@@ -58,7 +70,10 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
       const batch = batchOf(feeds, inputs);
       const ya = (await a.run(feeds, [output]))[output];
       const yb = (await b.run(feeds, [output]))[output];
-      if (ya.dims.join() !== yb.dims.join()) throw new IdpruneError(`output "${output}" has shape [${ya.dims}] in the original and [${yb.dims}] in the candidate`);
+      if (ya.dims.join() !== yb.dims.join())
+        throw new IdpruneError(
+          `output "${output}" has shape [${ya.dims}] in the original and [${yb.dims}] in the candidate`,
+        );
       const va = toNumbers(ya);
       const vb = toNumbers(yb);
       for (let i = 0; i < va.length; i++) {
@@ -73,7 +88,12 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
       const perBatch = va.length / classes;
       if (classes === 1) {
         // One score per row: its decision is which side of a threshold it falls, found at the end.
-        for (let r = 0; r < perBatch; r++) scores.push({ a: va[r], b: vb[r], label: options.labels && perBatch === batch ? Number(options.labels[samples + r]) : undefined });
+        for (let r = 0; r < perBatch; r++)
+          scores.push({
+            a: va[r],
+            b: vb[r],
+            label: options.labels && perBatch === batch ? Number(options.labels[samples + r]) : undefined,
+          });
       }
       for (let r = 0; classes > 1 && r < perBatch; r++) {
         const ta = argmax(va, r * classes, classes);
@@ -108,7 +128,8 @@ export async function compareModels(original: Uint8Array, candidate: Uint8Array,
     samples,
     agreement: same / rows,
     // Accuracy needs one prediction per sample (a classifier's output, not per-token logits).
-    accuracy: options.labels && rows === samples ? { original: correctA / samples, candidate: correctB / samples } : undefined,
+    accuracy:
+      options.labels && rows === samples ? { original: correctA / samples, candidate: correctB / samples } : undefined,
     maxAbsDifference: maxAbs,
     relativeL2: norm2A > 0 ? Math.sqrt(diff2 / norm2A) : Math.sqrt(diff2),
     cosine: norm2A > 0 && norm2B > 0 ? dot / Math.sqrt(norm2A * norm2B) : 1,

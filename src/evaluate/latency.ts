@@ -18,7 +18,13 @@ function median(values: number[]): number {
 export const DEFAULT_LATENCY_RUNS = 20;
 
 /** Times both models on the same feeds, alternating runs so load on the machine affects both alike. */
-export async function measureLatency(original: Uint8Array, candidate: Uint8Array, feeds: Feeds, runtime: Runtime, runs = DEFAULT_LATENCY_RUNS): Promise<Latency> {
+export async function measureLatency(
+  original: Uint8Array,
+  candidate: Uint8Array,
+  feeds: Feeds,
+  runtime: Runtime,
+  runs = DEFAULT_LATENCY_RUNS,
+): Promise<Latency> {
   const sessions = [await runtime.load(original), await runtime.load(candidate)];
   const times: number[][] = [[], []];
   try {

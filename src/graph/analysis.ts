@@ -26,9 +26,16 @@ export interface AnalysisOptions extends SpaceOptions {
   sampleDims?: Record<string, number[]>;
 }
 
-export async function analyzeModel(model: ModelProto, runtime: Runtime, options: AnalysisOptions = {}): Promise<Analysis> {
+export async function analyzeModel(
+  model: ModelProto,
+  runtime: Runtime,
+  options: AnalysisOptions = {},
+): Promise<Analysis> {
   const external = model.graph!.initializer.find((t) => t.externalData.length > 0);
-  if (external) throw new IdpruneError(`initializer "${external.name}" keeps its data in an external file: read it in first (inlineExternalData)`);
+  if (external)
+    throw new IdpruneError(
+      `initializer "${external.name}" keeps its data in an external file: read it in first (inlineExternalData)`,
+    );
   const index = indexGraph(model);
   const inputs = inputSpecs(model);
   const shapes = await probeShapes(model, runtime, options.sampleDims);
@@ -61,7 +68,9 @@ function applySkip(index: GraphIndex, spaces: ChannelSpace[], skip: readonly str
       space.reason = `skipped by request (${hit.join(', ')})`;
     }
   }
-  const unknown = skip.filter((n) => !matched.has(n) && !index.producer.has(n) && !index.nodes.some((node) => node.name === n));
+  const unknown = skip.filter(
+    (n) => !matched.has(n) && !index.producer.has(n) && !index.nodes.some((node) => node.name === n),
+  );
   if (unknown.length > 0) throw new IdpruneError(`--skip names no node or tensor of the model: ${unknown.join(', ')}`);
   return spaces;
 }

@@ -24,7 +24,9 @@ export function nodeMacs(index: GraphIndex, shapes: Shapes, i: number): number {
   const node = index.nodes[i];
   const out = shapes.get(node.output[0]);
   const a = shapes.get(node.input[0]);
-  const b = shapes.get(node.input[1]) ?? (index.constants.has(node.input[1]) ? tensorDims(index.constants.get(node.input[1])!) : undefined);
+  const b =
+    shapes.get(node.input[1]) ??
+    (index.constants.has(node.input[1]) ? tensorDims(index.constants.get(node.input[1])!) : undefined);
   if (!out || !b) return 0;
   if (node.domain === 'com.microsoft') {
     // Attention: the packed projection, then the scores and their product with V. MultiHeadAttention,
@@ -62,10 +64,18 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
   };
   for (const space of spaces.filter((s) => s.prunable)) {
     const width = (tensor: string) =>
-      space.tensors.filter((t) => t.name === tensor).reduce((sum, { layout }) => sum + (space.channels * layout.block) / shapes.get(tensor)![layout.axis], 0);
+      space.tensors
+        .filter((t) => t.name === tensor)
+        .reduce((sum, { layout }) => sum + (space.channels * layout.block) / shapes.get(tensor)![layout.axis], 0);
     const constantShare = (node: number, input: number, axis: number, block: number) => {
       const name = index.nodes[node].input[input];
-      link(constantAxes, name, `axis ${axis}`, space.id, (space.channels * block) / tensorDims(index.constants.get(name)!)[axis]);
+      link(
+        constantAxes,
+        name,
+        `axis ${axis}`,
+        space.id,
+        (space.channels * block) / tensorDims(index.constants.get(name)!)[axis],
+      );
     };
     for (const p of space.producers) link(nodeAxes, p, 'out', space.id, width(index.nodes[p].output[0]));
     // Layers the channels pass through: a depthwise Conv, a MatMul batched over heads (attention scores).
@@ -86,7 +96,8 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
   });
   const params: CostTerm[] = [];
   for (const [name, t] of index.constants) {
-    if (isFloatTensor(t)) params.push(...expandTerms(elementCount(tensorDims(t)), constantAxes.get(name), { constant: name }));
+    if (isFloatTensor(t))
+      params.push(...expandTerms(elementCount(tensorDims(t)), constantAxes.get(name), { constant: name }));
   }
   return { flops, params };
 }
@@ -95,7 +106,11 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
  * A cost that is a product over axes of (Σ share·fraction of each space on the axis + the rest),
  * written out as bilinear terms: a Conv reading a Concat of two spaces costs in proportion to each.
  */
-function expandTerms(value: number, axes: AxisShares | undefined, owner: Pick<CostTerm, 'node' | 'constant'>): CostTerm[] {
+function expandTerms(
+  value: number,
+  axes: AxisShares | undefined,
+  owner: Pick<CostTerm, 'node' | 'constant'>,
+): CostTerm[] {
   let terms: CostTerm[] = [{ value, spaces: [], ...owner }];
   for (const shares of axes?.values() ?? []) {
     const rest = 1 - [...shares.values()].reduce((a, b) => a + b, 0);

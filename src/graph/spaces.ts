@@ -63,7 +63,8 @@ export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: Sp
  */
 function blockSharedEdits(index: GraphIndex, spaces: ChannelSpace[]): void {
   const owners = new Map<string, ChannelSpace[]>();
-  const claim = (key: string, space: ChannelSpace) => owners.set(key, [...new Set([...(owners.get(key) ?? []), space])]);
+  const claim = (key: string, space: ChannelSpace) =>
+    owners.set(key, [...new Set([...(owners.get(key) ?? []), space])]);
   for (const space of spaces) {
     for (const e of space.shapeEntries) claim(`shape|${e.node}|${e.input}|${e.attribute}|${e.position}`, space);
     for (const s of space.slices) claim(`slice|${s.node}|${s.input}|${s.axis}|${s.offset ?? 0}`, space);
@@ -71,7 +72,11 @@ function blockSharedEdits(index: GraphIndex, spaces: ChannelSpace[]): void {
   for (const [key, claimants] of owners) {
     if (claimants.length < 2) continue;
     const node = index.nodes[Number(key.split('|')[1])];
-    for (const space of claimants) block(space, `${node.opType} "${node.name || node.opType}" holds a count or weights that another space also changes`);
+    for (const space of claimants)
+      block(
+        space,
+        `${node.opType} "${node.name || node.opType}" holds a count or weights that another space also changes`,
+      );
   }
 }
 
@@ -88,12 +93,15 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
   const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
   // A tensor may hold several spaces side by side (a Concat output): a join couples the one in the same place.
   const owners = new Map<string, number[]>();
-  traced.forEach((t, i) => t.space.tensors.forEach((tensor) => {
-    const key = placeKey(tensor.name, tensor.layout);
-    owners.set(key, [...(owners.get(key) ?? []), i]);
-  }));
+  traced.forEach((t, i) =>
+    t.space.tensors.forEach((tensor) => {
+      const key = placeKey(tensor.name, tensor.layout);
+      owners.set(key, [...(owners.get(key) ?? []), i]);
+    }),
+  );
   traced.forEach((t, i) => {
-    for (const join of t.joins) for (const j of owners.get(placeKey(join.other, join.layout)) ?? []) parent[find(j)] = find(i);
+    for (const join of t.joins)
+      for (const j of owners.get(placeKey(join.other, join.layout)) ?? []) parent[find(j)] = find(i);
   });
   const groups = new Map<number, Traced[]>();
   traced.forEach((t, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), t]));
@@ -103,14 +111,24 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
     for (const join of joins) {
       if (!places.has(placeKey(join.other, join.layout))) {
         const node = index.nodes[join.node];
-        block(space, `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`);
+        block(
+          space,
+          `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`,
+        );
       }
     }
     // Coupled: several producers joined by an element-wise op (a residual stream, a gate). Heads
     // whose queries and keys meet in attention's MatMul are not, nor is an activation written out
     // as x · sigmoid(x) (one producer).
-    if (options.keepCoupled && space.producers.length > 1 && joins.some((j) => index.nodes[j.node].opType !== 'MatMul')) {
-      block(space, `coupled space of ${space.producers.length} producers (a residual stream), left intact (--keep-coupled, and always in the plain mode, which cannot correct it)`);
+    if (
+      options.keepCoupled &&
+      space.producers.length > 1 &&
+      joins.some((j) => index.nodes[j.node].opType !== 'MatMul')
+    ) {
+      block(
+        space,
+        `coupled space of ${space.producers.length} producers (a residual stream), left intact (--keep-coupled, and always in the plain mode, which cannot correct it)`,
+      );
     }
     return space;
   });
@@ -121,7 +139,9 @@ function placeKey(tensor: string, layout: SpaceTensor['layout']): string {
 }
 
 function mergeSpaces(parts: Traced[]): Traced {
-  const unique = <T>(items: T[], key: (item: T) => string) => [...new Map(items.map((item) => [key(item), item])).values()];
+  const unique = <T>(items: T[], key: (item: T) => string) => [
+    ...new Map(items.map((item) => [key(item), item])).values(),
+  ];
   const all = <K extends keyof ChannelSpace>(key: K) => parts.flatMap((p) => p.space[key] as unknown[]);
   const first = parts[0].space;
   const space: ChannelSpace = {
@@ -132,19 +152,24 @@ function mergeSpaces(parts: Traced[]): Traced {
     tensors: unique(all('tensors') as SpaceTensor[], (t) => placeKey(t.name, t.layout)),
     channelwise: [...new Set(all('channelwise') as number[])],
     slices: unique(all('slices') as ChannelSpace['slices'], (s) => `${s.node}|${s.input}|${s.offset ?? 0}`),
-    shapeEntries: unique(all('shapeEntries') as ChannelSpace['shapeEntries'], (e) => `${e.node}|${e.input}|${e.attribute}|${e.position}`),
+    shapeEntries: unique(
+      all('shapeEntries') as ChannelSpace['shapeEntries'],
+      (e) => `${e.node}|${e.input}|${e.attribute}|${e.position}`,
+    ),
     groups: [...new Set(all('groups') as number[])],
     consumers: unique(all('consumers') as ChannelSpace['consumers'], (c) => `${c.node}|${c.weight.offset ?? 0}`),
     prunable: true,
   };
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
-  if (parts.some((p) => p.space.channels !== space.channels)) block(space, 'joins activations of different channel counts');
+  if (parts.some((p) => p.space.channels !== space.channels))
+    block(space, 'joins activations of different channel counts');
   if (parts.some((p) => p.space.unit !== space.unit)) block(space, 'joins channels grouped in different units');
   // A tensor may hold the space in several places (the parts of a packed Q/K/V projection), but a
   // consumer must read it in one.
   const places = new Map<string, number>();
   for (const t of space.tensors) places.set(t.name, (places.get(t.name) ?? 0) + 1);
-  if (space.consumers.some((c) => places.get(c.reads)! > 1)) block(space, 'a layer reads the same channels in two places');
+  if (space.consumers.some((c) => places.get(c.reads)! > 1))
+    block(space, 'a layer reads the same channels in two places');
   return { space, joins: parts.flatMap((p) => p.joins) };
 }
 
@@ -189,7 +214,12 @@ function traceGrouped(ctx: RuleContext, producer: number, production: Production
   }
 }
 
-function traceSpace(ctx: RuleContext, producer: number, start: Production, unit: number): Traced & { regroup?: number; partition?: number[] } {
+function traceSpace(
+  ctx: RuleContext,
+  producer: number,
+  start: Production,
+  unit: number,
+): Traced & { regroup?: number; partition?: number[] } {
   const { index } = ctx;
   const space: ChannelSpace = {
     id: 0,
@@ -226,7 +256,13 @@ function traceSpace(ctx: RuleContext, producer: number, start: Production, unit:
         continue;
       }
       const input = node.input.indexOf(tensor.name);
-      const visit = rule.visit(ctx, { node: consumer, input, tensor: tensor.name, layout: tensor.layout, channels: space.channels });
+      const visit = rule.visit(ctx, {
+        node: consumer,
+        input,
+        tensor: tensor.name,
+        layout: tensor.layout,
+        channels: space.channels,
+      });
       if (visit.kind === 'regroup') {
         return { space, joins, regroup: visit.unit };
       } else if (visit.kind === 'partition') {

@@ -92,7 +92,14 @@ export interface Arrival {
 }
 
 export type Visit =
-  | { kind: 'pass'; outputs: SpaceTensor[]; slices?: ConstantSlice[]; shapeEntries?: ShapeEntry[]; groups?: number[]; sameSpace?: string[] }
+  | {
+      kind: 'pass';
+      outputs: SpaceTensor[];
+      slices?: ConstantSlice[];
+      shapeEntries?: ShapeEntry[];
+      groups?: number[];
+      sameSpace?: string[];
+    }
   | { kind: 'consume'; weight: ConstantSlice }
   | { kind: 'block'; reason: string }
   /** The channels only go on in groups of `unit` (heads split off by a Reshape): trace again with coarser channels. */

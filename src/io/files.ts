@@ -1,6 +1,19 @@
 import { clone } from '@bufbuild/protobuf';
 import { type ModelProto, ModelProtoSchema } from 'onnx-buf';
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type ArraySource, arraySource, type NdArray, parseNpyHeader, typedValues } from '../data/npy.ts';
 import { parseNpz } from '../data/npz.ts';
@@ -38,7 +51,8 @@ export function readModel(path: string): LoadedModel {
     try {
       const size = fstatSync(fd).size;
       const count = length ?? size - offset;
-      if (offset + count > size) throw new IdpruneError(`model ${path}: external data file ${location} is shorter than the model says`);
+      if (offset + count > size)
+        throw new IdpruneError(`model ${path}: external data file ${location} is shorter than the model says`);
       const bytes = new Uint8Array(count);
       readSync(fd, bytes, 0, count, offset);
       return bytes;
@@ -76,7 +90,9 @@ export function writeModel(path: string, model: ModelProto, external: boolean): 
 export function readArrays(path: string, what = 'data'): Map<string, ArraySource> {
   if (!existsSync(path)) throw new IdpruneError(`${what} ${path}: no such file or folder`);
   if (statSync(path).isDirectory()) {
-    const files = readdirSync(path).filter((f) => f.endsWith('.npy')).sort();
+    const files = readdirSync(path)
+      .filter((f) => f.endsWith('.npy'))
+      .sort();
     if (files.length === 0) throw new IdpruneError(`${what} folder ${path} holds no .npy files`);
     return new Map(files.map((f) => [basename(f, '.npy'), npyFile(join(path, f), what)]));
   }
@@ -90,7 +106,13 @@ export function readArrays(path: string, what = 'data'): Map<string, ArraySource
  * Data for the model's inputs from any path `--calib`, `--eval` and `--data` take: NumPy arrays
  * (readArrays), or images, .wav files or text decoded for the model's input shapes.
  */
-export async function readData(path: string, inputs: readonly InputSpec[], options: ReadOptions, what: string, progress: Progress = silentProgress): Promise<Map<string, ArraySource>> {
+export async function readData(
+  path: string,
+  inputs: readonly InputSpec[],
+  options: ReadOptions,
+  what: string,
+  progress: Progress = silentProgress,
+): Promise<Map<string, ArraySource>> {
   const found = findSamples(path, what);
   if (found.kind === 'numpy') return readArrays(path, what);
   const arrays = await decodeSamples(found, inputs, options, progress);
@@ -121,8 +143,10 @@ function npyFile(path: string, what: string): ArraySource {
 /** Integer class labels from a .npy file. */
 export function readLabels(path: string): NdArray['data'] {
   const array = [...readArrays(path, 'labels').values()][0];
-  if (!['int64', 'int32', 'uint8'].includes(array.dtype)) throw new IdpruneError(`labels ${path} have type ${array.dtype}, expected integers`);
-  if (array.shape.length !== 1) throw new IdpruneError(`labels ${path} have shape [${array.shape}], expected one label per sample`);
+  if (!['int64', 'int32', 'uint8'].includes(array.dtype))
+    throw new IdpruneError(`labels ${path} have type ${array.dtype}, expected integers`);
+  if (array.shape.length !== 1)
+    throw new IdpruneError(`labels ${path} have shape [${array.shape}], expected one label per sample`);
   return array.rows(0, array.shape[0]);
 }
 

@@ -10,10 +10,14 @@ export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).
 export function loadStatistics(path: string, model: Uint8Array, samples: number): Statistics {
   const { statistics, origin } = decodeStatistics(readBytes(path, 'statistics file'), path);
   if (origin.modelSha256 !== sha256(model)) {
-    throw new IdpruneError(`statistics file ${path} was made for another model (SHA-256 ${origin.modelSha256.slice(0, 12)}…, this one ${sha256(model).slice(0, 12)}…)`);
+    throw new IdpruneError(
+      `statistics file ${path} was made for another model (SHA-256 ${origin.modelSha256.slice(0, 12)}…, this one ${sha256(model).slice(0, 12)}…)`,
+    );
   }
   if (origin.data.samples !== samples) {
-    throw new IdpruneError(`statistics file ${path} was made from ${origin.data.samples} samples of ${origin.data.source}; the calibration data has ${samples}`);
+    throw new IdpruneError(
+      `statistics file ${path} was made from ${origin.data.samples} samples of ${origin.data.source}; the calibration data has ${samples}`,
+    );
   }
   return statistics;
 }

@@ -48,7 +48,11 @@ export interface CholeskyFactor {
  * L with L Lᵀ = A + shift · I, reading A's lower triangle; undefined where that is not positive
  * definite.
  */
-export async function choleskyWith(products: MatrixProducts, a: Matrix, shift = 0): Promise<CholeskyFactor | undefined> {
+export async function choleskyWith(
+  products: MatrixProducts,
+  a: Matrix,
+  shift = 0,
+): Promise<CholeskyFactor | undefined> {
   const n = a.rows;
   const s = a.data.slice();
   for (let i = 0; i < n; i++) s[i * n + i] += shift;
@@ -61,7 +65,10 @@ export async function choleskyWith(products: MatrixProducts, a: Matrix, shift = 
       blockInverses.push(diagonalInverse(s, n, k0, k1));
       if (k1 === n) break;
       // The panel below the diagonal block: L21 = A21 L11⁻ᵀ.
-      const panel = await products.multiply(copyOut(s, n, k1, n, k0, k1), transpose(blockInverses[blockInverses.length - 1]));
+      const panel = await products.multiply(
+        copyOut(s, n, k1, n, k0, k1),
+        transpose(blockInverses[blockInverses.length - 1]),
+      );
       copyIn(s, n, panel, k1, k0);
       // Within the column block only; the rest of the trailing matrix is updated once per column block.
       if (k1 < c1) await subtractColumnsProduct(products, s, n, k1, c1, panel);
@@ -76,9 +83,19 @@ export async function choleskyWith(products: MatrixProducts, a: Matrix, shift = 
  * s[k1:, k1:c1] −= P P[0:c1−k1]ᵀ on and below the diagonal, P the panel's rows from k1 on: the
  * update of the rest of a column block.
  */
-async function subtractColumnsProduct(products: MatrixProducts, s: Float64Array, n: number, k1: number, c1: number, panel: Matrix): Promise<void> {
+async function subtractColumnsProduct(
+  products: MatrixProducts,
+  s: Float64Array,
+  n: number,
+  k1: number,
+  c1: number,
+  panel: Matrix,
+): Promise<void> {
   const width = c1 - k1;
-  const update = await products.multiply(panel, transpose({ rows: width, cols: panel.cols, data: panel.data.subarray(0, width * panel.cols) }));
+  const update = await products.multiply(
+    panel,
+    transpose({ rows: width, cols: panel.cols, data: panel.data.subarray(0, width * panel.cols) }),
+  );
   for (let i = 0; i < update.rows; i++) {
     const row = (k1 + i) * n + k1;
     for (let j = 0; j < Math.min(width, i + 1); j++) s[row + j] -= update.data[i * width + j];
@@ -86,14 +103,21 @@ async function subtractColumnsProduct(products: MatrixProducts, s: Float64Array,
 }
 
 /** Y with L Y = B. */
-export async function solveLowerWith(products: MatrixProducts, { l, blockInverses }: CholeskyFactor, b: Matrix): Promise<Matrix> {
+export async function solveLowerWith(
+  products: MatrixProducts,
+  { l, blockInverses }: CholeskyFactor,
+  b: Matrix,
+): Promise<Matrix> {
   const n = l.rows;
   const y = { ...b, data: b.data.slice() };
   for (let k0 = 0, k = 0; k0 < n; k0 += NB, k++) {
     const k1 = Math.min(n, k0 + NB);
     let rhs = copyOut(y.data, b.cols, k0, k1, 0, b.cols);
     if (k0 > 0) {
-      const known = await products.multiply(copyOut(l.data, n, k0, k1, 0, k0), copyOut(y.data, b.cols, 0, k0, 0, b.cols));
+      const known = await products.multiply(
+        copyOut(l.data, n, k0, k1, 0, k0),
+        copyOut(y.data, b.cols, 0, k0, 0, b.cols),
+      );
       for (let i = 0; i < rhs.data.length; i++) rhs.data[i] -= known.data[i];
     }
     rhs = await products.multiply(blockInverses[k], rhs);
@@ -103,7 +127,11 @@ export async function solveLowerWith(products: MatrixProducts, { l, blockInverse
 }
 
 /** X with Lᵀ X = B. */
-export async function solveLowerTransposedWith(products: MatrixProducts, { l, blockInverses }: CholeskyFactor, b: Matrix): Promise<Matrix> {
+export async function solveLowerTransposedWith(
+  products: MatrixProducts,
+  { l, blockInverses }: CholeskyFactor,
+  b: Matrix,
+): Promise<Matrix> {
   const n = l.rows;
   const x = { ...b, data: b.data.slice() };
   for (let k = blockInverses.length - 1; k >= 0; k--) {
@@ -111,7 +139,10 @@ export async function solveLowerTransposedWith(products: MatrixProducts, { l, bl
     const k1 = Math.min(n, k0 + NB);
     let rhs = copyOut(x.data, b.cols, k0, k1, 0, b.cols);
     if (k1 < n) {
-      const known = await products.multiply(transpose(copyOut(l.data, n, k1, n, k0, k1)), copyOut(x.data, b.cols, k1, n, 0, b.cols));
+      const known = await products.multiply(
+        transpose(copyOut(l.data, n, k1, n, k0, k1)),
+        copyOut(x.data, b.cols, k1, n, 0, b.cols),
+      );
       for (let i = 0; i < rhs.data.length; i++) rhs.data[i] -= known.data[i];
     }
     rhs = await products.multiply(transpose(blockInverses[k]), rhs);

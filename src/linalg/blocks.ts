@@ -23,7 +23,13 @@ const BAND = 512;
  * bands of rows, each against the columns up to its own last: about half the products of the
  * whole square.
  */
-export async function subtractLowerProduct(products: MatrixProducts, s: Float64Array, n: number, k1: number, panel: Matrix): Promise<void> {
+export async function subtractLowerProduct(
+  products: MatrixProducts,
+  s: Float64Array,
+  n: number,
+  k1: number,
+  panel: Matrix,
+): Promise<void> {
   const m = panel.rows;
   const panelT = transpose(panel);
   for (let r0 = 0; r0 < m; r0 += BAND) {

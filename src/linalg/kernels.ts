@@ -35,7 +35,16 @@ const NC = 512;
  * C (m × n) += alpha · op(A) · B, with B k × n. op(A) is A itself (m × k) or, with `transposeA`,
  * the transpose of an A stored k × m, read in place.
  */
-export function gemm(m: number, n: number, k: number, alpha: number, a: Block, transposeA: boolean, b: Block, c: Block): void {
+export function gemm(
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Block,
+  transposeA: boolean,
+  b: Block,
+  c: Block,
+): void {
   if (m <= 0 || n <= 0 || k <= 0 || alpha === 0) return;
   // Where A(i, p) lies: a.offset + i · rowStep + p · colStep.
   const rowStep = transposeA ? 1 : a.stride;
@@ -49,9 +58,36 @@ export function gemm(m: number, n: number, k: number, alpha: number, a: Block, t
       const cAt = c.offset + j0;
       let i = 0;
       for (; i + 4 <= m; i += 4) {
-        fourRows(depth, width, alpha, a.data, aAt + i * rowStep, rowStep, colStep, b.data, bAt, b.stride, c.data, cAt + i * c.stride, c.stride);
+        fourRows(
+          depth,
+          width,
+          alpha,
+          a.data,
+          aAt + i * rowStep,
+          rowStep,
+          colStep,
+          b.data,
+          bAt,
+          b.stride,
+          c.data,
+          cAt + i * c.stride,
+          c.stride,
+        );
       }
-      for (; i < m; i++) oneRow(depth, width, alpha, a.data, aAt + i * rowStep, colStep, b.data, bAt, b.stride, c.data, cAt + i * c.stride);
+      for (; i < m; i++)
+        oneRow(
+          depth,
+          width,
+          alpha,
+          a.data,
+          aAt + i * rowStep,
+          colStep,
+          b.data,
+          bAt,
+          b.stride,
+          c.data,
+          cAt + i * c.stride,
+        );
     }
   }
 }
@@ -88,10 +124,22 @@ function fourRows(
     const r1 = r0 + rs;
     const r2 = r1 + rs;
     const r3 = r2 + rs;
-    const a00 = alpha * a[r0], a01 = alpha * a[r0 + cs], a02 = alpha * a[r0 + 2 * cs], a03 = alpha * a[r0 + 3 * cs];
-    const a10 = alpha * a[r1], a11 = alpha * a[r1 + cs], a12 = alpha * a[r1 + 2 * cs], a13 = alpha * a[r1 + 3 * cs];
-    const a20 = alpha * a[r2], a21 = alpha * a[r2 + cs], a22 = alpha * a[r2 + 2 * cs], a23 = alpha * a[r2 + 3 * cs];
-    const a30 = alpha * a[r3], a31 = alpha * a[r3 + cs], a32 = alpha * a[r3 + 2 * cs], a33 = alpha * a[r3 + 3 * cs];
+    const a00 = alpha * a[r0],
+      a01 = alpha * a[r0 + cs],
+      a02 = alpha * a[r0 + 2 * cs],
+      a03 = alpha * a[r0 + 3 * cs];
+    const a10 = alpha * a[r1],
+      a11 = alpha * a[r1 + cs],
+      a12 = alpha * a[r1 + 2 * cs],
+      a13 = alpha * a[r1 + 3 * cs];
+    const a20 = alpha * a[r2],
+      a21 = alpha * a[r2 + cs],
+      a22 = alpha * a[r2 + 2 * cs],
+      a23 = alpha * a[r2 + 3 * cs];
+    const a30 = alpha * a[r3],
+      a31 = alpha * a[r3 + cs],
+      a32 = alpha * a[r3 + 2 * cs],
+      a33 = alpha * a[r3 + 3 * cs];
     const b0 = bAt + p * ldb;
     const b1 = b0 + ldb;
     const b2 = b1 + ldb;
@@ -208,7 +256,8 @@ export function gramInto(k: number, n: number, a: Block, c: Block): void {
     const i1 = Math.min(n, i0 + BAND);
     gemm(i1 - i0, n - i0, k, 1, at(a, 0, i0), true, at(a, 0, i0), at(c, i0, i0));
   }
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) d[c.offset + i * c.stride + j] = d[c.offset + j * c.stride + i];
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < i; j++) d[c.offset + i * c.stride + j] = d[c.offset + j * c.stride + i];
 }
 
 /** Columns per step of the blocked Cholesky: its panel work (dot products, not products of blocks) grows as n² · NB / 4. */
@@ -300,7 +349,8 @@ export function solveLowerTransposed(n: number, m: number, l: Block, x: Block): 
     gemm(k1 - k0, m, n - k1, -1, at(l, k1, k0), true, at(x, k1, 0), at(x, k0, 0));
     for (let i = k1 - 1; i >= k0; i--) {
       const xi = x.offset + i * x.stride;
-      for (let q = i + 1; q < k1; q++) axpy(-l.data[l.offset + q * l.stride + i], x.data, x.offset + q * x.stride, xi, m);
+      for (let q = i + 1; q < k1; q++)
+        axpy(-l.data[l.offset + q * l.stride + i], x.data, x.offset + q * x.stride, xi, m);
       scaleRow(x.data, xi, m, l.data[l.offset + i * l.stride + i]);
     }
   }

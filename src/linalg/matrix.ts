@@ -64,4 +64,3 @@ export function addInPlace(target: Matrix, source: Matrix, scale = 1): void {
   if (target.rows !== source.rows || target.cols !== source.cols) throw new Error('addInPlace: shape mismatch');
   for (let i = 0; i < target.data.length; i++) target.data[i] += scale * source.data[i];
 }
-

@@ -33,7 +33,11 @@ const PANEL = 64;
  * Blocked as LAPACK's dpstrf: the pivot is swapped to the front of the working copy (position j),
  * the remaining diagonal is downdated every step, and the trailing matrix only once per panel.
  */
-export async function pivotedCholesky(g: Matrix, relTol = 1e-12, products: MatrixProducts = javascriptProducts): Promise<PivotedCholesky> {
+export async function pivotedCholesky(
+  g: Matrix,
+  relTol = 1e-12,
+  products: MatrixProducts = javascriptProducts,
+): Promise<PivotedCholesky> {
   const n = g.rows;
   if (g.cols !== n) throw new Error('pivotedCholesky: matrix must be square');
   const d = new Float64Array(n);

@@ -19,7 +19,12 @@ export function solveSymmetric(a: Matrix, b: Matrix, ridge = 1e-9): Matrix {
 }
 
 /** solveSymmetric with the large products run by `products` (see blocked-cholesky.ts). */
-export async function solveSymmetricWith(products: MatrixProducts, a: Matrix, b: Matrix, ridge = 1e-9): Promise<Matrix> {
+export async function solveSymmetricWith(
+  products: MatrixProducts,
+  a: Matrix,
+  b: Matrix,
+  ridge = 1e-9,
+): Promise<Matrix> {
   const n = a.rows;
   if (a.cols !== n || b.rows !== n) throw new Error('solveSymmetric: shape mismatch');
   // Below this size the products are too small to be worth handing over.

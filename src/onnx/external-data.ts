@@ -60,7 +60,11 @@ export function externalizeData(model: ModelProto, location: string, minBytes = 
   moved.forEach((t, i) => {
     blob.set(t.rawData, offsets[i]);
     const field = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
-    t.externalData = [field('location', location), field('offset', String(offsets[i])), field('length', String(t.rawData.byteLength))];
+    t.externalData = [
+      field('location', location),
+      field('offset', String(offsets[i])),
+      field('length', String(t.rawData.byteLength)),
+    ];
     t.dataLocation = TensorProto_DataLocation.EXTERNAL;
     t.rawData = new Uint8Array(0);
   });

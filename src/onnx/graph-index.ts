@@ -7,7 +7,10 @@ import { AttributeProto_AttributeType, ModelProtoSchema } from 'onnx-buf';
  * output of an Identity on a constant (PyTorch writes shared initializers that way): an edited
  * value becomes a new initializer.
  */
-export type ConstantHome = { kind: 'initializer'; index: number } | { kind: 'constant-node'; node: number } | { kind: 'copy' };
+export type ConstantHome =
+  | { kind: 'initializer'; index: number }
+  | { kind: 'constant-node'; node: number }
+  | { kind: 'copy' };
 
 /** Read-only lookups over a graph: who produces and who reads each tensor, and its constants. */
 export interface GraphIndex {
@@ -86,8 +89,6 @@ export function intsAttr(node: NodeProto, name: string): number[] | undefined {
   return a && a.type === AttributeProto_AttributeType.INTS ? a.ints.map(Number) : undefined;
 }
 
-
-
 /** Every tensor name read by the nodes of a node's subgraphs, recursively. */
 export function subgraphReads(node: NodeProto): string[] {
   const graphs = node.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
@@ -140,7 +141,8 @@ export function topologicallySorted(model: ModelProto): ModelProto {
   const producers = new Set(graph.node.flatMap((node) => node.output.filter(Boolean)));
   const available = new Set<string>();
   // Only tensors some node produces impose an order; the rest are inputs, initializers or outer names.
-  const ready = (node: NodeProto) => [...node.input, ...subgraphReads(node)].every((name) => !producers.has(name) || available.has(name));
+  const ready = (node: NodeProto) =>
+    [...node.input, ...subgraphReads(node)].every((name) => !producers.has(name) || available.has(name));
   const placed = graph.node.map(() => false);
   const order: number[] = [];
   for (let progress = true; progress; ) {

@@ -1,5 +1,12 @@
 import { clone, create } from '@bufbuild/protobuf';
-import { type GraphProto, type ModelProto, ModelProtoSchema, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from 'onnx-buf';
+import {
+  type GraphProto,
+  type ModelProto,
+  ModelProtoSchema,
+  TensorProto_DataType,
+  type ValueInfoProto,
+  ValueInfoProtoSchema,
+} from 'onnx-buf';
 import { IdpruneError } from '../errors.ts';
 import { encodeModel } from './model.ts';
 import { type ElementType, type Feeds, type Runtime, typedArray } from './runtime.ts';
@@ -39,9 +46,12 @@ function describeInput(v: ValueInfoProto): InputSpec {
   if (v.type?.value.case !== 'tensorType') throw new IdpruneError(`model input "${v.name}" is not a tensor`);
   const tensorType = v.type.value.value;
   const type = ELEMENT_TYPES[tensorType.elemType as TensorProto_DataType];
-  if (!type) throw new IdpruneError(`model input "${v.name}" has unsupported type ${TensorProto_DataType[tensorType.elemType]}`);
+  if (!type)
+    throw new IdpruneError(`model input "${v.name}" has unsupported type ${TensorProto_DataType[tensorType.elemType]}`);
   if (!tensorType.shape) throw new IdpruneError(`model input "${v.name}" has no declared shape`);
-  const dims = tensorType.shape.dim.map((d) => (d.value.case === 'dimValue' && d.value.value > 0n ? Number(d.value.value) : null));
+  const dims = tensorType.shape.dim.map((d) =>
+    d.value.case === 'dimValue' && d.value.value > 0n ? Number(d.value.value) : null,
+  );
   return { name: v.name, type, dims };
 }
 
@@ -62,7 +72,11 @@ export function batchAxis(input: InputSpec): number | null {
  * intermediate tensors on a zero input. Free dimensions other than the batch take the size of the
  * data that will be fed (`sampleDims`, per input), or 1 when there is none.
  */
-export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDims: Record<string, number[]> = {}): Promise<Shapes> {
+export async function probeShapes(
+  model: ModelProto,
+  runtime: Runtime,
+  sampleDims: Record<string, number[]> = {},
+): Promise<Shapes> {
   const probe = clone(ModelProtoSchema, model);
   const graph = probe.graph!;
   const declared = new Set(graph.output.map((o) => o.name));
@@ -79,7 +93,14 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
   const feeds: Feeds = {};
   for (const spec of specs) {
     const dims = spec.dims.map((d, axis) => d ?? (axis === batchAxis(spec) ? 1 : (sampleDims[spec.name]?.[axis] ?? 1)));
-    feeds[spec.name] = { type: spec.type, dims, data: typedArray(spec.type, dims.reduce((a, b) => a * b, 1)) };
+    feeds[spec.name] = {
+      type: spec.type,
+      dims,
+      data: typedArray(
+        spec.type,
+        dims.reduce((a, b) => a * b, 1),
+      ),
+    };
   }
   const session = await runtime.load(encodeModel(probe), { optimization: 'basic' });
   try {
@@ -101,15 +122,26 @@ export async function probeShapes(model: ModelProto, runtime: Runtime, sampleDim
 /** What the probe fed, and what the user can give it instead where sizes were guessed. */
 function probeAdvice(specs: InputSpec[], feeds: Feeds, sampleDims: Record<string, number[]>): string {
   const fed = specs.map((s) => `"${s.name}" [${feeds[s.name].dims.join(', ')}]`).join(', ');
-  const guessed = specs.filter((s) => s.dims.some((d, axis) => d === null && axis !== batchAxis(s) && sampleDims[s.name]?.[axis] === undefined));
-  const hint = guessed.length > 0
-    ? `Input ${guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ')} has free dimensions, set to 1 for the probe: give data of the size the model takes (--calib).`
-    : 'Check that the data matches what the model expects.';
+  const guessed = specs.filter((s) =>
+    s.dims.some((d, axis) => d === null && axis !== batchAxis(s) && sampleDims[s.name]?.[axis] === undefined),
+  );
+  const hint =
+    guessed.length > 0
+      ? `Input ${guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ')} has free dimensions, set to 1 for the probe: give data of the size the model takes (--calib).`
+      : 'Check that the data matches what the model expects.';
   return `The shape probe ran the model once on zeros: ${fed}. ${hint}`;
 }
 
 /** Ops whose outputs are sequences or optionals, which a runtime cannot hand back as tensors. */
-const NON_TENSOR_OPS = new Set(['SequenceConstruct', 'SequenceEmpty', 'SequenceInsert', 'SequenceErase', 'SplitToSequence', 'Optional', 'SequenceMap']);
+const NON_TENSOR_OPS = new Set([
+  'SequenceConstruct',
+  'SequenceEmpty',
+  'SequenceInsert',
+  'SequenceErase',
+  'SplitToSequence',
+  'Optional',
+  'SequenceMap',
+]);
 
 /**
  * Values of the graph that are not tensors: outputs of sequence ops, of subgraph ops (If, Loop,
@@ -117,7 +149,8 @@ const NON_TENSOR_OPS = new Set(['SequenceConstruct', 'SequenceEmpty', 'SequenceI
  */
 function nonTensorValues(graph: GraphProto): Set<string> {
   const names = new Set<string>();
-  const isTensor = (v: ValueInfoProto) => v.type === undefined || v.type.value.case === 'tensorType' || v.type.value.case === undefined;
+  const isTensor = (v: ValueInfoProto) =>
+    v.type === undefined || v.type.value.case === 'tensorType' || v.type.value.case === undefined;
   for (const v of graph.valueInfo) if (!isTensor(v)) names.add(v.name);
   for (const node of graph.node) {
     if (node.domain === '' && NON_TENSOR_OPS.has(node.opType)) node.output.forEach((o) => names.add(o));
@@ -129,7 +162,8 @@ function nonTensorValues(graph: GraphProto): Set<string> {
       yielded.forEach((v, i) => !isTensor(v) && node.output[i] && names.add(node.output[i]));
     }
     // A Loop's carried values keep their kind: a sequence in is a sequence out.
-    if (node.opType === 'Loop') node.input.slice(2).forEach((v, i) => names.has(v) && node.output[i] && names.add(node.output[i]));
+    if (node.opType === 'Loop')
+      node.input.slice(2).forEach((v, i) => names.has(v) && node.output[i] && names.add(node.output[i]));
   }
   return names;
 }

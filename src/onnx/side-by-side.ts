@@ -1,5 +1,13 @@
 import { clone, create, toBinary } from '@bufbuild/protobuf';
-import { type GraphProto, GraphProtoSchema, type ModelProto, type NodeProto, NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
+import {
+  type GraphProto,
+  GraphProtoSchema,
+  type ModelProto,
+  type NodeProto,
+  NodeProtoSchema,
+  TensorProtoSchema,
+  ValueInfoProtoSchema,
+} from 'onnx-buf';
 import { hasSubgraphs } from './graph-index.ts';
 import { copySharingInitializers } from './model.ts';
 
@@ -13,15 +21,25 @@ import { copySharingInitializers } from './model.ts';
  * network before its first edit). The variant's other tensors are renamed (see `variantName`).
  * Graph outputs are left for the caller to set.
  */
-export function sideBySide(original: ModelProto, variant: ModelProto, prefix = '__variant/'): { model: ModelProto; variantName: (name: string) => string } {
+export function sideBySide(
+  original: ModelProto,
+  variant: ModelProto,
+  prefix = '__variant/',
+): { model: ModelProto; variantName: (name: string) => string } {
   const originalInitializers = new Map(original.graph!.initializer.map((t) => [t.name, t]));
-  const shared = new Set(variant.graph!.initializer.filter((t) => originalInitializers.get(t.name) === t).map((t) => t.name));
+  const shared = new Set(
+    variant.graph!.initializer.filter((t) => originalInitializers.get(t.name) === t).map((t) => t.name),
+  );
   const initializerNames = new Set(variant.graph!.initializer.map((t) => t.name));
   for (const input of variant.graph!.input) if (!initializerNames.has(input.name)) shared.add(input.name);
   const twins = new Map(original.graph!.node.map((node) => [node.output.join('\n'), node]));
   const computedOnce = variant.graph!.node.map((node) => {
     const twin = twins.get(node.output.join('\n'));
-    const same = twin !== undefined && !hasSubgraphs(node) && node.input.every((t) => t === '' || shared.has(t)) && equalBytes(encodeNode(node), encodeNode(twin));
+    const same =
+      twin !== undefined &&
+      !hasSubgraphs(node) &&
+      node.input.every((t) => t === '' || shared.has(t)) &&
+      equalBytes(encodeNode(node), encodeNode(twin));
     if (same) node.output.forEach((t) => shared.add(t));
     return same;
   });
@@ -29,7 +47,11 @@ export function sideBySide(original: ModelProto, variant: ModelProto, prefix = '
 
   const model = copySharingInitializers(original);
   const graph = model.graph!;
-  const renamed = renameGraph({ ...variant.graph!, node: variant.graph!.node.filter((_, i) => !computedOnce[i]) }, variantName, prefix);
+  const renamed = renameGraph(
+    { ...variant.graph!, node: variant.graph!.node.filter((_, i) => !computedOnce[i]) },
+    variantName,
+    prefix,
+  );
   graph.node.push(...renamed.node);
   graph.initializer.push(...renamed.initializer.filter((t) => !shared.has(t.name)));
   graph.valueInfo.push(...renamed.valueInfo.filter((v) => !shared.has(v.name)));
@@ -51,9 +73,15 @@ function renameGraph(graph: GraphProto, rename: (name: string) => string, prefix
     ...graph,
     node: graph.node.map((node) => renameNode(node, rename, prefix)),
     initializer: graph.initializer.map((t) => create(TensorProtoSchema, { ...t, name: rename(t.name) })),
-    input: graph.input.map((v) => create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) })),
-    output: graph.output.map((v) => create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) })),
-    valueInfo: graph.valueInfo.map((v) => create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) })),
+    input: graph.input.map((v) =>
+      create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) }),
+    ),
+    output: graph.output.map((v) =>
+      create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) }),
+    ),
+    valueInfo: graph.valueInfo.map((v) =>
+      create(ValueInfoProtoSchema, { ...clone(ValueInfoProtoSchema, v), name: rename(v.name) }),
+    ),
   });
 }
 

@@ -30,7 +30,9 @@ export function elementCount(dims: readonly number[]): number {
 
 function checkStoredInline(t: TensorProto): void {
   if (t.dataLocation === TensorProto_DataLocation.EXTERNAL || t.externalData.length > 0) {
-    throw new IdpruneError(`tensor "${t.name}" keeps its data in an external file: read it in first (inlineExternalData)`);
+    throw new IdpruneError(
+      `tensor "${t.name}" keeps its data in an external file: read it in first (inlineExternalData)`,
+    );
   }
 }
 
@@ -65,7 +67,9 @@ export function readFloatTensor(t: TensorProto): FloatArray {
       }
       break;
     default:
-      throw new IdpruneError(`tensor "${t.name}" has data type ${TensorProto_DataType[t.dataType]}, expected a float type`);
+      throw new IdpruneError(
+        `tensor "${t.name}" has data type ${TensorProto_DataType[t.dataType]}, expected a float type`,
+      );
   }
   const stored = raw ? t.rawData.byteLength : Math.max(t.floatData.length, t.doubleData.length, t.int32Data.length);
   if (n > 0 && stored === 0) throw new IdpruneError(`tensor "${t.name}" has no data`);
@@ -80,9 +84,13 @@ export function readIntTensor(t: TensorProto): number[] {
   const view = raw ? rawView(t) : null;
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    if (t.dataType === TensorProto_DataType.INT64) out.push(Number(view ? view.getBigInt64(8 * i, true) : t.int64Data[i]));
+    if (t.dataType === TensorProto_DataType.INT64)
+      out.push(Number(view ? view.getBigInt64(8 * i, true) : t.int64Data[i]));
     else if (t.dataType === TensorProto_DataType.INT32) out.push(view ? view.getInt32(4 * i, true) : t.int32Data[i]);
-    else throw new IdpruneError(`tensor "${t.name}" has data type ${TensorProto_DataType[t.dataType]}, expected int64 or int32`);
+    else
+      throw new IdpruneError(
+        `tensor "${t.name}" has data type ${TensorProto_DataType[t.dataType]}, expected int64 or int32`,
+      );
   }
   return out;
 }

@@ -81,7 +81,11 @@ export function buildReport(
     after,
     spaces: result.analysis.spaces.map((space) => {
       const outcome = outcomes.get(space.id);
-      return { ...summarizeSpace(result.analysis, space), kept: outcome?.kept ?? space.channels, error: outcome ? outcome.error : null };
+      return {
+        ...summarizeSpace(result.analysis, space),
+        kept: outcome?.kept ?? space.channels,
+        error: outcome ? outcome.error : null,
+      };
     }),
     timingsSeconds: result.timings,
   };

@@ -15,7 +15,9 @@ export interface SpaceSummary {
 
 export function summarizeSpace(analysis: Analysis, space: ChannelSpace): SpaceSummary {
   const layers = new Set([...space.producers, ...space.channelwise, ...space.consumers.map((c) => c.node)]);
-  const flops = analysis.cost.flops.filter((t) => t.node !== undefined && layers.has(t.node)).reduce((sum, t) => sum + t.value, 0);
+  const flops = analysis.cost.flops
+    .filter((t) => t.node !== undefined && layers.has(t.node))
+    .reduce((sum, t) => sum + t.value, 0);
   return {
     id: space.id,
     producers: space.producers.map((n) => nodeLabel(analysis.index, n)),

@@ -5,7 +5,11 @@ import type { SpaceSummary } from './spaces.ts';
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -18,12 +22,20 @@ export function count(n: number): string {
   return String(Math.round(n));
 }
 
-const list = (names: string[]) => (names.length > 2 ? `${names.slice(0, 2).join(', ')} +${names.length - 2}` : names.join(', '));
+const list = (names: string[]) =>
+  names.length > 2 ? `${names.slice(0, 2).join(', ')} +${names.length - 2}` : names.join(', ');
 
 export function formatSpaces(spaces: readonly SpaceSummary[]): string {
   return table(
     ['space', 'producers', 'consumers', 'channels', 'FLOPs', 'status'],
-    spaces.map((s) => [String(s.id), list(s.producers), list(s.consumers), String(s.channels), percent(s.flopsShare), s.prunable ? 'prunable' : `intact: ${s.reason}`]),
+    spaces.map((s) => [
+      String(s.id),
+      list(s.producers),
+      list(s.consumers),
+      String(s.channels),
+      percent(s.flopsShare),
+      s.prunable ? 'prunable' : `intact: ${s.reason}`,
+    ]),
   );
 }
 
@@ -48,13 +60,17 @@ export function formatCompression(report: CompressionReport): string {
     `channels    ${report.spaces.reduce((a, s) => a + s.channels, 0)} → ${report.spaces.reduce((a, s) => a + s.kept, 0)}`,
     `calibration ${report.calibrationSamples} samples${report.mirrored ? ' and their mirror images' : ''}, ${report.passesOverData} pass(es), mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : ''}, target ${report.target}`,
     ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
-    `time        ${Object.entries(report.timingsSeconds).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`,
+    `time        ${Object.entries(report.timingsSeconds)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}s`)
+      .join(', ')}`,
   ];
   if (report.search) lines.push('', `search      ${describeSearch(report.search)}`);
-  if (report.estimate) lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate, report.search?.metric));
+  if (report.estimate)
+    lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate, report.search?.metric));
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
   if (report.latency) lines.push(formatLatency(report.latency));
-  if (report.mode === 'plain') lines.push('', PLAIN_MODE_NOTE + (report.evaluation ? '' : ' Pass --eval to measure the agreement.'));
+  if (report.mode === 'plain')
+    lines.push('', PLAIN_MODE_NOTE + (report.evaluation ? '' : ' Pass --eval to measure the agreement.'));
   return lines.join('\n');
 }
 
@@ -68,7 +84,9 @@ export function describeOutputs(outputs: NonNullable<CompressionReport['outputs'
 
 export function describeSearch(s: TargetSearch): string {
   const show = (v: number) => (s.metric === 'agreement' ? percent(v, 2) : v.toFixed(5));
-  const tried = s.tried.map((t) => `${percent(t.flops, 1)} FLOPs ${t.value === null ? 'unreachable' : show(t.value)}`).join(', ');
+  const tried = s.tried
+    .map((t) => `${percent(t.flops, 1)} FLOPs ${t.value === null ? 'unreachable' : show(t.value)}`)
+    .join(', ');
   const met = s.tried.some((t) => t.value !== null && t.value >= s.value);
   return `${s.metric} ≥ ${show(s.value)} on held-out calibration samples: ${tried}${met ? '' : '; no smaller model met it, nothing was pruned'}`;
 }
@@ -83,14 +101,22 @@ export function describeEstimate(e: HeldOutEstimate, metric: TargetSearch['metri
 }
 
 export function formatEstimate(e: HeldOutEstimate, metric: TargetSearch['metric'] = 'agreement'): string {
-  const rest = metric === 'cosine' ? `relative L2 ${e.relativeL2.toPrecision(3)}, ${percent(e.agreement, 2)} same top-1` : `relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`;
+  const rest =
+    metric === 'cosine'
+      ? `relative L2 ${e.relativeL2.toPrecision(3)}, ${percent(e.agreement, 2)} same top-1`
+      : `relative L2 ${e.relativeL2.toPrecision(3)}, cosine ${e.cosine.toFixed(5)}`;
   return [`estimate    ${describeEstimate(e, metric)}`, `            ${rest}`].join('\n');
 }
 
 export function formatComparison(c: Comparison): string {
   const lines = [`agreement   ${percent(c.agreement, 2)} same top-1 on ${c.samples} samples`];
-  if (c.accuracy) lines.push(`accuracy    original ${percent(c.accuracy.original, 2)}, compressed ${percent(c.accuracy.candidate, 2)}`);
-  lines.push(`deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, relative L2 ${c.relativeL2.toPrecision(3)}, cosine ${c.cosine.toFixed(5)}`);
+  if (c.accuracy)
+    lines.push(
+      `accuracy    original ${percent(c.accuracy.original, 2)}, compressed ${percent(c.accuracy.candidate, 2)}`,
+    );
+  lines.push(
+    `deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, relative L2 ${c.relativeL2.toPrecision(3)}, cosine ${c.cosine.toFixed(5)}`,
+  );
   return lines.join('\n');
 }
 

@@ -1,5 +1,11 @@
 import { create } from '@bufbuild/protobuf';
-import { type ModelProto, type NodeProto, OperatorSetIdProtoSchema, type TensorProto, TensorProto_DataType } from 'onnx-buf';
+import {
+  type ModelProto,
+  type NodeProto,
+  OperatorSetIdProtoSchema,
+  type TensorProto,
+  TensorProto_DataType,
+} from 'onnx-buf';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../../src/onnx/build.ts';
 import { randomArray } from './models.ts';
 
@@ -39,19 +45,34 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
   const initializers: TensorProto[] = [];
   let seed = 300;
   const weight = (name: string, dims: number[], scale = 0.5) => {
-    initializers.push(floatTensor(name, dims, randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale)));
+    initializers.push(
+      floatTensor(
+        name,
+        dims,
+        randomArray(
+          dims.reduce((a, b) => a * b, 1),
+          seed++,
+          scale,
+        ),
+      ),
+    );
     return name;
   };
   const projection = (name: string, input: string) => {
     nodes.push(makeNode('MatMul', [input, weight(`w_${name}`, [HIDDEN, HIDDEN])], [`${name}_mm`], {}, name));
     if (!options.bias) return `${name}_mm`;
-    nodes.push(makeNode('Add', [`${name}_mm`, weight(`b_${name}`, [HIDDEN], 0.1)], [`${name}_out`], {}, `${name}_bias`));
+    nodes.push(
+      makeNode('Add', [`${name}_mm`, weight(`b_${name}`, [HIDDEN], 0.1)], [`${name}_out`], {}, `${name}_bias`),
+    );
     return `${name}_out`;
   };
   /** Unsqueeze(Gather(Shape(x), i)), optionally divided by a constant: one entry of a shape built at run time. */
   const sizeOfX = (name: string, i: number, divisor?: number) => {
     initializers.push(int64Tensor(`${name}_i`, [], [i]), int64Tensor(`${name}_ax`, [1], [0]));
-    nodes.push(makeNode('Shape', ['x'], [`${name}_shape`]), makeNode('Gather', [`${name}_shape`, `${name}_i`], [`${name}_g`], { axis: 0 }));
+    nodes.push(
+      makeNode('Shape', ['x'], [`${name}_shape`]),
+      makeNode('Gather', [`${name}_shape`, `${name}_i`], [`${name}_g`], { axis: 0 }),
+    );
     let size = `${name}_g`;
     if (divisor !== undefined) {
       initializers.push(int64Tensor(`${name}_divisor`, [], [divisor]));
@@ -65,7 +86,15 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     if (options.nanoGpt) {
       const sizes = tail.length === 1 ? [sizeOfX(`${name}_c`, 2)] : [`${name}_h`, sizeOfX(`${name}_w`, 2, HEADS)];
       if (tail.length > 1) initializers.push(int64Tensor(`${name}_h`, [1], [HEADS]));
-      nodes.push(makeNode('Concat', [sizeOfX(`${name}_b`, 0), sizeOfX(`${name}_t`, 1), ...sizes], [name], { axis: 0 }, `${name}_concat`));
+      nodes.push(
+        makeNode(
+          'Concat',
+          [sizeOfX(`${name}_b`, 0), sizeOfX(`${name}_t`, 1), ...sizes],
+          [name],
+          { axis: 0 },
+          `${name}_concat`,
+        ),
+      );
       return name;
     }
     if (!options.runtimeShapes) {
@@ -83,12 +112,20 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
       return `${name}_u${i}`;
     });
     tail.forEach((v, j) => initializers.push(int64Tensor(`${name}_c${j}`, [1], [v])));
-    nodes.push(makeNode('Concat', [...pieces, ...tail.map((_, j) => `${name}_c${j}`)], [name], { axis: 0 }, `${name}_concat`));
+    nodes.push(
+      makeNode('Concat', [...pieces, ...tail.map((_, j) => `${name}_c${j}`)], [name], { axis: 0 }, `${name}_concat`),
+    );
     return name;
   };
   const heads = (name: string, input: string, perm: number[]) => {
     nodes.push(
-      makeNode('Reshape', [input, shape(`${name}_heads_shape`, [HEADS, HEAD_WIDTH])], [`${name}_4d`], {}, `${name}_split_heads`),
+      makeNode(
+        'Reshape',
+        [input, shape(`${name}_heads_shape`, [HEADS, HEAD_WIDTH])],
+        [`${name}_4d`],
+        {},
+        `${name}_split_heads`,
+      ),
       makeNode('Transpose', [`${name}_4d`], [`${name}_t`], { perm }, `${name}_transpose`),
     );
     return `${name}_t`;
@@ -127,7 +164,10 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     [k, v] = [heads('k', kIn, [0, 2, 3, 1]), heads('v', vIn, [0, 2, 1, 3])];
   }
   initializers.push(floatTensor('scale', [], Float64Array.of(2)));
-  nodes.push(makeNode('MatMul', [q, k], ['scores'], {}, 'qk'), makeNode('Div', ['scores', 'scale'], ['scaled'], {}, 'scale'));
+  nodes.push(
+    makeNode('MatMul', [q, k], ['scores'], {}, 'qk'),
+    makeNode('Div', ['scores', 'scale'], ['scaled'], {}, 'scale'),
+  );
   let logits = 'scaled';
   if (options.nanoGpt) {
     const causal = Float64Array.from({ length: 64 * 64 }, (_, i) => (i % 64 <= Math.floor(i / 64) ? 1 : 0));
@@ -147,7 +187,11 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
     logits = 'masked';
   }
   if (options.mask) {
-    initializers.push(floatTensor('one', [], Float64Array.of(1)), floatTensor('big', [], Float64Array.of(-10000)), int64Tensor('mask_axes', [2], [1, 2]));
+    initializers.push(
+      floatTensor('one', [], Float64Array.of(1)),
+      floatTensor('big', [], Float64Array.of(-10000)),
+      int64Tensor('mask_axes', [2], [1, 2]),
+    );
     nodes.push(
       makeNode('Cast', ['mask'], ['mask_f'], { to: F }),
       makeNode('Sub', ['one', 'mask_f'], ['inverted']),
@@ -189,7 +233,17 @@ export function feedForward(activation: Activation): ModelProto {
     return name;
   };
   const weight = (name: string, dims: number[], scale = 0.5) => {
-    initializers.push(floatTensor(name, dims, randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale)));
+    initializers.push(
+      floatTensor(
+        name,
+        dims,
+        randomArray(
+          dims.reduce((a, b) => a * b, 1),
+          seed++,
+          scale,
+        ),
+      ),
+    );
     return name;
   };
   const linear = (name: string, input: string, k: number, n: number) => {
@@ -205,12 +259,34 @@ export function feedForward(activation: Activation): ModelProto {
   let act: string;
   switch (activation) {
     case 'gelu-erf':
-      act = op('Mul', [op('Mul', [h, op('Add', [op('Erf', [op('Div', [h, constant('sqrt2', Math.SQRT2)], 'e1')], 'e2'), constant('one', 1)], 'e3')], 'e4'), constant('half', 0.5)], 'act');
+      act = op(
+        'Mul',
+        [
+          op(
+            'Mul',
+            [
+              h,
+              op(
+                'Add',
+                [op('Erf', [op('Div', [h, constant('sqrt2', Math.SQRT2)], 'e1')], 'e2'), constant('one', 1)],
+                'e3',
+              ),
+            ],
+            'e4',
+          ),
+          constant('half', 0.5),
+        ],
+        'act',
+      );
       break;
     case 'gelu-tanh': {
       const cube = op('Mul', [op('Pow', [h, constant('three', 3)], 't1'), constant('c', 0.044715)], 't2');
       const inner = op('Mul', [op('Add', [h, cube], 't3'), constant('k', Math.sqrt(2 / Math.PI))], 't4');
-      act = op('Mul', [op('Mul', [h, op('Add', [op('Tanh', [inner], 't5'), constant('one', 1)], 't6')], 't7'), constant('half', 0.5)], 'act');
+      act = op(
+        'Mul',
+        [op('Mul', [h, op('Add', [op('Tanh', [inner], 't5'), constant('one', 1)], 't6')], 't7'), constant('half', 0.5)],
+        'act',
+      );
       break;
     }
     case 'gelu-op':
@@ -247,7 +323,11 @@ export function fusedAttention(op: 'MultiHeadAttention' | 'Attention', silentHea
   let seed = 700;
   const initializers: TensorProto[] = [];
   const weight = (name: string, dims: number[], scale = 0.5) => {
-    const data = randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale);
+    const data = randomArray(
+      dims.reduce((a, b) => a * b, 1),
+      seed++,
+      scale,
+    );
     initializers.push(floatTensor(name, dims, data));
     return name;
   };
@@ -258,7 +338,8 @@ export function fusedAttention(op: 'MultiHeadAttention' | 'Attention', silentHea
     return node;
   };
   if (op === 'MultiHeadAttention') {
-    for (const p of ['q', 'k', 'v']) nodes.push(makeNode('MatMul', ['x', weight(`w_${p}`, [HIDDEN, HIDDEN])], [p], {}, p));
+    for (const p of ['q', 'k', 'v'])
+      nodes.push(makeNode('MatMul', ['x', weight(`w_${p}`, [HIDDEN, HIDDEN])], [p], {}, p));
     nodes.push(fused(['q', 'k', 'v', weight('b_qkv', [3 * HIDDEN], 0.1)]));
   } else {
     nodes.push(fused(['x', weight('w_qkv', [HIDDEN, 3 * HIDDEN]), weight('b_qkv', [3 * HIDDEN], 0.1)]));
@@ -267,7 +348,12 @@ export function fusedAttention(op: 'MultiHeadAttention' | 'Attention', silentHea
   if (silentHead !== undefined) wo.fill(0, silentHead * HEAD_WIDTH * HIDDEN, (silentHead + 1) * HEAD_WIDTH * HIDDEN);
   initializers.push(floatTensor('w_o', [HIDDEN, HIDDEN], wo));
   nodes.push(makeNode('MatMul', ['context', 'w_o'], ['y'], {}, 'o'));
-  const model = makeModel({ nodes, inputs: [valueInfo('x', F, ['N', 'T', HIDDEN])], outputs: [valueInfo('y', F, ['N', 'T', HIDDEN])], initializers });
+  const model = makeModel({
+    nodes,
+    inputs: [valueInfo('x', F, ['N', 'T', HIDDEN])],
+    outputs: [valueInfo('y', F, ['N', 'T', HIDDEN])],
+    initializers,
+  });
   model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n }));
   return model;
 }

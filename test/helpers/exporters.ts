@@ -18,7 +18,17 @@ class GraphBuilder {
   constructor(readonly opset: number) {}
 
   weight(name: string, dims: number[], scale = 0.4): string {
-    this.initializers.push(floatTensor(name, dims, randomArray(dims.reduce((a, b) => a * b, 1), this.seed++, scale)));
+    this.initializers.push(
+      floatTensor(
+        name,
+        dims,
+        randomArray(
+          dims.reduce((a, b) => a * b, 1),
+          this.seed++,
+          scale,
+        ),
+      ),
+    );
     return name;
   }
 
@@ -33,13 +43,22 @@ class GraphBuilder {
   }
 
   conv(name: string, input: string, out: number, inChannels: number, k = 3): string {
-    return this.node('Conv', [input, this.weight(`w_${name}`, [out, inChannels, k, k]), this.weight(`b_${name}`, [out], 0.1)], name, { kernel_shape: [k, k], pads: Array(4).fill((k - 1) / 2) });
+    return this.node(
+      'Conv',
+      [input, this.weight(`w_${name}`, [out, inChannels, k, k]), this.weight(`b_${name}`, [out], 0.1)],
+      name,
+      { kernel_shape: [k, k], pads: Array(4).fill((k - 1) / 2) },
+    );
   }
 
   /** Clip to [min, max]: attributes before opset 11, constant inputs from 11 on. */
   clip(input: string, output: string, min: number, max: number): string {
     if (this.opset < 11) return this.node('Clip', [input], output, { min: { float: min }, max: { float: max } });
-    return this.node('Clip', [input, this.constant(`${output}_min`, [], [min]), this.constant(`${output}_max`, [], [max])], output);
+    return this.node(
+      'Clip',
+      [input, this.constant(`${output}_min`, [], [min]), this.constant(`${output}_max`, [], [max])],
+      output,
+    );
   }
 
   /** Squeeze of the given axes: an attribute before opset 13, an input from 13 on. */
@@ -51,7 +70,9 @@ class GraphBuilder {
 
   /** A Gemm classifier head with its C input (required before opset 11). */
   gemm(input: string, inFeatures: number): string {
-    return this.node('Gemm', [input, this.weight('w_fc', [3, inFeatures]), this.weight('b_fc', [3], 0.1)], 'y', { transB: 1 });
+    return this.node('Gemm', [input, this.weight('w_fc', [3, inFeatures]), this.weight('b_fc', [3], 0.1)], 'y', {
+      transB: 1,
+    });
   }
 
   /**
@@ -60,8 +81,15 @@ class GraphBuilder {
    */
   model(): ModelProto {
     const inputs = [valueInfo('x', F, ['N', 4, 6, 6])];
-    if (this.opset < 10) inputs.push(...this.initializers.map((t) => valueInfo(t.name, t.dataType, t.dims.map(Number))));
-    const model = makeModel({ nodes: this.nodes, inputs, outputs: [valueInfo('y', F, ['N', 3])], initializers: this.initializers, opset: this.opset });
+    if (this.opset < 10)
+      inputs.push(...this.initializers.map((t) => valueInfo(t.name, t.dataType, t.dims.map(Number))));
+    const model = makeModel({
+      nodes: this.nodes,
+      inputs,
+      outputs: [valueInfo('y', F, ['N', 3])],
+      initializers: this.initializers,
+      opset: this.opset,
+    });
     model.irVersion = BigInt(this.opset < 10 ? 4 : this.opset < 21 ? 8 : 10);
     return model;
   }
@@ -71,7 +99,17 @@ class GraphBuilder {
 export function pytorchOpset9Style(opset: number): ModelProto {
   const g = new GraphBuilder(opset);
   g.conv('c1', 'x', 6, 4);
-  g.node('BatchNormalization', ['c1', g.weight('bn_scale', [6]), g.weight('bn_shift', [6], 0.1), g.weight('bn_mean', [6], 0.1), g.constant('bn_var', [6], [1, 1.2, 0.8, 1.5, 0.9, 1.1])], 'bn');
+  g.node(
+    'BatchNormalization',
+    [
+      'c1',
+      g.weight('bn_scale', [6]),
+      g.weight('bn_shift', [6], 0.1),
+      g.weight('bn_mean', [6], 0.1),
+      g.constant('bn_var', [6], [1, 1.2, 0.8, 1.5, 0.9, 1.1]),
+    ],
+    'bn',
+  );
   g.node('PRelu', ['bn', g.constant('slope', [6, 1, 1], [0.1, 0.2, 0.05, 0.25, 0.15, 0.3])], 'act1');
   g.node('MaxPool', ['act1'], 'pool', { kernel_shape: [2, 2], strides: [2, 2] });
   g.conv('c2', 'pool', 8, 6);

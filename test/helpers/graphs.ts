@@ -1,5 +1,12 @@
 import { create } from '@bufbuild/protobuf';
-import { AttributeProtoSchema, AttributeProto_AttributeType, type ModelProto, type NodeProto, TensorProto_DataType, TensorProtoSchema } from 'onnx-buf';
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+  type ModelProto,
+  type NodeProto,
+  TensorProto_DataType,
+  TensorProtoSchema,
+} from 'onnx-buf';
 import { floatTensor, int64Tensor, makeModel, makeNode, valueInfo } from '../../src/onnx/build.ts';
 import { randomArray } from './models.ts';
 
@@ -10,16 +17,42 @@ import { randomArray } from './models.ts';
 
 const F = TensorProto_DataType.FLOAT;
 let seed = 100;
-const weight = (name: string, dims: number[], scale = 0.4) => floatTensor(name, dims, randomArray(dims.reduce((a, b) => a * b, 1), seed++, scale));
+const weight = (name: string, dims: number[], scale = 0.4) =>
+  floatTensor(
+    name,
+    dims,
+    randomArray(
+      dims.reduce((a, b) => a * b, 1),
+      seed++,
+      scale,
+    ),
+  );
 
 /** Conv with weight `w<name>` [out, in, k, k] and bias `b<name>`, padded to keep the size. */
-function conv(name: string, input: string, output: string, shape: [number, number, number], attrs: Record<string, number | number[]> = {}) {
+function conv(
+  name: string,
+  input: string,
+  output: string,
+  shape: [number, number, number],
+  attrs: Record<string, number | number[]> = {},
+) {
   const [out, inPerGroup, k] = shape;
-  const node = makeNode('Conv', [input, `w_${name}`, `b_${name}`], [output], { kernel_shape: [k, k], pads: Array(4).fill((k - 1) / 2), ...attrs }, name);
+  const node = makeNode(
+    'Conv',
+    [input, `w_${name}`, `b_${name}`],
+    [output],
+    { kernel_shape: [k, k], pads: Array(4).fill((k - 1) / 2), ...attrs },
+    name,
+  );
   return { node, initializers: [weight(`w_${name}`, [out, inPerGroup, k, k]), weight(`b_${name}`, [out], 0.1)] };
 }
 
-function model(parts: ({ node: NodeProto; initializers?: ReturnType<typeof floatTensor>[] } | NodeProto)[], output: number[], extra: ReturnType<typeof floatTensor>[] = [], opset = 13): ModelProto {
+function model(
+  parts: ({ node: NodeProto; initializers?: ReturnType<typeof floatTensor>[] } | NodeProto)[],
+  output: number[],
+  extra: ReturnType<typeof floatTensor>[] = [],
+  opset = 13,
+): ModelProto {
   const nodes = parts.map((p) => ('node' in p ? p.node : p));
   const initializers = [...parts.flatMap((p) => ('node' in p ? (p.initializers ?? []) : [])), ...extra];
   return makeModel({
@@ -64,10 +97,18 @@ export function concatTwo(): ModelProto {
     ],
     [4, 6, 6],
     [
-      floatTensor('scale', [8], randomArray(8, 1).map((v) => 1 + 0.3 * v)),
+      floatTensor(
+        'scale',
+        [8],
+        randomArray(8, 1).map((v) => 1 + 0.3 * v),
+      ),
       floatTensor('shift', [8], randomArray(8, 2, 0.2)),
       floatTensor('mean', [8], randomArray(8, 3, 0.1)),
-      floatTensor('var', [8], randomArray(8, 4).map((v) => 1 + 0.5 * Math.abs(v))),
+      floatTensor(
+        'var',
+        [8],
+        randomArray(8, 4).map((v) => 1 + 0.5 * Math.abs(v)),
+      ),
     ],
   );
 }
@@ -96,7 +137,14 @@ export function concatThreeSplit(sizesAs: 'input' | 'attribute' = 'input'): Mode
       makeNode('Add', ['y1', 'y2'], ['y']),
     ],
     [2, 6, 6],
-    [floatTensor('scale', [1, 9, 1, 1], randomArray(9, 5).map((v) => 1 + 0.5 * v)), ...(sizesAs === 'input' ? [int64Tensor('sizes', [2], [3, 6])] : [])],
+    [
+      floatTensor(
+        'scale',
+        [1, 9, 1, 1],
+        randomArray(9, 5).map((v) => 1 + 0.5 * v),
+      ),
+      ...(sizesAs === 'input' ? [int64Tensor('sizes', [2], [3, 6])] : []),
+    ],
     sizesAs === 'input' ? 13 : 11,
   );
 }
@@ -142,23 +190,42 @@ export function squeezeExcitation(): ModelProto {
 
 /** Conv 4→6 → Relu → Conv 6→8 → Relu, then an If whose branches read that output: the second space stays intact. */
 export function withIfNode(): ModelProto {
-  const branch = (op: string) => makeModel({ nodes: [makeNode(op, ['r2'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
+  const branch = (op: string) =>
+    makeModel({ nodes: [makeNode(op, ['r2'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
   const ifNode = makeNode('If', ['cond'], ['y'], {}, 'choose');
   ifNode.attribute.push(
     create(AttributeProtoSchema, { name: 'then_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Relu') }),
     create(AttributeProtoSchema, { name: 'else_branch', type: AttributeProto_AttributeType.GRAPH, g: branch('Neg') }),
   );
   const m = model(
-    [conv('conv1', 'x', 'c1', [6, 4, 3]), makeNode('Relu', ['c1'], ['r1']), conv('conv2', 'r1', 'c2', [8, 6, 3]), makeNode('Relu', ['c2'], ['r2']), ifNode],
+    [
+      conv('conv1', 'x', 'c1', [6, 4, 3]),
+      makeNode('Relu', ['c1'], ['r1']),
+      conv('conv2', 'r1', 'c2', [8, 6, 3]),
+      makeNode('Relu', ['c2'], ['r2']),
+      ifNode,
+    ],
     [8, 6, 6],
   );
-  m.graph!.initializer.push(create(TensorProtoSchema, { name: 'cond', dataType: TensorProto_DataType.BOOL, dims: [], rawData: new Uint8Array([1]) }));
+  m.graph!.initializer.push(
+    create(TensorProtoSchema, {
+      name: 'cond',
+      dataType: TensorProto_DataType.BOOL,
+      dims: [],
+      rawData: new Uint8Array([1]),
+    }),
+  );
   return m;
 }
 
 /** An int64 tensor stored as raw data, which holds the extremes exactly (2^63 − 1: "to the end"). */
 function int64Raw(name: string, values: bigint[]) {
-  return create(TensorProtoSchema, { name, dataType: TensorProto_DataType.INT64, dims: [BigInt(values.length)], rawData: new Uint8Array(BigInt64Array.from(values).buffer) });
+  return create(TensorProtoSchema, {
+    name,
+    dataType: TensorProto_DataType.INT64,
+    dims: [BigInt(values.length)],
+    rawData: new Uint8Array(BigInt64Array.from(values).buffer),
+  });
 }
 
 /** Conv 4→8 → Transpose to NHWC → Add a bias on the last axis → Relu → Transpose back → Conv 8→3. */
@@ -204,7 +271,11 @@ export function resizePad(): ModelProto {
       makeNode('Conv', ['padded', 'w_second'], ['y'], { kernel_shape: [3, 3] }, 'second'),
     ],
     [3, 12, 12],
-    [floatTensor('scales', [4], Float64Array.from([1, 1, 2, 2])), int64Tensor('pads', [8], [0, 0, 1, 1, 0, 0, 1, 1]), weight('w_second', [3, 6, 3, 3])],
+    [
+      floatTensor('scales', [4], Float64Array.from([1, 1, 2, 2])),
+      int64Tensor('pads', [8], [0, 0, 1, 1, 0, 0, 1, 1]),
+      weight('w_second', [3, 6, 3, 3]),
+    ],
   );
 }
 

@@ -12,7 +12,11 @@ export async function keepEverything(model: ModelProto): Promise<ModelProto> {
     .filter((s) => s.prunable)
     .map((space) => {
       const keep = Array.from({ length: space.channels }, (_, c) => c);
-      return { space, keep, interpolation: new Map(space.consumers.map((c) => [c.reads, identityMatrix(space.channels * space.unit)])) };
+      return {
+        space,
+        keep,
+        interpolation: new Map(space.consumers.map((c) => [c.reads, identityMatrix(space.channels * space.unit)])),
+      };
     });
   assert.ok(decisions.length > 0, 'the model has a prunable space');
   return applySurgery(model, decisions);

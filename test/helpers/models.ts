@@ -36,10 +36,18 @@ export function convBnReluConv(seed = 1): ModelProto {
     initializers: [
       floatTensor('w1', [8, 3, 3, 3], randomArray(216, seed, 0.5)),
       floatTensor('b1', [8], randomArray(8, seed + 1, 0.1)),
-      floatTensor('scale', [8], randomArray(8, seed + 2).map((v) => 1 + 0.3 * v)),
+      floatTensor(
+        'scale',
+        [8],
+        randomArray(8, seed + 2).map((v) => 1 + 0.3 * v),
+      ),
       floatTensor('shift', [8], randomArray(8, seed + 3, 0.2)),
       floatTensor('mean', [8], randomArray(8, seed + 4, 0.1)),
-      floatTensor('var', [8], randomArray(8, seed + 5).map((v) => 1 + 0.5 * Math.abs(v))),
+      floatTensor(
+        'var',
+        [8],
+        randomArray(8, seed + 5).map((v) => 1 + 0.5 * Math.abs(v)),
+      ),
       floatTensor('w2', [4, 8, 1, 1], randomArray(32, seed + 6, 0.5)),
       floatTensor('b2', [4], randomArray(4, seed + 7, 0.1)),
     ],

@@ -99,7 +99,10 @@ export function naiveCholeskySolve(l: Matrix, b: Matrix): Matrix {
 }
 
 /** Unblocked pivoted Cholesky: the pivots (ties to the lowest index), |R[j,j]|, residual traces and rank. */
-export function naivePivotedCholesky(g: Matrix, relTol = 1e-12): { order: number[]; diagonal: Float64Array; residual: Float64Array; rank: number } {
+export function naivePivotedCholesky(
+  g: Matrix,
+  relTol = 1e-12,
+): { order: number[]; diagonal: Float64Array; residual: Float64Array; rank: number } {
   const n = g.rows;
   const d = new Float64Array(n);
   let maxDiag = 0;

@@ -29,7 +29,10 @@ export async function run(model: ModelProto | Uint8Array, input: string, data: N
     const type = data.dtype === 'float16' ? 'float16' : 'float32';
     const out = await session.run({ [input]: { type, dims: data.shape, data: data.data as Float32Array } });
     const first = out[session.outputNames[0]];
-    const values = first.type === 'float16' ? Float64Array.from(first.data as Uint16Array, halfToFloat) : Float64Array.from(first.data as Float32Array);
+    const values =
+      first.type === 'float16'
+        ? Float64Array.from(first.data as Uint16Array, halfToFloat)
+        : Float64Array.from(first.data as Float32Array);
     return { dims: first.dims, data: values, outputNames: session.outputNames, inputNames: session.inputNames };
   } finally {
     await session.release();

@@ -1,5 +1,11 @@
 import { basename, resolve } from 'node:path';
-import { budgetOf, compressPreparedWithReport, type CompressTargets, heldOutTargetOf, prepareRun } from '../../api/compress.ts';
+import {
+  budgetOf,
+  compressPreparedWithReport,
+  type CompressTargets,
+  heldOutTargetOf,
+  prepareRun,
+} from '../../api/compress.ts';
 import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport } from '../../report/html/render.ts';
@@ -24,7 +30,8 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   checkOutputPath(flags.output, [path], Boolean(flags.force));
   if (flags.json && flags.json !== '-') checkOutputPath(flags.json, [path], true);
   if (flags.saveStats) checkOutputPath(flags.saveStats, [path], Boolean(flags.force));
-  if (flags.html && resolve(flags.html) === resolve(flags.output)) throw new IdpruneError('--html and --output name the same file');
+  if (flags.html && resolve(flags.html) === resolve(flags.output))
+    throw new IdpruneError('--html and --output name the same file');
   if (flags.html) checkOutputPath(flags.html, [path], Boolean(flags.force));
   const { model, bytes: original, external } = readModel(path);
   if (external) checkOutputPath(externalDataPath(flags.output), [path], Boolean(flags.force));
@@ -73,7 +80,10 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   log(`\nwrote ${flags.output}`);
   if (flags.html) {
     const data = { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels };
-    writeAtomic(flags.html, renderHtmlReport({ title: `idprune report: ${basename(path)}`, report, model: { path, inputs }, data }));
+    writeAtomic(
+      flags.html,
+      renderHtmlReport({ title: `idprune report: ${basename(path)}`, report, model: { path, inputs }, data }),
+    );
     log(`wrote ${flags.html}`);
   }
 }

@@ -21,7 +21,8 @@ export interface SweepFlags extends CompressionFlags {
 /** The trade-off in one run: the statistics once, then one compression per FLOPs target, each measured. */
 export async function sweepCommand(path: string, flags: SweepFlags, version: string): Promise<void> {
   if (flags.labels && !flags.eval) throw new IdpruneError('--labels needs --eval data');
-  for (const output of [flags.json, flags.html, flags.saveStats]) if (output && output !== '-') checkOutputPath(output, [path], Boolean(flags.force));
+  for (const output of [flags.json, flags.html, flags.saveStats])
+    if (output && output !== '-') checkOutputPath(output, [path], Boolean(flags.force));
   const { model, bytes, external } = readModel(path);
   const inputs = inputSpecs(model);
   const { calibration, evaluation, labels } = await readRunData(path, inputs, flags);
@@ -38,7 +39,12 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   const reports: CompressionReport[] = [];
   for (const target of [...flags.targets].sort((a, b) => b - a)) {
     const start = performance.now();
-    const { result, report } = await compressPreparedWithReport({ model, bytes, external }, prepared, { ...run, budget: { kind: 'flops', fraction: target } }, { estimator });
+    const { result, report } = await compressPreparedWithReport(
+      { model, bytes, external },
+      prepared,
+      { ...run, budget: { kind: 'flops', fraction: target } },
+      { estimator },
+    );
     const seconds = (performance.now() - start) / 1000;
     points.push({
       target,
@@ -53,18 +59,35 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
       seconds,
     });
     reports.push(report);
-    if (flags.keepModels) writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
+    if (flags.keepModels)
+      writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
     if (!flags.quiet) console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
   }
   if (flags.saveStats) saveStatistics(flags.saveStats, prepared, bytes, flags, version);
 
-  const summary = { model: path, calibration: { source: flags.calib, samples: calibration.count }, prepareSeconds: prepared.timings, points, reports };
+  const summary = {
+    model: path,
+    calibration: { source: flags.calib, samples: calibration.count },
+    prepareSeconds: prepared.timings,
+    points,
+    reports,
+  };
   if (flags.json === '-') console.log(JSON.stringify(summary, null, 2));
   else if (!flags.quiet) console.log(formatSweep(points));
   if (flags.json && flags.json !== '-') writeAtomic(flags.json, JSON.stringify(summary, null, 2) + '\n');
   if (flags.html) {
     const last = reports.length - 1;
-    writeAtomic(flags.html, renderHtmlReport({ title: `idprune sweep: ${basename(path)}`, report: reports[last], sweep: points, chosen: last, model: { path, inputs }, data: { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels } }));
+    writeAtomic(
+      flags.html,
+      renderHtmlReport({
+        title: `idprune sweep: ${basename(path)}`,
+        report: reports[last],
+        sweep: points,
+        chosen: last,
+        model: { path, inputs },
+        data: { calibration: flags.calib, evaluation: flags.eval, labels: flags.labels },
+      }),
+    );
     if (flags.json !== '-' && !flags.quiet) console.log(`wrote ${flags.html}`);
   }
 }

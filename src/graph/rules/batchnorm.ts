@@ -6,8 +6,10 @@ registerRule('BatchNormalization', {
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('BatchNormalization reads the channels as a parameter');
-    if (arrival.layout.axis !== 1 || arrival.layout.block !== 1) return block('BatchNormalization channels are not on axis 1');
-    if (!node.input.slice(1, 5).every((name) => ctx.constant(name))) return block('BatchNormalization parameters are computed at run time');
+    if (arrival.layout.axis !== 1 || arrival.layout.block !== 1)
+      return block('BatchNormalization channels are not on axis 1');
+    if (!node.input.slice(1, 5).every((name) => ctx.constant(name)))
+      return block('BatchNormalization parameters are computed at run time');
     const passed = passFirstOutput(ctx, arrival);
     if (passed.kind !== 'pass') return passed;
     return { ...passed, slices: [1, 2, 3, 4].map((input) => perChannel(arrival, input, 0)) };

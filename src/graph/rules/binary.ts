@@ -12,6 +12,10 @@ import { passElementwise } from './broadcast.ts';
 registerRule(['Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'], {
   visit(ctx, arrival) {
     const inputs = ctx.index.nodes[arrival.node].input;
-    return passElementwise(ctx, arrival, inputs.map((_, i) => i).filter((i) => i !== arrival.input));
+    return passElementwise(
+      ctx,
+      arrival,
+      inputs.map((_, i) => i).filter((i) => i !== arrival.input),
+    );
   },
 });

@@ -19,7 +19,8 @@ function operandTerms(ctx: RuleContext, arrival: Arrival, index: number): Operan
   const terms: OperandTerms = { slices: [], sameSpace: [] };
   if (!name) return terms;
   const outRank = rankOf(ctx, node.output[0]);
-  if (outRank === undefined || rankOf(ctx, arrival.tensor) !== outRank) return block(`${node.opType} broadcasts the channel tensor to another rank`);
+  if (outRank === undefined || rankOf(ctx, arrival.tensor) !== outRank)
+    return block(`${node.opType} broadcasts the channel tensor to another rank`);
   if (!ctx.constant(name)) {
     const shape = ctx.shapes.get(name);
     const axis = shape ? arrival.layout.axis - (outRank - shape.length) : -1;
@@ -34,7 +35,8 @@ function operandTerms(ctx: RuleContext, arrival: Arrival, index: number): Operan
   const full = channelAxisSize(ctx, arrival);
   // One entry is a broadcast, even where the tensor holds a single channel.
   if (size === full && size !== 1) return { ...terms, slices: [perChannel(arrival, index, axis)] };
-  if (size !== 1) return block(`${node.opType} constant operand has ${size} entries on the channel axis, expected 1 or ${full}`);
+  if (size !== 1)
+    return block(`${node.opType} constant operand has ${size} entries on the channel axis, expected 1 or ${full}`);
   return terms;
 }
 

@@ -13,7 +13,8 @@ registerRule('Concat', {
     const node = nodeAt(ctx, arrival);
     const rank = rankOf(ctx, arrival.tensor);
     if (rank === undefined) return block('Concat input shape is unknown');
-    if (node.input.filter((name) => name === arrival.tensor).length > 1) return block('Concat reads the same channels twice');
+    if (node.input.filter((name) => name === arrival.tensor).length > 1)
+      return block('Concat reads the same channels twice');
     let axis = intAttr(node, 'axis', 0);
     if (axis < 0) axis += rank;
     const layout = arrival.layout;
@@ -24,12 +25,17 @@ registerRule('Concat', {
         if (size === undefined) return block(`Concat input "${name}" has an unknown size on the channel axis`);
         before += size;
       }
-      return { kind: 'pass', outputs: [{ name: node.output[0], layout: { ...layout, offset: before + (layout.offset ?? 0) } }] };
+      return {
+        kind: 'pass',
+        outputs: [{ name: node.output[0], layout: { ...layout, offset: before + (layout.offset ?? 0) } }],
+      };
     }
     const others = node.input.filter((_, i) => i !== arrival.input);
     const constants = others.filter((name) => ctx.constant(name));
     const slices = constants.map((name) => perChannel(arrival, node.input.indexOf(name), layout.axis));
-    if (constants.some((name) => ctx.constantDims(name)?.[layout.axis] !== ctx.shapes.get(arrival.tensor)?.[layout.axis])) {
+    if (
+      constants.some((name) => ctx.constantDims(name)?.[layout.axis] !== ctx.shapes.get(arrival.tensor)?.[layout.axis])
+    ) {
       return block('Concat constant operand does not carry the channels');
     }
     const sameSpace = others.filter((name) => !ctx.constant(name));

@@ -26,7 +26,8 @@ registerRule(
       if (!key || !value || rankOf(ctx, query) !== 3 || rankOf(ctx, key) !== 3 || rankOf(ctx, value) !== 3) {
         return block('MultiHeadAttention with packed Q/K/V or a key/value cache');
       }
-      if (node.output.slice(1).some((name) => name && ctx.index.consumers.has(name))) return block('MultiHeadAttention returns a key/value cache');
+      if (node.output.slice(1).some((name) => name && ctx.index.consumers.has(name)))
+        return block('MultiHeadAttention returns a key/value cache');
       const heads = intAttr(node, 'num_heads', 0);
       const visit = headsOf(ctx, arrival.tensor, arrival.layout, heads);
       if (visit) return visit;
@@ -34,7 +35,13 @@ registerRule(
       const slices: ConstantSlice[] = [];
       if (node.input[3]) {
         if (!ctx.constant(node.input[3])) return block('MultiHeadAttention bias is computed at run time');
-        slices.push({ node: arrival.node, input: 3, axis: 0, block: arrival.layout.block, offset: arrival.input * hidden });
+        slices.push({
+          node: arrival.node,
+          input: 3,
+          axis: 0,
+          block: arrival.layout.block,
+          offset: arrival.input * hidden,
+        });
       }
       return {
         kind: 'pass',
@@ -85,11 +92,18 @@ registerRule(
 );
 
 /** The arriving channels as heads: undefined when they already are, else a regroup or a reason. */
-function headsOf(ctx: Parameters<typeof rankOf>[0], tensor: string, layout: { axis: number; block: number; offset?: number }, heads: number): Visit | undefined {
+function headsOf(
+  ctx: Parameters<typeof rankOf>[0],
+  tensor: string,
+  layout: { axis: number; block: number; offset?: number },
+  heads: number,
+): Visit | undefined {
   const hidden = ctx.shapes.get(tensor)?.[2];
-  if (!hidden || heads < 1 || layout.axis !== 2 || (layout.offset ?? 0) !== 0) return block('attention input channels are not the last axis of [batch, tokens, hidden]');
+  if (!hidden || heads < 1 || layout.axis !== 2 || (layout.offset ?? 0) !== 0)
+    return block('attention input channels are not the last axis of [batch, tokens, hidden]');
   const headSize = hidden / heads;
   if (layout.block === headSize) return undefined;
-  if (Number.isInteger(headSize) && headSize % layout.block === 0) return { kind: 'regroup', unit: headSize / layout.block };
+  if (Number.isInteger(headSize) && headSize % layout.block === 0)
+    return { kind: 'regroup', unit: headSize / layout.block };
   return block(`attention heads of ${headSize} entries do not hold whole channels of ${layout.block}`);
 }

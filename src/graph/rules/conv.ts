@@ -24,6 +24,11 @@ registerRule('Conv', {
     if (bias && !ctx.constant(bias)) return block('depthwise Conv bias is computed at run time');
     const slices = [perChannel(arrival, 1, 0)];
     if (bias) slices.push(perChannel(arrival, 2, 0));
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }], slices, groups: [arrival.node] };
+    return {
+      kind: 'pass',
+      outputs: [{ name: node.output[0], layout: arrival.layout }],
+      slices,
+      groups: [arrival.node],
+    };
   },
 });

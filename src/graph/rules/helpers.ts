@@ -11,7 +11,9 @@ export function nodeAt(ctx: RuleContext, arrival: Arrival | number): NodeProto {
 /** Passes the space unchanged to the node's first output; other outputs must be unused. */
 export function passFirstOutput(ctx: RuleContext, arrival: Arrival): Visit {
   const node = nodeAt(ctx, arrival);
-  const extraUsed = node.output.slice(1).some((name) => name && (ctx.index.consumers.has(name) || ctx.index.graphOutputs.has(name)));
+  const extraUsed = node.output
+    .slice(1)
+    .some((name) => name && (ctx.index.consumers.has(name) || ctx.index.graphOutputs.has(name)));
   if (extraUsed) return block(`${node.opType} uses a secondary output`);
   return { kind: 'pass', outputs: [{ name: node.output[0], layout: arrival.layout }] };
 }

@@ -33,11 +33,18 @@ registerRule('MatMul', {
   },
 });
 
-function batched(ctx: Parameters<typeof rankOf>[0], input: string, output: string, other: string, layout: { axis: number; block: number; offset?: number }): Visit {
+function batched(
+  ctx: Parameters<typeof rankOf>[0],
+  input: string,
+  output: string,
+  other: string,
+  layout: { axis: number; block: number; offset?: number },
+): Visit {
   const rank = rankOf(ctx, input);
   if (rank === undefined || rank < 3 || rankOf(ctx, output) !== rank || rankOf(ctx, other) !== rank) {
     return block('MatMul of two activations of different ranks');
   }
-  if (layout.axis >= rank - 2 || layout.block !== 1) return block('MatMul of two activations contracts or mixes the channels');
+  if (layout.axis >= rank - 2 || layout.block !== 1)
+    return block('MatMul of two activations contracts or mixes the channels');
   return { kind: 'pass', outputs: [{ name: output, layout }], sameSpace: [other] };
 }

@@ -37,7 +37,13 @@ registerRule('Reshape', {
     if (leading && outShape.length === axis + 1 && outShape[axis] === product(inShape.slice(axis))) {
       const inner = product(inShape.slice(axis + 1));
       layout = { axis, block: arrival.layout.block * inner, offset: offset * inner };
-    } else if (leading && whole && outShape.length === inShape.length + 1 && outShape[axis] * outShape[axis + 1] === inShape[axis] && same(inShape.slice(axis + 1), outShape.slice(axis + 2))) {
+    } else if (
+      leading &&
+      whole &&
+      outShape.length === inShape.length + 1 &&
+      outShape[axis] * outShape[axis + 1] === inShape[axis] &&
+      same(inShape.slice(axis + 1), outShape.slice(axis + 2))
+    ) {
       const split = splitBlock(arrival.layout.block, outShape[axis + 1]);
       if (split.kind !== 'pass') return split;
       layout = { axis, block: 1 };
@@ -64,11 +70,16 @@ registerRule('Reshape', {
 
 /** True when the two shapes differ only by axes of size 1 (a Squeeze or Unsqueeze written as a Reshape). */
 function onlySingletonsMove(a: readonly number[], b: readonly number[]): boolean {
-  return same(a.filter((d) => d !== 1), b.filter((d) => d !== 1));
+  return same(
+    a.filter((d) => d !== 1),
+    b.filter((d) => d !== 1),
+  );
 }
 
-const nonSingletonIndex = (shape: readonly number[], axis: number) => shape.slice(0, axis).filter((d) => d !== 1).length;
-const nonSingletonAxis = (shape: readonly number[], index: number) => shape.findIndex((d, i) => d !== 1 && nonSingletonIndex(shape, i) === index);
+const nonSingletonIndex = (shape: readonly number[], axis: number) =>
+  shape.slice(0, axis).filter((d) => d !== 1).length;
+const nonSingletonAxis = (shape: readonly number[], index: number) =>
+  shape.findIndex((d, i) => d !== 1 && nonSingletonIndex(shape, i) === index);
 
 /** Splitting entries of `block` per channel into an axis of `size`: exact, or channels grouped by size / block. */
 function splitBlock(blockSize: number, size: number): Visit {

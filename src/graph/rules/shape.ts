@@ -16,7 +16,10 @@ registerRule('Shape', {
     const channelEntry = arrival.layout.axis - (start < 0 ? start + rank : start);
     for (const reader of ctx.index.consumers.get(node.output[0]) ?? []) {
       const gather = ctx.index.nodes[reader];
-      const indices = gather.opType === 'Gather' && gather.input[0] === node.output[0] ? ctx.index.constants.get(gather.input[1]) : undefined;
+      const indices =
+        gather.opType === 'Gather' && gather.input[0] === node.output[0]
+          ? ctx.index.constants.get(gather.input[1])
+          : undefined;
       const picked = indices ? readIntTensor(indices) : undefined;
       if (!picked || picked.some((i) => i === channelEntry || i === channelEntry - rank)) {
         return block('Shape: the channel count is used in a computation at run time');

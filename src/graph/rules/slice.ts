@@ -13,7 +13,8 @@ registerRule('Slice', {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('the channels arrive as Slice bounds');
     const constants = node.input.slice(1).map((name) => (name ? ctx.index.constants.get(name) : undefined));
-    if (node.input.length < 3 || node.input.slice(1).some((name, i) => name && !constants[i])) return block('Slice bounds are computed at run time');
+    if (node.input.length < 3 || node.input.slice(1).some((name, i) => name && !constants[i]))
+      return block('Slice bounds are computed at run time');
     const [starts, ends, axesInput, stepsInput] = constants.map((t) => (t ? readIntTensor(t) : undefined));
     const rank = rankOf(ctx, arrival.tensor) ?? 0;
     const axes = (axesInput ?? starts!.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
@@ -31,7 +32,8 @@ registerRule('Slice', {
       const at = Math.min(Math.max(raw < 0 ? raw + size : raw, 0), size);
       if (at > first && at < last) return undefined;
       // A bound past the space moves down; one counted from the end already does; one at the end stays there.
-      if (at >= last && raw >= 0 && raw < size) shapeEntries.push({ node: arrival.node, input, position: i, block: layout.block });
+      if (at >= last && raw >= 0 && raw < size)
+        shapeEntries.push({ node: arrival.node, input, position: i, block: layout.block });
       if (at <= first && raw < 0) return undefined;
       return at;
     };

@@ -9,6 +9,9 @@ registerRule('Transpose', {
     if (arrival.layout.block !== 1) return block('Transpose of a flattened channel axis');
     const rank = rankOf(ctx, arrival.tensor) ?? 0;
     const perm = intsAttr(node, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
-    return { kind: 'pass', outputs: [{ name: node.output[0], layout: { ...arrival.layout, axis: perm.indexOf(arrival.layout.axis) } }] };
+    return {
+      kind: 'pass',
+      outputs: [{ name: node.output[0], layout: { ...arrival.layout, axis: perm.indexOf(arrival.layout.axis) } }],
+    };
   },
 });

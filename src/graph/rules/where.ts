@@ -11,7 +11,9 @@ registerRule('Where', {
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
     if (arrival.input === 0) return block('Where reads the channels as its condition');
-    const condition = ctx.constant(node.input[0]) ? ctx.index.constants.get(node.input[0])!.dims.map(Number) : ctx.shapes.get(node.input[0]);
+    const condition = ctx.constant(node.input[0])
+      ? ctx.index.constants.get(node.input[0])!.dims.map(Number)
+      : ctx.shapes.get(node.input[0]);
     const rank = rankOf(ctx, node.output[0]);
     if (!condition || rank === undefined) return block('Where condition shape is unknown');
     const axis = arrival.layout.axis - (rank - condition.length);

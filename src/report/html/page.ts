@@ -9,7 +9,10 @@ import { pageData } from './view.ts';
  * JSON.parse reads it back unchanged. U+2028/2029 too, for tools that read it as JavaScript.
  */
 export function scriptSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&'\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[<>&'\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Refuses script text the HTML parser would not end where we mean it to. */

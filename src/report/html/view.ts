@@ -77,7 +77,8 @@ export function formatError(e: number | null): string {
   return e < 1e-3 ? e.toExponential(1) : e.toFixed(4);
 }
 
-const shortDate = (iso: string) => (/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : iso);
+const shortDate = (iso: string) =>
+  /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : iso;
 const names = (list: string[]) => (list.length ? list.join(', ') : '–');
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
 
@@ -100,19 +101,47 @@ function cards(report: CompressionReport): Card[] {
   const { before, after, evaluation, latency } = report;
   const channels = (key: 'channels' | 'kept') => report.spaces.reduce((sum, s) => sum + s[key], 0);
   const list: Card[] = [
-    { label: 'FLOPs', value: percent(after.flops / before.flops), note: `${count(before.flops)} → ${count(after.flops)} MACs per sample` },
-    { label: 'Parameters', value: percent(after.params / before.params), note: `${count(before.params)} → ${count(after.params)}` },
-    { label: 'Channels', value: `${channels('kept')} of ${channels('channels')}`, note: `in ${plural(report.spaces.length, 'channel space')}` },
+    {
+      label: 'FLOPs',
+      value: percent(after.flops / before.flops),
+      note: `${count(before.flops)} → ${count(after.flops)} MACs per sample`,
+    },
+    {
+      label: 'Parameters',
+      value: percent(after.params / before.params),
+      note: `${count(before.params)} → ${count(after.params)}`,
+    },
+    {
+      label: 'Channels',
+      value: `${channels('kept')} of ${channels('channels')}`,
+      note: `in ${plural(report.spaces.length, 'channel space')}`,
+    },
   ];
   if (evaluation) {
-    list.push({ label: 'Agreement', value: percent(evaluation.agreement, 2), note: `same top-1 on ${plural(evaluation.samples, 'held-out sample')}` });
+    list.push({
+      label: 'Agreement',
+      value: percent(evaluation.agreement, 2),
+      note: `same top-1 on ${plural(evaluation.samples, 'held-out sample')}`,
+    });
     if (evaluation.accuracy) {
-      list.push({ label: 'Accuracy', value: percent(evaluation.accuracy.candidate, 2), note: `original ${percent(evaluation.accuracy.original, 2)}` });
+      list.push({
+        label: 'Accuracy',
+        value: percent(evaluation.accuracy.candidate, 2),
+        note: `original ${percent(evaluation.accuracy.original, 2)}`,
+      });
     }
-    list.push({ label: 'Output cosine', value: evaluation.cosine.toFixed(4), note: `relative L2 ${evaluation.relativeL2.toPrecision(3)}, max |Δ| ${evaluation.maxAbsDifference.toPrecision(3)}` });
+    list.push({
+      label: 'Output cosine',
+      value: evaluation.cosine.toFixed(4),
+      note: `relative L2 ${evaluation.relativeL2.toPrecision(3)}, max |Δ| ${evaluation.maxAbsDifference.toPrecision(3)}`,
+    });
   }
   if (latency) {
-    list.push({ label: 'Latency ratio', value: latency.ratio.toFixed(3), note: `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms, median of ${latency.runs} runs` });
+    list.push({
+      label: 'Latency ratio',
+      value: latency.ratio.toFixed(3),
+      note: `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms, median of ${latency.runs} runs`,
+    });
   }
   return list;
 }
@@ -126,21 +155,27 @@ function details(input: HtmlReportInput): [string, string][] {
     rows.push(['Inputs', model.inputs.map((i) => `${i.name}: ${i.type} ${dims(i.dims)}`).join('; ')]);
   }
   const passes = plural(report.passesOverData, 'pass');
-  rows.push(['Calibration', `${plural(report.calibrationSamples, 'sample')}${data?.calibration ? ` from ${data.calibration}` : ''}${report.mirrored ? ' and their mirror images' : ''}, ${passes} over the data`]);
-  if (data?.evaluation) rows.push(['Evaluation data', data.labels ? `${data.evaluation}, labels ${data.labels}` : data.evaluation]);
+  rows.push([
+    'Calibration',
+    `${plural(report.calibrationSamples, 'sample')}${data?.calibration ? ` from ${data.calibration}` : ''}${report.mirrored ? ' and their mirror images' : ''}, ${passes} over the data`,
+  ]);
+  if (data?.evaluation)
+    rows.push(['Evaluation data', data.labels ? `${data.evaluation}, labels ${data.labels}` : data.evaluation]);
   rows.push(
     ['Target', report.target],
     ['Mode', report.mode],
     ['Allocation', report.allocation],
-    ['Kept counts', report.roundTo > 1 ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}` : 'any'],
+    [
+      'Kept counts',
+      report.roundTo > 1
+        ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}`
+        : 'any',
+    ],
   );
   if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);
   if (report.search) rows.push(['Search', describeSearch(report.search)]);
   if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate, report.search?.metric)]);
-  rows.push(
-    ['Tool', `${report.tool.name} ${report.tool.version}`],
-    ['Date', report.date],
-  );
+  rows.push(['Tool', `${report.tool.name} ${report.tool.version}`], ['Date', report.date]);
   return rows;
 }
 
@@ -189,7 +224,11 @@ function spaceTable(report: CompressionReport): Table {
 function timings(report: CompressionReport): PageData['timings'] {
   const entries = Object.entries(report.timingsSeconds);
   const total = entries.reduce((sum, [, s]) => sum + s, 0);
-  return { stages: entries.map(([stage]) => stage), seconds: entries.map(([, s]) => s), total: `${total.toFixed(1)} s` };
+  return {
+    stages: entries.map(([stage]) => stage),
+    seconds: entries.map(([, s]) => s),
+    total: `${total.toFixed(1)} s`,
+  };
 }
 
 type Metric = 'agreement' | 'estimated' | 'accuracy' | 'latencyRatio' | 'params';
@@ -216,11 +255,28 @@ function sweepView(sweep: SweepPoint[], chosen: number | undefined): SweepView {
     series,
     chosen: pick && {
       label: `chosen: target ${pick.target}`,
-      points: SERIES.filter((s) => series.some((t) => t.label === s.label) && pick[s.key] !== undefined).map((s) => ({ x: pick.flops, y: pick[s.key]! })),
+      points: SERIES.filter((s) => series.some((t) => t.label === s.label) && pick[s.key] !== undefined).map((s) => ({
+        x: pick.flops,
+        y: pick[s.key]!,
+      })),
     },
-    tooltips: order.map((i) => `target ${sweep[i].target}: FLOPs ${percent(sweep[i].flops)}${i === chosen ? ' (chosen)' : ''}`),
+    tooltips: order.map(
+      (i) => `target ${sweep[i].target}: FLOPs ${percent(sweep[i].flops)}${i === chosen ? ' (chosen)' : ''}`,
+    ),
     table: {
-      header: ['Target', 'FLOPs', 'Parameters', 'Agreement', 'Estimated', 'Accuracy', 'Cosine', 'Deviation', 'Latency ratio', 'Time', ''],
+      header: [
+        'Target',
+        'FLOPs',
+        'Parameters',
+        'Agreement',
+        'Estimated',
+        'Accuracy',
+        'Cosine',
+        'Deviation',
+        'Latency ratio',
+        'Time',
+        '',
+      ],
       numeric: [true, true, true, true, true, true, true, true, true, true, false],
       rows: sweep.map((p, i) => ({
         cells: [
