@@ -1,5 +1,5 @@
 import { selectionMatrix } from '../src/compress/interpolation.ts';
-import { readTensors } from '../src/compress/pipeline.ts';
+import { readTensors } from '../src/compress/space-tensors.ts';
 import type { SpaceDecision } from '../src/compress/surgery.ts';
 import { neuronCount, neuronsOf } from '../src/compress/units.ts';
 import type { Analysis } from '../src/graph/analysis.ts';
@@ -32,7 +32,10 @@ export function magnitudeKeep(analysis: Analysis, space: ChannelSpace, k: number
 
 export function randomKeep(channels: number, k: number, seed: number): number[] {
   let state = seed >>> 0;
-  const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
   return topK(Float64Array.from({ length: channels }, next), k);
 }
 

@@ -118,7 +118,10 @@ function outputsKept(node: number, values: Float64Array, decisions: readonly Spa
   return vector.data;
 }
 
-/** The consumer's output axis in its weight and the shape of a bias added to its output; undefined where no bias folds in. */
+/**
+ * The consumer's output axis in its weight and the shape of a bias added to its output; undefined where no bias folds
+ * in.
+ */
 function foldAxes(analysis: Analysis, c: Consumer): { output: number; biasDims: (n: number) => number[] } | undefined {
   const node = analysis.index.nodes[c.node];
   const rank = analysis.index.constants.get(node.input[c.weight.input])!.dims.length;
@@ -135,7 +138,9 @@ function squaredNorms(weight: FloatArray, axis: number): Float64Array {
   const size = weight.dims[axis];
   const inner = weight.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const norms = new Float64Array(size);
-  weight.data.forEach((v, i) => (norms[Math.floor(i / inner) % size] += v * v));
+  weight.data.forEach((v, i) => {
+    norms[Math.floor(i / inner) % size] += v * v;
+  });
   return norms;
 }
 
@@ -204,7 +209,7 @@ function withBiases(model: ModelProto, shifts: Map<number, Shift>): ModelProto {
     const constant = `${output}__bias_peer`;
     producer.output[0] = before;
     graph.initializer.push(floatTensor(constant, shift.dims(shift.values.length), shift.values, shift.type));
-    graph.node.splice(node + 1, 0, makeNode('Add', [before, constant], [output], {}, `${producer.name}__bias_peer`));
+    graph.node.splice(node + 1, 0, makeNode('Add', [before, constant], [output], {}, `${output}__bias_peer_add`));
   }
   return model;
 }

@@ -1,12 +1,15 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
-// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled] [round-to-1] [peers]
+// Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled]
+// [round-to-1] [peers]
 // With `peers`, also writes <output>.magnitude.onnx and <output>.random.onnx: those selections at
 // the same per-layer sizes, with the same interpolation and refits, and <output>.flap.onnx, the
 // FLAP-style peer at those sizes (after the timed compression).
 import { writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
-import { compressPrepared, type CorrectionMode, prepareCompression } from '../src/compress/pipeline.ts';
+import { compressPrepared } from '../src/compress/pipeline.ts';
+import type { CorrectionMode } from '../src/compress/options.ts';
+import { prepareCompression } from '../src/compress/prepare.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';

@@ -5,14 +5,17 @@
 // child process with a time budget, so one slow or crashing model never stops the run.
 // Writes bench/coverage.md and bench/coverage.json.
 //
-// Usage: tsx bench/coverage.ts [folder] [--models a,b] [--budget-s N (per step, default 180)] [--plain-only a,b] | --render
+// Usage: tsx bench/coverage.ts [folder] [--models a,b] [--budget-s N (per step, default 180)] [--plain-only a,b] |
+// --render
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { makeDataset, sampleDims } from '../src/calibrate/dataset.ts';
 import { type NdArray, parseNpy } from '../src/data/npy.ts';
-import { type CorrectionMode, compressModel, readTensors } from '../src/compress/pipeline.ts';
+import type { CorrectionMode } from '../src/compress/options.ts';
+import { compressModel } from '../src/compress/pipeline.ts';
+import { readTensors } from '../src/compress/space-tensors.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
 import { type Matrix, zeros } from '../src/linalg/matrix.ts';
@@ -196,14 +199,51 @@ async function worker(job: Job) {
 // ---------------------------------------------------------------------------------------------
 // Orchestrator.
 
-interface Outcome {
-  result?: Record<string, any>;
+/** analyzeJob's result, read back from the worker's JSON. */
+interface AnalyzeResult {
+  error?: string;
+  spaces: number;
+  prunable: number;
+  prunableFlopsShare: number;
+  keepAllRelL2?: number;
+  keepAllError?: string;
+  notPrunableReasons: Record<string, number>;
+}
+
+/** compressOnce's result, or the error that stopped it. */
+interface CompressAttempt {
+  error?: string;
+  seconds: number;
+  flopsFraction?: number;
+  runs?: boolean;
+  finite?: boolean;
+  runError?: string;
+  outputAnalysisError?: string;
+}
+
+/** compressJob's result: where TARGET is not reachable, the minimum and an attempt at FALLBACK_TARGET. */
+interface CompressJobResult extends CompressAttempt {
+  minReachable?: number;
+  fallback?: CompressAttempt;
+}
+
+interface Outcome<R> {
+  result?: R;
   error?: string;
   timedOut?: boolean;
   wallSeconds: number;
 }
 
-function runJob(job: Job, budgetSeconds: number): Promise<Outcome> {
+/** One model's line of coverage.json. */
+interface Row {
+  model: string;
+  analyze?: Outcome<AnalyzeResult>;
+  corrected?: Outcome<CompressJobResult>;
+  plain?: Outcome<CompressJobResult>;
+  correctedSkipped?: string;
+}
+
+function runJob<R>(job: Job, budgetSeconds: number): Promise<Outcome<R>> {
   return new Promise((resolve) => {
     const start = performance.now();
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], '--worker', JSON.stringify(job)], {
@@ -241,14 +281,14 @@ function flag(name: string): string | undefined {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const sci = (x: number) => x.toExponential(1);
 
-function compressCell(o: Outcome | undefined, note: string[], label: string): string {
+function compressCell(o: Outcome<CompressJobResult> | undefined, note: string[], label: string): string {
   if (!o) return 'not run';
   if (o.error) {
     note.push(`${label}: ${o.error}`);
     return o.timedOut ? `skipped (> budget)` : 'error';
   }
   const r = o.result!;
-  const describe = (c: Record<string, any>) => {
+  const describe = (c: CompressAttempt) => {
     if (c.error) return `error`;
     const flops = c.flopsFraction !== undefined ? c.flopsFraction.toFixed(3) : '?';
     const runs = c.runs ? (c.finite ? 'yes' : 'NOT finite') : 'does not run';
@@ -259,9 +299,10 @@ function compressCell(o: Outcome | undefined, note: string[], label: string): st
     return 'error';
   }
   if (r.minReachable !== undefined) {
+    const fallback = r.fallback!;
     note.push(`${label}: 0.5 not reachable (minimum ${r.minReachable})`);
-    if (r.fallback.error) note.push(`${label} at 0.8: ${r.fallback.error}`);
-    return `unreachable (min ${r.minReachable}); at 0.8: ${describe(r.fallback)}`;
+    if (fallback.error) note.push(`${label} at 0.8: ${fallback.error}`);
+    return `unreachable (min ${r.minReachable}); at 0.8: ${describe(fallback)}`;
   }
   if (r.runError) note.push(`${label}: ${r.runError}`);
   if (r.outputAnalysisError) note.push(`${label}: ${r.outputAnalysisError}`);
@@ -291,7 +332,7 @@ interface Meta {
   totalSeconds: number;
 }
 
-function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
+function writeOutputs(meta: Meta, rows: Row[]) {
   writeFileSync(new URL('./coverage.json', import.meta.url), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
   const plainOnlyText =
     meta.plainOnly.length > 0
@@ -310,18 +351,25 @@ function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
     'npx tsx bench/coverage.ts /tmp/idprune-coverage   # or: npm run coverage -- /tmp/idprune-coverage',
     '```',
     '',
-    `Models: torchvision, **random weights** (\`torch.manual_seed(0)\`, eval mode), ONNX opset 13, input **1×3×${meta.inputResolution}**` +
-      ` (dynamic batch). Calibration: ${meta.calibration.shape.join('×')} ${meta.calibration.dtype} standard normal (seed 0).` +
+    'Models: torchvision, **random weights** (`torch.manual_seed(0)`, eval mode), ONNX opset 13, ' +
+      `input **1×3×${meta.inputResolution}** (dynamic batch). ` +
+      `Calibration: ${meta.calibration.shape.join('×')} ${meta.calibration.dtype} standard normal (seed 0).` +
       ' The numbers describe how idprune handles each structure, not accuracy.',
     '',
     '- **spaces**: prunable / total channel spaces found by `analyzeModel`.',
     "- **prunable FLOPs**: share of the model's MACs (at this input size) in layers that some prunable space scales.",
-    `- **keep-all rel. L2**: surgery keeping every channel of every prunable space with identity interpolation; ‖y − y₀‖/‖y₀‖ of the logits on ${CHECK_SAMPLES} calibration samples (should be < 1e-4).`,
-    `- **compress ${meta.target}**: \`compressModel\` with \`{ kind: 'flops', fraction: ${meta.target} }\` — FLOPs fraction achieved (\`analyzeModel\` of the output) / wall time of \`compressModel\` / whether the output loads in ONNX Runtime and gives finite logits on ${CHECK_SAMPLES} samples. When ${meta.target} is not reachable: the minimum reachable fraction, and a retry at ${meta.fallbackTarget}.`,
+    '- **keep-all rel. L2**: surgery keeping every channel of every prunable space with identity interpolation; ' +
+      `‖y − y₀‖/‖y₀‖ of the logits on ${CHECK_SAMPLES} calibration samples (should be < 1e-4).`,
+    `- **compress ${meta.target}**: \`compressModel\` with \`{ kind: 'flops', fraction: ${meta.target} }\` — ` +
+      'FLOPs fraction achieved (`analyzeModel` of the output) / wall time of `compressModel` / ' +
+      `whether the output loads in ONNX Runtime and gives finite logits on ${CHECK_SAMPLES} samples. ` +
+      `When ${meta.target} is not reachable: the minimum reachable fraction, and a retry at ${meta.fallbackTarget}.`,
     `- Each step ran in a process of its own with a ${meta.budgetSeconds} s budget, one at a time; ${plainOnlyText}.`,
     '- **notes**: why the remaining spaces are left intact (count × reason, names removed), and any error.',
     '',
-    `| model | spaces (prunable/total) | prunable FLOPs | keep-all rel. L2 | compress ${meta.target} corrected: FLOPs / time / finite | compress ${meta.target} plain: FLOPs / time / finite | notes |`,
+    '| model | spaces (prunable/total) | prunable FLOPs | keep-all rel. L2 | ' +
+      `compress ${meta.target} corrected: FLOPs / time / finite | ` +
+      `compress ${meta.target} plain: FLOPs / time / finite | notes |`,
     '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const row of rows) {
@@ -329,7 +377,7 @@ function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
     let spaces = '?';
     let share = '?';
     let keepAll = '?';
-    const a = row.analyze as Outcome | undefined;
+    const a = row.analyze;
     if (a?.error) notes.push(`analysis: ${a.error}`);
     else if (a?.result?.error) notes.push(`analysis: ${a.result.error}`);
     else if (a?.result) {
@@ -339,7 +387,7 @@ function writeOutputs(meta: Meta, rows: Record<string, any>[]) {
       keepAll = r.keepAllRelL2 === undefined ? 'error' : r.keepAllRelL2 === 0 ? '0' : sci(r.keepAllRelL2);
       if (r.keepAllError) notes.push(`keep-all: ${r.keepAllError}`);
       const why = new Map<string, number>();
-      for (const [reason, n] of Object.entries(r.notPrunableReasons as Record<string, number>)) {
+      for (const [reason, n] of Object.entries(r.notPrunableReasons)) {
         const kind = reasonKind(reason);
         why.set(kind, (why.get(kind) ?? 0) + n);
       }
@@ -417,17 +465,17 @@ async function main() {
     totalSeconds: (performance.now() - t0) / 1000,
   });
 
-  const rows: Record<string, any>[] = [];
+  const rows: Row[] = [];
   for (const model of models) {
-    const row: Record<string, any> = { model };
+    const row: Row = { model };
     rows.push(row);
     console.log(`${model}: analysis + keep-everything check`);
-    row.analyze = await runJob({ kind: 'analyze', folder, model }, budget);
+    row.analyze = await runJob<AnalyzeResult>({ kind: 'analyze', folder, model }, budget);
     const modes: CorrectionMode[] = plainOnly.includes(model) ? ['plain'] : ['corrected', 'plain'];
     if (plainOnly.includes(model)) row.correctedSkipped = 'not run in corrected mode (large model, time)';
     for (const mode of modes) {
       console.log(`${model}: compress ${mode}`);
-      row[mode] = await runJob({ kind: 'compress', folder, model, mode }, budget);
+      row[mode] = await runJob<CompressJobResult>({ kind: 'compress', folder, model, mode }, budget);
     }
     console.log(`  ${JSON.stringify(row)}`);
     writeOutputs(meta(), rows);

@@ -23,7 +23,8 @@ for (const fixture of LANGUAGE_FIXTURES) {
     const { measured, kept } = await compressAndMeasure(fixture, original, base, budget, 'corrected', target);
     rows.push({ fixture, target, method: 'idprune corrected', ...measured });
     console.error(
-      `${fixture} ${target}: per-token agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds?.toFixed(1)}s`,
+      `${fixture} ${target}: per-token agreement ${(100 * measured.agreement).toFixed(2)}% ` +
+        `in ${measured.compressSeconds?.toFixed(1)}s`,
     );
     for (const { method, measured: m } of await baselines(fixture, analysis, original, base, kept, false)) {
       rows.push({ fixture, target, method, ...m });
@@ -39,8 +40,10 @@ console.log(
     [
       'A character-level GPT written the nanoGPT way (4 blocks, width 128, 4 heads, learned positions, causal mask by',
       "masked_fill; PyTorch export at opset 14), trained on Reuters-21578 articles from Debian's `weka` examples",
-      '(`scripts/make_gpt_fixture.py`). 256 calibration windows of 64 characters from the training articles; agreement =',
-      'the same next character as the original at each of the 32768 positions of 512 held-out windows from other articles.',
+      '(`scripts/make_gpt_fixture.py`). 256 calibration windows of 64 characters from the training articles; ' +
+        'agreement =',
+      'the same next character as the original at each of the 32768 positions ' +
+        'of 512 held-out windows from other articles.',
       'Baselines use the per-layer sizes of `idprune corrected`. Accuracy does not apply (no labels): "—".',
     ],
     rows,

@@ -133,7 +133,8 @@ async function run(c: Case): Promise<Result> {
     difference: relativeDifference(blocked.result, naive.result),
   };
   console.log(
-    `${c.kernel.padEnd(16)} ${c.shape.padEnd(30)} naive ${naive.seconds.toFixed(3)} s  blocked ${blocked.seconds.toFixed(3)} s  ×${(naive.seconds / blocked.seconds).toFixed(1)}`,
+    `${c.kernel.padEnd(16)} ${c.shape.padEnd(30)} naive ${naive.seconds.toFixed(3)} s  ` +
+      `blocked ${blocked.seconds.toFixed(3)} s  ×${(naive.seconds / blocked.seconds).toFixed(1)}`,
   );
   return result;
 }
@@ -142,7 +143,8 @@ function report(results: readonly Result[], load: { before: number[]; after: num
   const cpu = cpus();
   const rows = results.map(
     (r) =>
-      `| ${r.kernel} | ${r.shape} | ${r.naiveSeconds.toFixed(3)} | ${r.blockedSeconds.toFixed(3)} | **${(r.naiveSeconds / r.blockedSeconds).toFixed(1)}×** | ${r.difference.toExponential(1)} |`,
+      `| ${r.kernel} | ${r.shape} | ${r.naiveSeconds.toFixed(3)} | ${r.blockedSeconds.toFixed(3)} | ` +
+      `**${(r.naiveSeconds / r.blockedSeconds).toFixed(1)}×** | ${r.difference.toExponential(1)} |`,
   );
   return [
     '# Linear algebra kernels: blocked vs. triple loops',
@@ -153,7 +155,8 @@ function report(results: readonly Result[], load: { before: number[]; after: num
     'absolute difference of the two results relative to the largest entry (rounding only).',
     '',
     `Machine: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores, Node ${process.version}, one thread.`,
-    `Load average (1 min) ${load.before[0].toFixed(2)} before and ${load.after[0].toFixed(2)} after the run: the machine is shared, so the`,
+    `Load average (1 min) ${load.before[0].toFixed(2)} before and ${load.after[0].toFixed(2)} after the run: ` +
+      `the machine is shared, so the`,
     'timings carry noise of this order.',
     '',
     '| kernel | shape | naive (s) | blocked (s) | speedup | difference |',

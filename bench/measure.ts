@@ -163,7 +163,9 @@ export async function baselines(
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function writeTable(name: string, title: string, intro: string[], rows: Row[], targetHeader: string): string {
-  const header = `| model | ${targetHeader} | method | FLOPs | params | agreement | accuracy (orig.) | latency ratio | compress time | ÷ one inference pass | passes | peak RSS |`;
+  const header =
+    `| model | ${targetHeader} | method | FLOPs | params | agreement | accuracy (orig.) | latency ratio | ` +
+    'compress time | ÷ one inference pass | passes | peak RSS |';
   const lines = rows.map((r) =>
     [
       r.fixture,
@@ -183,9 +185,11 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
   const markdown = [
     `# ${title}`,
     '',
-    `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${process.platform}, ${process.arch}, Node ${process.version}).`,
+    `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} ` +
+      `(${process.platform}, ${process.arch}, Node ${process.version}).`,
     ...intro,
-    '"latency ratio": the compressed model\'s inference time ÷ the original\'s on one batch of 64 held-out samples in ONNX Runtime',
+    '"latency ratio": the compressed model\'s inference time ÷ the original\'s ' +
+      'on one batch of 64 held-out samples in ONNX Runtime',
     '(CPU), median of 30 interleaved runs in one process.',
     '"÷ one inference pass" divides the whole compression time by the time of one plain inference pass of the',
     'calibration set through the original model, measured in the same process.',
@@ -196,7 +200,7 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
     '',
   ].join('\n');
   writeFileSync(new URL(`./${name}.md`, import.meta.url), markdown);
-  writeFileSync(new URL(`./${name}.json`, import.meta.url), JSON.stringify(rows, null, 2) + '\n');
+  writeFileSync(new URL(`./${name}.json`, import.meta.url), `${JSON.stringify(rows, null, 2)}\n`);
   return markdown;
 }
 

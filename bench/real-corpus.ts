@@ -18,7 +18,9 @@ export type Task =
   | { kind: 'score'; output: string; threshold: number }
   | { kind: 'spectrogram'; output: string };
 
-/** A stateful model run chunk by chunk: `stateOut` of one chunk is fed as `state` to the next, reset where `start` is 1. */
+/**
+ * A stateful model run chunk by chunk: `stateOut` of one chunk is fed as `state` to the next, reset where `start` is 1.
+ */
 export interface Recurrence {
   state: string;
   stateOut: string;
@@ -33,7 +35,8 @@ export interface CorpusModel {
 
 /** The timer head's output is named by its class map. */
 const OWW_TIMER_OUTPUT =
-  '{"1": "1_minute_timer", "2": "5_minute_timer", "3": "10_minute_timer", "4": "20_minute_timer", "5": "30_minute_timer", "6": "1_hour_timer"}';
+  '{"1": "1_minute_timer", "2": "5_minute_timer", "3": "10_minute_timer", ' +
+  '"4": "20_minute_timer", "5": "30_minute_timer", "6": "1_hour_timer"}';
 
 const SILERO: Recurrence = { state: 'state', stateOut: 'stateN', start: 'start' };
 

@@ -15,7 +15,7 @@ export interface SampleSet {
 function sampleAxis(input: InputSpec): number | null {
   if (input.dims.length === 0) return null;
   const axis = input.dims.findIndex((d) => d === null || d === 1);
-  return axis < 0 ? 0 : axis;
+  return Math.max(axis, 0);
 }
 
 function toHost(array: ArraySource, index: number, input: InputSpec, dims: number[]): HostTensor {

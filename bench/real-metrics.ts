@@ -221,7 +221,10 @@ const ssr = (what: 'gender' | 'age'): Metric<number> => ({
 type Box = [number, number, number, number];
 const DETECT_SIZE = [320, 240, 320, 240];
 
-/** Boxes in input pixels: score ≥ 0.65, top 750, then the package's NMS (bottom edge order, overlap over the other box's area ≥ 0.4). */
+/**
+ * Boxes in input pixels: score ≥ 0.65, top 750, then the package's NMS (bottom edge order, overlap over the other
+ * box's area ≥ 0.4).
+ */
 export function decodeFaces(scores: Float32Array, boxes: Float32Array): Box[] {
   const found: { box: Box; score: number }[] = [];
   for (let i = 0; i < scores.length / 2; i++) {

@@ -165,7 +165,12 @@ export function writeReport(records: ModelRecord[], targets: string[], intro: st
     const branches = r.analysis?.branches?.length
       ? ` Analysed and compressed inside the branch every calibration sample takes (${r.analysis.branches.join('; ')}).`
       : '';
-    return `- **${r.id}** (${r.package}, run ${r.date}${r.commit ? ` at ${r.commit}` : ''}): ${r.description}. Metric: ${m?.name ?? 'see bench/real-metrics.ts'}; ${samples}.${branches}`;
+    const commit = r.commit ? ` at ${r.commit}` : '';
+    const metric = m?.name ?? 'see bench/real-metrics.ts';
+    return (
+      `- **${r.id}** (${r.package}, run ${r.date}${commit}): ${r.description}. ` +
+      `Metric: ${metric}; ${samples}.${branches}`
+    );
   });
   const reasons = records
     .filter((r) => r.analysis?.notPrunable && Object.keys(r.analysis.notPrunable).length > 0)
@@ -188,7 +193,7 @@ export function writeReport(records: ModelRecord[], targets: string[], intro: st
     '',
     ...(reasons.length > 0 ? ['## Spaces left intact (most frequent reasons)', '', ...reasons, ''] : []),
   ].join('\n');
-  writeFileSync(mdPath, markdown + '\n');
-  writeFileSync(jsonPath, JSON.stringify(records, null, 2) + '\n');
+  writeFileSync(mdPath, `${markdown}\n`);
+  writeFileSync(jsonPath, `${JSON.stringify(records, null, 2)}\n`);
   return markdown;
 }

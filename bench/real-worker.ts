@@ -12,12 +12,9 @@ import { inlineFixedBranches } from '../src/calibrate/branches.ts';
 import { batches, batchSizeFor, type Dataset, makeDataset } from '../src/calibrate/dataset.ts';
 import type { ArraySource } from '../src/data/npy.ts';
 import { describeReading, type OutputMetric } from '../src/compress/output-error.ts';
-import {
-  compressPrepared,
-  type CompressResult,
-  DEFAULT_BATCH_SIZE,
-  prepareCompression,
-} from '../src/compress/pipeline.ts';
+import { compressPrepared, type CompressResult } from '../src/compress/pipeline.ts';
+import { DEFAULT_BATCH_SIZE } from '../src/compress/options.ts';
+import { prepareCompression } from '../src/compress/prepare.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { measureLatency } from '../src/evaluate/latency.ts';
 import { totalCost } from '../src/graph/cost.ts';
@@ -95,7 +92,10 @@ async function runHeldout(
   return summaries;
 }
 
-/** One plain inference pass over a calibration split, as the library batches it (per sample where the library cannot read the data). */
+/**
+ * One plain inference pass over a calibration split, as the library batches it (per sample where the library cannot
+ * read the data).
+ */
 async function referencePass(
   bytes: Uint8Array,
   inputs: InputSpec[],
@@ -140,7 +140,10 @@ async function analyzeAsCompressed(
   };
 }
 
-/** FLOPs and parameters of the candidate over the original's; the cost model's estimate where the candidate cannot be analysed. */
+/**
+ * FLOPs and parameters of the candidate over the original's; the cost model's estimate where the candidate cannot be
+ * analysed.
+ */
 async function keptCost(
   candidate: Uint8Array,
   result: CompressResult,

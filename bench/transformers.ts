@@ -28,7 +28,8 @@ for (const fixture of TRANSFORMER_FIXTURES.filter((f) => existsSync(fixturePath(
       sizes ??= kept;
       rows.push({ fixture, target, method: `idprune ${mode}`, ...measured });
       console.error(
-        `${fixture} ${target} ${mode}: agreement ${(100 * measured.agreement).toFixed(2)}% in ${measured.compressSeconds.toFixed(1)}s`,
+        `${fixture} ${target} ${mode}: agreement ${(100 * measured.agreement).toFixed(2)}% ` +
+          `in ${measured.compressSeconds.toFixed(1)}s`,
       );
     }
     for (const { method, measured } of await baselines(fixture, analysis, original, base, sizes!, false)) {
@@ -43,8 +44,10 @@ console.log(
     'transformers',
     'Transformer benchmark',
     [
-      'Fixtures from `scripts/make_transformer_fixtures.py`: a ViT on Fashion-MNIST (1000 calibration images from the training',
-      'set, 5000 held-out test images) and a text classifier (see scripts/README.md for its data). Agreement = same top-1 as',
+      'Fixtures from `scripts/make_transformer_fixtures.py`: a ViT on Fashion-MNIST (1000 calibration images ' +
+        'from the training',
+      'set, 5000 held-out test images) and a text classifier (see scripts/README.md for its data). ' +
+        'Agreement = same top-1 as',
       'the original on the held-out set, never used for calibration. FLOPs count the attention scores at the held-out',
       'sequence length. Baselines use the per-layer sizes of `idprune corrected`.',
     ],

@@ -15,7 +15,8 @@ const files =
 const { status, signal } = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { stdio: 'inherit' });
 if (!existsSync(CHROMIUM)) {
   console.log(
-    `\nnote: the HTML report's browser tests were SKIPPED: no Chromium at ${CHROMIUM}. Install it (apt-get install chromium) and run npm test again to include them.`,
+    `\nnote: the HTML report's browser tests were SKIPPED: no Chromium at ${CHROMIUM}. ` +
+      'Install it (apt-get install chromium) and run npm test again to include them.',
   );
 }
 process.exit(status ?? (signal ? 1 : 0));

@@ -85,7 +85,9 @@ export interface CompressOptions extends CompressTargets {
    * on three quarters of it, compared with the original on the quarter it did not see (report.estimate).
    */
   estimate?: boolean;
-  /** Held-out data: the report then holds the agreement with the original (accuracy with labels) and the latency ratio. */
+  /**
+   * Held-out data: the report then holds the agreement with the original (accuracy with labels) and the latency ratio.
+   */
   evaluate?: { data: DataSource; labels?: LabelsSource };
   /** How images, audio or text given by path become the model's inputs (sizes, normalisation, tokenizer). */
   read?: ReadOptions;
@@ -97,7 +99,9 @@ export interface CompressOptions extends CompressTargets {
 export interface CompressResult {
   /** The compressed model as an .onnx file's bytes, its weights inline. */
   model: Uint8Array;
-  /** What changed: sizes before and after, each space's kept channels and error, timings; the command's `--json` report. */
+  /**
+   * What changed: sizes before and after, each space's kept channels and error, timings; the command's `--json` report.
+   */
   report: CompressionReport;
 }
 

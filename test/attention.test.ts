@@ -129,35 +129,38 @@ describe('attention heads', () => {
     });
   }
 
-  it("a head whose output is a multiple of another's is removed with no error, the other head reconstructing it", async () => {
-    const model = selfAttention({});
-    const edit = (name: string, factor: number) => {
-      const index = model.graph!.initializer.findIndex((t) => t.name === name);
-      const w = readFloatTensor(model.graph!.initializer[index]);
-      for (let r = 0; r < HIDDEN; r++)
-        for (let j = 0; j < HEAD_WIDTH; j++) w.data[r * HIDDEN + HEAD_WIDTH + j] = factor * w.data[r * HIDDEN + j];
-      model.graph!.initializer[index] = floatTensor(name, w.dims, w.data);
-    };
-    edit('w_q', 1);
-    edit('w_k', 1);
-    edit('w_v', -2);
-    const calib = floatData([64, TOKENS, HIDDEN], 12);
-    const result = await compressModel(
-      model,
-      (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
-      nodeRuntime,
-      {
-        budget: { kind: 'tolerance', error: 1e-4 },
-        mode: 'plain',
-        roundTo: 1,
-      },
-    );
-    const outcome = result.outcomes.find((o) => o.space.unit === HEAD_WIDTH)!;
-    assert.equal(outcome.kept, 1);
-    const before = await outputs(model, false);
-    const after = await outputs(result.model, false);
-    assert.ok(maxAbsDiff(before, after) < 1e-4 * Math.max(...before.map(Math.abs)));
-  });
+  it(
+    "a head whose output is a multiple of another's is removed with no error, " + 'the other head reconstructing it',
+    async () => {
+      const model = selfAttention({});
+      const edit = (name: string, factor: number) => {
+        const index = model.graph!.initializer.findIndex((t) => t.name === name);
+        const w = readFloatTensor(model.graph!.initializer[index]);
+        for (let r = 0; r < HIDDEN; r++)
+          for (let j = 0; j < HEAD_WIDTH; j++) w.data[r * HIDDEN + HEAD_WIDTH + j] = factor * w.data[r * HIDDEN + j];
+        model.graph!.initializer[index] = floatTensor(name, w.dims, w.data);
+      };
+      edit('w_q', 1);
+      edit('w_k', 1);
+      edit('w_v', -2);
+      const calib = floatData([64, TOKENS, HIDDEN], 12);
+      const result = await compressModel(
+        model,
+        (a) => makeDataset(new Map([['x', calib]]), a.inputs, 'calib'),
+        nodeRuntime,
+        {
+          budget: { kind: 'tolerance', error: 1e-4 },
+          mode: 'plain',
+          roundTo: 1,
+        },
+      );
+      const outcome = result.outcomes.find((o) => o.space.unit === HEAD_WIDTH)!;
+      assert.equal(outcome.kept, 1);
+      const before = await outputs(model, false);
+      const after = await outputs(result.model, false);
+      assert.ok(maxAbsDiff(before, after) < 1e-4 * Math.max(...before.map(Math.abs)));
+    },
+  );
 
   it('with an attention mask, what padding tokens hold does not change the compressed model', async () => {
     const model = selfAttention({ bias: true, mask: true });

@@ -313,54 +313,57 @@ describe('idprune compress', () => {
 });
 
 describe('idprune compress with saved statistics', () => {
-  it('at another budget gives the channels of a run that collected them itself, without the statistics pass', async () => {
-    const saving = await idprune(
-      'compress',
-      path('model.onnx'),
-      '--calib',
-      path('calib.npy'),
-      '-o',
-      path('s5.onnx'),
-      '--target-flops',
-      '0.5',
-      '--save-stats',
-      path('model.stats'),
-    );
-    assert.equal(saving.code, 0, saving.stderr);
-    const reused = await idprune(
-      'compress',
-      path('model.onnx'),
-      '--calib',
-      path('calib.npy'),
-      '-o',
-      path('s7.onnx'),
-      '--target-flops',
-      '0.7',
-      '--stats',
-      path('model.stats'),
-      '--json',
-      path('s7.json'),
-    );
-    assert.equal(reused.code, 0, reused.stderr);
-    const fresh = await idprune(
-      'compress',
-      path('model.onnx'),
-      '--calib',
-      path('calib.npy'),
-      '-o',
-      path('f7.onnx'),
-      '--target-flops',
-      '0.7',
-      '--json',
-      path('f7.json'),
-    );
-    const kept = (file: string) =>
-      JSON.parse(readFileSync(path(file), 'utf8')).spaces.map((s: { kept: number }) => s.kept);
-    assert.deepEqual(kept('s7.json'), kept('f7.json'));
-    assert.equal(JSON.parse(readFileSync(path('s7.json'), 'utf8')).timingsSeconds.statistics, undefined);
-    assert.equal(fresh.code, 0);
-    await assertSameOutputs(path('s7.onnx'), path('f7.onnx'));
-  });
+  it(
+    'at another budget gives the channels of a run that collected them itself, ' + 'without the statistics pass',
+    async () => {
+      const saving = await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('s5.onnx'),
+        '--target-flops',
+        '0.5',
+        '--save-stats',
+        path('model.stats'),
+      );
+      assert.equal(saving.code, 0, saving.stderr);
+      const reused = await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('s7.onnx'),
+        '--target-flops',
+        '0.7',
+        '--stats',
+        path('model.stats'),
+        '--json',
+        path('s7.json'),
+      );
+      assert.equal(reused.code, 0, reused.stderr);
+      const fresh = await idprune(
+        'compress',
+        path('model.onnx'),
+        '--calib',
+        path('calib.npy'),
+        '-o',
+        path('f7.onnx'),
+        '--target-flops',
+        '0.7',
+        '--json',
+        path('f7.json'),
+      );
+      const kept = (file: string) =>
+        JSON.parse(readFileSync(path(file), 'utf8')).spaces.map((s: { kept: number }) => s.kept);
+      assert.deepEqual(kept('s7.json'), kept('f7.json'));
+      assert.equal(JSON.parse(readFileSync(path('s7.json'), 'utf8')).timingsSeconds.statistics, undefined);
+      assert.equal(fresh.code, 0);
+      await assertSameOutputs(path('s7.onnx'), path('f7.onnx'));
+    },
+  );
 
   it('and sweep --keep-models give the model a fresh compress writes at the same target', async () => {
     const swept = await idprune(

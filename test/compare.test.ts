@@ -42,23 +42,26 @@ const close = (actual: number, expected: number) =>
   assert.ok(Math.abs(actual - expected) < 1e-6, `${actual} ≠ ${expected}`);
 
 describe('comparing two models (compareModels)', () => {
-  it("counts the rows whose top-1 class is the same, and the outputs' relative L2, cosine and largest change", async () => {
-    // +0.5 on the third score overtakes the first in the second row only.
-    const rows = [
-      [1, 0, 0],
-      [1, 0, 0.6],
-      [0, 2, 0],
-      [0, 0, 1],
-    ];
-    const c = await compare(3, [0, 0, 0.5], rows);
-    assert.equal(c.samples, 4);
-    assert.equal(c.agreement, 0.75);
-    const norm2 = 7.36;
-    close(c.relativeL2, Math.sqrt(1 / norm2));
-    close(c.cosine, 8.16 / Math.sqrt(norm2 * 9.96));
-    close(c.maxAbsDifference, 0.5);
-    assert.equal(c.accuracy, undefined, 'no labels, no accuracy');
-  });
+  it(
+    'counts the rows whose top-1 class is the same, ' + "and the outputs' relative L2, cosine and largest change",
+    async () => {
+      // +0.5 on the third score overtakes the first in the second row only.
+      const rows = [
+        [1, 0, 0],
+        [1, 0, 0.6],
+        [0, 2, 0],
+        [0, 0, 1],
+      ];
+      const c = await compare(3, [0, 0, 0.5], rows);
+      assert.equal(c.samples, 4);
+      assert.equal(c.agreement, 0.75);
+      const norm2 = 7.36;
+      close(c.relativeL2, Math.sqrt(1 / norm2));
+      close(c.cosine, 8.16 / Math.sqrt(norm2 * 9.96));
+      close(c.maxAbsDifference, 0.5);
+      assert.equal(c.accuracy, undefined, 'no labels, no accuracy');
+    },
+  );
 
   it('reads one probability per row at 0.5, with accuracy against labels', async () => {
     const c = await compare(1, [0.2], [[0.1], [0.4], [0.35], [0.9]], [0, 1, 0, 1]);

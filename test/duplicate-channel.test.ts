@@ -135,41 +135,46 @@ async function outputError(
   return Math.sqrt(diff / norm);
 }
 
-describe('on a real cut (0.7 FLOPs), on the calibration data, the output error orders corrected ≤ plain ≤ no correction', () => {
-  for (const [name, build] of BUILDERS) {
-    it(name, async () => {
-      const original = build();
-      const data = calibrationFor(original, 12);
-      const compress = (mode: 'corrected' | 'plain') =>
-        compressModel(original, ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'), nodeRuntime, {
-          budget: { kind: 'flops', fraction: 0.7 },
-          roundTo: 1,
-          mode,
-          keepCoupled: false,
-          allocation: 'estimated',
-        });
-      const corrected = await compress('corrected');
-      const plain = await compress('plain');
-      // The same channels, dropped with no interpolation.
-      const pruned = plain.outcomes.filter((o) => o.kept < o.space.channels);
-      assert.deepEqual(
-        corrected.outcomes.map((o) => o.keep),
-        plain.outcomes.map((o) => o.keep),
-        'the same channels in both modes',
-      );
-      const dropped = await applySurgery(
-        original,
-        pruned.map((o) => {
-          const t = selectionMatrix(o.space.channels, o.keep);
-          return { space: o.space, keep: o.keep, interpolation: new Map(o.space.consumers.map((c) => [c.reads, t])) };
-        }),
-      );
-      const errors = {
-        corrected: await outputError(original, corrected.model, data),
-        plain: await outputError(original, plain.model, data),
-        none: await outputError(original, dropped, data),
-      };
-      assert.ok(errors.corrected <= errors.plain * 1.0001 && errors.plain <= errors.none, JSON.stringify(errors));
-    });
-  }
-});
+describe(
+  'on a real cut (0.7 FLOPs), on the calibration data, ' +
+    'the output error orders corrected ≤ plain ≤ ' +
+    'no correction',
+  () => {
+    for (const [name, build] of BUILDERS) {
+      it(name, async () => {
+        const original = build();
+        const data = calibrationFor(original, 12);
+        const compress = (mode: 'corrected' | 'plain') =>
+          compressModel(original, ({ inputs }) => makeDataset(new Map([['x', data]]), inputs, 'calib'), nodeRuntime, {
+            budget: { kind: 'flops', fraction: 0.7 },
+            roundTo: 1,
+            mode,
+            keepCoupled: false,
+            allocation: 'estimated',
+          });
+        const corrected = await compress('corrected');
+        const plain = await compress('plain');
+        // The same channels, dropped with no interpolation.
+        const pruned = plain.outcomes.filter((o) => o.kept < o.space.channels);
+        assert.deepEqual(
+          corrected.outcomes.map((o) => o.keep),
+          plain.outcomes.map((o) => o.keep),
+          'the same channels in both modes',
+        );
+        const dropped = await applySurgery(
+          original,
+          pruned.map((o) => {
+            const t = selectionMatrix(o.space.channels, o.keep);
+            return { space: o.space, keep: o.keep, interpolation: new Map(o.space.consumers.map((c) => [c.reads, t])) };
+          }),
+        );
+        const errors = {
+          corrected: await outputError(original, corrected.model, data),
+          plain: await outputError(original, plain.model, data),
+          none: await outputError(original, dropped, data),
+        };
+        assert.ok(errors.corrected <= errors.plain * 1.0001 && errors.plain <= errors.none, JSON.stringify(errors));
+      });
+    }
+  },
+);

@@ -24,7 +24,9 @@ describe('the held-out estimate (--estimate)', () => {
     const split = (keep: (i: number) => boolean) => {
       const rows = Array.from({ length: 64 }, (_, i) => i).filter(keep);
       const data = new Float32Array(8 * rows.length);
-      rows.forEach((i, r) => data.set(sample(i), 8 * r));
+      rows.forEach((i, r) => {
+        data.set(sample(i), 8 * r);
+      });
       return { data, shape: [rows.length, 8] };
     };
     const options = { targetFlops: 0.6, mode: 'plain' as const };
@@ -33,7 +35,11 @@ describe('the held-out estimate (--estimate)', () => {
     assert.equal(report.estimate!.fitSamples, 48);
     assert.match(
       formatCompression(report),
-      /^estimate +\d+\.\d\d% same top-1 \(95% interval [\d.]+%–[\d.]+%\) on 16 calibration samples unseen by a compression fitted on the other 48$/m,
+      new RegExp(
+        /^estimate +\d+\.\d\d% same top-1 \(95% interval [\d.]+%–[\d.]+%\) /.source +
+          /on 16 calibration samples unseen by a compression fitted on the other 48$/.source,
+        'm',
+      ),
     );
 
     // The same, by hand: compress on samples 0, 1, 2, 4, …, compare on 3, 7, 11, ….

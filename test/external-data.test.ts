@@ -34,7 +34,7 @@ describe('external data', () => {
     const blob = externalizeData(model, 'm.data');
     assert.equal(model.graph!.initializer[1].dataLocation, TensorProto_DataLocation.EXTERNAL);
     assert.equal(model.graph!.initializer[1].rawData.byteLength, 0);
-    const found = inlineExternalData(model, (location, offset, length) =>
+    const found = inlineExternalData(model, (_location, offset, length) =>
       blob.slice(offset, offset + (length ?? blob.length - offset)),
     );
     assert.equal(found, true);

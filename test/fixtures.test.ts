@@ -57,17 +57,20 @@ describe('trained fixtures', () => {
     assert.ok(comparison.agreement >= 0.955, `agreement ${comparison.agreement}`);
   });
 
-  it('ResNet at --target-flops 0.8 prunes block-internal channels, keeps residual streams, agrees on ≥ 97%', async () => {
-    const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.8 }, true);
-    assert.ok(flops <= 0.8, `flops ${flops}`);
-    const pruned = prunedSpaces(result);
-    assert.ok(pruned.length >= 3, `${pruned.length} spaces pruned`);
-    assert.ok(
-      result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')),
-      'residual streams stay intact',
-    );
-    assert.ok(comparison.agreement >= 0.97, `agreement ${comparison.agreement}`);
-  });
+  it(
+    'ResNet at --target-flops 0.8 prunes block-internal channels, ' + 'keeps residual streams, agrees on ≥ 97%',
+    async () => {
+      const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.8 }, true);
+      assert.ok(flops <= 0.8, `flops ${flops}`);
+      const pruned = prunedSpaces(result);
+      assert.ok(pruned.length >= 3, `${pruned.length} spaces pruned`);
+      assert.ok(
+        result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')),
+        'residual streams stay intact',
+      );
+      assert.ok(comparison.agreement >= 0.97, `agreement ${comparison.agreement}`);
+    },
+  );
 
   it('ResNet at --target-flops 0.5 with its residual streams pruned agrees on ≥ 94.5%', async () => {
     const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.5 });
@@ -79,19 +82,22 @@ describe('trained fixtures', () => {
     assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
   });
 
-  it('MobileNetV2-style network (depthwise convs, inverted residuals) at --target-flops 0.5 agrees on ≥ 94.5%', async () => {
-    const { result, comparison, flops } = await compressAndCompare('mobilenet', { kind: 'flops', fraction: 0.5 });
-    assert.ok(flops <= 0.5, `flops ${flops}`);
-    assert.ok(
-      prunedSpaces(result).some((o) => o.space.groups.length > 0),
-      'a space through a depthwise Conv is pruned',
-    );
-    assert.ok(
-      prunedSpaces(result).some((o) => o.space.producers.length > 1),
-      'a residual stream is pruned',
-    );
-    assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
-  });
+  it(
+    'MobileNetV2-style network (depthwise convs, inverted residuals) ' + 'at --target-flops 0.5 agrees on ≥ 94.5%',
+    async () => {
+      const { result, comparison, flops } = await compressAndCompare('mobilenet', { kind: 'flops', fraction: 0.5 });
+      assert.ok(flops <= 0.5, `flops ${flops}`);
+      assert.ok(
+        prunedSpaces(result).some((o) => o.space.groups.length > 0),
+        'a space through a depthwise Conv is pruned',
+      );
+      assert.ok(
+        prunedSpaces(result).some((o) => o.space.producers.length > 1),
+        'a residual stream is pruned',
+      );
+      assert.ok(comparison.agreement >= 0.945, `agreement ${comparison.agreement}`);
+    },
+  );
 
   it('ViT (pre-LayerNorm blocks, 4 heads, GELU) at --target-flops 0.5 agrees on ≥ 96%', async () => {
     const { result, comparison, flops } = await compressAndCompare('vit', { kind: 'flops', fraction: 0.5 });

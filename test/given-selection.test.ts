@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
-import { compressPrepared, prepareCompression } from '../src/compress/pipeline.ts';
+import { compressPrepared } from '../src/compress/pipeline.ts';
+import { prepareCompression } from '../src/compress/prepare.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { gemmChain } from './helpers/models.ts';
 import { floatData } from './helpers/run.ts';

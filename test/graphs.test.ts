@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ModelProto } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
-import { compressModel, type CorrectionMode } from '../src/compress/pipeline.ts';
+import { compressModel } from '../src/compress/pipeline.ts';
+import type { CorrectionMode } from '../src/compress/options.ts';
 import { selectionMatrix } from '../src/compress/interpolation.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
@@ -101,12 +102,12 @@ describe('coupled and concatenated spaces', () => {
       const sliced = readFloatTensor(pruned.graph!.initializer.find((t) => t.name === w)!);
       const row = original.data.length / 8;
       assert.equal(sliced.dims[0], keep.length);
-      keep.forEach((c, i) =>
+      keep.forEach((c, i) => {
         assert.deepEqual(
           [...sliced.data.subarray(i * row, (i + 1) * row)],
           [...original.data.subarray(c * row, (c + 1) * row)].map(Math.fround),
-        ),
-      );
+        );
+      });
     }
     assert.deepEqual((await run(pruned, 'x', x)).dims, [16, 3, 6, 6]);
   });
@@ -210,13 +211,17 @@ describe('coupled and concatenated spaces', () => {
     assert.deepEqual(placeOf(producedBy(spaces, model, 'b'), 'part'), { axis: 1, block: 1, offset: 3 });
   });
 
-  it('squeeze-and-excitation: the gate couples the main path with the excitation Conv, the squeeze is a space of its own', async () => {
-    const model = squeezeExcitation();
-    const spaces = await spacesOf(model);
-    assert.equal(producedBy(spaces, model, 'main'), producedBy(spaces, model, 'excite'));
-    assert.ok(producedBy(spaces, model, 'main').prunable);
-    assert.ok(producedBy(spaces, model, 'squeeze').prunable);
-  });
+  it(
+    'squeeze-and-excitation: the gate couples the main path with the excitation Conv, ' +
+      'the squeeze is a space of its own',
+    async () => {
+      const model = squeezeExcitation();
+      const spaces = await spacesOf(model);
+      assert.equal(producedBy(spaces, model, 'main'), producedBy(spaces, model, 'excite'));
+      assert.ok(producedBy(spaces, model, 'main').prunable);
+      assert.ok(producedBy(spaces, model, 'squeeze').prunable);
+    },
+  );
 
   it('a space read inside an If branch stays intact; the others are pruned', async () => {
     const model = withIfNode();
@@ -234,13 +239,16 @@ describe('coupled and concatenated spaces', () => {
     assert.ok(space.slices.some((s) => model.graph!.node[s.node].name === 'bias_add'));
   });
 
-  it('a Reshape of channels-last activations to tokens keeps the channels last and shrinks the explicit count', async () => {
-    const model = channelsLastTokens();
-    const space = producedBy(await spacesOf(model), model, 'first');
-    assert.deepEqual(placeOf(space, 'tokens'), { axis: 2, block: 1 });
-    const pruned = await applySurgery(model, [
-      { space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) },
-    ]);
-    assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'tokens_shape')!), [-1, 36, 3]);
-  });
+  it(
+    'a Reshape of channels-last activations to tokens ' + 'keeps the channels last and shrinks the explicit count',
+    async () => {
+      const model = channelsLastTokens();
+      const space = producedBy(await spacesOf(model), model, 'first');
+      assert.deepEqual(placeOf(space, 'tokens'), { axis: 2, block: 1 });
+      const pruned = await applySurgery(model, [
+        { space, keep: [1, 2, 6], interpolation: new Map([['pooled', selectionMatrix(8, [1, 2, 6])]]) },
+      ]);
+      assert.deepEqual(readIntTensor(pruned.graph!.initializer.find((t) => t.name === 'tokens_shape')!), [-1, 36, 3]);
+    },
+  );
 });

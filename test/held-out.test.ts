@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeDataset, samplesOf } from '../src/calibrate/dataset.ts';
-import { compressPrepared, prepareCompression } from '../src/compress/pipeline.ts';
+import { compressPrepared } from '../src/compress/pipeline.ts';
+import { prepareCompression } from '../src/compress/prepare.ts';
 import { interpolationMatrix } from '../src/compress/interpolation.ts';
 import { curveThrough, measurementFolds, outputErrorCurves } from '../src/compress/sensitivity.ts';
 import { outputKinds } from '../src/compress/output-error.ts';
@@ -46,7 +47,7 @@ describe('held-out measurements', () => {
       allocation: 'measured',
     });
     await compressPrepared(prepared, { budget: { kind: 'flops', fraction: 0.8 } });
-    const heldOut = prepared.statistics.curves!.get(0)!;
+    const heldOut = prepared.sensitivity.known!.get(0)!;
 
     const products = runtimeProducts(nodeRuntime);
     try {

@@ -22,7 +22,9 @@ const fixture = (name: string) => new URL(`fixtures/${name}`, import.meta.url).p
 const SCREENSHOT = new URL('../docs/report.png', import.meta.url).pathname;
 const EVIL = `</script><img src=x onerror=alert(1)>&"'`;
 
-/** A report as compress builds it, small enough to read: a prunable space, one kept whole and an intact output space. */
+/**
+ * A report as compress builds it, small enough to read: a prunable space, one kept whole and an intact output space.
+ */
 function handReport(name = '/conv1/Conv'): CompressionReport {
   const space = (
     id: number,
@@ -66,7 +68,7 @@ function handReport(name = '/conv1/Conv'): CompressionReport {
 
 /** The JSON in the page's data block, read the way the page reads it. */
 function dataBlock(html: string): { source: { report: CompressionReport } } {
-  const match = /<script type="application\/json" id="report-data">([^]*?)<\/script>/.exec(html);
+  const match = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);
   assert.ok(match, 'the page has a data block');
   return JSON.parse(match[1]);
 }
@@ -82,7 +84,7 @@ describe('renderHtmlReport', () => {
   it('puts the report in a JSON block that reads back unchanged, whatever the names hold', () => {
     const report = handReport(EVIL);
     const html = renderHtmlReport({ title: EVIL, report });
-    const block = /id="report-data">([^]*?)<\/script>/.exec(html)![1];
+    const block = /id="report-data">([\s\S]*?)<\/script>/.exec(html)![1];
     assert.doesNotMatch(block, /[<>&']/, 'markup characters are \\u escapes in the data block');
     assert.deepEqual(dataBlock(html).source.report, report);
     assert.ok(!html.includes('<img'), 'the name appears nowhere as markup');
@@ -167,13 +169,22 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     datasets: { label: string; data: P[]; colors: string[] }[];
   }
 
+  /** What these tests read of the page's Chart.js global: a chart's labels and datasets. */
+  interface ChartGlobal<P> {
+    Chart: {
+      getChart(canvas: HTMLElement | null): {
+        data: { labels: string[]; datasets: { label: string; data: P[]; backgroundColor: string[] }[] };
+      };
+    };
+  }
+
   /** A Chart.js chart's datasets, read from its instance in the page. */
   const chartData = <P = number>(page: Page, canvas: string): Promise<ChartData<P>> =>
     page.evaluate((id) => {
-      const chart = (globalThis as any).Chart.getChart(document.getElementById(id));
+      const chart = (globalThis as unknown as ChartGlobal<P>).Chart.getChart(document.getElementById(id));
       return {
         labels: chart.data.labels,
-        datasets: chart.data.datasets.map((d: any) => ({ label: d.label, data: d.data, colors: d.backgroundColor })),
+        datasets: chart.data.datasets.map((d) => ({ label: d.label, data: d.data, colors: d.backgroundColor })),
       };
     }, canvas);
 

@@ -33,7 +33,11 @@ function lowRank(rows: number, cols: number, rank: number, seed: number): Matrix
 
 function permuteColumns(a: Matrix, perm: number[]): Matrix {
   const out = zeros(a.rows, perm.length);
-  for (let i = 0; i < a.rows; i++) perm.forEach((p, j) => (out.data[i * perm.length + j] = get(a, i, p)));
+  for (let i = 0; i < a.rows; i++) {
+    perm.forEach((p, j) => {
+      out.data[i * perm.length + j] = get(a, i, p);
+    });
+  }
   return out;
 }
 
@@ -366,7 +370,8 @@ describe('blocked Cholesky and triangular solves', () => {
       const x = randomMatrix(n, m, 81);
       const forward = Float64Array.from(x.data);
       solveLower(n, m, blockOf(stored, n), blockOf(forward, m));
-      assertBelow(relativeError(naiveMultiply(l, { rows: n, cols: m, data: forward }).data, x.data), 1e-12, 'L Y − X');
+      const product = naiveMultiply(l, { rows: n, cols: m, data: forward });
+      assertBelow(relativeError(product.data, x.data), 1e-12, 'L Y − X');
       const backward = Float64Array.from(x.data);
       solveLowerTransposed(n, m, blockOf(stored, n), blockOf(backward, m));
       assertBelow(
@@ -650,7 +655,8 @@ describe('Cholesky and solves by panels, with products run elsewhere', () => {
       );
     });
 
-    it(`retries an indefinite matrix with a hundredfold ridge, at the ridge solveSymmetric reaches (${engine})`, async () => {
+    const ridge = `at the ridge solveSymmetric reaches (${engine})`;
+    it(`retries an indefinite matrix with a hundredfold ridge, ${ridge}`, async () => {
       const n = 300;
       const eigenvalues = Array.from({ length: n }, (_, i) => (i === 250 ? -3e-7 : (n + 3e-7) / (n - 1)));
       const a = withEigenvalues(eigenvalues, 106);

@@ -99,18 +99,25 @@ describe('mirrored calibration images', () => {
     assert.equal(mirrors(vectors, 'mirror'), false, 'no image input');
   });
 
-  it('a compression of 16 calibration images says it used their mirror images, and counts and splits the images given', async () => {
-    const calib = parseNpy(new Uint8Array(readFileSync(new URL('./fixtures/calib.npy', import.meta.url))), 'calib.npy');
-    const sixteen = { data: (calib.data as Float32Array).subarray(0, 16 * 784), shape: [16, 1, 28, 28] };
-    const vgg = new Uint8Array(readFileSync(new URL('./fixtures/vgg.onnx', import.meta.url)));
-    const { report } = await compress(vgg, sixteen, { targetFlops: 0.7, mode: 'plain', estimate: true });
-    assert.equal(report.mirrored, true);
-    assert.equal(report.calibrationSamples, 16);
-    // The estimate holds out a quarter of the images given, never the mirror of an image it fitted.
-    assert.equal(report.estimate!.samples, 4);
-    assert.equal(report.estimate!.fitSamples, 12);
-    assert.match(formatCompression(report), /^calibration 16 samples and their mirror images,/m);
-    const { report: plain } = await compress(vgg, sixteen, { targetFlops: 0.7, mode: 'plain', augment: 'none' });
-    assert.equal(plain.mirrored, false);
-  });
+  it(
+    'a compression of 16 calibration images says it used their mirror images, ' +
+      'and counts and splits the images given',
+    async () => {
+      const calib = parseNpy(
+        new Uint8Array(readFileSync(new URL('./fixtures/calib.npy', import.meta.url))),
+        'calib.npy',
+      );
+      const sixteen = { data: (calib.data as Float32Array).subarray(0, 16 * 784), shape: [16, 1, 28, 28] };
+      const vgg = new Uint8Array(readFileSync(new URL('./fixtures/vgg.onnx', import.meta.url)));
+      const { report } = await compress(vgg, sixteen, { targetFlops: 0.7, mode: 'plain', estimate: true });
+      assert.equal(report.mirrored, true);
+      assert.equal(report.calibrationSamples, 16);
+      // The estimate holds out a quarter of the images given, never the mirror of an image it fitted.
+      assert.equal(report.estimate!.samples, 4);
+      assert.equal(report.estimate!.fitSamples, 12);
+      assert.match(formatCompression(report), /^calibration 16 samples and their mirror images,/m);
+      const { report: plain } = await compress(vgg, sixteen, { targetFlops: 0.7, mode: 'plain', augment: 'none' });
+      assert.equal(plain.mirrored, false);
+    },
+  );
 });

@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +43,8 @@ describe('the npm package, installed into an empty project', { timeout: 300_000 
   let work: string;
   let project: string;
   let packed: string[];
-  // `npx --no` runs the project's own bin, never a package of that name from the registry; `--` keeps --help and --version from npx.
+  // `npx --no` runs the project's own bin, never a package of that name from the registry; `--` keeps --help and
+  // --version from npx.
   const idprune = (...args: string[]) => run('npx', ['--no', '--', 'idprune', ...args], project);
 
   before(async () => {
@@ -153,7 +145,12 @@ import { compress, inspect } from 'idprune';
 const [modelPath, calibPath] = process.argv.slice(2);
 const { model, report } = await compress(readFileSync(modelPath), calibPath, { targetFlops: 0.5, mode: 'plain' });
 const reread = await inspect(model);
-console.log(JSON.stringify({ bytes: model instanceof Uint8Array, before: report.before.flops, after: report.after.flops, reread: reread.flops }));
+console.log(JSON.stringify({
+  bytes: model instanceof Uint8Array,
+  before: report.before.flops,
+  after: report.after.flops,
+  reread: reread.flops,
+}));
 `,
     );
     const out = succeeded(
@@ -177,7 +174,10 @@ console.log(JSON.stringify({ bytes: model instanceof Uint8Array, before: report.
     writeFileSync(
       join(project, 'check.ts'),
       `import { compress, type CompressResult } from 'idprune';
-export const result: Promise<CompressResult> = compress(new Uint8Array(), 'calib.npy', { targetFlops: 0.5, mode: 'plain' });
+export const result: Promise<CompressResult> = compress(new Uint8Array(), 'calib.npy', {
+  targetFlops: 0.5,
+  mode: 'plain',
+});
 // @ts-expect-error: a fraction is a number, not a string
 compress('model.onnx', 'calib.npy', { targetFlops: '0.5' });
 `,
@@ -234,7 +234,9 @@ describe('the library API', () => {
     let last = 0;
     const progress = {
       begin: (label: string, total: number) => seen.push(`${label} ${total}`),
-      advance: (done: number) => void (last = done),
+      advance: (done: number) => {
+        last = done;
+      },
       end: () => {},
     };
     await compress(model, path('calib.npy'), { targetFlops: 0.6, progress });

@@ -66,7 +66,12 @@ function recording(): { runtime: Runtime; loaded: ModelProto[] } {
   const loaded: ModelProto[] = [];
   return {
     loaded,
-    runtime: { load: (bytes, options) => (loaded.push(decodeModel(bytes)), nodeRuntime.load(bytes, options)) },
+    runtime: {
+      load: (bytes, options) => {
+        loaded.push(decodeModel(bytes));
+        return nodeRuntime.load(bytes, options);
+      },
+    },
   };
 }
 
@@ -100,26 +105,31 @@ describe('correction passes', () => {
     assert.deepEqual(networkOutputs(loaded[1]).sort(), ['__idprune/pruned/c2', '__idprune/pruned/r2', 'c2', 'r2']);
   });
 
-  it('compute once what the original and the pruned network compute alike (the layers before the first edit)', async () => {
-    const { runtime, loaded } = recording();
-    const pruned = scaled(original, 'w2', 0.9);
-    const cross = await new CrossGramPasses(original, { ...pass, runtime }).next(
-      pruned,
-      [consumer('r2', 'w3', original)],
-      { last: true },
-    );
-    const outputs = loaded[0].graph!.node.flatMap((n) => n.output);
-    assert.ok(outputs.includes('r1') && !outputs.includes('__idprune/pruned/r1'), 'the first layer runs once');
-    assert.ok(outputs.includes('__idprune/pruned/r2'), 'the edited layer runs in both networks');
-    // A deep copy shares no initializer: both networks run in full.
-    const separate = await collectCrossGrams(
-      original,
-      clone(ModelProtoSchema, pruned),
-      [consumer('r2', 'w3', original)],
-      pass,
-    );
-    assert.ok(maxAbsDiff(cross.pruned[0].data, separate.pruned[0].data) < 1e-6 * Math.max(...separate.pruned[0].data));
-  });
+  it(
+    'compute once what the original and the pruned network compute alike ' + '(the layers before the first edit)',
+    async () => {
+      const { runtime, loaded } = recording();
+      const pruned = scaled(original, 'w2', 0.9);
+      const cross = await new CrossGramPasses(original, { ...pass, runtime }).next(
+        pruned,
+        [consumer('r2', 'w3', original)],
+        { last: true },
+      );
+      const outputs = loaded[0].graph!.node.flatMap((n) => n.output);
+      assert.ok(outputs.includes('r1') && !outputs.includes('__idprune/pruned/r1'), 'the first layer runs once');
+      assert.ok(outputs.includes('__idprune/pruned/r2'), 'the edited layer runs in both networks');
+      // A deep copy shares no initializer: both networks run in full.
+      const separate = await collectCrossGrams(
+        original,
+        clone(ModelProtoSchema, pruned),
+        [consumer('r2', 'w3', original)],
+        pass,
+      );
+      assert.ok(
+        maxAbsDiff(cross.pruned[0].data, separate.pruned[0].data) < 1e-6 * Math.max(...separate.pruned[0].data),
+      );
+    },
+  );
 
   it('run again what was computed from a weight that changed after it ran', async () => {
     const passes = new CrossGramPasses(original, pass);

@@ -31,32 +31,35 @@ describe('shape probe', () => {
     assert.equal(shapes.has('sequence'), false);
   });
 
-  it('runs a model whose positions come from Range over the input length (a crash under extended optimizations)', async () => {
-    // GPT-style embeddings: positions = Range(0, T) gather learned position vectors. With ONNX Runtime's
-    // extended optimizations, exposing the Range output as a graph output crashed the process.
-    const model = makeModel({
-      nodes: [
-        makeNode('Shape', ['idx'], ['shape']),
-        makeNode('Gather', ['shape', 'one'], ['length'], { axis: 0 }),
-        makeNode('Range', ['zero', 'length', 'one'], ['positions']),
-        makeNode('Gather', ['token_embedding', 'idx'], ['tokens']),
-        makeNode('Gather', ['position_embedding', 'positions'], ['placed']),
-        makeNode('Add', ['tokens', 'placed'], ['hidden']),
-        makeNode('MatMul', ['hidden', 'head'], ['y']),
-      ],
-      inputs: [valueInfo('idx', TensorProto_DataType.INT64, ['N', 'T'])],
-      outputs: [valueInfo('y', F, ['N', 'T', 4])],
-      initializers: [
-        int64Tensor('zero', [], [0]),
-        int64Tensor('one', [], [1]),
-        floatTensor('token_embedding', [10, 8], randomArray(80, 1)),
-        floatTensor('position_embedding', [16, 8], randomArray(128, 2)),
-        floatTensor('head', [8, 4], randomArray(32, 3)),
-      ],
-      opset: 14,
-    });
-    const shapes = await probeShapes(model, nodeRuntime, { idx: [1, 5] });
-    assert.deepEqual(shapes.get('positions'), [5]);
-    assert.deepEqual(shapes.get('y'), [1, 5, 4]);
-  });
+  it(
+    'runs a model whose positions come from Range over the input length ' + '(a crash under extended optimizations)',
+    async () => {
+      // GPT-style embeddings: positions = Range(0, T) gather learned position vectors. With ONNX Runtime's
+      // extended optimizations, exposing the Range output as a graph output crashed the process.
+      const model = makeModel({
+        nodes: [
+          makeNode('Shape', ['idx'], ['shape']),
+          makeNode('Gather', ['shape', 'one'], ['length'], { axis: 0 }),
+          makeNode('Range', ['zero', 'length', 'one'], ['positions']),
+          makeNode('Gather', ['token_embedding', 'idx'], ['tokens']),
+          makeNode('Gather', ['position_embedding', 'positions'], ['placed']),
+          makeNode('Add', ['tokens', 'placed'], ['hidden']),
+          makeNode('MatMul', ['hidden', 'head'], ['y']),
+        ],
+        inputs: [valueInfo('idx', TensorProto_DataType.INT64, ['N', 'T'])],
+        outputs: [valueInfo('y', F, ['N', 'T', 4])],
+        initializers: [
+          int64Tensor('zero', [], [0]),
+          int64Tensor('one', [], [1]),
+          floatTensor('token_embedding', [10, 8], randomArray(80, 1)),
+          floatTensor('position_embedding', [16, 8], randomArray(128, 2)),
+          floatTensor('head', [8, 4], randomArray(32, 3)),
+        ],
+        opset: 14,
+      });
+      const shapes = await probeShapes(model, nodeRuntime, { idx: [1, 5] });
+      assert.deepEqual(shapes.get('positions'), [5]);
+      assert.deepEqual(shapes.get('y'), [1, 5, 4]);
+    },
+  );
 });

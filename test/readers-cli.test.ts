@@ -90,7 +90,10 @@ describe('Fashion-MNIST images as PNG files', () => {
   it('refuses images of the wrong size for a fixed input, in one line', async () => {
     assertCleanFailure(
       await idprune('inspect', fixture('vgg.onnx'), '--calib', path('images'), '--image-size', '32'),
-      /idprune: error: .*images: model input "input" \[\?, 1, 28, 28\] takes 28×28 images, but --image-size gives 32×32/,
+      new RegExp(
+        /idprune: error: .*images: model input "input" \[\?, 1, 28, 28\] /.source +
+          /takes 28×28 images, but --image-size gives 32×32/.source,
+      ),
     );
   });
 });
@@ -107,9 +110,13 @@ describe('WAV files and text on the command line', () => {
         Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / rate)),
       );
       const header = new DataView(new ArrayBuffer(44));
-      [...'RIFF'].forEach((c, i) => header.setUint8(i, c.charCodeAt(0)));
+      [...'RIFF'].forEach((c, i) => {
+        header.setUint8(i, c.charCodeAt(0));
+      });
       header.setUint32(4, 36 + samples.byteLength, true);
-      [...'WAVEfmt '].forEach((c, i) => header.setUint8(8 + i, c.charCodeAt(0)));
+      [...'WAVEfmt '].forEach((c, i) => {
+        header.setUint8(8 + i, c.charCodeAt(0));
+      });
       header.setUint32(16, 16, true);
       header.setUint16(20, 1, true);
       header.setUint16(22, 1, true);
@@ -117,14 +124,17 @@ describe('WAV files and text on the command line', () => {
       header.setUint32(28, rate * 2, true);
       header.setUint16(32, 2, true);
       header.setUint16(34, 16, true);
-      [...'data'].forEach((c, i) => header.setUint8(36 + i, c.charCodeAt(0)));
+      [...'data'].forEach((c, i) => {
+        header.setUint8(36 + i, c.charCodeAt(0));
+      });
       header.setUint32(40, samples.byteLength, true);
       writeFileSync(
         path(`audio/${name}`),
         new Uint8Array([...new Uint8Array(header.buffer), ...new Uint8Array(samples.buffer)]),
       );
     }
-    // A tokenizer.json for the text fixture's vocabulary (lowercased words, [UNK] for the rest, no special tokens around).
+    // A tokenizer.json for the text fixture's vocabulary (lowercased words, [UNK] for the rest, no special tokens
+    // around).
     const { vocab } = JSON.parse(readFileSync(fixture('text_vocab.json'), 'utf8'));
     const tokenizer = {
       version: '1.0',

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pivotedBlockCholesky } from '../src/linalg/block-pivoting.ts';
 import { gram, type Matrix, multiply, transpose } from '../src/linalg/matrix.ts';
-import { pivotedCholesky } from '../src/linalg/pivoted-cholesky.ts';
 import { consumerMetric, rankChannels, rankChannelsWeighted } from '../src/compress/selection.ts';
 import { identityMatrix } from './helpers/matrices.ts';
 import { randomArray } from './helpers/models.ts';
@@ -18,7 +17,9 @@ describe('consumer metric', () => {
     const w = matrix(6, 4, 1);
     const m = await consumerMetric({ dims: [6, 4], data: w.data }, { axis: 0, block: 1, offset: 0, channels: 6 });
     const expected = multiply(w, transpose(w));
-    m.data.forEach((v, i) => assert.ok(Math.abs(v - expected.data[i]) < 1e-12));
+    m.data.forEach((v, i) => {
+      assert.ok(Math.abs(v - expected.data[i]) < 1e-12);
+    });
   });
 
   it("covers only the space's segment of a weight read after a Concat", async () => {
@@ -27,7 +28,9 @@ describe('consumer metric', () => {
     const segment = { rows: 4, cols: 4, data: new Float64Array(16) };
     for (let o = 0; o < 4; o++) for (let c = 0; c < 4; c++) segment.data[o * 4 + c] = w.data[o * 7 + 3 + c];
     const expected = multiply(transpose(segment), segment);
-    m.data.forEach((v, i) => assert.ok(Math.abs(v - expected.data[i]) < 1e-12));
+    m.data.forEach((v, i) => {
+      assert.ok(Math.abs(v - expected.data[i]) < 1e-12);
+    });
   });
 });
 
@@ -49,35 +52,39 @@ describe('channel ranking', () => {
     assert.deepEqual(rankChannelsWeighted([g], [m]).order, [1, 0]);
   });
 
-  it('follows the greedy of its definition: each step keeps the channel whose Schur complement leaves the least weighted error', () => {
-    const n = 40;
-    const grams = [gram(matrix(120, n, 8)), gram(matrix(60, n, 9))];
-    const metrics = [gram(matrix(30, n, 10)), gram(matrix(50, n, 11))];
-    const trace = (m: Matrix, e: Float64Array) => m.data.reduce((s, v, i) => s + v * e[i], 0);
-    const totals = grams.map((g, r) => trace(metrics[r], g.data));
-    const keep = (e: Float64Array, j: number) =>
-      e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
-    let residuals = grams.map((g) => g.data);
-    const order: number[] = [];
-    const errors: number[] = [];
-    for (let step = 0; step < n; step++) {
-      errors.push(residuals.reduce((s, e, r) => s + trace(metrics[r], e) / totals[r], 0) / 2);
-      let best = -1;
-      let least = Infinity;
-      for (let j = 0; j < n; j++) {
-        if (order.includes(j)) continue;
-        const left = residuals.reduce((s, e, r) => s + trace(metrics[r], keep(e, j)) / totals[r], 0);
-        if (left < least) [best, least] = [j, left];
+  it(
+    'follows the greedy of its definition: ' +
+      'each step keeps the channel whose Schur complement leaves the least weighted error',
+    () => {
+      const n = 40;
+      const grams = [gram(matrix(120, n, 8)), gram(matrix(60, n, 9))];
+      const metrics = [gram(matrix(30, n, 10)), gram(matrix(50, n, 11))];
+      const trace = (m: Matrix, e: Float64Array) => m.data.reduce((s, v, i) => s + v * e[i], 0);
+      const totals = grams.map((g, r) => trace(metrics[r], g.data));
+      const keep = (e: Float64Array, j: number) =>
+        e.map((v, i) => v - (e[Math.floor(i / n) * n + j] * e[(i % n) * n + j]) / e[j * n + j]);
+      let residuals = grams.map((g) => g.data);
+      const order: number[] = [];
+      const errors: number[] = [];
+      for (let step = 0; step < n; step++) {
+        errors.push(residuals.reduce((s, e, r) => s + trace(metrics[r], e) / totals[r], 0) / 2);
+        let best = -1;
+        let least = Infinity;
+        for (let j = 0; j < n; j++) {
+          if (order.includes(j)) continue;
+          const left = residuals.reduce((s, e, r) => s + trace(metrics[r], keep(e, j)) / totals[r], 0);
+          if (left < least) [best, least] = [j, left];
+        }
+        order.push(best);
+        residuals = residuals.map((e) => keep(e, best));
       }
-      order.push(best);
-      residuals = residuals.map((e) => keep(e, best));
-    }
-    const ranking = rankChannelsWeighted(grams, metrics);
-    assert.deepEqual(ranking.order, order);
-    errors.forEach((e, k) =>
-      assert.ok(Math.abs(ranking.relativeError[k] - e) < 1e-9, `step ${k}: ${ranking.relativeError[k]} vs ${e}`),
-    );
-  });
+      const ranking = rankChannelsWeighted(grams, metrics);
+      assert.deepEqual(ranking.order, order);
+      errors.forEach((e, k) => {
+        assert.ok(Math.abs(ranking.relativeError[k] - e) < 1e-9, `step ${k}: ${ranking.relativeError[k]} vs ${e}`);
+      });
+    },
+  );
 
   it('with an order given, reports the error curve of keeping channels in that order', () => {
     const n = 30;

@@ -261,22 +261,26 @@ describe('channel spaces', () => {
     [0, true],
     [1, false],
   ] as const) {
-    it(`${prunable ? 'pass' : 'stop at'} a Shape whose entry ${entry} (${prunable ? 'the batch size' : 'the channel count'}) is read`, async () => {
-      const model = mlpWith(
-        [
-          makeNode('Relu', ['h'], ['r']),
-          makeNode('Shape', ['r'], ['shape']),
-          makeNode('Gather', ['shape', 'entry'], ['size'], { axis: 0 }),
-        ],
-        'r',
-        [],
-      );
-      model.graph!.initializer.push(int64Tensor('entry', [], [entry]));
-      model.graph!.output.push(valueInfo('size', TensorProto_DataType.INT64, []));
-      const [space] = await spacesOf(model);
-      assert.equal(space.prunable, prunable);
-      if (!prunable) assert.match(space.reason!, /the channel count is used in a computation at run time/);
-    });
+    it(
+      `${prunable ? 'pass' : 'stop at'} a Shape whose entry ${entry} ` +
+        `(${prunable ? 'the batch size' : 'the channel count'}) is read`,
+      async () => {
+        const model = mlpWith(
+          [
+            makeNode('Relu', ['h'], ['r']),
+            makeNode('Shape', ['r'], ['shape']),
+            makeNode('Gather', ['shape', 'entry'], ['size'], { axis: 0 }),
+          ],
+          'r',
+          [],
+        );
+        model.graph!.initializer.push(int64Tensor('entry', [], [entry]));
+        model.graph!.output.push(valueInfo('size', TensorProto_DataType.INT64, []));
+        const [space] = await spacesOf(model);
+        assert.equal(space.prunable, prunable);
+        if (!prunable) assert.match(space.reason!, /the channel count is used in a computation at run time/);
+      },
+    );
   }
 
   it('leave intact two spaces whose Reshapes share one shape built at run time', async () => {

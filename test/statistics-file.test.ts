@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Statistics } from '../src/compress/pipeline.ts';
+import type { Statistics } from '../src/compress/prepare.ts';
 import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../src/compress/statistics-format.ts';
 import { IdpruneError } from '../src/errors.ts';
 

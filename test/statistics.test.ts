@@ -148,71 +148,75 @@ describe('statistics', () => {
     assert.ok(maxAbsDiff(refit.data, readFloatTensor(weight).data) < 1e-4);
   });
 
-  it("split a Conv consumer's products into the samples of even and odd index, whatever the batch size, and still sum them all", async () => {
-    const model = convBnReluConv();
-    const analysis = await analyzeModel(model, nodeRuntime);
-    const x = floatData([7, 3, 8, 8], 12);
-    const weight = analysis.index.constants.get('w2')!;
-    const probe = {
-      tensor: 'r1',
-      layout: { axis: 1, block: 1 },
-      channels: 8,
-      kept: 8,
-      conv: { weight, attributes: [], spatial: [8, 8], stride: [1, 1] },
-      split: true,
-      rowsPerSample: 64,
-    };
-    const evenSamples = {
-      ...x,
-      shape: [4, 3, 8, 8],
-      data: Float32Array.from(
-        { length: 4 * 192 },
-        (_, i) => (x.data as Float32Array)[2 * Math.floor(i / 192) * 192 + (i % 192)],
-      ),
-    };
-    const onEven = await collectCrossGrams(model, model, [{ ...probe, split: false }], {
-      runtime: nodeRuntime,
-      dataset: makeDataset(new Map([['x', evenSamples]]), analysis.inputs, 'even'),
-      inputs: analysis.inputs,
-      batchSize: 4,
-    });
-    const dataset = makeDataset(new Map([['x', x]]), analysis.inputs, 'x');
-    const whole = await collectCrossGrams(model, model, [{ ...probe, split: false }], {
-      runtime: nodeRuntime,
-      dataset,
-      inputs: analysis.inputs,
-      batchSize: 7,
-    });
-    for (const batchSize of [1, 2, 3]) {
-      const cross = await collectCrossGrams(model, model, [probe], {
+  it(
+    "split a Conv consumer's products into the samples of even and odd index, " +
+      'whatever the batch size, and still sum them all',
+    async () => {
+      const model = convBnReluConv();
+      const analysis = await analyzeModel(model, nodeRuntime);
+      const x = floatData([7, 3, 8, 8], 12);
+      const weight = analysis.index.constants.get('w2')!;
+      const probe = {
+        tensor: 'r1',
+        layout: { axis: 1, block: 1 },
+        channels: 8,
+        kept: 8,
+        conv: { weight, attributes: [], spatial: [8, 8], stride: [1, 1] },
+        split: true,
+        rowsPerSample: 64,
+      };
+      const evenSamples = {
+        ...x,
+        shape: [4, 3, 8, 8],
+        data: Float32Array.from(
+          { length: 4 * 192 },
+          (_, i) => (x.data as Float32Array)[2 * Math.floor(i / 192) * 192 + (i % 192)],
+        ),
+      };
+      const onEven = await collectCrossGrams(model, model, [{ ...probe, split: false }], {
+        runtime: nodeRuntime,
+        dataset: makeDataset(new Map([['x', evenSamples]]), analysis.inputs, 'even'),
+        inputs: analysis.inputs,
+        batchSize: 4,
+      });
+      const dataset = makeDataset(new Map([['x', x]]), analysis.inputs, 'x');
+      const whole = await collectCrossGrams(model, model, [{ ...probe, split: false }], {
         runtime: nodeRuntime,
         dataset,
         inputs: analysis.inputs,
-        batchSize,
+        batchSize: 7,
       });
-      assert.ok(
-        relativeDifference(cross.folds[0]!.even.pruned.data, onEven.pruned[0].data) < 1e-5,
-        `batch size ${batchSize}`,
-      );
-      assert.ok(
-        relativeDifference(cross.folds[0]!.even.target.data, onEven.target[0].data) < 1e-5,
-        `batch size ${batchSize}`,
-      );
-      const odd = whole.pruned[0].data.map((v, j) => v - onEven.pruned[0].data[j]);
-      assert.ok(
-        relativeDifference(cross.folds[0]!.odd.pruned.data, odd) < 1e-5,
-        `odd samples, batch size ${batchSize}`,
-      );
-      assert.ok(
-        relativeDifference(cross.pruned[0].data, whole.pruned[0].data) < 1e-5,
-        `all samples, batch size ${batchSize}`,
-      );
-      assert.ok(
-        relativeDifference(cross.target[0].data, whole.target[0].data) < 1e-5,
-        `all samples, batch size ${batchSize}`,
-      );
-    }
-  });
+      for (const batchSize of [1, 2, 3]) {
+        const cross = await collectCrossGrams(model, model, [probe], {
+          runtime: nodeRuntime,
+          dataset,
+          inputs: analysis.inputs,
+          batchSize,
+        });
+        assert.ok(
+          relativeDifference(cross.folds[0]!.even.pruned.data, onEven.pruned[0].data) < 1e-5,
+          `batch size ${batchSize}`,
+        );
+        assert.ok(
+          relativeDifference(cross.folds[0]!.even.target.data, onEven.target[0].data) < 1e-5,
+          `batch size ${batchSize}`,
+        );
+        const odd = whole.pruned[0].data.map((v, j) => v - onEven.pruned[0].data[j]);
+        assert.ok(
+          relativeDifference(cross.folds[0]!.odd.pruned.data, odd) < 1e-5,
+          `odd samples, batch size ${batchSize}`,
+        );
+        assert.ok(
+          relativeDifference(cross.pruned[0].data, whole.pruned[0].data) < 1e-5,
+          `all samples, batch size ${batchSize}`,
+        );
+        assert.ok(
+          relativeDifference(cross.target[0].data, whole.target[0].data) < 1e-5,
+          `all samples, batch size ${batchSize}`,
+        );
+      }
+    },
+  );
 
   it('sample every stride-th output position of a Conv consumer', async () => {
     const model = convBnReluConv();
@@ -270,7 +274,10 @@ describe('statistics', () => {
     for (const features of [1, 255, 511, 512, 1000, 2304, 4608]) {
       const blocks = gramBlocks(features);
       assert.equal(
-        blocks.reduce((sum, b) => (assert.equal(b.from, sum), sum + b.width), 0),
+        blocks.reduce((sum, b) => {
+          assert.equal(b.from, sum);
+          return sum + b.width;
+        }, 0),
         features,
       );
       assert.ok(blocks.length === 1 || blocks.every((b) => b.width >= 256), `${features}`);

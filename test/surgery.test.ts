@@ -3,9 +3,6 @@ import { describe, it } from 'node:test';
 import { type ModelProto, TensorProto_DataType } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
-import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
-import { analyzeModel } from '../src/graph/analysis.ts';
-import { identityMatrix } from './helpers/matrices.ts';
 import { floatTensor, makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
@@ -116,17 +113,21 @@ describe('compression', () => {
     );
   };
 
-  it('by default, keeps multiples of 8 neurons in a wide space, and may keep finer counts in a narrow one without convolutions', async () => {
-    const result = await compressWideChain(0.5);
-    assert.equal(result.roundTo, 8);
-    const [wide, narrow] = result.outcomes;
-    assert.equal(wide.space.channels, 96);
-    assert.ok(wide.kept < 96, 'the wide space was pruned');
-    assert.equal(wide.kept % 8, 0);
-    assert.equal(narrow.space.channels, 16);
-    assert.equal(result.finerOnNarrow, true);
-    assert.equal(result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value, '8');
-  });
+  it(
+    'by default, keeps multiples of 8 neurons in a wide space, ' +
+      'and may keep finer counts in a narrow one without convolutions',
+    async () => {
+      const result = await compressWideChain(0.5);
+      assert.equal(result.roundTo, 8);
+      const [wide, narrow] = result.outcomes;
+      assert.equal(wide.space.channels, 96);
+      assert.ok(wide.kept < 96, 'the wide space was pruned');
+      assert.equal(wide.kept % 8, 0);
+      assert.equal(narrow.space.channels, 16);
+      assert.equal(result.finerOnNarrow, true);
+      assert.equal(result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value, '8');
+    },
+  );
 
   it('by default, keeps multiples of 8 channels in a narrow space that convolutions write and read', async () => {
     const model = makeModel({
@@ -328,12 +329,12 @@ describe('coupled spaces', () => {
     // Conv writes exactly those channels.
     const stem = weight('w0');
     assert.deepEqual(stem.dims, [stream.kept, 4, 3, 3]);
-    stream.keep.forEach((c, i) =>
+    stream.keep.forEach((c, i) => {
       assert.deepEqual(
         [...stem.data.subarray(i * 36, (i + 1) * 36)],
         [...original('w0').data.subarray(c * 36, (c + 1) * 36)].map((v) => Math.fround(v)),
-      ),
-    );
+      );
+    });
     assert.deepEqual(weight('w2').dims[0], stream.kept);
     assert.deepEqual(weight('b2').dims, [stream.kept]);
     assert.deepEqual((await run(result.bytes, 'x', calib)).dims, [48, 3, 6, 6]);

@@ -17,7 +17,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  parts.reduce((at, p) => {
+    out.set(p, at);
+    return at + p.length;
+  }, 0);
   return out;
 }
 function chunk(id: string, body: Uint8Array, declared = body.length): Uint8Array {

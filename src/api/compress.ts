@@ -3,16 +3,9 @@ import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
 import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import type { Budget } from '../compress/allocate.ts';
-import {
-  type CompressOptions,
-  compressPrepared,
-  type CompressResult,
-  DEFAULT_BATCH_SIZE,
-  describeBudget,
-  type Prepared,
-  prepareCompression,
-  type Statistics,
-} from '../compress/pipeline.ts';
+import { type CompressOptions, DEFAULT_BATCH_SIZE } from '../compress/options.ts';
+import { compressPrepared, type CompressResult, describeBudget } from '../compress/pipeline.ts';
+import { type Prepared, prepareCompression, type Statistics } from '../compress/prepare.ts';
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
@@ -37,7 +30,9 @@ export interface CompressTargets {
    * held out from its fit: no FLOPs number to guess.
    */
   targetAgreement?: number;
-  /** The smallest model whose first output keeps this mean cosine with the original's on held-out calibration samples. */
+  /**
+   * The smallest model whose first output keeps this mean cosine with the original's on held-out calibration samples.
+   */
   targetCosine?: number;
 }
 
@@ -83,7 +78,10 @@ export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'
   date: Date;
 }
 
-/** Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and latency. */
+/**
+ * Compresses a model and builds its report: sizes after, per-space outcomes and, given held-out data, agreement and
+ * latency.
+ */
 export async function compressWithReport(
   loaded: LoadedModel,
   calibration: Dataset,

@@ -64,7 +64,10 @@ export async function inlineFixedBranches(
   };
 }
 
-/** The value of each condition when it is the same on every calibration sample; absent where it varies or cannot be computed alone. */
+/**
+ * The value of each condition when it is the same on every calibration sample; absent where it varies or cannot be
+ * computed alone.
+ */
 async function conditionValues(
   model: ModelProto,
   conditions: string[],
@@ -110,7 +113,10 @@ function inlineBranch(model: ModelProto, at: number, branch: Inlining['branch'])
   return { flat, length: body.node.length };
 }
 
-/** Puts the (edited) branch nodes back into the If; every initializer stays in the outer graph, where the branch reads it. */
+/**
+ * Puts the (edited) branch nodes back into the If; every initializer stays in the outer graph, where the branch reads
+ * it.
+ */
 function restoreBranch(flat: ModelProto, step: Inlining): ModelProto {
   const model = clone(ModelProtoSchema, flat);
   const graph = model.graph!;

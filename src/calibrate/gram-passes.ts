@@ -88,7 +88,9 @@ export async function collectGrams(
     let done = 0;
     for (const feeds of batches(dataset, inputs, batchSize)) {
       const out = await session.run(feeds);
-      probes.forEach((_, i) => accumulateGram(grams[i], out, gramOutputName(i)));
+      probes.forEach((_, i) => {
+        accumulateGram(grams[i], out, gramOutputName(i));
+      });
       done += batchOf(feeds, inputs);
       progress.advance(done);
     }
@@ -107,7 +109,10 @@ export interface CrossGrams {
   target: Matrix[];
   /** Gemm / MatMul consumers at a residual block's end: PᵀD for the other operand's deviation D. */
   residual: (Matrix | undefined)[];
-  /** Probes with `split`: PᵀP and PᵀY over the calibration samples of even and of odd index (pruned and target are their sums). */
+  /**
+   * Probes with `split`: PᵀP and PᵀY over the calibration samples of even and of odd index (pruned and target are
+   * their sums).
+   */
   folds: ({ even: Fold; odd: Fold } | undefined)[];
 }
 
@@ -213,7 +218,9 @@ export class CrossGramPasses {
     return result;
   }
 
-  /** The nodes writing these tensors (in the pruned network) got new weights: what was cached from them is recomputed. */
+  /**
+   * The nodes writing these tensors (in the pruned network) got new weights: what was cached from them is recomputed.
+   */
   weightsChanged(outputs: readonly string[]): void {
     this.changed.push(...outputs);
   }

@@ -259,9 +259,14 @@ export interface ConsumerProbe {
   residualWidth?: number;
   /** Padding tokens are left out (see Probe.rowMask). */
   rowMask?: string;
-  /** Also collect the products of the samples with even index alone (a fit with few rows chooses its prior strength on them). */
+  /**
+   * Also collect the products of the samples with even index alone (a fit with few rows chooses its prior strength on
+   * them).
+   */
   split?: boolean;
-  /** Rows of the fit per sample: sampled output positions of a Conv, tokens or flattened positions for a Gemm / MatMul. */
+  /**
+   * Rows of the fit per sample: sampled output positions of a Conv, tokens or flattened positions for a Gemm / MatMul.
+   */
   rowsPerSample: number;
 }
 
@@ -434,7 +439,9 @@ function appendProducts(
   return outputs;
 }
 
-/** Column blocks a Gram matrix of `features` columns is computed by (see gram): about 256 wide or more, at most four. */
+/**
+ * Column blocks a Gram matrix of `features` columns is computed by (see gram): about 256 wide or more, at most four.
+ */
 export function gramBlocks(features: number): { from: number; width: number }[] {
   const count = Math.max(1, Math.min(4, Math.floor(features / 256)));
   return Array.from({ length: count }, (_, i) => {

@@ -95,7 +95,7 @@ export class SegmentCutter {
       const changed =
         node.output.some((t) => stale.has(t)) || [...node.input, ...subgraphReads(node)].some((t) => stale.has(t));
       if (!changed) return;
-      node.output.forEach((t) => stale.add(t));
+      for (const t of node.output) stale.add(t);
       this.run.delete(key(nodes, i));
     });
     for (const t of stale) this.cachedTypes.delete(t);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { AUGMENTS } from '../calibrate/mirror.ts';
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
-import { DEFAULT_BATCH_SIZE } from '../compress/pipeline.ts';
+import { DEFAULT_BATCH_SIZE } from '../compress/options.ts';
 import { DEFAULT_LATENCY_RUNS } from '../evaluate/latency.ts';
 import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';

@@ -55,7 +55,10 @@ const ROWS_PER_FEATURE = 1000;
  */
 const FIT_BATCH_BYTES = 64 * 2 ** 20;
 
-/** The correction passes' batch size: `batchSize`, or fewer samples where a batch of some fit's features would pass FIT_BATCH_BYTES. */
+/**
+ * The correction passes' batch size: `batchSize`, or fewer samples where a batch of some fit's features would pass
+ * FIT_BATCH_BYTES.
+ */
 export function correctionBatchSize(levels: readonly ConsumerFit[][], batchSize: number): number {
   const fits = levels.flat();
   if (fits.length === 0) return batchSize;
@@ -74,6 +77,15 @@ export interface ConsumerFit {
 /** The pruned spaces' decisions as seen from one node: what it keeps of the space it writes. */
 export type OutputKeep = (node: number) => { space: ChannelSpace; keep: number[] } | undefined;
 
+/** What the decisions say, as the refits read them. */
+export interface Choices {
+  /** The channels a space keeps (all of them for a space kept whole). */
+  keepOf(space: ChannelSpace): number[];
+  outputKeep: OutputKeep;
+  /** A read tensor's plain interpolation: what its refit is drawn toward where data is scarce. */
+  plainInterpolation(space: ChannelSpace, tensor: string): Matrix;
+}
+
 /**
  * Every consumer of the pruned spaces, grouped by depth: a consumer's level counts the consumers
  * on its longest path from the inputs, so each level's inputs depend only on earlier levels.
@@ -81,8 +93,7 @@ export type OutputKeep = (node: number) => { space: ChannelSpace; keep: number[]
 export function fitLevels(
   analysis: Analysis,
   spaces: readonly ChannelSpace[],
-  keepOf: (s: ChannelSpace) => number[],
-  outputKeep: OutputKeep,
+  { keepOf, outputKeep }: Choices,
   samples: number,
   rowMask: (tensor: string) => string | undefined = () => undefined,
 ): ConsumerFit[][] {
@@ -110,7 +121,11 @@ export function fitLevels(
   );
   const level = consumerDepths(analysis.index, new Set(fits.map((f) => f.consumer.node)));
   const levels: ConsumerFit[][] = [];
-  for (const fit of fits) (levels[level.get(fit.consumer.node)!] ??= []).push(fit);
+  for (const fit of fits) {
+    const depth = level.get(fit.consumer.node)!;
+    levels[depth] ??= [];
+    levels[depth].push(fit);
+  }
   return levels.filter(Boolean);
 }
 
@@ -154,9 +169,8 @@ export async function refittedWeights(
   analysis: Analysis,
   fits: readonly ConsumerFit[],
   stats: CrossGrams,
-  outputKeep: OutputKeep,
+  { outputKeep, plainInterpolation }: Choices,
   current: GraphIndex,
-  plainInterpolation: (space: ChannelSpace, tensor: string) => Matrix,
   products: MatrixProducts,
   starts: StrengthStarts = new Map(),
 ): Promise<WeightReplacement[]> {
@@ -341,7 +355,9 @@ function pickColumns(m: Matrix, columns: readonly number[]): Matrix {
   if (columns.length === m.cols) return m;
   const out = zeros(m.rows, columns.length);
   for (let r = 0; r < m.rows; r++)
-    columns.forEach((c, j) => (out.data[r * columns.length + j] = m.data[r * m.cols + c]));
+    columns.forEach((c, j) => {
+      out.data[r * columns.length + j] = m.data[r * m.cols + c];
+    });
   return out;
 }
 

@@ -116,7 +116,9 @@ export function rankChannelsWeighted(
       for (const p of points) repack(p, width, keep);
       channelAt = keep.map((j) => channelAt[j]);
       indexOf = new Int32Array(n).fill(-1);
-      channelAt.forEach((channel, j) => (indexOf[channel] = j));
+      channelAt.forEach((channel, j) => {
+        indexOf[channel] = j;
+      });
       width = keep.length;
       taken = new Uint8Array(width);
     }

@@ -84,7 +84,7 @@ type Measured =
  */
 function outputErrors(kinds: readonly OutputKind[], reference: Measured[][], candidate: Measured[][]): number[] {
   const sums = kinds.map(() => ({ error: 0, norm: 0 }));
-  reference.forEach((batch, b) =>
+  reference.forEach((batch, b) => {
     kinds.forEach(({ reading }, o) => {
       const r = batch[o];
       const y = candidate[b][o];
@@ -100,8 +100,8 @@ function outputErrors(kinds: readonly OutputKind[], reference: Measured[][], can
         sum.error += margins.error;
         sum.norm += margins.rows;
       }
-    }),
-  );
+    });
+  });
   return sums.map((sum) => (sum.norm > 0 ? sum.error / sum.norm : 0));
 }
 
@@ -133,7 +133,9 @@ export async function outputErrorCurves(
       const outputs: Measured[][][] = named.map(() => []);
       for (const f of feeds[fold]) {
         const out = await session.run(f);
-        named.forEach((names, v) => outputs[v].push(names.map((n) => measured(out[n]))));
+        named.forEach((names, v) => {
+          outputs[v].push(names.map((n) => measured(out[n])));
+        });
       }
       return outputs;
     } finally {
@@ -167,7 +169,9 @@ export async function outputErrorCurves(
       }
       merged.graph!.output = [...new Set(variantOutputs.flat())].map((name) => create(ValueInfoProtoSchema, { name }));
       dropUnusedNodes(merged);
-      (await run(encodeModel(merged), f, variantOutputs)).forEach((batches, v) => results[v].push(...batches));
+      (await run(encodeModel(merged), f, variantOutputs)).forEach((batches, v) => {
+        results[v].push(...batches);
+      });
     }
     measuredSpaces.push({ space, sizes, measured: sizes.map((_, v) => outputErrors(kinds, reference, results[v])) });
   }

@@ -1,6 +1,6 @@
 import { IdpruneError } from '../errors.ts';
 import type { Matrix } from '../linalg/matrix.ts';
-import type { Statistics } from './pipeline.ts';
+import type { Statistics } from './prepare.ts';
 
 /*
  * A statistics file keeps what compression learned from a model and its calibration data before

@@ -78,7 +78,9 @@ function rewriteSpan(
 export function sliceChannels(t: FloatArray, span: ChannelSpan, keep: readonly number[]): FloatArray {
   return rewriteSpan(t, span, keep.length, (source, from, target, to, g) => {
     const run = g.block * g.inner;
-    keep.forEach((c, i) => copyRun(source, from + c * run, target, to + i * run, run));
+    keep.forEach((c, i) => {
+      copyRun(source, from + c * run, target, to + i * run, run);
+    });
   });
 }
 

@@ -9,7 +9,8 @@ export function allocate(type: ElementType, length: number, what: string, source
     if (!(err instanceof RangeError)) throw err;
     const bytes = length * typedArray(type, 0).BYTES_PER_ELEMENT;
     throw new IdpruneError(
-      `${source}: ${what} take ${(bytes / 2 ** 30).toFixed(1)} GB decoded, more than can be held at once; give fewer samples`,
+      `${source}: ${what} take ${(bytes / 2 ** 30).toFixed(1)} GB decoded, ` +
+        'more than can be held at once; give fewer samples',
     );
   }
 }

@@ -19,7 +19,7 @@ export function globPattern(pattern: string): RegExp {
     else if (c === '[' && pattern.indexOf(']', i + 2) > 0) {
       const end = pattern.indexOf(']', i + 2);
       const body = pattern.slice(i + 1, end);
-      source += `[${body.startsWith('!') ? '^' + escapeClass(body.slice(1)) : escapeClass(body)}]`;
+      source += `[${body.startsWith('!') ? `^${escapeClass(body.slice(1))}` : escapeClass(body)}]`;
       i = end;
     } else source += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
   }

@@ -30,7 +30,8 @@ export function imageLayout(input: InputSpec, options: ImageOptions, source: str
     throw new IdpruneError(`${where} takes ${input.type}; images give float (or uint8) values`);
   if ((dims.length !== 3 && dims.length !== 4) || batchAxis(input) !== 0) {
     throw new IdpruneError(
-      `${where} does not take images ([batch, channels, height, width], [batch, height, width, channels] or [batch, height, width])`,
+      `${where} does not take images ` +
+        '([batch, channels, height, width], [batch, height, width, channels] or [batch, height, width])',
     );
   }
   const layout = dims.length === 3 ? 'nchw' : (options.layout ?? inferLayout(dims));
@@ -38,14 +39,17 @@ export function imageLayout(input: InputSpec, options: ImageOptions, source: str
   const [hAxis, wAxis] = dims.length === 3 || layout === 'nhwc' ? [1, 2] : [2, 3];
   const modelChannels = channelAxis === null ? 1 : dims[channelAxis];
   if (modelChannels !== null && modelChannels !== 1 && modelChannels !== 3) {
+    const axis = options.layout ? ` on the ${layout} channel axis` : '';
+    const hint = options.layout ? '' : ' (set --layout if the channels are on the other axis)';
     throw new IdpruneError(
-      `${where} has ${modelChannels} channels${options.layout ? ` on the ${layout} channel axis` : ''}; images give 1 (gray) or 3 (rgb, bgr)${options.layout ? '' : ' (set --layout if the channels are on the other axis)'}`,
+      `${where} has ${modelChannels} channels${axis}; images give 1 (gray) or 3 (rgb, bgr)${hint}`,
     );
   }
   const colour = options.channels ?? (modelChannels === 1 ? 'gray' : 'rgb');
   if (modelChannels !== null && channelCount(colour) !== modelChannels) {
     throw new IdpruneError(
-      `${where} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'}, but --channels ${colour} gives ${channelCount(colour)}`,
+      `${where} has ${modelChannels} channel${modelChannels === 1 ? '' : 's'}, ` +
+        `but --channels ${colour} gives ${channelCount(colour)}`,
     );
   }
   const [height, width] = imageSize(dims[hAxis], dims[wAxis], options.imageSize, where);

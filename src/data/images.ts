@@ -26,7 +26,8 @@ export async function readImages(
   const raw = input.type === 'uint8';
   if (raw && (options.scale !== undefined || options.mean || options.std || options.preprocess)) {
     throw new IdpruneError(
-      `${source}: model input "${input.name}" takes uint8 pixels as they are; --scale, --mean, --std and --preprocess do not apply`,
+      `${source}: model input "${input.name}" takes uint8 pixels as they are; ` +
+        '--scale, --mean, --std and --preprocess do not apply',
     );
   }
   const norm = normalization(options, layout, source);
@@ -49,7 +50,9 @@ export async function readImages(
   return { dtype: raw ? 'uint8' : 'float32', shape: [files.length, ...layout.sample], data };
 }
 
-/** 8-bit sRGB pixels at the layout's size; alpha is dropped (as PIL's convert('RGB') does), EXIF rotation not applied. */
+/**
+ * 8-bit sRGB pixels at the layout's size; alpha is dropped (as PIL's convert('RGB') does), EXIF rotation not applied.
+ */
 async function decode(file: string, layout: ImageLayout): Promise<Uint8Array> {
   let decoded: Awaited<ReturnType<Sharp['toUint8Array']>>;
   try {

@@ -41,11 +41,14 @@ function perChannel(values: number[], channels: number, name: string, source: st
   if (values.length === 1) return new Array<number>(channels).fill(values[0]);
   if (values.length === channels) return values;
   throw new IdpruneError(
-    `${source}: ${values.length} values of ${name} for ${channels} channel${channels === 1 ? '' : 's'} (give one, or one per channel)`,
+    `${source}: ${values.length} values of ${name} for ${channels} channel${channels === 1 ? '' : 's'} ` +
+      '(give one, or one per channel)',
   );
 }
 
-/** Gray from RGB as PIL's convert('L') computes it (ITU-R 601-2 luma, rounded), which training pipelines mostly used. */
+/**
+ * Gray from RGB as PIL's convert('L') computes it (ITU-R 601-2 luma, rounded), which training pipelines mostly used.
+ */
 export function luma(r: number, g: number, b: number): number {
   return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
 }

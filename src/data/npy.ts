@@ -66,7 +66,8 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   const kind = DESCRIPTORS[descr];
   if (!kind)
     throw new IdpruneError(
-      `${source}: unsupported dtype ${descr} (supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)`,
+      `${source}: unsupported dtype ${descr} ` +
+        '(supported: float32, float64, float16, uint8, int64, int32, bool; little-endian)',
     );
   if (fortran === 'True')
     throw new IdpruneError(`${source}: array is in Fortran order; save it in C order (np.ascontiguousarray)`);
@@ -101,7 +102,7 @@ export function toNpy(array: NdArray): Uint8Array {
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  header += `${' '.repeat((64 - (total % 64)) % 64)}\n`;
   const body = new Uint8Array(array.data.buffer, array.data.byteOffset, array.data.byteLength);
   const out = new Uint8Array(10 + header.length + body.length);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);

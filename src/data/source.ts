@@ -89,7 +89,8 @@ export async function decodeSamples(
   }
   if (inputs.length !== 1) {
     throw new IdpruneError(
-      `${path}: ${kind} feed a model with one input; this one takes ${inputs.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
+      `${path}: ${kind} feed a model with one input; ` +
+        `this one takes ${inputs.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
     );
   }
   const input = inputs[0];

@@ -27,13 +27,15 @@ export function textLayout(inputs: readonly InputSpec[], options: TextOptions, s
   const others = inputs.filter((i) => !TEXT_INPUTS.includes(i.name));
   if (others.length > 0) {
     throw new IdpruneError(
-      `${source}: text gives ${TEXT_INPUTS.join(', ')}; the model also takes ${others.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
+      `${source}: text gives ${TEXT_INPUTS.join(', ')}; ` +
+        `the model also takes ${others.map((i) => `"${i.name}"`).join(', ')} (give every input in an .npz)`,
     );
   }
   for (const input of inputs) {
     if (input.dims.length !== 2 || batchAxis(input) !== 0) {
       throw new IdpruneError(
-        `${source}: model input "${input.name}" [${input.dims.map((d) => d ?? '?').join(', ')}] is not [batch, sequence]`,
+        `${source}: model input "${input.name}" [${input.dims.map((d) => d ?? '?').join(', ')}] ` +
+          'is not [batch, sequence]',
       );
     }
   }
@@ -70,9 +72,11 @@ export function parseTexts(content: string, format: 'txt' | 'jsonl', field: stri
     const value =
       record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[field] : undefined;
     if (typeof value !== 'string') {
-      throw new IdpruneError(
-        `${source} line ${i + 1}: no text in field "${field}"${value === undefined ? ' (set the field with --text-field)' : ` (it holds ${JSON.stringify(value).slice(0, 40)})`}`,
-      );
+      const detail =
+        value === undefined
+          ? ' (set the field with --text-field)'
+          : ` (it holds ${JSON.stringify(value).slice(0, 40)})`;
+      throw new IdpruneError(`${source} line ${i + 1}: no text in field "${field}"${detail}`);
     }
     texts.push(value);
   });

@@ -54,23 +54,22 @@ export async function analyzeModel(
 }
 
 /** Spaces touching a node or tensor named in `skip` are left intact. */
-function applySkip(index: GraphIndex, spaces: ChannelSpace[], skip: readonly string[]): ChannelSpace[] {
-  if (skip.length === 0) return spaces;
+function applySkip(index: GraphIndex, spaces: readonly ChannelSpace[], skip: readonly string[]): ChannelSpace[] {
+  if (skip.length === 0) return [...spaces];
   const wanted = new Set(skip);
   const matched = new Set<string>();
-  for (const space of spaces) {
+  const result = spaces.map((space) => {
     const nodes = [...space.producers, ...space.channelwise, ...space.consumers.map((c) => c.node)];
     const names = [...nodes.map((n) => nodeLabel(index, n)), ...space.tensors.map((t) => t.name)];
     const hit = names.filter((n) => wanted.has(n));
-    hit.forEach((n) => matched.add(n));
-    if (hit.length > 0 && space.prunable) {
-      space.prunable = false;
-      space.reason = `skipped by request (${hit.join(', ')})`;
-    }
-  }
+    for (const n of hit) matched.add(n);
+    return hit.length > 0 && space.prunable
+      ? { ...space, prunable: false, reason: `skipped by request (${hit.join(', ')})` }
+      : space;
+  });
   const unknown = skip.filter(
     (n) => !matched.has(n) && !index.producer.has(n) && !index.nodes.some((node) => node.name === n),
   );
   if (unknown.length > 0) throw new IdpruneError(`--skip names no node or tensor of the model: ${unknown.join(', ')}`);
-  return spaces;
+  return result;
 }

@@ -90,21 +90,26 @@ function block(space: ChannelSpace, reason: string): void {
 /** Merges the spaces that joins connect (union-find) and checks every join against the result. */
 function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions): ChannelSpace[] {
   const parent = traced.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i])));
+  const find = (i: number): number => {
+    if (parent[i] !== i) parent[i] = find(parent[i]);
+    return parent[i];
+  };
   // A tensor may hold several spaces side by side (a Concat output): a join couples the one in the same place.
   const owners = new Map<string, number[]>();
-  traced.forEach((t, i) =>
-    t.space.tensors.forEach((tensor) => {
+  traced.forEach((t, i) => {
+    for (const tensor of t.space.tensors) {
       const key = placeKey(tensor.name, tensor.layout);
       owners.set(key, [...(owners.get(key) ?? []), i]);
-    }),
-  );
+    }
+  });
   traced.forEach((t, i) => {
     for (const join of t.joins)
       for (const j of owners.get(placeKey(join.other, join.layout)) ?? []) parent[find(j)] = find(i);
   });
   const groups = new Map<number, Traced[]>();
-  traced.forEach((t, i) => groups.set(find(i), [...(groups.get(find(i)) ?? []), t]));
+  traced.forEach((t, i) => {
+    groups.set(find(i), [...(groups.get(find(i)) ?? []), t]);
+  });
   return [...groups.values()].map((group) => {
     const { space, joins } = group.length === 1 ? group[0] : mergeSpaces(group);
     const places = new Set(space.tensors.map((t) => placeKey(t.name, t.layout)));
@@ -113,7 +118,8 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
         const node = index.nodes[join.node];
         block(
           space,
-          `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", which no prunable layer writes`,
+          `${node.opType} "${nodeLabel(index, join.node)}" joins these channels with "${join.other}", ` +
+            'which no prunable layer writes',
         );
       }
     }
@@ -127,7 +133,8 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
     ) {
       block(
         space,
-        `coupled space of ${space.producers.length} producers (a residual stream), left intact (--keep-coupled, and always in the plain mode, which cannot correct it)`,
+        `coupled space of ${space.producers.length} producers (a residual stream), left intact ` +
+          '(--keep-coupled, and always in the plain mode, which cannot correct it)',
       );
     }
     return space;
@@ -252,7 +259,7 @@ function traceSpace(
       const label = `${node.opType} "${nodeLabel(index, consumer)}"`;
       const rule = ruleFor(node.opType, node.domain);
       if (!rule || hasSubgraphs(node)) {
-        block(space, `${label}: no rule for op ${node.domain ? node.domain + '.' : ''}${node.opType}`);
+        block(space, `${label}: no rule for op ${node.domain ? `${node.domain}.` : ''}${node.opType}`);
         continue;
       }
       const input = node.input.indexOf(tensor.name);

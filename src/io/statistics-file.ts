@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Prepared, Statistics } from '../compress/pipeline.ts';
+import type { Prepared, Statistics } from '../compress/prepare.ts';
 import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-format.ts';
 import { IdpruneError } from '../errors.ts';
 import { readBytes, writeAtomic } from './files.ts';
@@ -11,12 +11,14 @@ export function loadStatistics(path: string, model: Uint8Array, samples: number)
   const { statistics, origin } = decodeStatistics(readBytes(path, 'statistics file'), path);
   if (origin.modelSha256 !== sha256(model)) {
     throw new IdpruneError(
-      `statistics file ${path} was made for another model (SHA-256 ${origin.modelSha256.slice(0, 12)}…, this one ${sha256(model).slice(0, 12)}…)`,
+      `statistics file ${path} was made for another model ` +
+        `(SHA-256 ${origin.modelSha256.slice(0, 12)}…, this one ${sha256(model).slice(0, 12)}…)`,
     );
   }
   if (origin.data.samples !== samples) {
     throw new IdpruneError(
-      `statistics file ${path} was made from ${origin.data.samples} samples of ${origin.data.source}; the calibration data has ${samples}`,
+      `statistics file ${path} was made from ${origin.data.samples} samples of ${origin.data.source}; ` +
+        `the calibration data has ${samples}`,
     );
   }
   return statistics;
@@ -36,5 +38,5 @@ export function saveStatistics(
     options: { mode: run.mode, skip: run.skip, keepCoupled: run.keepCoupled, maskInput: run.maskInput },
     tool: `idprune ${version}`,
   };
-  writeAtomic(path, encodeStatistics(prepared.statistics, origin));
+  writeAtomic(path, encodeStatistics({ ...prepared.statistics, curves: prepared.sensitivity.known }, origin));
 }

@@ -61,7 +61,9 @@ function unitGain(s: Float64Array, n: number, u: number, unit: number): { gain: 
   const sbb = { rows: unit, cols: unit, data: new Float64Array(unit * unit) };
   const sb = { rows: unit, cols: n, data: new Float64Array(unit * n) };
   cols.forEach((c, i) => {
-    cols.forEach((d, j) => (sbb.data[i * unit + j] = s[c * n + d]));
+    cols.forEach((d, j) => {
+      sbb.data[i * unit + j] = s[c * n + d];
+    });
     sb.data.set(s.subarray(c * n, (c + 1) * n), i * n);
   });
   const solved = solveSymmetric(sbb, sb);

@@ -225,7 +225,10 @@ export function transposeInto(rows: number, cols: number, src: Block, dst: Block
   }
 }
 
-/** Rows of C per product in the symmetric updates below; the work they spend beyond one triangle is about BAND · n · k / 2. */
+/**
+ * Rows of C per product in the symmetric updates below; the work they spend beyond one triangle is about
+ * BAND · n · k / 2.
+ */
 const BAND = 64;
 
 /**
@@ -260,7 +263,10 @@ export function gramInto(k: number, n: number, a: Block, c: Block): void {
     for (let j = 0; j < i; j++) d[c.offset + i * c.stride + j] = d[c.offset + j * c.stride + i];
 }
 
-/** Columns per step of the blocked Cholesky: its panel work (dot products, not products of blocks) grows as n² · NB / 4. */
+/**
+ * Columns per step of the blocked Cholesky: its panel work (dot products, not products of blocks) grows as
+ * n² · NB / 4.
+ */
 const NB = 64;
 
 /**

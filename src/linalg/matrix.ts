@@ -19,7 +19,11 @@ export function identity(n: number): Matrix {
 
 export function fromRows(rows: number[][]): Matrix {
   const m = zeros(rows.length, rows[0]?.length ?? 0);
-  rows.forEach((row, i) => row.forEach((v, j) => (m.data[i * m.cols + j] = v)));
+  rows.forEach((row, i) => {
+    row.forEach((v, j) => {
+      m.data[i * m.cols + j] = v;
+    });
+  });
   return m;
 }
 
@@ -50,7 +54,11 @@ export function gram(a: Matrix): Matrix {
 /** Rows `rowIdx` and columns `colIdx` of `m`, in that order. */
 export function submatrix(m: Matrix, rowIdx: readonly number[], colIdx: readonly number[]): Matrix {
   const out = zeros(rowIdx.length, colIdx.length);
-  rowIdx.forEach((r, i) => colIdx.forEach((c, j) => (out.data[i * out.cols + j] = m.data[r * m.cols + c])));
+  rowIdx.forEach((r, i) => {
+    colIdx.forEach((c, j) => {
+      out.data[i * out.cols + j] = m.data[r * m.cols + c];
+    });
+  });
   return out;
 }
 

@@ -37,7 +37,7 @@ export function indexGraph(model: ModelProto): GraphIndex {
     constantHome.set(t.name, { kind: 'initializer', index });
   });
   nodes.forEach((node, i) => {
-    node.output.forEach((name) => name && producer.set(name, i));
+    for (const name of node.output) if (name) producer.set(name, i);
     // A subgraph (If / Loop / Scan body) may read outer tensors by name: its node reads them too.
     [...node.input, ...subgraphReads(node)].forEach((name) => {
       if (!name) return;
@@ -112,7 +112,9 @@ export function nodesNeededFor(
   available: ReadonlySet<string> = new Set(),
 ): { nodes: boolean[]; tensors: Set<string> } {
   const producer = new Map<string, number>();
-  nodes.forEach((node, i) => node.output.forEach((name) => name && producer.set(name, i)));
+  nodes.forEach((node, i) => {
+    for (const name of node.output) if (name) producer.set(name, i);
+  });
   const needed = nodes.map(() => false);
   const pending = [...tensors];
   const seen = new Set(pending);
@@ -151,7 +153,7 @@ export function topologicallySorted(model: ModelProto): ModelProto {
       if (placed[i] || !ready(node)) return;
       placed[i] = progress = true;
       order.push(i);
-      node.output.forEach((o) => available.add(o));
+      for (const o of node.output) available.add(o);
     });
   }
   // Already sorted, or a cycle (left for the runtime to report).

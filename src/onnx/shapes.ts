@@ -64,7 +64,7 @@ export function batchAxis(input: InputSpec): number | null {
   if (input.dims.length === 0) return null;
   if (input.dims[0] === null || input.dims[0] === 1) return 0;
   const free = input.dims.indexOf(null);
-  return free > 0 ? free : 0;
+  return Math.max(free, 0);
 }
 
 /**
@@ -125,9 +125,11 @@ function probeAdvice(specs: InputSpec[], feeds: Feeds, sampleDims: Record<string
   const guessed = specs.filter((s) =>
     s.dims.some((d, axis) => d === null && axis !== batchAxis(s) && sampleDims[s.name]?.[axis] === undefined),
   );
+  const free = guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ');
   const hint =
     guessed.length > 0
-      ? `Input ${guessed.map((s) => `"${s.name}" [${s.dims.map((d) => d ?? '?').join(', ')}]`).join(', ')} has free dimensions, set to 1 for the probe: give data of the size the model takes (--calib).`
+      ? `Input ${free} has free dimensions, set to 1 for the probe: ` +
+        'give data of the size the model takes (--calib).'
       : 'Check that the data matches what the model expects.';
   return `The shape probe ran the model once on zeros: ${fed}. ${hint}`;
 }
@@ -153,17 +155,22 @@ function nonTensorValues(graph: GraphProto): Set<string> {
     v.type === undefined || v.type.value.case === 'tensorType' || v.type.value.case === undefined;
   for (const v of graph.valueInfo) if (!isTensor(v)) names.add(v.name);
   for (const node of graph.node) {
-    if (node.domain === '' && NON_TENSOR_OPS.has(node.opType)) node.output.forEach((o) => names.add(o));
+    if (node.domain === '' && NON_TENSOR_OPS.has(node.opType)) for (const o of node.output) names.add(o);
     for (const attr of node.attribute) {
       const body = attr.g;
       if (!body) continue;
       // A Loop's body yields its condition first; If and Scan bodies yield the node's outputs in order.
       const yielded = node.opType === 'Loop' ? body.output.slice(1) : body.output;
-      yielded.forEach((v, i) => !isTensor(v) && node.output[i] && names.add(node.output[i]));
+      yielded.forEach((v, i) => {
+        if (!isTensor(v) && node.output[i]) names.add(node.output[i]);
+      });
     }
     // A Loop's carried values keep their kind: a sequence in is a sequence out.
-    if (node.opType === 'Loop')
-      node.input.slice(2).forEach((v, i) => names.has(v) && node.output[i] && names.add(node.output[i]));
+    if (node.opType === 'Loop') {
+      node.input.slice(2).forEach((v, i) => {
+        if (names.has(v) && node.output[i]) names.add(node.output[i]);
+      });
+    }
   }
   return names;
 }

@@ -40,7 +40,7 @@ export function sideBySide(
       !hasSubgraphs(node) &&
       node.input.every((t) => t === '' || shared.has(t)) &&
       equalBytes(encodeNode(node), encodeNode(twin));
-    if (same) node.output.forEach((t) => shared.add(t));
+    if (same) for (const t of node.output) shared.add(t);
     return same;
   });
   const variantName = (name: string) => (name === '' || shared.has(name) ? name : prefix + name);

@@ -52,13 +52,19 @@ export function formatCompression(report: CompressionReport): string {
     s.prunable ? '' : `intact: ${s.reason}`,
   ]);
   const ratio = (a: number, b: number) => `${count(b)} → ${count(a)} (${percent(a / b)})`;
+  const channels = report.spaces.reduce((a, s) => a + s.channels, 0);
+  const kept = report.spaces.reduce((a, s) => a + s.kept, 0);
+  const mirrored = report.mirrored ? ' and their mirror images' : '';
+  const finer = report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : '';
   const lines = [
     table(['space', 'producers', 'channels', 'error', 'note'], rows),
     '',
     `parameters  ${ratio(report.after.params, report.before.params)}`,
     `FLOPs (MAC) ${ratio(report.after.flops, report.before.flops)}`,
-    `channels    ${report.spaces.reduce((a, s) => a + s.channels, 0)} → ${report.spaces.reduce((a, s) => a + s.kept, 0)}`,
-    `calibration ${report.calibrationSamples} samples${report.mirrored ? ' and their mirror images' : ''}, ${report.passesOverData} pass(es), mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : ''}, target ${report.target}`,
+    `channels    ${channels} → ${kept}`,
+    `calibration ${report.calibrationSamples} samples${mirrored}, ${report.passesOverData} pass(es), ` +
+      `mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${finer}, ` +
+      `target ${report.target}`,
     ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
     `time        ${Object.entries(report.timingsSeconds)
       .map(([k, v]) => `${k} ${v.toFixed(2)}s`)
@@ -76,7 +82,8 @@ export function formatCompression(report: CompressionReport): string {
 
 /** The plain mode's cost (measured in docs/benchmarks.md), so that no one takes its model for the corrected one's. */
 const PLAIN_MODE_NOTE =
-  'note        mode plain: no layer was refitted. At strong targets it keeps far fewer of the original decisions than the default mode (docs/benchmarks.md).';
+  'note        mode plain: no layer was refitted. ' +
+  'At strong targets it keeps far fewer of the original decisions than the default mode (docs/benchmarks.md).';
 
 export function describeOutputs(outputs: NonNullable<CompressionReport['outputs']>): string {
   return outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ');
@@ -88,7 +95,8 @@ export function describeSearch(s: TargetSearch): string {
     .map((t) => `${percent(t.flops, 1)} FLOPs ${t.value === null ? 'unreachable' : show(t.value)}`)
     .join(', ');
   const met = s.tried.some((t) => t.value !== null && t.value >= s.value);
-  return `${s.metric} ≥ ${show(s.value)} on held-out calibration samples: ${tried}${met ? '' : '; no smaller model met it, nothing was pruned'}`;
+  const outcome = met ? '' : '; no smaller model met it, nothing was pruned';
+  return `${s.metric} ≥ ${show(s.value)} on held-out calibration samples: ${tried}${outcome}`;
 }
 
 /** The estimate, led by the cosine where that was the target (an embedding's top-1 means little). */
@@ -96,7 +104,8 @@ export function describeEstimate(e: HeldOutEstimate, metric: TargetSearch['metri
   const lead =
     metric === 'cosine'
       ? `cosine ${e.cosine.toFixed(5)} of the outputs`
-      : `${percent(e.agreement, 2)} same top-1 (95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)})`;
+      : `${percent(e.agreement, 2)} same top-1 ` +
+        `(95% interval ${percent(e.interval[0], 1)}–${percent(e.interval[1], 1)})`;
   return `${lead} on ${e.samples} calibration samples unseen by a compression fitted on the other ${e.fitSamples}`;
 }
 
@@ -115,11 +124,15 @@ export function formatComparison(c: Comparison): string {
       `accuracy    original ${percent(c.accuracy.original, 2)}, compressed ${percent(c.accuracy.candidate, 2)}`,
     );
   lines.push(
-    `deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, relative L2 ${c.relativeL2.toPrecision(3)}, cosine ${c.cosine.toFixed(5)}`,
+    `deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, ` +
+      `relative L2 ${c.relativeL2.toPrecision(3)}, cosine ${c.cosine.toFixed(5)}`,
   );
   return lines.join('\n');
 }
 
 export function formatLatency(l: Latency): string {
-  return `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms (ratio ${l.ratio.toFixed(3)}, median of ${l.runs} runs)`;
+  return (
+    `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms ` +
+    `(ratio ${l.ratio.toFixed(3)}, median of ${l.runs} runs)`
+  );
 }

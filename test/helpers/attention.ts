@@ -111,7 +111,9 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
       );
       return `${name}_u${i}`;
     });
-    tail.forEach((v, j) => initializers.push(int64Tensor(`${name}_c${j}`, [1], [v])));
+    tail.forEach((v, j) => {
+      initializers.push(int64Tensor(`${name}_c${j}`, [1], [v]));
+    });
     nodes.push(
       makeNode('Concat', [...pieces, ...tail.map((_, j) => `${name}_c${j}`)], [name], { axis: 0 }, `${name}_concat`),
     );
@@ -223,7 +225,10 @@ export function selfAttention(options: AttentionOptions = {}): ModelProto {
 export type Activation = 'gelu-erf' | 'gelu-tanh' | 'gelu-op' | 'relu' | 'silu' | 'swiglu';
 export const FFN_HIDDEN = 16;
 
-/** Feed-forward block on x [N, T, 8]: MatMul + bias → activation → MatMul + bias (SwiGLU: two projections multiplied). */
+/**
+ * Feed-forward block on x [N, T, 8]: MatMul + bias → activation → MatMul + bias
+ * (SwiGLU: two projections multiplied).
+ */
 export function feedForward(activation: Activation): ModelProto {
   const nodes: NodeProto[] = [];
   let seed = 500;

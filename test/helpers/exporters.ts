@@ -95,7 +95,10 @@ class GraphBuilder {
   }
 }
 
-/** PyTorch at opset 9: Conv → BatchNorm → PRelu → MaxPool → Conv → Relu → GlobalAveragePool → Flatten → Gemm. */
+/**
+ * PyTorch at opset 9: Conv → BatchNorm → PRelu → MaxPool → Conv → Relu → GlobalAveragePool → Flatten
+ * → Gemm.
+ */
 export function pytorchOpset9Style(opset: number): ModelProto {
   const g = new GraphBuilder(opset);
   g.conv('c1', 'x', 6, 4);
@@ -120,7 +123,10 @@ export function pytorchOpset9Style(opset: number): ModelProto {
   return g.model();
 }
 
-/** tf2onnx: Conv → LeakyRelu → Max(x, scalar) → Min(x, per-channel bound) → Conv → Relu → GAP → Squeeze → Gemm. */
+/**
+ * tf2onnx: Conv → LeakyRelu → Max(x, scalar) → Min(x, per-channel bound) → Conv → Relu → GAP → Squeeze
+ * → Gemm.
+ */
 export function tf2onnxStyle(opset: number): ModelProto {
   const g = new GraphBuilder(opset);
   g.conv('c1', 'x', 6, 4);

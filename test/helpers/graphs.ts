@@ -64,7 +64,9 @@ function model(
   });
 }
 
-/** stem Conv 4→6 → Relu → [Conv 6→8 → Relu → Conv 8→8] + shortcut Conv 1×1 6→8 → Relu → Conv 8→3. */
+/**
+ * stem Conv 4→6 → Relu → [Conv 6→8 → Relu → Conv 8→8] + shortcut Conv 1×1 6→8 → Relu → Conv 8→3.
+ */
 export function residualWithShortcut(): ModelProto {
   return model(
     [
@@ -149,7 +151,10 @@ export function concatThreeSplit(sizesAs: 'input' | 'attribute' = 'input'): Mode
   );
 }
 
-/** Conv 4→5 and Conv 4→3 → Concat → Relu; Conv 8→2 reads it all, Conv 3→2 reads Slice [from, to) of the channels. */
+/**
+ * Conv 4→5 and Conv 4→3 → Concat → Relu; Conv 8→2 reads it all, Conv 3→2 reads Slice [from, to) of the
+ * channels.
+ */
 export function concatSlice(from = 5, to = 2n ** 63n - 1n): ModelProto {
   return model(
     [
@@ -188,7 +193,10 @@ export function squeezeExcitation(): ModelProto {
   );
 }
 
-/** Conv 4→6 → Relu → Conv 6→8 → Relu, then an If whose branches read that output: the second space stays intact. */
+/**
+ * Conv 4→6 → Relu → Conv 6→8 → Relu, then an If whose branches read that output: the second space stays
+ * intact.
+ */
 export function withIfNode(): ModelProto {
   const branch = (op: string) =>
     makeModel({ nodes: [makeNode(op, ['r2'], [`${op}_out`])], inputs: [], outputs: [valueInfo(`${op}_out`)] }).graph!;
@@ -244,7 +252,10 @@ export function nhwcSandwich(): ModelProto {
   );
 }
 
-/** Conv 4→8 → Transpose to NHWC → Relu → Reshape to tokens [N, 36, 8] → ReduceMean over tokens → MatMul 8→3. */
+/**
+ * Conv 4→8 → Transpose to NHWC → Relu → Reshape to tokens [N, 36, 8] → ReduceMean over tokens
+ * → MatMul 8→3.
+ */
 export function channelsLastTokens(): ModelProto {
   return model(
     [

@@ -1,6 +1,6 @@
 import type { Augment } from '../../calibrate/mirror.ts';
 import type { OutputMetric } from '../../compress/output-error.ts';
-import type { CorrectionMode } from '../../compress/pipeline.ts';
+import type { CorrectionMode } from '../../compress/options.ts';
 import type { ReadOptions } from '../../data/read-options.ts';
 
 /** The flags compress and sweep share (addCompressionOptions in main.ts): how to compress, and held-out data. */

@@ -67,7 +67,7 @@ registerRule(
       const node = nodeAt(ctx, i);
       const weights = ctx.constantDims(node.input[1]);
       const heads = intAttr(node, 'num_heads', 0);
-      if (!weights || weights.length !== 2 || heads < 1 || intsAttr(node, 'qkv_hidden_sizes')) return null;
+      if (weights?.length !== 2 || heads < 1 || intsAttr(node, 'qkv_hidden_sizes')) return null;
       if (node.input[2] && !ctx.constant(node.input[2])) return null;
       if (node.output.slice(1).some((name) => name && ctx.index.consumers.has(name))) return null;
       const hidden = weights[1] / 3;

@@ -8,7 +8,7 @@ registerRule('Gemm', {
   produce(ctx, i) {
     const node = nodeAt(ctx, i);
     const b = ctx.constantDims(node.input[1]);
-    if (!b || b.length !== 2) return null;
+    if (b?.length !== 2) return null;
     const transB = intAttr(node, 'transB', 0) === 1;
     const channels = transB ? b[0] : b[1];
     const slices: ConstantSlice[] = [{ node: i, input: 1, axis: transB ? 0 : 1, block: 1 }];

@@ -12,7 +12,7 @@ registerRule('MatMul', {
     const node = nodeAt(ctx, i);
     const w = ctx.constantDims(node.input[1]);
     const rank = rankOf(ctx, node.output[0]);
-    if (!w || w.length !== 2 || rank === undefined || ctx.constant(node.input[0])) return null;
+    if (w?.length !== 2 || rank === undefined || ctx.constant(node.input[0])) return null;
     return {
       output: node.output[0],
       layout: { axis: rank - 1, block: 1 },
@@ -26,7 +26,7 @@ registerRule('MatMul', {
     if (!ctx.constant(other)) return batched(ctx, arrival.tensor, node.output[0], other, arrival.layout);
     if (arrival.input !== 0) return block('MatMul reads the channels as its right operand');
     const w = ctx.constantDims(node.input[1]);
-    if (!w || w.length !== 2) return block('MatMul right operand is not a constant matrix');
+    if (w?.length !== 2) return block('MatMul right operand is not a constant matrix');
     const rank = rankOf(ctx, arrival.tensor);
     if (arrival.layout.axis !== (rank ?? 0) - 1) return block('MatMul input channels are not on the last axis');
     return { kind: 'consume', weight: perChannel(arrival, 1, 0) };

@@ -62,7 +62,13 @@ export const CLIENT_SCRIPT = String.raw`
         labels: c.labels,
         datasets: [
           { label: 'kept', data: c.kept, backgroundColor: c.colors, borderWidth: 0 },
-          { label: 'removed', data: c.removed, backgroundColor: c.removedColor, borderColor: '#cbd5e1', borderWidth: 1 },
+          {
+            label: 'removed',
+            data: c.removed,
+            backgroundColor: c.removedColor,
+            borderColor: '#cbd5e1',
+            borderWidth: 1,
+          },
         ],
       },
       options: {
@@ -92,7 +98,10 @@ export const CLIENT_SCRIPT = String.raw`
         indexAxis: 'y',
         maintainAspectRatio: false,
         animation: false,
-        scales: { x: { beginAtZero: true, title: { display: true, text: 'seconds' } }, y: { grid: { display: false } } },
+        scales: {
+          x: { beginAtZero: true, title: { display: true, text: 'seconds' } },
+          y: { grid: { display: false } },
+        },
         plugins: {
           legend: { display: false },
           tooltip: { callbacks: { label: function (item) { return item.parsed.x.toFixed(2) + ' s'; } } },
@@ -146,7 +155,9 @@ export const CLIENT_SCRIPT = String.raw`
                 var item = items[0];
                 return item.datasetIndex === s.series.length ? s.chosen.label : s.tooltips[item.dataIndex];
               },
-              label: function (item) { return item.dataset.label + ': ' + (item.parsed.y === null ? '–' : item.parsed.y.toFixed(4)); },
+              label: function (item) {
+                return item.dataset.label + ': ' + (item.parsed.y === null ? '–' : item.parsed.y.toFixed(4));
+              },
             },
           },
         },

@@ -21,6 +21,9 @@ function inlineScript(source: string, what: string): string {
   return `<script>${source}</script>`;
 }
 
+/** Allows the inline script and style only: the page loads nothing. */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'";
+
 /**
  * The report as one HTML page that needs no network: Chart.js (its UMD build, given as
  * `chartJs`) and the data are inline, and the page builds its text with textContent only.
@@ -32,7 +35,7 @@ export function renderHtmlPage(input: HtmlReportInput, chartJs: string): string 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">
 <title>idprune report</title>
 <style>${STYLE}</style>
 ${inlineScript(chartJs, 'Chart.js')}
@@ -51,19 +54,27 @@ ${inlineScript(chartJs, 'Chart.js')}
   </section>
   <section id="sweep" hidden>
     <h2>Sweep</h2>
-    <p class="muted">One point per target, against the fraction of the original FLOPs kept; the chosen target is ringed.</p>
-    <div class="chart"><canvas id="sweep-chart" aria-label="Quality and latency against FLOPs, one point per target" role="img"></canvas></div>
+    <p class="muted">One point per target, against the fraction of the original FLOPs kept;
+      the chosen target is ringed.</p>
+    <div class="chart"><canvas id="sweep-chart"
+      aria-label="Quality and latency against FLOPs, one point per target" role="img"></canvas></div>
     <table id="sweep-table" class="grid"><thead></thead><tbody></tbody></table>
   </section>
   <section id="channels">
     <h2>Channels kept per space</h2>
-    <p class="muted">Channel spaces in graph order: kept channels coloured by the error of the space, removed channels stacked above in pale grey.</p>
+    <p class="muted">Channel spaces in graph order: kept channels coloured by the error of the space,
+      removed channels stacked above in pale grey.</p>
     <div class="legend">
-      <span class="scale"><span class="muted">error 0</span><span id="error-gradient" class="gradient"></span><span id="error-max" class="muted"></span></span>
+      <span class="scale">
+        <span class="muted">error 0</span>
+        <span id="error-gradient" class="gradient"></span>
+        <span id="error-max" class="muted"></span>
+      </span>
       <span><span class="swatch intact"></span>intact (not pruned)</span>
       <span><span class="swatch removed"></span>removed</span>
     </div>
-    <div class="chart tall"><canvas id="channel-chart" aria-label="Kept and original channels per channel space" role="img"></canvas></div>
+    <div class="chart tall"><canvas id="channel-chart"
+      aria-label="Kept and original channels per channel space" role="img"></canvas></div>
   </section>
   <section id="spaces">
     <h2>Channel spaces</h2>
@@ -72,7 +83,8 @@ ${inlineScript(chartJs, 'Chart.js')}
   <section id="timing">
     <h2>Time by stage</h2>
     <p id="timing-total" class="muted"></p>
-    <div class="chart short"><canvas id="timing-chart" aria-label="Seconds spent in each stage" role="img"></canvas></div>
+    <div class="chart short"><canvas id="timing-chart"
+      aria-label="Seconds spent in each stage" role="img"></canvas></div>
   </section>
 </main>
 <script type="application/json" id="report-data">${scriptSafeJson(pageData(input))}</script>

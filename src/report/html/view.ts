@@ -133,14 +133,18 @@ function cards(report: CompressionReport): Card[] {
     list.push({
       label: 'Output cosine',
       value: evaluation.cosine.toFixed(4),
-      note: `relative L2 ${evaluation.relativeL2.toPrecision(3)}, max |Δ| ${evaluation.maxAbsDifference.toPrecision(3)}`,
+      note:
+        `relative L2 ${evaluation.relativeL2.toPrecision(3)}, ` +
+        `max |Δ| ${evaluation.maxAbsDifference.toPrecision(3)}`,
     });
   }
   if (latency) {
     list.push({
       label: 'Latency ratio',
       value: latency.ratio.toFixed(3),
-      note: `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms, median of ${latency.runs} runs`,
+      note:
+        `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms, ` +
+        `median of ${latency.runs} runs`,
     });
   }
   return list;
@@ -155,9 +159,11 @@ function details(input: HtmlReportInput): [string, string][] {
     rows.push(['Inputs', model.inputs.map((i) => `${i.name}: ${i.type} ${dims(i.dims)}`).join('; ')]);
   }
   const passes = plural(report.passesOverData, 'pass');
+  const from = data?.calibration ? ` from ${data.calibration}` : '';
+  const mirrored = report.mirrored ? ' and their mirror images' : '';
   rows.push([
     'Calibration',
-    `${plural(report.calibrationSamples, 'sample')}${data?.calibration ? ` from ${data.calibration}` : ''}${report.mirrored ? ' and their mirror images' : ''}, ${passes} over the data`,
+    `${plural(report.calibrationSamples, 'sample')}${from}${mirrored}, ${passes} over the data`,
   ]);
   if (data?.evaluation)
     rows.push(['Evaluation data', data.labels ? `${data.evaluation}, labels ${data.labels}` : data.evaluation]);
