@@ -7,24 +7,22 @@
  *
  * @module
  */
-import {
-  budgetOf,
-  compressWithReport,
-  type CompressTargets,
-  DEFAULT_BATCH_SIZE,
-  heldOutTargetOf,
-} from './api/compress.ts';
+import { budgetOf, compressWithReport, heldOutTargetOf } from './api/compress.ts';
 import { type DataSource, type LabelsSource, loadData, loadLabels } from './api/data.ts';
 import { type Evaluation, evaluateModels } from './api/evaluate.ts';
 import { type ModelSummary, summarizeModel } from './api/inspect.ts';
 import { loadModel, type ModelSource } from './api/model.ts';
-import { checkOptions } from './api/check-options.ts';
+import {
+  COMPRESSION_OPTIONS,
+  checkOptions,
+  EVALUATE_OPTIONS,
+  type OptionValues,
+  type TARGET_OPTIONS,
+  withDefaults,
+} from './api/option-table.ts';
 import { version } from './api/version.ts';
-import type { Augment } from './calibrate/mirror.ts';
-import type { OutputMetric } from './compress/output-error.ts';
 import type { Progress } from './progress.ts';
 import type { ReadOptions } from './data/read-options.ts';
-import { DEFAULT_LATENCY_RUNS } from './evaluate/latency.ts';
 import { inputSpecs } from './onnx/shapes.ts';
 import type { CompressionReport } from './report/report.ts';
 
@@ -44,47 +42,11 @@ export type { CompressionReport, HeldOutEstimate, ModelSize } from './report/rep
 export type { SpaceSummary } from './report/spaces.ts';
 export { IdpruneError } from './errors.ts';
 
-/** Options of {@link compress}: one size target (default `targetFlops: 0.5`) and how to reach it. */
-export interface CompressOptions extends CompressTargets {
-  /**
-   * 'corrected' (default) refits each layer against the original network given the pruned layers
-   * before it; 'plain' folds the interpolation from the statistics alone: faster, less accurate
-   * at strong compression, and it leaves coupled spaces (residual streams) intact.
-   */
-  mode?: 'corrected' | 'plain';
-  /**
-   * How per-layer sizes are chosen: 'measured' by the output error of pruning each space alone,
-   * 'estimated' by the statistics alone. Default: measured in corrected mode, estimated in plain.
-   */
-  allocation?: 'measured' | 'estimated';
-  /**
-   * How the measured allocation reads the outputs: 'auto' (default) by their decisions for
-   * Softmax, LogSoftmax and Sigmoid outputs and by relative L2 for others; 'decisions' reads every
-   * output as class scores along its last axis (logits); 'relative' reads all as relative L2.
-   */
-  metric?: OutputMetric;
-  /** Kept counts are multiples of this (default 8, or 1 where 8 cannot meet the target). */
-  roundTo?: number;
-  /** Keep at least this many channels in every space (default 1). */
-  minKeep?: number;
-  /** Leave the spaces touching these nodes or tensors intact. */
-  skip?: string[];
-  /** Leave coupled spaces (residual streams, gated branches) intact. */
-  keepCoupled?: boolean;
-  /** The input marking padding tokens with 0 (default: attention_mask if the model has it). */
-  maskInput?: string;
-  /** Samples per inference batch (default 64; a model's fixed batch size wins). */
-  batchSize?: number;
-  /**
-   * 'auto' (default): calibration images fewer than 128 are joined by their left-right mirror
-   * images (more rows for the statistics and refits); 'mirror' always, 'none' never.
-   */
-  augment?: Augment;
-  /**
-   * Estimate the agreement on unseen data from the calibration data alone: the same compression fitted
-   * on three quarters of it, compared with the original on the quarter it did not see (report.estimate).
-   */
-  estimate?: boolean;
+/**
+ * Options of {@link compress}: one size target (default `targetFlops: 0.5`) and how to reach it
+ * (the tables of api/option-table.ts, which the command line's flags come from too).
+ */
+export interface CompressOptions extends OptionValues<typeof TARGET_OPTIONS>, OptionValues<typeof COMPRESSION_OPTIONS> {
   /**
    * Held-out data: the report then holds the agreement with the original (accuracy with labels) and the latency ratio.
    */
@@ -115,9 +77,10 @@ export interface CompressResult {
 export async function compress(
   model: ModelSource,
   data: DataSource,
-  options: CompressOptions = {},
+  given: CompressOptions = {},
 ): Promise<CompressResult> {
-  checkOptions(options);
+  checkOptions(given);
+  const options = withDefaults(COMPRESSION_OPTIONS, given);
   const budget = budgetOf(options);
   const loaded = loadModel(model);
   const inputs = inputSpecs(loaded.model);
@@ -160,13 +123,9 @@ export async function inspect(model: ModelSource, options: InspectOptions = {}):
 }
 
 /** Options of {@link evaluate}. */
-export interface EvaluateOptions {
+export interface EvaluateOptions extends OptionValues<typeof EVALUATE_OPTIONS> {
   /** One class label per sample, to report accuracy. */
   labels?: LabelsSource;
-  /** Samples per inference batch (default 64). */
-  batchSize?: number;
-  /** Timed runs per model for the latency ratio (default 20). */
-  runs?: number;
   /** How images, audio or text given by path become the models' inputs. */
   read?: ReadOptions;
 }
@@ -182,10 +141,11 @@ export async function evaluate(
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
   checkOptions(options);
+  const { batchSize, runs } = withDefaults(EVALUATE_OPTIONS, options);
   return evaluateModels(loadModel(original, 'original model'), loadModel(candidate, 'candidate model'), data, {
     labels: options.labels,
-    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
-    runs: options.runs ?? DEFAULT_LATENCY_RUNS,
+    batchSize,
+    runs,
     read: { modelPath: typeof original === 'string' ? original : undefined, ...options.read },
   });
 }

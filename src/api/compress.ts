@@ -11,30 +11,11 @@ import { compareModels } from '../evaluate/compare.ts';
 import { measureLatency } from '../evaluate/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import { buildReport, type CompressionReport } from '../report/report.ts';
+import type { OptionValues, TARGET_OPTIONS } from './option-table.ts';
 import { type HeldOutEstimator, heldOutEstimator, type HeldOutTarget, searchFlops } from './held-out.ts';
 
 /** How much to keep: at most one of these; none means targetFlops 0.5. */
-export interface CompressTargets {
-  /** Keep this fraction of the FLOPs, (0, 1]. */
-  targetFlops?: number;
-  /** Keep this fraction of the parameters, (0, 1]. */
-  targetParams?: number;
-  /** Largest relative error allowed in each channel space, instead of a size target. */
-  tolerance?: number;
-  /** Keep this fraction of every space of single channels or neurons. */
-  keepNeurons?: number;
-  /** Keep this fraction of the heads of every attention block. */
-  keepHeads?: number;
-  /**
-   * The smallest model (in FLOPs) that keeps this share of top-1 decisions on calibration samples
-   * held out from its fit: no FLOPs number to guess.
-   */
-  targetAgreement?: number;
-  /**
-   * The smallest model whose first output keeps this mean cosine with the original's on held-out calibration samples.
-   */
-  targetCosine?: number;
-}
+export type CompressTargets = OptionValues<typeof TARGET_OPTIONS>;
 
 export { DEFAULT_BATCH_SIZE };
 

@@ -3,7 +3,7 @@ import { batchSizeFor, type Dataset, samplesOf } from '../calibrate/dataset.ts';
 import { mirrors } from '../calibrate/mirror.ts';
 import type { Budget } from '../compress/allocate.ts';
 import { compressPrepared } from '../compress/pipeline.ts';
-import { type CompressOptions } from '../compress/options.ts';
+import type { CompressOptions } from '../compress/options.ts';
 import { type Prepared, prepareCompression } from '../compress/prepare.ts';
 import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';

@@ -1,9 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { AUGMENTS } from '../calibrate/mirror.ts';
-import { OUTPUT_METRICS } from '../compress/output-error.ts';
-import { DEFAULT_BATCH_SIZE } from '../compress/options.ts';
-import { DEFAULT_LATENCY_RUNS } from '../evaluate/latency.ts';
+import { COMPRESSION_OPTIONS, EVALUATE_OPTIONS, TARGET_OPTIONS } from '../api/option-table.ts';
 import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -13,12 +10,11 @@ import {
   fraction,
   fractionList,
   imageSize,
-  nameList,
   numberList,
   positiveInteger,
-  positiveNumber,
   positiveNumberOrFraction,
 } from './flag-parsers.ts';
+import { addFlags } from './option-flags.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -135,41 +131,13 @@ program
   .option('--json', 'print JSON')
   .action(guarded(inspectCommand));
 
-program
+const compress = program
   .command('compress')
   .description('prune channels chosen by interpolative decomposition and fold the correction into the next layer')
   .argument('<model>', 'ONNX model')
   .requiredOption('--calib <path>', `calibration data: ${DATA_KINDS}`)
-  .requiredOption('-o, --output <path>', 'where to write the compressed model')
-  .option('--target-flops <fraction>', 'keep this fraction of the FLOPs (default 0.5)', fraction)
-  .option('--target-params <fraction>', 'keep this fraction of the parameters', fraction)
-  .option('--tolerance <error>', 'per-space relative error to allow, instead of a size target', positiveNumber)
-  .option(
-    '--keep-neurons <fraction>',
-    'keep this fraction of every space of single channels or neurons, instead of a size target',
-    fraction,
-  )
-  .option(
-    '--keep-heads <fraction>',
-    'keep this fraction of the heads of every attention block, instead of a size target',
-    fraction,
-  )
-  .option(
-    '--target-agreement <fraction>',
-    'the fewest FLOPs that keep this share of top-1 decisions on calibration samples held out from the fit (a search of several compressions)',
-    fraction,
-  )
-  .option(
-    '--target-cosine <value>',
-    'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out calibration samples',
-    fraction,
-  )
-  .option(
-    '--round-to <m>',
-    'kept neuron counts are multiples of m, which runtimes run faster (default 8; 1 where 8 cannot meet the target, and with --keep-neurons/--keep-heads)',
-    positiveInteger,
-  )
-  .option('--min-keep <n>', 'keep at least n channels in every space', positiveInteger, 1)
+  .requiredOption('-o, --output <path>', 'where to write the compressed model');
+addFlags(compress, TARGET_OPTIONS)
   .option('--min-agreement <fraction>', 'fail, writing no model, if agreement on --eval data is lower', fraction)
   .option('--json <path>', 'write the report as JSON (- for stdout)')
   .option('--html <path>', 'write the report as a self-contained HTML page (charts of kept channels and timings)')
@@ -195,56 +163,7 @@ program
 
 /** Options compress and sweep share: how to compress, and held-out data to measure the result on. */
 function addCompressionOptions(command: Command): void {
-  command
-    .addOption(
-      new Option(
-        '--mode <mode>',
-        'corrected: fit each layer against the original network given the pruned upstream; plain: interpolation from the statistics alone, faster, coupled spaces left intact',
-      )
-        .choices(['corrected', 'plain'])
-        .default('corrected'),
-    )
-    .option(
-      '--skip <names>',
-      'leave spaces touching these nodes or tensors intact (comma-separated, repeatable)',
-      nameList,
-      [],
-    )
-    .option(
-      '--keep-coupled',
-      'leave coupled spaces (residual streams, gated branches) intact (always in the plain mode)',
-    )
-    .addOption(
-      new Option(
-        '--allocation <how>',
-        'per-layer sizes by the measured output error of pruning each space alone (measured; default in corrected mode), or by the statistics alone (estimated: faster; default in plain mode)',
-      ).choices(['measured', 'estimated']),
-    )
-    .addOption(
-      new Option(
-        '--metric <how>',
-        'how the measured allocation reads the outputs: auto (decisions for Softmax/Sigmoid outputs, relative L2 for others), decisions (every output as class scores, e.g. logits), relative',
-      )
-        .choices(OUTPUT_METRICS)
-        .default('auto'),
-    )
-    .addOption(
-      new Option(
-        '--augment <how>',
-        'add the mirror image of every calibration image: auto (where images are fewer than 128), mirror (always), none',
-      )
-        .choices(AUGMENTS)
-        .default('auto'),
-    )
-    .option(
-      '--estimate',
-      'estimate the agreement on unseen data from the calibration data: a second compression on 3/4 of it, measured on the rest',
-    )
-    .option(
-      '--mask-input <name>',
-      'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)',
-    )
-    .option('--batch-size <n>', 'samples per inference batch', positiveInteger, DEFAULT_BATCH_SIZE)
+  addFlags(command, COMPRESSION_OPTIONS)
     .option('--eval <path>', 'held-out data to measure agreement with the original model (any kind --calib takes)')
     .option('--labels <path>', 'labels for --eval data (.npy of integers), to report accuracy')
     .option(
@@ -256,17 +175,14 @@ function addCompressionOptions(command: Command): void {
     .option('-q, --quiet', 'print nothing but errors (and JSON asked for on stdout with --json -)');
 }
 
-program
+const evalCommandLine = program
   .command('eval')
   .description('compare a compressed model with the original: agreement, accuracy, deviation, size, latency')
   .argument('<original>', 'original ONNX model')
   .argument('<candidate>', 'compressed ONNX model')
   .requiredOption('--data <path>', `input data: ${DATA_KINDS}`)
-  .option('--labels <path>', 'labels (.npy of integers), to report accuracy')
-  .option('--batch-size <n>', 'samples per inference batch', positiveInteger, DEFAULT_BATCH_SIZE)
-  .option('--runs <n>', 'timed runs per model for the latency ratio', positiveInteger, DEFAULT_LATENCY_RUNS)
-  .option('--json', 'print JSON')
-  .action(guarded(evalCommand));
+  .option('--labels <path>', 'labels (.npy of integers), to report accuracy');
+addFlags(evalCommandLine, EVALUATE_OPTIONS).option('--json', 'print JSON').action(guarded(evalCommand));
 
 for (const command of program.commands) {
   if (command.name() === 'compress' || command.name() === 'sweep') addCompressionOptions(command);

@@ -3,9 +3,11 @@ import type { Progress } from '../progress.ts';
 import type { Budget } from './allocate.ts';
 import type { OutputMetric } from './output-error.ts';
 
-export type CorrectionMode = 'corrected' | 'plain';
+export const CORRECTION_MODES = ['corrected', 'plain'] as const;
+export type CorrectionMode = (typeof CORRECTION_MODES)[number];
 
-export type Allocation = 'measured' | 'estimated';
+export const ALLOCATIONS = ['measured', 'estimated'] as const;
+export type Allocation = (typeof ALLOCATIONS)[number];
 
 /** Samples per inference batch unless told (a model's fixed batch size wins). */
 export const DEFAULT_BATCH_SIZE = 64;

@@ -18,8 +18,6 @@ import type { CompressionFlags } from './compression-flags.ts';
 
 export interface CompressFlags extends CompressionFlags, CompressTargets {
   output: string;
-  roundTo?: number;
-  minKeep: number;
   minAgreement?: number;
 }
 
@@ -44,19 +42,9 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
 
   const loaded = { model, bytes: original, external };
   const run = {
+    ...flags,
     budget,
     heldOutTarget: heldOutTargetOf(flags),
-    mode: flags.mode,
-    roundTo: flags.roundTo,
-    minKeep: flags.minKeep,
-    skip: flags.skip,
-    keepCoupled: flags.keepCoupled,
-    allocation: flags.allocation,
-    metric: flags.metric,
-    augment: flags.augment,
-    estimate: flags.estimate,
-    maskInput: flags.maskInput,
-    batchSize: flags.batchSize,
     evaluation: evaluation && { dataset: evaluation, labels },
     progress,
     version,
@@ -70,7 +58,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   const log = flags.quiet ? () => {} : flags.json === '-' ? console.error : console.log;
   log(formatCompression(report));
   if (flags.json === '-') console.log(JSON.stringify(report, null, 2));
-  else if (flags.json) writeAtomic(flags.json, JSON.stringify(report, null, 2) + '\n');
+  else if (flags.json) writeAtomic(flags.json, `${JSON.stringify(report, null, 2)}\n`);
   if (flags.minAgreement !== undefined && report.evaluation!.agreement < flags.minAgreement) {
     throw new IdpruneError(
       `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below --min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,

@@ -1,20 +1,14 @@
-import type { Augment } from '../../calibrate/mirror.ts';
-import type { OutputMetric } from '../../compress/output-error.ts';
-import type { CorrectionMode } from '../../compress/options.ts';
+import type { COMPRESSION_OPTIONS, ResolvedValues } from '../../api/option-table.ts';
 import type { ReadOptions } from '../../data/read-options.ts';
 
-/** The flags compress and sweep share (addCompressionOptions in main.ts): how to compress, and held-out data. */
-export interface CompressionFlags extends ReadOptions {
+/**
+ * The flags compress and sweep share (addCompressionOptions in main.ts): how to compress (the
+ * library's options, api/option-table.ts), the data, and where the results go.
+ */
+export type CompressionFlags = ReadOptions & ResolvedValues<typeof COMPRESSION_OPTIONS> & OutputFlags;
+
+interface OutputFlags {
   calib: string;
-  mode: CorrectionMode;
-  skip: string[];
-  keepCoupled?: boolean;
-  allocation?: 'measured' | 'estimated';
-  metric?: OutputMetric;
-  augment?: Augment;
-  estimate?: boolean;
-  maskInput?: string;
-  batchSize: number;
   eval?: string;
   labels?: string;
   stats?: string;

@@ -74,7 +74,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
   };
   if (flags.json === '-') console.log(JSON.stringify(summary, null, 2));
   else if (!flags.quiet) console.log(formatSweep(points));
-  if (flags.json && flags.json !== '-') writeAtomic(flags.json, JSON.stringify(summary, null, 2) + '\n');
+  if (flags.json && flags.json !== '-') writeAtomic(flags.json, `${JSON.stringify(summary, null, 2)}\n`);
   if (flags.html) {
     const last = reports.length - 1;
     writeAtomic(

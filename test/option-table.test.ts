@@ -1,0 +1,89 @@
+// The options declared once (src/api/option-table.ts): the command line's flags, the library's
+// checks and the defaults all come from the same tables.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  COMPRESSION_OPTIONS,
+  checkOptions,
+  type Domain,
+  EVALUATE_OPTIONS,
+  TARGET_OPTIONS,
+  withDefaults,
+} from '../src/api/option-table.ts';
+import { IdpruneError } from '../src/errors.ts';
+import { idprune } from './helpers/cli.ts';
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+const COMMANDS: [string, Record<string, { domain: Domain }>[]][] = [
+  ['compress', [TARGET_OPTIONS, COMPRESSION_OPTIONS]],
+  ['sweep', [COMPRESSION_OPTIONS]],
+  ['eval', [EVALUATE_OPTIONS]],
+];
+
+/** A value outside each domain, and one inside. */
+function samples(domain: Domain): { outside: unknown[]; inside: unknown } {
+  switch (domain.kind) {
+    case 'fraction':
+      return { outside: [0, 1.5, '0.5'], inside: 0.25 };
+    case 'positive':
+      return { outside: [0, -1, Number.POSITIVE_INFINITY], inside: 0.01 };
+    case 'count':
+      return { outside: [0, 2.5, '8'], inside: 3 };
+    case 'choice':
+      return { outside: ['nonsense', 1], inside: domain.choices[0] };
+    case 'switch':
+      return { outside: ['yes', 1], inside: true };
+    case 'name':
+      return { outside: [5, ['a']], inside: 'attention_mask' };
+    case 'names':
+      return { outside: ['a', [1]], inside: ['a', 'b'] };
+  }
+}
+
+describe('the option tables', () => {
+  for (const [command, tables] of COMMANDS) {
+    it(`give every flag of ${command} that the library takes as an option`, async () => {
+      const { stdout } = await idprune(command, '--help');
+      for (const table of tables)
+        for (const name of Object.keys(table)) assert.match(stdout, new RegExp(`--${kebab(name)}\\b`), name);
+    });
+  }
+
+  it('make the library refuse each option outside its domain, naming it, and take it inside', () => {
+    for (const table of [TARGET_OPTIONS, COMPRESSION_OPTIONS, EVALUATE_OPTIONS]) {
+      for (const [name, spec] of Object.entries(table)) {
+        const { outside, inside } = samples(spec.domain);
+        for (const value of outside) {
+          assert.throws(
+            () => checkOptions({ [name]: value }),
+            (err) => err instanceof IdpruneError && err.message.startsWith(`option ${name}: expected `),
+            `${name} = ${JSON.stringify(value)}`,
+          );
+        }
+        assert.doesNotThrow(() => checkOptions({ [name]: inside }), name);
+      }
+    }
+  });
+
+  it('make the command line refuse a value outside the domain as the library does', async () => {
+    const outcome = await idprune('compress', 'model.onnx', '--calib', 'x.npy', '-o', 'y.onnx', '--round-to', '2.5');
+    assert.notEqual(outcome.code, 0);
+    assert.match(outcome.stderr, /--round-to <m>.*expected a positive integer/);
+  });
+
+  it('fill the options left unset with the defaults the command line shows, and keep the ones set', () => {
+    const options = withDefaults(COMPRESSION_OPTIONS, { mode: 'plain' as const, roundTo: 4 });
+    assert.deepEqual(options, {
+      mode: 'plain',
+      roundTo: 4,
+      metric: 'auto',
+      minKeep: 1,
+      skip: [],
+      batchSize: 64,
+      augment: 'auto',
+    });
+    options.skip.push('conv1');
+    assert.deepEqual(withDefaults(COMPRESSION_OPTIONS, {}).skip, [], 'the default list is not shared');
+  });
+});
