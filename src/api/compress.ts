@@ -32,7 +32,8 @@ export function budgetOf(targets: CompressTargets): Budget {
   ];
   if (given.filter((x) => x !== undefined).length > 1) {
     throw new IdpruneError(
-      'give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, --target-agreement and --target-cosine',
+      'give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, ' +
+        '--target-agreement and --target-cosine',
     );
   }
   if (keep) return { kind: 'keep', neurons: targets.keepNeurons, heads: targets.keepHeads };

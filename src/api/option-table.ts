@@ -91,11 +91,16 @@ export const TARGET_OPTIONS = {
       'the fewest FLOPs that keep this share of top-1 decisions on calibration samples held out from the fit ' +
       '(a search of several compressions)',
   },
-  /** The smallest model whose first output keeps this mean cosine with the original's on held-out calibration samples. */
+  /**
+   * The smallest model whose first output keeps this mean cosine with the original's on held-out
+   * calibration samples.
+   */
   targetCosine: {
     domain: fraction,
     value: 'value',
-    help: 'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out calibration samples',
+    help:
+      'the fewest FLOPs whose first output keeps this mean cosine with the original on held-out ' +
+      'calibration samples',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -164,7 +169,9 @@ export const COMPRESSION_OPTIONS = {
   maskInput: {
     domain: { kind: 'name' },
     value: 'name',
-    help: 'input marking padding tokens with 0, left out of the statistics (default: attention_mask if the model has it)',
+    help:
+      'input marking padding tokens with 0, left out of the statistics ' +
+      '(default: attention_mask if the model has it)',
   },
   /** Samples per inference batch (default 64; a model's fixed batch size wins). */
   batchSize: { domain: count, value: 'n', help: 'samples per inference batch', default: DEFAULT_BATCH_SIZE },
@@ -175,7 +182,9 @@ export const COMPRESSION_OPTIONS = {
   augment: {
     domain: choice(AUGMENTS),
     value: 'how',
-    help: 'add the mirror image of every calibration image: auto (where images are fewer than 128), mirror (always), none',
+    help:
+      'add the mirror image of every calibration image: auto (where images are fewer than 128), ' +
+      'mirror (always), none',
     default: 'auto',
   },
   /**

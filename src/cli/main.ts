@@ -41,7 +41,8 @@ function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
 }
 
 const DATA_KINDS =
-  '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), .wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
+  '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), ' +
+  '.wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
 
 /** How images, audio and text become the model's inputs; NumPy data is taken as it is. */
 function addReaderOptions(command: Command): void {
@@ -65,7 +66,8 @@ function addReaderOptions(command: Command): void {
     .addOption(
       option(
         '--resize <how>',
-        'crop: scale to cover the size (the shorter side to it), then cut out the centre; stretch: scale to the size, ignoring the aspect ratio',
+        'crop: scale to cover the size (the shorter side to it), then cut out the centre; ' +
+          'stretch: scale to the size, ignoring the aspect ratio',
       )
         .choices(['crop', 'stretch'])
         .default('crop'),
@@ -73,7 +75,8 @@ function addReaderOptions(command: Command): void {
     .addOption(
       option(
         '--preprocess <preset>',
-        'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); -1-1: pixels / 127.5 - 1',
+        'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); ' +
+          '-1-1: pixels / 127.5 - 1',
       ).choices(['imagenet', '0-1', '-1-1']),
     )
     .addOption(

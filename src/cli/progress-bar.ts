@@ -1,6 +1,8 @@
 import cliProgress from 'cli-progress';
 import { type Progress, silentProgress } from '../progress.ts';
 
+const ELAPSED_AND_LEFT = '{duration_formatted} elapsed, {eta_formatted} left';
+
 /** A progress bar on stderr when it is a terminal and not `quiet`; nothing otherwise (logs stay clean). */
 export function terminalProgress(quiet = false): Progress {
   if (!process.stderr.isTTY || quiet) return silentProgress;
@@ -10,7 +12,7 @@ export function terminalProgress(quiet = false): Progress {
       bar = new cliProgress.SingleBar(
         {
           stream: process.stderr,
-          format: `${label.padEnd(16)} [{bar}] {value}/{total} samples  {duration_formatted} elapsed, {eta_formatted} left`,
+          format: `${label.padEnd(16)} [{bar}] {value}/{total} samples  ${ELAPSED_AND_LEFT}`,
           hideCursor: true,
           clearOnComplete: true,
         },

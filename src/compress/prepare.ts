@@ -248,7 +248,8 @@ function checkedStatistics(
     const gram = saved.grams.get(probeKey(probe.space, probe.tensor));
     if (!gram || gram.rows !== probe.channels) {
       throw new IdpruneError(
-        `the statistics do not match this model's analysis (tensor "${probe.tensor}" of space ${probe.space}): were they made with other options (--skip, --keep-coupled, --mode)?`,
+        `the statistics do not match this model's analysis (tensor "${probe.tensor}" of space ${probe.space}): ` +
+          'were they made with other options (--skip, --keep-coupled, --mode)?',
       );
     }
   }
@@ -373,7 +374,9 @@ function withUnderdeterminedLeft(analysis: Analysis, samples: number): Analysis 
       ...readTensors(space).map((t) => (samples * analysis.shapes.get(t)!.reduce((a, b) => a * b, 1)) / neurons),
     );
     if (2 * rows >= neurons) return space;
-    const reason = `the calibration data gives ${rows} rows for ${neurons} channels, too few to tell them apart (give more samples)`;
+    const reason =
+      `the calibration data gives ${rows} rows for ${neurons} channels, ` +
+      'too few to tell them apart (give more samples)';
     return { ...space, prunable: false, reason };
   });
   return { ...analysis, spaces };

@@ -61,7 +61,8 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   else if (flags.json) writeAtomic(flags.json, `${JSON.stringify(report, null, 2)}\n`);
   if (flags.minAgreement !== undefined && report.evaluation!.agreement < flags.minAgreement) {
     throw new IdpruneError(
-      `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below --min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,
+      `agreement ${(100 * report.evaluation!.agreement).toFixed(2)}% is below ` +
+        `--min-agreement ${(100 * flags.minAgreement).toFixed(2)}%; no model written`,
     );
   }
   writeModel(flags.output, result.model, external);

@@ -29,7 +29,8 @@ export async function inspectCommand(
     console.log(`branch   ${b}, taken by every sample of the data: analysed and pruned inside it`);
   console.log(`size     ${count(summary.params)} parameters, ${count(summary.flops)} MACs per sample`);
   console.log(
-    `spaces   ${summary.spaces.filter((s) => s.prunable).length} of ${summary.spaces.length} prunable, in layers holding ${(100 * summary.prunableFlopsShare).toFixed(1)}% of the FLOPs\n`,
+    `spaces   ${summary.spaces.filter((s) => s.prunable).length} of ${summary.spaces.length} prunable, ` +
+      `in layers holding ${(100 * summary.prunableFlopsShare).toFixed(1)}% of the FLOPs\n`,
   );
   console.log(formatSpaces(summary.spaces));
 }
