@@ -9,6 +9,7 @@ import { type ArrayData, compress, type CompressionReport } from '../src/index.t
 import { encodeModel } from '../src/onnx/model.ts';
 import { type HtmlReportInput, renderHtmlPage, renderHtmlReport, type SweepPoint } from '../src/report/html/render.ts';
 import { chartJsSource } from '../src/report/html/chartjs.ts';
+import { PAGE_SCRIPT } from '../src/report/html/page-script.generated.ts';
 import { INTACT_COLOR } from '../src/report/html/view.ts';
 import { idprune } from './helpers/cli.ts';
 import { convReluFlattenGemm } from './helpers/models.ts';
@@ -96,6 +97,14 @@ describe('renderHtmlReport', () => {
     assert.match(chartJsSource(), /Chart\.js v4\.\d+\.\d+/);
     assert.doesNotMatch(html.replace(chartJsSource(), ''), /\ssrc=|\shref=|<link\b|@import|url\(/i);
     assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  });
+
+  it('runs the script built from its TypeScript source (npm run build:page-script)', async () => {
+    const source = readFileSync(new URL('../src/report/html/browser/page-script.ts', import.meta.url), 'utf8');
+    const generated = readFileSync(new URL('../src/report/html/page-script.generated.ts', import.meta.url), 'utf8');
+    const { generatedModule } = await import('../scripts/build-page-script.mjs');
+    assert.equal(generated, generatedModule(source), 'page-script.generated.ts is out of date');
+    assert.ok(renderHtmlReport({ title: 'vgg', report: handReport() }).includes(PAGE_SCRIPT));
   });
 
   it('refuses script text that would end its <script> element early', () => {

@@ -1,4 +1,4 @@
-import { CLIENT_SCRIPT } from './client.ts';
+import { PAGE_SCRIPT } from './page-script.generated.ts';
 import { STYLE } from './style.ts';
 import type { HtmlReportInput } from './types.ts';
 import { pageData } from './view.ts';
@@ -88,7 +88,7 @@ ${inlineScript(chartJs, 'Chart.js')}
   </section>
 </main>
 <script type="application/json" id="report-data">${scriptSafeJson(pageData(input))}</script>
-${inlineScript(CLIENT_SCRIPT, 'the page script')}
+${inlineScript(PAGE_SCRIPT, 'the page script')}
 </body>
 </html>
 `;

@@ -1,0 +1,2 @@
+/** See build-page-script.mjs. */
+export function generatedModule(source: string): string;
