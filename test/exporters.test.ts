@@ -10,7 +10,7 @@ import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import { defaultOpset } from '../src/onnx/opset.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { pytorchOpset9Style, tf2onnxStyle, writtenOutActivations } from './helpers/exporters.ts';
-import { keepEverything } from './helpers/keep.ts';
+import { assertCorrectionHelps, keepEverything } from './helpers/keep.ts';
 import { floatData, maxAbsDiff, run } from './helpers/run.ts';
 
 const x = floatData([16, 4, 6, 6], 42);
@@ -60,7 +60,7 @@ describe('op forms of real exporters, at the opsets they occur at', () => {
         });
 
         for (const mode of ['corrected', 'plain'] as CorrectionMode[]) {
-          it(`compresses in ${mode} mode into a model of the same opset that runs`, async () => {
+          it(`compresses in ${mode} mode into a model of the same opset, closer than without correction`, async () => {
             const model = build(opset);
             const result = await compressModel(
               model,
@@ -73,10 +73,7 @@ describe('op forms of real exporters, at the opsets they occur at', () => {
             );
             assert.equal(result.outcomes.filter((o) => o.kept < o.space.channels).length, prunable);
             assert.equal(defaultOpset(decodeModel(result.bytes)), opset);
-            const before = await run(model, 'x', x);
-            const after = await run(result.bytes, 'x', x);
-            assert.deepEqual(after.dims, before.dims);
-            assert.ok(after.data.every(Number.isFinite));
+            await assertCorrectionHelps(model, result, x);
           });
         }
       });

@@ -22,7 +22,7 @@ import {
   squeezeExcitation,
   withIfNode,
 } from './helpers/graphs.ts';
-import { keepEverything } from './helpers/keep.ts';
+import { assertCorrectionHelps, keepEverything } from './helpers/keep.ts';
 import { residualBlock, depthwiseSeparable } from './helpers/models.ts';
 import { floatData, maxAbsDiff, run } from './helpers/run.ts';
 
@@ -60,7 +60,7 @@ describe('tiny graphs of real-world architectures', () => {
     });
 
     for (const mode of ['corrected', 'plain'] as CorrectionMode[]) {
-      it(`${name}: compressed (${mode}) to 0.8 of the FLOPs, runs with finite outputs of the same shape`, async () => {
+      it(`${name}: compressed (${mode}) to 0.8 of the FLOPs, closer to the original than without correction`, async () => {
         const model = build();
         const result = await compressModel(
           model,
@@ -77,10 +77,7 @@ describe('tiny graphs of real-world architectures', () => {
           result.outcomes.some((o) => o.kept < o.space.channels),
           'some channels were removed',
         );
-        const before = await run(model, 'x', x);
-        const after = await run(result.bytes, 'x', x);
-        assert.deepEqual(after.dims, before.dims);
-        assert.ok(after.data.every(Number.isFinite));
+        await assertCorrectionHelps(model, result, x);
       });
     }
   }
