@@ -60,7 +60,7 @@ describe('tiny graphs of real-world architectures', () => {
     });
 
     for (const mode of ['corrected', 'plain'] as CorrectionMode[]) {
-      it(`${name}: compressed (${mode}) to 0.8 of the FLOPs, closer to the original than without correction`, async () => {
+      it(`${name}: compressed (${mode}) to 0.8 of the FLOPs, closer to the original than uncorrected`, async () => {
         const model = build();
         const result = await compressModel(
           model,
