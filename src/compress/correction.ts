@@ -104,7 +104,8 @@ export function fitLevels(
       // writes several) keeps its plain interpolation.
       .filter((consumer) => canRefit(analysis, space, consumer) && (space.prunable || !outputKeep(consumer.node)))
       .map((consumer) => {
-        const probe = consumerProbe(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
+        const base = probeOf(analysis, space, consumer, keepOf(space).length, outputKeep, samples);
+        const probe: ConsumerProbe = { ...base, rowsPerSample: sampledPositions(analysis, consumer, base) };
         if (!probe.conv) probe.rowMask = rowMask(consumer.reads);
         const rows = samples * probe.rowsPerSample;
         // Padded token rows are masked by a model input that the even fold would not follow.
@@ -367,18 +368,6 @@ async function heldOutError(products: MatrixProducts, w: Matrix, fold: Fold): Pr
   let error = 0;
   for (let i = 0; i < w.data.length; i++) error += w.data[i] * (gw.data[i] - 2 * fold.target.data[i]);
   return error;
-}
-
-function consumerProbe(
-  analysis: Analysis,
-  space: ChannelSpace,
-  consumer: Consumer,
-  kept: number,
-  outputKeep: OutputKeep,
-  samples: number,
-): ConsumerProbe {
-  const probe = probeOf(analysis, space, consumer, kept, outputKeep, samples);
-  return { ...probe, rowsPerSample: sampledPositions(analysis, consumer, probe) };
 }
 
 function probeOf(

@@ -1,6 +1,7 @@
 import type { Comparison } from '../evaluate/compare.ts';
 import type { Latency } from '../evaluate/latency.ts';
 import type { CompressionReport, HeldOutEstimate, ModelSize, TargetSearch } from './report.ts';
+import type { SweepPoint } from './html/types.ts';
 import type { SpaceSummary } from './spaces.ts';
 
 export function table(header: string[], rows: string[][]): string {
@@ -135,4 +136,21 @@ export function formatLatency(l: Latency): string {
     `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms ` +
     `(ratio ${l.ratio.toFixed(3)}, median of ${l.runs} runs)`
   );
+}
+
+/** One sweep point's measurements as text, `missing` for those not measured (the sweep's text and HTML tables). */
+export function sweepCells(p: SweepPoint, missing: string) {
+  const optional = (x: number | undefined, show: (x: number) => string) => (x === undefined ? missing : show(x));
+  return {
+    target: String(p.target),
+    flops: percent(p.flops),
+    params: percent(p.params),
+    agreement: optional(p.agreement, (x) => percent(x, 2)),
+    estimated: optional(p.estimated, (x) => percent(x, 2)),
+    accuracy: optional(p.accuracy, (x) => percent(x, 2)),
+    cosine: optional(p.cosine, (x) => x.toFixed(4)),
+    deviation: optional(p.deviation, (x) => x.toPrecision(3)),
+    latency: optional(p.latencyRatio, (x) => `${x.toFixed(3)}×`),
+    seconds: `${p.seconds.toFixed(1)} s`,
+  };
 }

@@ -6,7 +6,7 @@ import { IdpruneError } from '../../errors.ts';
 import { inputSpecs } from '../../onnx/shapes.ts';
 import { renderHtmlReport, type SweepPoint } from '../../report/html/render.ts';
 import type { CompressionReport } from '../../report/report.ts';
-import { percent, table } from '../../report/text.ts';
+import { percent, sweepCells, table } from '../../report/text.ts';
 import { checkOutputPath, readModel, writeAtomic, writeModel } from '../../io/files.ts';
 import { readRunData } from '../run-data.ts';
 import { terminalProgress } from '../progress-bar.ts';
@@ -101,19 +101,11 @@ function describePoint(p: SweepPoint): string {
 }
 
 function formatSweep(points: readonly SweepPoint[]): string {
-  const optional = (x: number | undefined, show: (x: number) => string) => (x === undefined ? '-' : show(x));
   return table(
     ['target', 'FLOPs', 'params', 'agreement', 'estimated', 'accuracy', 'cosine', 'latency', 'seconds'],
-    points.map((p) => [
-      String(p.target),
-      percent(p.flops),
-      percent(p.params),
-      optional(p.agreement, (x) => percent(x, 2)),
-      optional(p.estimated, (x) => percent(x, 2)),
-      optional(p.accuracy, (x) => percent(x, 2)),
-      optional(p.cosine, (x) => x.toFixed(5)),
-      optional(p.latencyRatio, (x) => `${x.toFixed(2)}×`),
-      p.seconds.toFixed(1),
-    ]),
+    points.map((p) => {
+      const c = sweepCells(p, '-');
+      return [c.target, c.flops, c.params, c.agreement, c.estimated, c.accuracy, c.cosine, c.latency, c.seconds];
+    }),
   );
 }

@@ -1,5 +1,5 @@
 import type { CompressionReport } from '../report.ts';
-import { count, describeEstimate, describeOutputs, describeSearch, percent } from '../text.ts';
+import { count, describeEstimate, describeOutputs, describeSearch, percent, sweepCells } from '../text.ts';
 import type { HtmlReportInput, SweepPoint } from './types.ts';
 
 /**
@@ -256,7 +256,6 @@ function sweepView(sweep: SweepPoint[], chosen: number | undefined): SweepView {
     points: order.map((i) => ({ x: sweep[i].flops, y: sweep[i][s.key] ?? null })),
   }));
   const pick = chosen !== undefined ? sweep[chosen] : undefined;
-  const optional = (x: number | undefined, format: (x: number) => string) => (x === undefined ? '–' : format(x));
   return {
     series,
     chosen: pick && {
@@ -284,22 +283,14 @@ function sweepView(sweep: SweepPoint[], chosen: number | undefined): SweepView {
         '',
       ],
       numeric: [true, true, true, true, true, true, true, true, true, true, false],
-      rows: sweep.map((p, i) => ({
-        cells: [
-          String(p.target),
-          percent(p.flops),
-          percent(p.params),
-          optional(p.agreement, (x) => percent(x, 2)),
-          optional(p.estimated, (x) => percent(x, 2)),
-          optional(p.accuracy, (x) => percent(x, 2)),
-          optional(p.cosine, (x) => x.toFixed(4)),
-          optional(p.deviation, (x) => x.toPrecision(3)),
-          optional(p.latencyRatio, (x) => x.toFixed(3)),
-          `${p.seconds.toFixed(1)} s`,
-          i === chosen ? 'chosen' : '',
-        ],
-        marked: i === chosen,
-      })),
+      rows: sweep.map((p, i) => {
+        const c = sweepCells(p, '–');
+        const measured = [c.agreement, c.estimated, c.accuracy, c.cosine, c.deviation, c.latency, c.seconds];
+        return {
+          cells: [c.target, c.flops, c.params, ...measured, i === chosen ? 'chosen' : ''],
+          marked: i === chosen,
+        };
+      }),
     },
   };
 }
