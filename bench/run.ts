@@ -61,6 +61,8 @@ console.log(
       'FLOPs and params are fractions of the original model. Baselines use the per-layer sizes ' +
         'chosen by `idprune corrected`;',
       '"+ same correction" rows get its interpolation and refits, "no correction" rows drop the other channels.',
+      '"fluctuation + bias compensation (FLAP-style)" keeps the channels of largest calibration variance × squared',
+      "consumer weight norm and folds the removed channels' calibration means into the consumers as a bias.",
       '"idprune plain" is the command\'s plain mode: it leaves coupled spaces (residual streams) intact.',
     ],
     rows,
