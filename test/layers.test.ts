@@ -39,4 +39,28 @@ describe('the source layers', () => {
       [],
     );
   });
+
+  it('have no cycle of imports between files', () => {
+    const imports = new Map(
+      sources(SRC).map((file) => [
+        file,
+        [...readFileSync(file, 'utf8').matchAll(/(?:from|import)\s+['"](\.{1,2}\/[^'"]+)['"]/g)].map(([, spec]) =>
+          normalize(join(dirname(file), spec)),
+        ),
+      ]),
+    );
+    const done = new Set<string>();
+    const cycles: string[] = [];
+    const visit = (file: string, path: string[]) => {
+      if (path.includes(file)) {
+        cycles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(SRC, f)).join(' → '));
+        return;
+      }
+      if (done.has(file)) return;
+      for (const next of imports.get(file) ?? []) visit(next, [...path, file]);
+      done.add(file);
+    };
+    for (const file of imports.keys()) visit(file, []);
+    assert.deepEqual(cycles, []);
+  });
 });
