@@ -7,18 +7,24 @@ import {
   checkOptions,
   type Domain,
   EVALUATE_OPTIONS,
+  READ_OPTIONS,
   TARGET_OPTIONS,
   withDefaults,
 } from '../src/api/option-table.ts';
 import { IdpruneError } from '../src/errors.ts';
+import { compress, evaluate, inspect } from '../src/index.ts';
+import { encodeModel } from '../src/onnx/model.ts';
+import { convReluFlattenGemm } from './helpers/models.ts';
+import { floatData } from './helpers/run.ts';
 import { idprune } from './helpers/cli.ts';
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 const COMMANDS: [string, Record<string, { domain: Domain }>[]][] = [
-  ['compress', [TARGET_OPTIONS, COMPRESSION_OPTIONS]],
-  ['sweep', [COMPRESSION_OPTIONS]],
-  ['eval', [EVALUATE_OPTIONS]],
+  ['compress', [TARGET_OPTIONS, COMPRESSION_OPTIONS, READ_OPTIONS]],
+  ['sweep', [COMPRESSION_OPTIONS, READ_OPTIONS]],
+  ['eval', [EVALUATE_OPTIONS, READ_OPTIONS]],
+  ['inspect', [READ_OPTIONS]],
 ];
 
 /** A value outside each domain, and one inside. */
@@ -38,6 +44,12 @@ function samples(domain: Domain): { outside: unknown[]; inside: unknown } {
       return { outside: [5, ['a']], inside: 'attention_mask' };
     case 'names':
       return { outside: ['a', [1]], inside: ['a', 'b'] };
+    case 'numbers':
+      return { outside: [0.5, [], ['1']], inside: [0.485, 0.456, 0.406] };
+    case 'scale':
+      return { outside: [0, Number.NaN, '1/255'], inside: 1 / 255 };
+    case 'size':
+      return { outside: [[224, 224, 3], [0], 224], inside: [224, 160] };
   }
 }
 
@@ -51,7 +63,7 @@ describe('the option tables', () => {
   }
 
   it('make the library refuse each option outside its domain, naming it, and take it inside', () => {
-    for (const table of [TARGET_OPTIONS, COMPRESSION_OPTIONS, EVALUATE_OPTIONS]) {
+    for (const table of [TARGET_OPTIONS, COMPRESSION_OPTIONS, EVALUATE_OPTIONS, READ_OPTIONS]) {
       for (const [name, spec] of Object.entries(table)) {
         const { outside, inside } = samples(spec.domain);
         for (const value of outside) {
@@ -64,6 +76,15 @@ describe('the option tables', () => {
         assert.doesNotThrow(() => checkOptions({ [name]: inside }), name);
       }
     }
+  });
+
+  it('make compress, inspect and evaluate refuse a reading option outside its domain', async () => {
+    const model = encodeModel(convReluFlattenGemm(1));
+    const data = { x: floatData([8, 2, 6, 6], 1) };
+    const refused = (err: unknown) => err instanceof IdpruneError && /^option sampleRate: expected/.test(err.message);
+    await assert.rejects(compress(model, data, { read: { sampleRate: 0 } }), refused);
+    await assert.rejects(inspect(model, { read: { sampleRate: 0 } }), refused);
+    await assert.rejects(evaluate(model, model, data, { read: { sampleRate: 0 } }), refused);
   });
 
   it('make the command line refuse a value outside the domain as the library does', async () => {

@@ -3,6 +3,7 @@ import { ALLOCATIONS, CORRECTION_MODES, DEFAULT_BATCH_SIZE } from '../compress/o
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
 import { IdpruneError } from '../errors.ts';
 import { DEFAULT_LATENCY_RUNS } from '../evaluate/latency.ts';
+import { COLOUR_ORDERS, PIXEL_LAYOUTS, PRESETS, RESIZE_MODES, type ReadOptions } from '../data/read-options.ts';
 
 /*
  * The options of a run, declared once. The library's option types (OptionValues), its checks
@@ -23,7 +24,13 @@ export type Domain =
   | { kind: 'switch' }
   | { kind: 'name' }
   /** Names, comma-separated or repeated on the command line. */
-  | { kind: 'names' };
+  | { kind: 'names' }
+  /** Numbers, comma-separated on the command line (fractions such as 1/255 allowed there). */
+  | { kind: 'numbers' }
+  /** A positive number (a fraction such as 1/255 allowed on the command line). */
+  | { kind: 'scale' }
+  /** [height] or [height, width] in pixels (H or H,W on the command line). */
+  | { kind: 'size' };
 
 export interface OptionSpec {
   domain: Domain;
@@ -32,6 +39,8 @@ export interface OptionSpec {
   help: string;
   /** The default shown and applied by the command line; the library applies the same where unset. */
   default?: unknown;
+  /** The heading the command line's help lists the flag under (default: the command's options). */
+  group?: string;
 }
 
 type ValueOf<D extends Domain> = D extends { kind: 'choice'; choices: readonly (infer C)[] }
@@ -42,7 +51,9 @@ type ValueOf<D extends Domain> = D extends { kind: 'choice'; choices: readonly (
       ? string
       : D extends { kind: 'names' }
         ? string[]
-        : number;
+        : D extends { kind: 'numbers' | 'size' }
+          ? number[]
+          : number;
 
 /** The options of a table as a TypeScript type (each property keeps the table entry's documentation). */
 export type OptionValues<T extends Record<string, OptionSpec>> = { -readonly [K in keyof T]?: ValueOf<T[K]['domain']> };
@@ -212,7 +223,104 @@ export const EVALUATE_OPTIONS = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
-const TABLES: Record<string, OptionSpec>[] = [TARGET_OPTIONS, COMPRESSION_OPTIONS, EVALUATE_OPTIONS];
+const READING = 'Reading images, audio and text:';
+
+/** How images, audio and text become the model's inputs (ReadOptions); NumPy data is taken as it is. */
+export const READ_OPTIONS = {
+  imageSize: {
+    domain: { kind: 'size' },
+    value: 'h[,w]',
+    help: "image size where the model's input leaves it free",
+    group: READING,
+  },
+  layout: {
+    domain: choice(PIXEL_LAYOUTS),
+    value: 'layout',
+    help: 'image layout (default: channels of 1 or 3 on axis 1 → nchw, on the last axis → nhwc)',
+    group: READING,
+  },
+  channels: {
+    domain: choice(COLOUR_ORDERS),
+    value: 'order',
+    help: 'colour channels (default: 3 channels → rgb, 1 → gray)',
+    group: READING,
+  },
+  resize: {
+    domain: choice(RESIZE_MODES),
+    value: 'how',
+    help:
+      'crop: scale to cover the size (the shorter side to it), then cut out the centre; ' +
+      'stretch: scale to the size, ignoring the aspect ratio',
+    default: 'crop',
+    group: READING,
+  },
+  preprocess: {
+    domain: choice(PRESETS),
+    value: 'preset',
+    help:
+      'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); ' +
+      '-1-1: pixels / 127.5 - 1',
+    group: READING,
+  },
+  scale: {
+    domain: { kind: 'scale' },
+    value: 'x',
+    help: 'x = (pixel · scale − mean) / std per channel; scale default 1/255',
+    group: READING,
+  },
+  mean: {
+    domain: { kind: 'numbers' },
+    value: 'values',
+    help: "one value, or one per channel in the model's channel order (default 0)",
+    group: READING,
+  },
+  std: {
+    domain: { kind: 'numbers' },
+    value: 'values',
+    help: 'one value, or one per channel (default 1)',
+    group: READING,
+  },
+  sampleRate: {
+    domain: count,
+    value: 'hz',
+    help: 'audio is resampled to this rate',
+    default: 16000,
+    group: READING,
+  },
+  window: {
+    domain: count,
+    value: 'n',
+    help: "samples per audio window where the model's input length is free",
+    group: READING,
+  },
+  hop: {
+    domain: count,
+    value: 'n',
+    help: 'samples between the starts of audio windows (default: the window)',
+    group: READING,
+  },
+  tokenizer: {
+    domain: { kind: 'name' },
+    value: 'path',
+    help: "the model's Hugging Face tokenizer.json (default: tokenizer.json beside the model)",
+    group: READING,
+  },
+  textField: {
+    domain: { kind: 'name' },
+    value: 'name',
+    help: 'the field of each .jsonl line holding the text',
+    default: 'text',
+    group: READING,
+  },
+  maxLength: {
+    domain: count,
+    value: 'n',
+    help: "tokens per text, padded or cut (default: the model's fixed sequence length, else 128)",
+    group: READING,
+  },
+} as const satisfies Record<Exclude<keyof ReadOptions, 'modelPath'>, OptionSpec>;
+
+const TABLES: Record<string, OptionSpec>[] = [TARGET_OPTIONS, COMPRESSION_OPTIONS, EVALUATE_OPTIONS, READ_OPTIONS];
 
 /** Whether `value` lies in the domain. */
 export function inDomain(domain: Domain, value: unknown): boolean {
@@ -231,6 +339,18 @@ export function inDomain(domain: Domain, value: unknown): boolean {
       return typeof value === 'string';
     case 'names':
       return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'numbers':
+      return (
+        Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'number' && Number.isFinite(v))
+      );
+    case 'scale':
+      return typeof value === 'number' && value > 0 && Number.isFinite(value);
+    case 'size':
+      return (
+        Array.isArray(value) &&
+        (value.length === 1 || value.length === 2) &&
+        value.every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 1)
+      );
   }
 }
 
@@ -251,6 +371,12 @@ export function describeDomain(domain: Domain): string {
       return 'a name';
     case 'names':
       return 'a list of names';
+    case 'numbers':
+      return 'a list of numbers';
+    case 'scale':
+      return 'a positive number';
+    case 'size':
+      return '[height] or [height, width] in pixels';
   }
 }
 

@@ -1,19 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
-import { COMPRESSION_OPTIONS, EVALUATE_OPTIONS, TARGET_OPTIONS } from '../api/option-table.ts';
+import { Command } from 'commander';
+import { COMPRESSION_OPTIONS, EVALUATE_OPTIONS, READ_OPTIONS, TARGET_OPTIONS } from '../api/option-table.ts';
 import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { sweepCommand } from './commands/sweep.ts';
-import {
-  fraction,
-  fractionList,
-  imageSize,
-  numberList,
-  positiveInteger,
-  positiveNumberOrFraction,
-} from './flag-parsers.ts';
+import { fraction, fractionList } from './flag-parsers.ts';
 import { addFlags } from './option-flags.ts';
 
 const version: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
@@ -43,80 +36,6 @@ function guarded<A extends unknown[]>(action: (...args: A) => Promise<void>) {
 const DATA_KINDS =
   '.npy, .npz, a folder of <input>.npy, images (a folder or quoted glob of .jpg/.png/.webp/.gif/.tiff), ' +
   '.wav files (a folder, glob or one file), or text (.txt, one sample a line; .jsonl)';
-
-/** How images, audio and text become the model's inputs; NumPy data is taken as it is. */
-function addReaderOptions(command: Command): void {
-  const option = (flags: string, description: string) =>
-    new Option(flags, description).helpGroup('Reading images, audio and text:');
-  command
-    .addOption(option('--image-size <h[,w]>', "image size where the model's input leaves it free").argParser(imageSize))
-    .addOption(
-      option(
-        '--layout <layout>',
-        'image layout (default: channels of 1 or 3 on axis 1 → nchw, on the last axis → nhwc)',
-      ).choices(['nchw', 'nhwc']),
-    )
-    .addOption(
-      option('--channels <order>', 'colour channels (default: 3 channels → rgb, 1 → gray)').choices([
-        'rgb',
-        'bgr',
-        'gray',
-      ]),
-    )
-    .addOption(
-      option(
-        '--resize <how>',
-        'crop: scale to cover the size (the shorter side to it), then cut out the centre; ' +
-          'stretch: scale to the size, ignoring the aspect ratio',
-      )
-        .choices(['crop', 'stretch'])
-        .default('crop'),
-    )
-    .addOption(
-      option(
-        '--preprocess <preset>',
-        'imagenet: mean 0.485,0.456,0.406, std 0.229,0.224,0.225; 0-1: pixels / 255 (default); ' +
-          '-1-1: pixels / 127.5 - 1',
-      ).choices(['imagenet', '0-1', '-1-1']),
-    )
-    .addOption(
-      option('--scale <x>', 'x = (pixel · scale − mean) / std per channel; scale default 1/255').argParser(
-        positiveNumberOrFraction,
-      ),
-    )
-    .addOption(
-      option('--mean <values>', "one value, or one per channel in the model's channel order (default 0)").argParser(
-        numberList,
-      ),
-    )
-    .addOption(option('--std <values>', 'one value, or one per channel (default 1)').argParser(numberList))
-    .addOption(
-      option('--sample-rate <hz>', 'audio is resampled to this rate').argParser(positiveInteger).default(16000),
-    )
-    .addOption(
-      option('--window <n>', "samples per audio window where the model's input length is free").argParser(
-        positiveInteger,
-      ),
-    )
-    .addOption(
-      option('--hop <n>', 'samples between the starts of audio windows (default: the window)').argParser(
-        positiveInteger,
-      ),
-    )
-    .addOption(
-      option(
-        '--tokenizer <path>',
-        "the model's Hugging Face tokenizer.json (default: tokenizer.json beside the model)",
-      ),
-    )
-    .addOption(option('--text-field <name>', 'the field of each .jsonl line holding the text').default('text'))
-    .addOption(
-      option(
-        '--max-length <n>',
-        "tokens per text, padded or cut (default: the model's fixed sequence length, else 128)",
-      ).argParser(positiveInteger),
-    );
-}
 
 const program = new Command()
   .name('idprune')
@@ -189,7 +108,7 @@ addFlags(evalCommandLine, EVALUATE_OPTIONS).option('--json', 'print JSON').actio
 
 for (const command of program.commands) {
   if (command.name() === 'compress' || command.name() === 'sweep') addCompressionOptions(command);
-  addReaderOptions(command);
+  addFlags(command, READ_OPTIONS);
 }
 
 await program.parseAsync();

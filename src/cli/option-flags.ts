@@ -1,6 +1,14 @@
 import { type Command, Option } from 'commander';
 import type { OptionSpec } from '../api/option-table.ts';
-import { fraction, nameList, positiveInteger, positiveNumber } from './flag-parsers.ts';
+import {
+  fraction,
+  imageSize,
+  nameList,
+  numberList,
+  positiveInteger,
+  positiveNumber,
+  positiveNumberOrFraction,
+} from './flag-parsers.ts';
 
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -12,8 +20,12 @@ export function flagOf(name: string, spec: OptionSpec): Option {
   else if (domain.kind === 'positive') option.argParser(positiveNumber);
   else if (domain.kind === 'count') option.argParser(positiveInteger);
   else if (domain.kind === 'names') option.argParser(nameList);
+  else if (domain.kind === 'numbers') option.argParser(numberList);
+  else if (domain.kind === 'scale') option.argParser(positiveNumberOrFraction);
+  else if (domain.kind === 'size') option.argParser(imageSize);
   else if (domain.kind === 'choice') option.choices(domain.choices);
   if (spec.default !== undefined) option.default(spec.default);
+  if (spec.group) option.helpGroup(spec.group);
   return option;
 }
 

@@ -1,9 +1,13 @@
 /** How images, audio and text become model inputs; unset fields follow the model's input shapes. */
 
-export type PixelLayout = 'nchw' | 'nhwc';
-export type ColourOrder = 'rgb' | 'bgr' | 'gray';
-export type Preset = 'imagenet' | '0-1' | '-1-1';
-export type ResizeMode = 'stretch' | 'crop';
+export const PIXEL_LAYOUTS = ['nchw', 'nhwc'] as const;
+export type PixelLayout = (typeof PIXEL_LAYOUTS)[number];
+export const COLOUR_ORDERS = ['rgb', 'bgr', 'gray'] as const;
+export type ColourOrder = (typeof COLOUR_ORDERS)[number];
+export const PRESETS = ['imagenet', '0-1', '-1-1'] as const;
+export type Preset = (typeof PRESETS)[number];
+export const RESIZE_MODES = ['crop', 'stretch'] as const;
+export type ResizeMode = (typeof RESIZE_MODES)[number];
 
 export interface ImageOptions {
   /** [height] (square) or [height, width], for inputs whose size is not fixed. */
