@@ -54,6 +54,7 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new IdpruneError(`${source} is not a .npy file`);
   const major = bytes[6];
+  if (major < 1 || major > 3) throw new IdpruneError(`${source}: unsupported .npy format version ${major}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = major === 1 ? 10 : 12;
@@ -76,6 +77,10 @@ export function parseNpyHeader(bytes: Uint8Array, source: string): NpyHeader {
     .map((s) => s.trim())
     .filter(Boolean)
     .map(Number);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new IdpruneError(`${source}: .npy shape (${shapeText.trim()}) is not a list of non-negative integers`);
+  if (!Number.isSafeInteger(shape.reduce((a, b) => a * b, kind.bytes)))
+    throw new IdpruneError(`${source}: .npy shape (${shapeText.trim()}) is too large to address`);
   return { dtype: kind.dtype, shape, bytesPerValue: kind.bytes, dataOffset: headerStart + headerLength };
 }
 

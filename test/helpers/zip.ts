@@ -1,4 +1,4 @@
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 /** A minimal zip writer for .npz test files (stored or deflated entries, no zip64). */
 export function zip(entries: Record<string, Uint8Array>, deflate: boolean): Uint8Array {
@@ -11,12 +11,14 @@ export function zip(entries: Record<string, Uint8Array>, deflate: boolean): Uint
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(deflate ? 8 : 0, 8);
+    local.writeUInt32LE(crc32(content), 14);
     local.writeUInt32LE(data.length, 18);
     local.writeUInt32LE(content.length, 22);
     local.writeUInt16LE(nameBytes.length, 26);
     const header = Buffer.alloc(46);
     header.writeUInt32LE(0x02014b50, 0);
     header.writeUInt16LE(deflate ? 8 : 0, 10);
+    header.writeUInt32LE(crc32(content), 16);
     header.writeUInt32LE(data.length, 20);
     header.writeUInt32LE(content.length, 24);
     header.writeUInt16LE(nameBytes.length, 28);
