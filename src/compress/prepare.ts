@@ -253,8 +253,13 @@ function checkedStatistics(
       );
     }
   }
-  for (const space of prunable)
-    if (!saved.rankings.has(space.id)) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
+  for (const space of prunable) {
+    const ranking = saved.rankings.get(space.id);
+    if (!ranking) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
+    const curve = saved.curves?.get(space.id);
+    if (ranking.order.length !== space.channels || (curve && curve.length !== space.channels + 1))
+      throw new IdpruneError(`the statistics do not match this model's analysis (space ${space.id})`);
+  }
   return saved;
 }
 

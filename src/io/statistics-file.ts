@@ -5,10 +5,11 @@ import { IdpruneError } from '../errors.ts';
 import { readBytes, writeAtomic } from './files.ts';
 
 export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const sha256Bytes = (bytes: Uint8Array) => new Uint8Array(createHash('sha256').update(bytes).digest());
 
 /** Statistics saved by `--save-stats`, refused for a model other than the one they were made for. */
 export function loadStatistics(path: string, model: Uint8Array, samples: number): Statistics {
-  const { statistics, origin } = decodeStatistics(readBytes(path, 'statistics file'), path);
+  const { statistics, origin } = decodeStatistics(readBytes(path, 'statistics file'), path, sha256Bytes);
   if (origin.modelSha256 !== sha256(model)) {
     throw new IdpruneError(
       `statistics file ${path} was made for another model ` +
@@ -38,5 +39,8 @@ export function saveStatistics(
     options: { mode: run.mode, skip: run.skip, keepCoupled: run.keepCoupled, maskInput: run.maskInput },
     tool: `idprune ${version}`,
   };
-  writeAtomic(path, encodeStatistics({ ...prepared.statistics, curves: prepared.sensitivity.known }, origin));
+  writeAtomic(
+    path,
+    encodeStatistics({ ...prepared.statistics, curves: prepared.sensitivity.known }, origin, sha256Bytes),
+  );
 }
