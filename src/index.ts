@@ -80,7 +80,7 @@ export async function compress(
   given: CompressOptions = {},
 ): Promise<CompressResult> {
   checkOptions(given);
-  checkOptions(given.read ?? {});
+  checkOptions(given.read ?? {}, 'options.read');
   const options = withDefaults(COMPRESSION_OPTIONS, given);
   const budget = budgetOf(options);
   const loaded = loadModel(model);
@@ -116,7 +116,8 @@ export interface InspectOptions {
  * space, prunable or with the reason why not.
  */
 export async function inspect(model: ModelSource, options: InspectOptions = {}): Promise<ModelSummary> {
-  checkOptions(options.read ?? {});
+  checkOptions(options);
+  checkOptions(options.read ?? {}, 'options.read');
   const loaded = loadModel(model);
   const read = { modelPath: typeof model === 'string' ? model : undefined, ...options.read };
   const data =
@@ -143,7 +144,7 @@ export async function evaluate(
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
   checkOptions(options);
-  checkOptions(options.read ?? {});
+  checkOptions(options.read ?? {}, 'options.read');
   const { batchSize, runs } = withDefaults(EVALUATE_OPTIONS, options);
   return evaluateModels(loadModel(original, 'original model'), loadModel(candidate, 'candidate model'), data, {
     labels: options.labels,

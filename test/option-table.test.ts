@@ -87,6 +87,16 @@ describe('the option tables', () => {
     await assert.rejects(evaluate(model, model, data, { read: { sampleRate: 0 } }), refused);
   });
 
+  it('make the library refuse options that are not an object, as an IdpruneError', async () => {
+    const model = encodeModel(convReluFlattenGemm(1));
+    const data = { x: floatData([8, 2, 6, 6], 1) };
+    const refused = (what: string) => (err: unknown) =>
+      err instanceof IdpruneError && err.message === `${what} must be an object of named options`;
+    await assert.rejects(compress(model, data, null as never), refused('options'));
+    await assert.rejects(compress(model, data, { read: 'imagenet' as never }), refused('options.read'));
+    await assert.rejects(evaluate(model, model, data, [] as never), refused('options'));
+  });
+
   it('make the command line refuse a value outside the domain as the library does', async () => {
     const outcome = await idprune('compress', 'model.onnx', '--calib', 'x.npy', '-o', 'y.onnx', '--round-to', '2.5');
     assert.notEqual(outcome.code, 0);

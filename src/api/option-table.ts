@@ -381,7 +381,9 @@ export function describeDomain(domain: Domain): string {
 }
 
 /** Checks the library's options against the tables, as the command line's parser checks its flags. */
-export function checkOptions(options: object): void {
+export function checkOptions(options: unknown, what = 'options'): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new IdpruneError(`${what} must be an object of named options`);
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
     const spec = TABLES.find((table) => Object.hasOwn(table, name))?.[name];
