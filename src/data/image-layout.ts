@@ -78,6 +78,10 @@ function imageSize(
   if (height === null || width === null) {
     throw new IdpruneError(`${where} has a free image size; give it with --image-size H[,W]`);
   }
+  // A model may fix a size of 0, and a library caller give any number: the decoder would blame the image.
+  if (![height, width].every((size) => Number.isInteger(size) && size >= 1)) {
+    throw new IdpruneError(`${where} takes ${height}×${width} images; sizes must be positive integers`);
+  }
   if (given && (height !== wanted[0] || width !== wanted[1])) {
     throw new IdpruneError(
       `${where} takes ${height}×${width} images, but --image-size gives ${wanted[0]}×${wanted[1]}`,

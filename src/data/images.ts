@@ -63,7 +63,7 @@ async function decode(file: string, layout: ImageLayout): Promise<Uint8Array> {
       .raw({ depth: 'uchar' })
       .toUint8Array();
   } catch (err) {
-    throw new IdpruneError(`${file}: cannot read the image (${(err as Error).message})`);
+    throw new IdpruneError(`${file}: cannot read the image (${decoderMessage(err)})`);
   }
   const { width, height, channels } = decoded.info;
   if (width !== layout.width || height !== layout.height || channels !== 3) {
@@ -72,4 +72,21 @@ async function decode(file: string, layout: ImageLayout): Promise<Uint8Array> {
     );
   }
   return decoded.data;
+}
+
+/** The decoder's message is cut beyond this: what went wrong comes first. */
+const MESSAGE_LENGTH = 300;
+
+/**
+ * libvips reports a broken file over several lines, often the same ones twice ("VipsJpeg: premature
+ * end of JPEG image" after each attempt): its lines, in order, on one line, less those an earlier one holds.
+ */
+function decoderMessage(err: unknown): string {
+  const lines = String(err instanceof Error ? err.message : err)
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const distinct = lines.filter((line, i) => !lines.slice(0, i).some((earlier) => earlier.includes(line)));
+  const message = distinct.join('; ');
+  return message.length > MESSAGE_LENGTH ? `${message.slice(0, MESSAGE_LENGTH - 1)}…` : message;
 }

@@ -53,6 +53,9 @@ export function textLayout(inputs: readonly InputSpec[], options: TextOptions, s
   return { maxLength, inputs: [...inputs] };
 }
 
+/** The start of a JSON value, for a message. */
+const shown = (value: unknown) => JSON.stringify(value).slice(0, 40);
+
 /** The samples of a text file: each non-blank line of a .txt, or the `field` of each line of a .jsonl. */
 export function parseTexts(content: string, format: 'txt' | 'jsonl', field: string, source: string): string[] {
   const lines = content.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -69,13 +72,13 @@ export function parseTexts(content: string, format: 'txt' | 'jsonl', field: stri
     } catch (err) {
       throw new IdpruneError(`${source} line ${i + 1}: not JSON (${(err as Error).message})`);
     }
-    const value =
-      record !== null && typeof record === 'object' ? (record as Record<string, unknown>)[field] : undefined;
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      throw new IdpruneError(`${source} line ${i + 1}: not a JSON object (it holds ${shown(record)})`);
+    }
+    // An own property only: --text-field constructor must not find Object.prototype's.
+    const value = Object.hasOwn(record, field) ? (record as Record<string, unknown>)[field] : undefined;
     if (typeof value !== 'string') {
-      const detail =
-        value === undefined
-          ? ' (set the field with --text-field)'
-          : ` (it holds ${JSON.stringify(value).slice(0, 40)})`;
+      const detail = value === undefined ? ' (set the field with --text-field)' : ` (it holds ${shown(value)})`;
       throw new IdpruneError(`${source} line ${i + 1}: no text in field "${field}"${detail}`);
     }
     texts.push(value);

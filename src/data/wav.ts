@@ -19,6 +19,19 @@ const FORMAT_FLOAT = 3;
 const FORMAT_EXTENSIBLE = 0xfffe;
 /** A data chunk size written by streaming encoders that did not know the length. */
 const UNKNOWN_SIZE = 0xffffffff;
+/**
+ * The sample rates taken. Audio is recorded from 8 kHz (telephony) up; ultrasound recorders (bat
+ * detectors) write WAV files at up to 500 kHz, so 1 MHz leaves room. A rate outside is a broken
+ * header, and resampling it to a model's rate would take minutes (1 Hz to 16 kHz multiplies the
+ * length by 16 000).
+ */
+export const SAMPLE_RATES = { min: 1000, max: 1_000_000 };
+/**
+ * The largest magnitude of a float sample. Float WAVs hold audio in [−1, 1], a little beyond where
+ * clipped; the statistics are float32 sums of squares (at most 3.4e38) over up to millions of
+ * rows, which values beyond 1e15 (squares of 1e30) could overflow.
+ */
+export const MAX_SAMPLE = 1e15;
 
 const ascii = (bytes: Uint8Array, start: number) => String.fromCharCode(...bytes.subarray(start, start + 4));
 
@@ -37,17 +50,26 @@ export function readWavFormat(read: ByteReader, size: number, source: string): W
     const id = ascii(header, 0);
     const length = new DataView(header.buffer, header.byteOffset, 8).getUint32(4, true);
     const body = offset + 8;
+    if (body + length > size && !(id === 'data' && length === UNKNOWN_SIZE))
+      throw pastEnd(id, offset, length, size, source);
     if (id === 'fmt ') format = parseFormat(read(body, Math.min(length, 40)), source);
     if (id === 'data') data = { offset: body, length: length === UNKNOWN_SIZE ? size - body : length };
     offset = body + length + (length & 1);
   }
   if (!format) throw new IdpruneError(`${source}: WAV file has no format chunk`);
   if (!data) throw new IdpruneError(`${source}: WAV file has no data chunk`);
-  if (data.offset + data.length > size) {
-    throw new IdpruneError(`${source}: WAV file is truncated (${size - data.offset} of ${data.length} data bytes)`);
-  }
   const frameBytes = (format.channels * format.bitsPerSample) / 8;
   return { ...format, frames: Math.floor(data.length / frameBytes), dataOffset: data.offset };
+}
+
+/** A chunk longer than what is left of the file: a cut data chunk, or a size field that is not one. */
+function pastEnd(id: string, offset: number, length: number, size: number, source: string): IdpruneError {
+  if (id === 'data')
+    return new IdpruneError(`${source}: WAV file is truncated (${size - offset - 8} of ${length} data bytes)`);
+  return new IdpruneError(
+    `${source}: WAV chunk ${JSON.stringify(id)} at byte ${offset} declares ${length} bytes, ` +
+      `past the end of the file (${size} bytes)`,
+  );
 }
 
 function parseFormat(bytes: Uint8Array, source: string): Omit<WavFormat, 'frames' | 'dataOffset'> {
@@ -74,13 +96,21 @@ function parseFormat(bytes: Uint8Array, source: string): Omit<WavFormat, 'frames
           : `format tag ${tag}`;
     throw new IdpruneError(`${source}: ${kind} WAV is not supported (16- or 24-bit PCM, or 32-bit float)`);
   }
-  if (channels < 1 || sampleRate < 1)
-    throw new IdpruneError(`${source}: WAV format chunk gives ${channels} channels at ${sampleRate} Hz`);
+  if (channels < 1) throw new IdpruneError(`${source}: WAV format chunk gives ${channels} channels`);
+  if (sampleRate < SAMPLE_RATES.min || sampleRate > SAMPLE_RATES.max) {
+    throw new IdpruneError(
+      `${source}: WAV format chunk gives a sample rate of ${sampleRate} Hz ` +
+        `(taken: ${SAMPLE_RATES.min} to ${SAMPLE_RATES.max} Hz)`,
+    );
+  }
   return { encoding, bitsPerSample, channels, sampleRate };
 }
 
-/** The samples of `bytes` (the data chunk, from its start), channels averaged into one, in [−1, 1]. */
-export function monoSamples(bytes: Uint8Array, format: WavFormat): Float32Array {
+/**
+ * The samples of `bytes` (whole frames of the data chunk, from frame `first`), channels averaged into
+ * one, in [−1, 1]. Float samples that are not finite or beyond ±MAX_SAMPLE are refused, naming the file.
+ */
+export function monoSamples(bytes: Uint8Array, format: WavFormat, source: string, first = 0): Float32Array {
   const { channels, frames } = format;
   const width = format.bitsPerSample / 8;
   if (bytes.length < frames * channels * width)
@@ -95,14 +125,27 @@ export function monoSamples(bytes: Uint8Array, format: WavFormat): Float32Array 
   const out = new Float32Array(frames);
   for (let f = 0, at = 0; f < frames; f++) {
     let sum = 0;
-    for (let c = 0; c < channels; c++, at += width) sum += sample(at);
+    for (let c = 0; c < channels; c++, at += width) {
+      const value = sample(at);
+      if (!(Math.abs(value) <= MAX_SAMPLE)) throw badSample(value, first + f, c, format, source);
+      sum += value;
+    }
     out[f] = sum / channels;
   }
   return out;
 }
 
+function badSample(value: number, frame: number, channel: number, format: WavFormat, source: string): IdpruneError {
+  const what = Number.isNaN(value) ? 'NaN' : Number.isFinite(value) ? String(value) : 'infinite';
+  const where = format.channels > 1 ? ` of channel ${channel + 1}` : '';
+  return new IdpruneError(
+    `${source}: WAV sample ${frame}${where} (at ${(frame / format.sampleRate).toFixed(3)} s) is ${what}; ` +
+      `samples must be finite and within ±${MAX_SAMPLE} (audio is within ±1)`,
+  );
+}
+
 /** A whole WAV file held in memory: its sample rate and mono samples. */
 export function decodeWav(bytes: Uint8Array, source: string): { sampleRate: number; samples: Float32Array } {
   const format = readWavFormat((offset, length) => bytes.subarray(offset, offset + length), bytes.length, source);
-  return { sampleRate: format.sampleRate, samples: monoSamples(bytes.subarray(format.dataOffset), format) };
+  return { sampleRate: format.sampleRate, samples: monoSamples(bytes.subarray(format.dataOffset), format, source) };
 }

@@ -1,6 +1,7 @@
 import { IdpruneError } from '../errors.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
 import type { AudioOptions } from './read-options.ts';
+import { SAMPLE_RATES } from './wav.ts';
 
 /** How waveforms are cut into samples of a model's waveform input. */
 export interface WindowLayout {
@@ -38,6 +39,12 @@ export function windowLayout(input: InputSpec, options: AudioOptions, source: st
   for (const [name, value] of Object.entries({ window, hop, 'sample rate': sampleRate })) {
     if (!Number.isInteger(value) || value < 1)
       throw new IdpruneError(`${source}: the ${name} must be a positive integer (got ${value})`);
+  }
+  // Held to the rates WAV files are read at: outside them, a rate is a mistake (--sample-rate 1).
+  if (sampleRate < SAMPLE_RATES.min || sampleRate > SAMPLE_RATES.max) {
+    throw new IdpruneError(
+      `${source}: the sample rate must be from ${SAMPLE_RATES.min} to ${SAMPLE_RATES.max} Hz (got ${sampleRate})`,
+    );
   }
   return { window, hop, sampleRate, sample: [...middle.map(() => 1), window] };
 }
