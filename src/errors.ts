@@ -7,3 +7,8 @@ export class IdpruneError extends Error {
 export class UnreachableTargetError extends IdpruneError {
   override name = 'UnreachableTargetError';
 }
+
+/** Another library's message (a JSON parser's, a decoder's) on one line: its whitespace runs, newlines too, as one space. */
+export function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').trim();
+}

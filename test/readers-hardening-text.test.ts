@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadData } from '../src/api/data.ts';
 import { parseTexts } from '../src/data/text.ts';
 import { loadTokenizer } from '../src/data/tokenizer.ts';
 import { IdpruneError } from '../src/errors.ts';
@@ -275,5 +276,19 @@ describe('the command line', () => {
     assert.equal(out.code, 1, out.stderr);
     assert.match(out.stderr, /^idprune: error: .*fractional-pad\.json: padding\.pad_id must be an integer/);
     assert.equal(out.stderr.trimEnd().split('\n').length, 1, out.stderr);
+  });
+});
+
+describe('a tokenizer.json that is not JSON', () => {
+  it("is refused on one line, even where the parser's message quotes a line break of the file", async () => {
+    const tokenizer = join(dir, 'broken-tokenizer.json');
+    writeFileSync(tokenizer, '{"truncation":\nnope}');
+    const texts = join(dir, 'broken.txt');
+    writeFileSync(texts, 'the cat\n');
+    const inputs = ['input_ids', 'attention_mask'].map((name) => ({ name, type: 'int64' as const, dims: [null, 16] }));
+    await assert.rejects(
+      loadData(texts, inputs, 'calibration data', { tokenizer }),
+      refused(/broken-tokenizer\.json: not JSON \(Unexpected token/),
+    );
   });
 });

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import type { NdArray } from './npy.ts';
 import { type Progress, silentProgress } from '../progress.ts';
-import { IdpruneError } from '../errors.ts';
+import { IdpruneError, oneLine } from '../errors.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import { readWaveforms } from './audio.ts';
 import { expandGlob, isGlob } from './glob.ts';
@@ -130,6 +130,6 @@ function readJson(file: string, what: string): unknown {
     return JSON.parse(readText(file));
   } catch (err) {
     if (err instanceof IdpruneError) throw err;
-    throw new IdpruneError(`${what} ${file}: not JSON (${(err as Error).message})`);
+    throw new IdpruneError(`${what} ${file}: not JSON (${oneLine((err as Error).message)})`);
   }
 }

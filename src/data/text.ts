@@ -1,6 +1,6 @@
 import type { NdArray } from './npy.ts';
 import { type Progress, silentProgress } from '../progress.ts';
-import { IdpruneError } from '../errors.ts';
+import { IdpruneError, oneLine } from '../errors.ts';
 import { floatToHalf } from '../onnx/float16.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
 import { allocate } from './decoded-array.ts';
@@ -70,7 +70,7 @@ export function parseTexts(content: string, format: 'txt' | 'jsonl', field: stri
     try {
       record = JSON.parse(line);
     } catch (err) {
-      throw new IdpruneError(`${source} line ${i + 1}: not JSON (${(err as Error).message})`);
+      throw new IdpruneError(`${source} line ${i + 1}: not JSON (${oneLine((err as Error).message)})`);
     }
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
       throw new IdpruneError(`${source} line ${i + 1}: not a JSON object (it holds ${shown(record)})`);
