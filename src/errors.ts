@@ -8,7 +8,10 @@ export class UnreachableTargetError extends IdpruneError {
   override name = 'UnreachableTargetError';
 }
 
-/** Another library's message (a JSON parser's, a decoder's) on one line: its whitespace runs, newlines too, as one space. */
+/**
+ * Another library's message (a JSON parser's, a decoder's) on one line: each run of whitespace,
+ * newlines too, as one space.
+ */
 export function oneLine(message: string): string {
   return message.replace(/\s+/g, ' ').trim();
 }
