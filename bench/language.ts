@@ -20,8 +20,10 @@ for (const fixture of LANGUAGE_FIXTURES) {
   const analysis = await analyzeFixture(fixture, original);
   const base = { flops: analysis.flops, params: analysis.params };
   for (const [target, budget] of CONFIGS) {
-    const { measured, kept } = await compressAndMeasure(fixture, original, base, budget, 'corrected', target);
+    const run = await compressAndMeasure(fixture, original, base, budget, 'corrected', target, ['peers']);
+    const { measured, kept, peers } = run;
     rows.push({ fixture, target, method: 'idprune corrected', ...measured });
+    for (const peer of peers) rows.push({ fixture, target, method: peer.method, ...peer.measured });
     console.error(
       `${fixture} ${target}: per-token agreement ${(100 * measured.agreement).toFixed(2)}% ` +
         `in ${measured.compressSeconds?.toFixed(1)}s`,
