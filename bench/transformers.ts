@@ -54,7 +54,7 @@ console.log(
         'Agreement = same top-1 as',
       'the original on the held-out set, never used for calibration. FLOPs count the attention scores at the held-out',
       'sequence length. Baselines use the per-layer sizes of `idprune corrected`; "+ same correction" rows get its',
-      'interpolation and refits; the FLAP-style row folds the removed channels\' calibration means into a bias.',
+      "interpolation and refits; the FLAP-style row folds the removed channels' calibration means into a bias.",
     ],
     rows,
     'kept',
