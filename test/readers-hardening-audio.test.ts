@@ -12,41 +12,13 @@ import { encodeModel } from '../src/onnx/model.ts';
 import type { InputSpec } from '../src/onnx/shapes.ts';
 import { idprune } from './helpers/cli.ts';
 import { waveformConv } from './helpers/models.ts';
+import { ascii, chunk, float32, fmt, pcm16, riff } from './helpers/wav.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'idprune-audio-hardening-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const silent: Progress = { begin() {}, advance() {}, end() {} };
 const model: InputSpec = { name: 'waveform', type: 'float32', dims: [null, null] };
 
-// WAV files written byte by byte, as the RIFF specification lays them out.
-const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((at, p) => {
-    out.set(p, at);
-    return at + p.length;
-  }, 0);
-  return out;
-}
-function chunk(id: string, body: Uint8Array, declared = body.length): Uint8Array {
-  const header = new Uint8Array(8);
-  header.set(ascii(id));
-  new DataView(header.buffer).setUint32(4, declared, true);
-  return concat([header, body, new Uint8Array(body.length & 1)]);
-}
-const riff = (chunks: Uint8Array[]) => chunk('RIFF', concat([ascii('WAVE'), ...chunks]));
-function fmt(tag: number, channels: number, rate: number, bits: number): Uint8Array {
-  const body = new DataView(new ArrayBuffer(16));
-  body.setUint16(0, tag, true);
-  body.setUint16(2, channels, true);
-  body.setUint32(4, rate, true);
-  body.setUint32(8, (rate * channels * bits) / 8, true);
-  body.setUint16(12, (channels * bits) / 8, true);
-  body.setUint16(14, bits, true);
-  return chunk('fmt ', new Uint8Array(body.buffer));
-}
-const pcm16 = (values: ArrayLike<number>) => new Uint8Array(Int16Array.from(values).buffer);
-const float32 = (values: ArrayLike<number>) => new Uint8Array(Float32Array.from(values).buffer);
 const pcmWav = (rate: number, frames: number) =>
   riff([fmt(1, 1, rate, 16), chunk('data', pcm16(new Int16Array(frames)))]);
 const floatWav = (channels: number, values: ArrayLike<number>) =>

@@ -1,19 +1,12 @@
 // Structured mutations of a file's bytes: bits and bytes, sizes and offsets, cuts, and the numbers
 // and names of text headers (JSON, .npy headers, JSONL).
 
+import { random } from '../helpers/models.ts';
+
 export type Random = () => number;
 
-/** mulberry32: a small seeded generator, so that every case can be replayed from its seed. */
-export function seeded(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** The generator of the test models (mulberry32): every case can be replayed from its seed. */
+export const seeded = random;
 
 const below = (random: Random, n: number) => Math.floor(random() * n);
 const pick = <T>(random: Random, items: readonly T[]) => items[below(random, items.length)];

@@ -5,6 +5,8 @@ import { encodeStatistics } from '../../src/compress/statistics-format.ts';
 import { toNpy } from '../../src/data/npy.ts';
 import type { InputSpec } from '../../src/onnx/shapes.ts';
 import { floatData } from '../helpers/run.ts';
+import { bertTokenizer } from '../helpers/tokenizer.ts';
+import { chunk, float32, fmt, pcm16, riff } from '../helpers/wav.ts';
 import { zip } from '../helpers/zip.ts';
 
 export type Kind = 'npy' | 'npz' | 'wav' | 'image' | 'text' | 'tokenizer' | 'statistics';
@@ -40,79 +42,14 @@ export const INPUTS: Record<Exclude<Kind, 'statistics'>, InputSpec[]> = {
   ],
 };
 
-const VOCAB = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'the', 'cat', 'sat', 'on', 'mat', '##s', 'dog'];
-const special = (content: string, id: number) => ({
-  id,
-  content,
-  single_word: false,
-  lstrip: false,
-  rstrip: false,
-  normalized: false,
-  special: true,
-});
-
-/** A BERT-style tokenizer.json: lowercasing, WordPiece, [CLS] text [SEP]. */
-export function tokenizerJson(): string {
-  return JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: { pad_id: 0 },
-    added_tokens: VOCAB.slice(0, 4).map(special),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, lowercase: true },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [
-        { SpecialToken: { id: '[CLS]', type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: '[SEP]', type_id: 0 } },
-      ],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: {
-        '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] },
-        '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] },
-      },
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab: Object.fromEntries(VOCAB.map((t, i) => [t, i])),
-    },
-  });
-}
+/** A BERT-style tokenizer.json (test/helpers/tokenizer.ts) naming its pad token. */
+export const tokenizerJson = () => JSON.stringify(bertTokenizer({ pad_id: 0 }));
 
 /** A 16-bit PCM (or 32-bit float) mono WAV of a tone. */
 function wav(rate: number, samples: number, float: boolean): Uint8Array {
-  const bytesPerSample = float ? 4 : 2;
-  const data = new DataView(new ArrayBuffer(samples * bytesPerSample));
-  for (let i = 0; i < samples; i++) {
-    const v = 0.5 * Math.sin((2 * Math.PI * 440 * i) / rate);
-    if (float) data.setFloat32(4 * i, v, true);
-    else data.setInt16(2 * i, Math.round(v * 32767), true);
-  }
-  const out = new DataView(new ArrayBuffer(44 + data.byteLength));
-  const ascii = (at: number, s: string) => {
-    for (let i = 0; i < s.length; i++) out.setUint8(at + i, s.charCodeAt(i));
-  };
-  ascii(0, 'RIFF');
-  out.setUint32(4, 36 + data.byteLength, true);
-  ascii(8, 'WAVE');
-  ascii(12, 'fmt ');
-  out.setUint32(16, 16, true);
-  out.setUint16(20, float ? 3 : 1, true);
-  out.setUint16(22, 1, true);
-  out.setUint32(24, rate, true);
-  out.setUint32(28, rate * bytesPerSample, true);
-  out.setUint16(32, bytesPerSample, true);
-  out.setUint16(34, 8 * bytesPerSample, true);
-  ascii(36, 'data');
-  out.setUint32(40, data.byteLength, true);
-  const bytes = new Uint8Array(out.buffer);
-  bytes.set(new Uint8Array(data.buffer), 44);
-  return bytes;
+  const tone = Array.from({ length: samples }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 440 * i) / rate));
+  const data = float ? float32(tone) : pcm16(tone.map((v) => Math.round(v * 32767)));
+  return riff([fmt(float ? 3 : 1, 1, rate, float ? 32 : 16), chunk('data', data)]);
 }
 
 function statisticsFile(): Uint8Array {
