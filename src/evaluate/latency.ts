@@ -1,17 +1,38 @@
 import type { Feeds, Runtime } from '../onnx/runtime.ts';
 
 export interface Latency {
+  /** Median time of one run of each model, in milliseconds. */
   originalMs: number;
   candidateMs: number;
-  /** candidate / original, medians of interleaved runs in one process. */
+  /**
+   * candidate / original: the median, over interleaved pairs of runs in one process, of each pair's
+   * ratio (a pair runs both models back to back, so a busy moment slows both alike).
+   */
   ratio: number;
+  /** The interquartile range of the pairs' ratios: how far the ratio moves from run to run. */
+  ratioSpread: [number, number];
   runs: number;
 }
 
-function median(values: number[]): number {
+/** The q-quantile of the values, interpolating linearly between order statistics. */
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const at = (sorted.length - 1) * q;
+  const below = Math.floor(at);
+  const above = Math.min(sorted.length - 1, below + 1);
+  return sorted[below] + (at - below) * (sorted[above] - sorted[below]);
+}
+
+/** The latency summary of paired run times (original[i] and candidate[i] timed back to back). */
+export function summarizeLatency(original: readonly number[], candidate: readonly number[]): Latency {
+  const ratios = candidate.map((c, i) => c / original[i]);
+  return {
+    originalMs: quantile(original, 0.5),
+    candidateMs: quantile(candidate, 0.5),
+    ratio: quantile(ratios, 0.5),
+    ratioSpread: [quantile(ratios, 0.25), quantile(ratios, 0.75)],
+    runs: ratios.length,
+  };
 }
 
 /** Timed runs per model unless told. */
@@ -39,6 +60,5 @@ export async function measureLatency(
   } finally {
     await Promise.all(sessions.map((s) => s.release()));
   }
-  const [originalMs, candidateMs] = times.map(median);
-  return { originalMs, candidateMs, ratio: candidateMs / originalMs, runs };
+  return summarizeLatency(times[0], times[1]);
 }

@@ -134,7 +134,8 @@ export function formatComparison(c: Comparison): string {
 export function formatLatency(l: Latency): string {
   return (
     `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms ` +
-    `(ratio ${l.ratio.toFixed(3)}, median of ${l.runs} runs)`
+    `(ratio ${l.ratio.toFixed(3)}, interquartile ${l.ratioSpread[0].toFixed(3)}–${l.ratioSpread[1].toFixed(3)} ` +
+    `over ${l.runs} interleaved runs)`
   );
 }
 

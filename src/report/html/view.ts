@@ -143,8 +143,9 @@ function cards(report: CompressionReport): Card[] {
       label: 'Latency ratio',
       value: latency.ratio.toFixed(3),
       note:
-        `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms, ` +
-        `median of ${latency.runs} runs`,
+        `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms; ` +
+        `interquartile ${latency.ratioSpread[0].toFixed(3)}–${latency.ratioSpread[1].toFixed(3)} ` +
+        `over ${latency.runs} interleaved runs`,
     });
   }
   return list;
