@@ -39,7 +39,8 @@ export function randomKeep(channels: number, k: number, seed: number): number[] 
   return topK(Float64Array.from({ length: channels }, next), k);
 }
 
-function topK(scores: Float64Array, k: number): number[] {
+/** The indices of the k largest scores, in increasing order. */
+export function topK(scores: Float64Array, k: number): number[] {
   return Array.from(scores.keys())
     .sort((a, b) => scores[b] - scores[a])
     .slice(0, k)

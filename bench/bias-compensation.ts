@@ -17,7 +17,7 @@ import { copySharingInitializers, encodeModel } from '../src/onnx/model.ts';
 import { floatValues, type Runtime } from '../src/onnx/runtime.ts';
 import type { InputSpec } from '../src/onnx/shapes.ts';
 import { type FloatArray, readFloatTensor } from '../src/onnx/tensor.ts';
-import { uncorrected } from './baselines.ts';
+import { topK, uncorrected } from './baselines.ts';
 
 interface Shift {
   values: Float64Array;
@@ -72,11 +72,7 @@ export async function biasCompensatedModel(
       for (let ch = 0; ch < space.channels; ch++)
         for (const e of entries(c, ch)) scores[ch] += moments.get(c.reads)!.variance[e.tensor] * norms[e.weight];
     }
-    const keep = Array.from(scores.keys())
-      .sort((a, b) => scores[b] - scores[a])
-      .slice(0, kept)
-      .sort((a, b) => a - b);
-    return uncorrected(space, keep);
+    return uncorrected(space, topK(scores, kept));
   });
 
   const shifts = new Map<number, Shift>();

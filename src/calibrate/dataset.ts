@@ -2,6 +2,7 @@ import { IdpruneError } from '../errors.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
 import { type ElementType, type Feeds, type HostTensor, typedArray } from '../onnx/runtime.ts';
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
+import { MAX_INPUT_MAGNITUDE } from '../data/decoded-array.ts';
 import { type ArraySource, arraySource, type NdArray } from '../data/npy.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
@@ -102,14 +103,7 @@ function checkShared(array: ArraySource, where: string): void {
   }
 }
 
-/** Scans float data for NaN and infinity, a chunk of samples at a time. */
-/**
- * The largest input magnitude taken. The statistics are sums of squares in float32 (at most
- * 3.4e38) over up to millions of rows: values beyond 1e15 would overflow them, and no
- * preprocessing a model expects gives such values.
- */
-const MAX_MAGNITUDE = 1e15;
-
+/** Scans float data for NaN, infinity and values beyond MAX_INPUT_MAGNITUDE, a chunk of samples at a time. */
 function checkValues(array: ArraySource, where: string): void {
   if (!['float32', 'float64', 'float16'].includes(array.dtype)) return;
   const perSample = array.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -122,11 +116,11 @@ function checkValues(array: ArraySource, where: string): void {
       | Uint16Array;
     for (let i = 0; i < data.length; i++) {
       const v = half ? halfToFloat(data[i]) : data[i];
-      if (!(Math.abs(v) <= MAX_MAGNITUDE)) {
+      if (!(Math.abs(v) <= MAX_INPUT_MAGNITUDE)) {
         const what = Number.isNaN(v)
           ? 'NaN'
           : Number.isFinite(v)
-            ? `${v.toPrecision(3)}, beyond ±${MAX_MAGNITUDE.toExponential()}`
+            ? `${v.toPrecision(3)}, beyond ±${MAX_INPUT_MAGNITUDE.toExponential()}`
             : 'infinity';
         throw new IdpruneError(`${where} contains ${what} (sample ${start + Math.floor(i / perSample)})`);
       }

@@ -1,4 +1,5 @@
 import { IdpruneError } from '../errors.ts';
+import { MAX_INPUT_MAGNITUDE } from './decoded-array.ts';
 
 /** What a WAV file holds and where its samples are. */
 export interface WavFormat {
@@ -26,12 +27,6 @@ const UNKNOWN_SIZE = 0xffffffff;
  * length by 16 000).
  */
 export const SAMPLE_RATES = { min: 1000, max: 1_000_000 };
-/**
- * The largest magnitude of a float sample. Float WAVs hold audio in [−1, 1], a little beyond where
- * clipped; the statistics are float32 sums of squares (at most 3.4e38) over up to millions of
- * rows, which values beyond 1e15 (squares of 1e30) could overflow.
- */
-export const MAX_SAMPLE = 1e15;
 
 const ascii = (bytes: Uint8Array, start: number) => String.fromCharCode(...bytes.subarray(start, start + 4));
 
@@ -108,7 +103,7 @@ function parseFormat(bytes: Uint8Array, source: string): Omit<WavFormat, 'frames
 
 /**
  * The samples of `bytes` (whole frames of the data chunk, from frame `first`), channels averaged into
- * one, in [−1, 1]. Float samples that are not finite or beyond ±MAX_SAMPLE are refused, naming the file.
+ * one, in [−1, 1]. Float samples that are not finite or beyond ±MAX_INPUT_MAGNITUDE are refused, naming the file.
  */
 export function monoSamples(bytes: Uint8Array, format: WavFormat, source: string, first = 0): Float32Array {
   const { channels, frames } = format;
@@ -127,7 +122,7 @@ export function monoSamples(bytes: Uint8Array, format: WavFormat, source: string
     let sum = 0;
     for (let c = 0; c < channels; c++, at += width) {
       const value = sample(at);
-      if (!(Math.abs(value) <= MAX_SAMPLE)) throw badSample(value, first + f, c, format, source);
+      if (!(Math.abs(value) <= MAX_INPUT_MAGNITUDE)) throw badSample(value, first + f, c, format, source);
       sum += value;
     }
     out[f] = sum / channels;
@@ -140,7 +135,7 @@ function badSample(value: number, frame: number, channel: number, format: WavFor
   const where = format.channels > 1 ? ` of channel ${channel + 1}` : '';
   return new IdpruneError(
     `${source}: WAV sample ${frame}${where} (at ${(frame / format.sampleRate).toFixed(3)} s) is ${what}; ` +
-      `samples must be finite and within ±${MAX_SAMPLE} (audio is within ±1)`,
+      `samples must be finite and within ±${MAX_INPUT_MAGNITUDE} (audio is within ±1)`,
   );
 }
 
