@@ -6,7 +6,7 @@ import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
-import { measureLatency } from '../src/evaluate/latency.ts';
+import { measureLatency } from '../src/onnx/latency.ts';
 import { type Analysis, analyzeModel } from '../src/graph/analysis.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
@@ -129,7 +129,7 @@ export async function compressAndMeasure(
 async function latencyRatioOf(fixture: Fixture, original: Uint8Array, candidate: Uint8Array): Promise<number> {
   const inputs = inputSpecs(decodeModel(original));
   const [feeds] = batches(makeDataset(loadHeldout(fixture), inputs, 'heldout'), inputs, 64, 64);
-  return (await measureLatency(original, candidate, feeds, nodeRuntime, 30)).ratio;
+  return (await measureLatency(original, candidate, feeds, nodeRuntime, { batch: 64, runs: 30 })).ratio;
 }
 
 /** Uncorrected baselines at the per-layer sizes `sizes` (space id → kept channels and the ones ID kept). */

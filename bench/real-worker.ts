@@ -14,9 +14,10 @@ import type { ArraySource } from '../src/data/npy.ts';
 import { describeReading, type OutputMetric } from '../src/compress/output-error.ts';
 import { compressPrepared, type CompressResult } from '../src/compress/pipeline.ts';
 import { DEFAULT_BATCH_SIZE } from '../src/compress/options.ts';
-import { prepareCompression } from '../src/compress/prepare.ts';
+import type { Budget } from '../src/compress/allocate.ts';
+import { type Prepared, prepareCompression } from '../src/compress/prepare.ts';
 import { applySurgery } from '../src/compress/surgery.ts';
-import { measureLatency } from '../src/evaluate/latency.ts';
+import { measureLatency } from '../src/onnx/latency.ts';
 import { totalCost } from '../src/graph/cost.ts';
 import { type Analysis, analyzeModel } from '../src/graph/analysis.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
@@ -26,12 +27,18 @@ import { type InputSpec, inputSpecs } from '../src/onnx/shapes.ts';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { magnitudeKeep, randomKeep, uncorrected } from './baselines.ts';
 import { biasCompensatedModel } from './bias-compensation.ts';
+import { latencyAtBatches, summarizeSearch } from './latency-measure.ts';
 import { corpusModel, type CorpusModel, loadSplit, modelPath, type Split } from './real-corpus.ts';
 import { column, sampleSet, type SampleSet } from './real-data.ts';
 import { metricFor, type Metric, type MetricValue, type Outputs } from './real-metrics.ts';
 
 export interface WorkerOptions {
-  targets: { label: string; fraction: number; split: 'calib' | 'calib16' | 'calib64' }[];
+  /** Fractions of the FLOPs to keep, or with `latencyBatch`, of the latency at that batch size (--target-latency). */
+  targets: { label: string; fraction: number; split: 'calib' | 'calib16' | 'calib64'; latencyBatch?: number }[];
+  /** Measure each compressed model's latency at these batch sizes, with its spread, twice (bench:latency). */
+  latencyBatches?: number[];
+  /** Compare with the peers and estimate (default true); without them, one preparation serves every target. */
+  peers?: boolean;
   calibSamples?: number;
   heldoutSamples?: number;
   /** The compression's --metric (default auto). */
@@ -183,7 +190,7 @@ async function latencyRatio(original: Uint8Array, candidate: Uint8Array, feeds: 
   const once = seconds(start) / 2;
   await session.release();
   const runs = Math.max(5, Math.min(30, Math.floor(20 / (2 * once))));
-  return (await measureLatency(original, candidate, feeds, nodeRuntime, runs)).ratio;
+  return (await measureLatency(original, candidate, feeds, nodeRuntime, { batch: 1, runs })).ratio;
 }
 
 function describeModel(model: ModelProto) {
@@ -270,19 +277,30 @@ async function judge(candidate: Uint8Array): Promise<MetricValue> {
   return metric.compare(originalSummaries, await runHeldout(nodeRuntime, candidate, heldout, entry, starts, metric));
 }
 
+const preparations = new Map<Split, Promise<Prepared>>();
+const prepare = (split: Split) => {
+  const arrays = calibration(split);
+  const preparing = prepareCompression(
+    decodeModel(bytes, id),
+    ({ inputs: specs }) => makeDataset(arrays, specs, split),
+    nodeRuntime,
+    { metric: options.metric },
+  );
+  if (options.peers === false) preparations.set(split, preparing);
+  return preparing;
+};
+
 for (const target of options.targets) {
   const record: Record<string, unknown> = { kind: 'run', label: target.label };
   try {
-    log(`compressing to ${target.fraction} of the FLOPs with ${target.split}`);
+    const measure = target.latencyBatch ? `latency at batch ${target.latencyBatch}` : 'FLOPs';
+    log(`compressing to ${target.fraction} of the ${measure} with ${target.split}`);
     const arrays = calibration(target.split);
     const start = performance.now();
-    const budget = { kind: 'flops', fraction: target.fraction } as const;
-    const prepared = await prepareCompression(
-      decodeModel(bytes, id),
-      ({ inputs: specs }) => makeDataset(arrays, specs, target.split),
-      nodeRuntime,
-      { metric: options.metric },
-    );
+    const budget: Budget = target.latencyBatch
+      ? { kind: 'latency', fraction: target.fraction, batch: target.latencyBatch }
+      : { kind: 'flops', fraction: target.fraction };
+    const prepared = await (preparations.get(target.split) ?? prepare(target.split));
     const result = await compressPrepared(prepared, { budget, roundTo: options.roundTo });
     const compressSeconds = seconds(start);
     mkdirSync(outDir, { recursive: true });
@@ -309,6 +327,23 @@ for (const target of options.targets) {
       record.latencyRatio = await latencyRatio(bytes, result.bytes, heldout.feeds(0));
     } catch (err) {
       record.latencyError = oneLine(err);
+    }
+    if (result.latencySearch) record.latencySearch = summarizeSearch(result.latencySearch);
+    if (options.latencyBatches) {
+      try {
+        record.latency = await latencyAtBatches(
+          bytes,
+          result.bytes,
+          makeDataset(heldoutArrays, inputs, 'heldout'),
+          options.latencyBatches,
+        );
+      } catch (err) {
+        record.latencyError = oneLine(err);
+      }
+    }
+    if (options.peers === false) {
+      emit(record);
+      continue;
     }
     try {
       record.magnitude = await judge(await magnitudeModel(result));

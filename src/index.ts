@@ -34,7 +34,7 @@ export type { Evaluation } from './api/evaluate.ts';
 export type { ModelSummary } from './api/inspect.ts';
 export type { ModelSource } from './api/model.ts';
 export type { Comparison } from './evaluate/compare.ts';
-export type { Latency } from './evaluate/latency.ts';
+export type { Latency } from './onnx/latency.ts';
 export type { OutputMetric } from './compress/output-error.ts';
 export type { Augment } from './calibrate/mirror.ts';
 export type { InputSpec } from './onnx/shapes.ts';

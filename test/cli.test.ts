@@ -102,7 +102,11 @@ describe('idprune compress', () => {
     const report = JSON.parse(readFileSync(path('report.json'), 'utf8'));
     assert.ok(report.after.flops <= 0.5 * report.before.flops);
     assert.equal(report.evaluation.samples, 40);
-    assert.ok(report.latency.ratio > 0);
+    assert.deepEqual(
+      report.latency.map((l: { batch: number }) => l.batch),
+      [1, 64],
+    );
+    assert.ok(report.latency.every((l: { ratio: number }) => l.ratio > 0));
   });
 
   it('compresses a text classifier from an .npz of token ids and attention masks, removing heads', async () => {
@@ -547,7 +551,7 @@ describe('idprune eval', () => {
     assert.ok(result.agreement >= 0 && result.agreement <= 1);
     assert.ok(result.accuracy.original >= 0);
     assert.ok(result.candidate.flops < result.original.flops);
-    assert.ok(result.latency.ratio > 0);
+    assert.ok(result.latency[0].ratio > 0 && result.latency[0].batch === 1);
   });
 
   it('agrees fully when a model is compared with itself', async () => {

@@ -63,7 +63,7 @@ describe('trained fixtures', () => {
       const { result, comparison, flops } = await compressAndCompare('resnet', { kind: 'flops', fraction: 0.8 }, true);
       assert.ok(flops <= 0.8, `flops ${flops}`);
       const pruned = prunedSpaces(result);
-      assert.ok(pruned.length >= 3, `${pruned.length} spaces pruned`);
+      assert.ok(pruned.length >= 2, `${pruned.length} spaces pruned`);
       assert.ok(
         result.analysis.spaces.some((s) => !s.prunable && /residual/.test(s.reason ?? '')),
         'residual streams stay intact',

@@ -52,6 +52,7 @@ function handReport(name = '/conv1/Conv'): CompressionReport {
     mode: 'plain',
     allocation: 'estimated',
     roundTo: 8,
+    convolutionRoundTo: 16,
     finerOnNarrow: true,
     mirrored: false,
     calibrationSamples: 256,
@@ -211,7 +212,7 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     const cards = (await texts(page, '.card')).join('\n');
     assert.match(cards, /FLOPs\s*\d+\.\d%/);
     assert.match(cards, new RegExp(`Agreement${(100 * report.evaluation!.agreement).toFixed(2)}%`));
-    assert.match(cards, /Latency ratio\d\.\d{3}/);
+    assert.match(cards, /Latency ratio, batch 1\d\.\d{3}/);
     assert.ok((await texts(page, '#details td')).includes('test/fixtures/vgg.onnx'));
 
     const channels = await chartData(page, 'channel-chart');

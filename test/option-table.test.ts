@@ -111,6 +111,7 @@ describe('the option tables', () => {
       metric: 'auto',
       minKeep: 1,
       skip: [],
+      latencyBatch: 1,
       batchSize: 64,
       augment: 'auto',
     });

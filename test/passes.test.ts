@@ -67,6 +67,7 @@ function recording(): { runtime: Runtime; loaded: ModelProto[] } {
   return {
     loaded,
     runtime: {
+      defaultThreads: nodeRuntime.defaultThreads,
       load: (bytes, options) => {
         loaded.push(decodeModel(bytes));
         return nodeRuntime.load(bytes, options);

@@ -129,31 +129,41 @@ describe('compression', () => {
     },
   );
 
-  it('by default, keeps multiples of 8 channels in a narrow space that convolutions write and read', async () => {
-    const model = makeModel({
-      nodes: [
-        makeNode('Conv', ['x', 'w1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
-        makeNode('Relu', ['c1'], ['r1'], {}, 'relu1'),
-        makeNode('Conv', ['r1', 'w2'], ['y'], { kernel_shape: [1, 1] }, 'conv2'),
-      ],
-      inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 8, 8])],
-      outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 8, 8])],
-      initializers: [
-        floatTensor('w1', [24, 3, 3, 3], randomArray(648, 14, 0.5)),
-        floatTensor('w2', [4, 24, 1, 1], randomArray(96, 15, 0.3)),
-      ],
-    });
-    const result = await compressModel(
-      model,
-      (a) => makeDataset(new Map([['x', floatData([32, 3, 8, 8], 9)]]), a.inputs, 'calib'),
+  /** x [N,3,8,8] → Conv 3→C → Relu → Conv 1×1 C→4, compressed to half its FLOPs in the plain mode. */
+  const compressConvPair = (channels: number) =>
+    compressModel(
+      makeModel({
+        nodes: [
+          makeNode('Conv', ['x', 'w1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv1'),
+          makeNode('Relu', ['c1'], ['r1'], {}, 'relu1'),
+          makeNode('Conv', ['r1', 'w2'], ['y'], { kernel_shape: [1, 1] }, 'conv2'),
+        ],
+        inputs: [valueInfo('x', TensorProto_DataType.FLOAT, ['N', 3, 8, 8])],
+        outputs: [valueInfo('y', TensorProto_DataType.FLOAT, ['N', 4, 8, 8])],
+        initializers: [
+          floatTensor('w1', [channels, 3, 3, 3], randomArray(channels * 27, 14, 0.5)),
+          floatTensor('w2', [4, channels, 1, 1], randomArray(channels * 4, 15, 0.3)),
+        ],
+      }),
+      (a) => makeDataset(new Map([['x', floatData([96, 3, 8, 8], 9)]]), a.inputs, 'calib'),
       nodeRuntime,
-      {
-        budget: { kind: 'flops', fraction: 0.5 },
-        mode: 'plain',
-      },
+      { budget: { kind: 'flops', fraction: 0.5 }, mode: 'plain' },
     );
+
+  it('by default, keeps multiples of 8 channels in a narrow space that convolutions write and read', async () => {
+    const result = await compressConvPair(24);
     assert.equal(result.outcomes[0].kept, 8);
     assert.equal(result.finerOnNarrow, false);
+  });
+
+  it('by default, keeps multiples of 16 channels in a convolution space of 32 or more', async () => {
+    const result = await compressConvPair(80);
+    assert.equal(result.outcomes[0].kept % 16, 0);
+    assert.ok(result.outcomes[0].kept < 80);
+    assert.equal(
+      result.model.metadataProps.find((p) => p.key === 'idprune.round_to')?.value,
+      '8, 16 in convolutions of 32 channels or more',
+    );
   });
 
   it('by default, keeps single neurons where multiples of 8 cannot meet the target', async () => {

@@ -1,6 +1,7 @@
 import type { Dataset } from '../calibrate/dataset.ts';
-import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
+import { batchSizeFor } from '../calibrate/dataset.ts';
 import { analyzeForData } from './analyze.ts';
+import { latencies } from './evaluate.ts';
 import type { LoadedModel } from '../io/files.ts';
 import type { Budget } from '../compress/allocate.ts';
 import { type CompressOptions, DEFAULT_BATCH_SIZE } from '../compress/options.ts';
@@ -8,10 +9,9 @@ import { compressPrepared, type CompressResult, describeBudget } from '../compre
 import { type Prepared, prepareCompression, type Statistics } from '../compress/prepare.ts';
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
-import { measureLatency } from '../evaluate/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import { buildReport, type CompressionReport } from '../report/report.ts';
-import type { OptionValues, TARGET_OPTIONS } from './option-table.ts';
+import type { COMPRESSION_OPTIONS, OptionValues, TARGET_OPTIONS } from './option-table.ts';
 import { type HeldOutEstimator, heldOutEstimator, type HeldOutTarget, searchFlops } from './held-out.ts';
 
 /** How much to keep: at most one of these; none means targetFlops 0.5. */
@@ -20,11 +20,14 @@ export type CompressTargets = OptionValues<typeof TARGET_OPTIONS>;
 export { DEFAULT_BATCH_SIZE };
 
 /** The size budget of the targets; with a held-out target (see heldOutTargetOf), a placeholder the search replaces. */
-export function budgetOf(targets: CompressTargets): Budget {
+export function budgetOf(
+  targets: CompressTargets & Pick<OptionValues<typeof COMPRESSION_OPTIONS>, 'latencyBatch' | 'threads'>,
+): Budget {
   const keep = targets.keepNeurons !== undefined || targets.keepHeads !== undefined;
   const given = [
     targets.targetFlops,
     targets.targetParams,
+    targets.targetLatency,
     targets.tolerance,
     keep || undefined,
     targets.targetAgreement,
@@ -32,12 +35,19 @@ export function budgetOf(targets: CompressTargets): Budget {
   ];
   if (given.filter((x) => x !== undefined).length > 1) {
     throw new IdpruneError(
-      'give one of --target-flops, --target-params, --tolerance, --keep-neurons / --keep-heads, ' +
+      'give one of --target-flops, --target-params, --target-latency, --tolerance, --keep-neurons / --keep-heads, ' +
         '--target-agreement and --target-cosine',
     );
   }
   if (keep) return { kind: 'keep', neurons: targets.keepNeurons, heads: targets.keepHeads };
   if (targets.targetParams !== undefined) return { kind: 'params', fraction: targets.targetParams };
+  if (targets.targetLatency !== undefined)
+    return {
+      kind: 'latency',
+      fraction: targets.targetLatency,
+      batch: targets.latencyBatch ?? 1,
+      threads: targets.threads,
+    };
   if (targets.tolerance !== undefined) return { kind: 'tolerance', error: targets.tolerance };
   return { kind: 'flops', fraction: targets.targetFlops ?? 0.5 };
 }
@@ -54,6 +64,8 @@ export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'
   evaluation?: { dataset: Dataset; labels?: ArrayLike<number | bigint> };
   /** Estimate the agreement on unseen data from the calibration data alone (see held-out.ts). */
   estimate?: boolean;
+  /** Intra-op threads of the timed runs (default: the runtime's). */
+  threads?: number;
   /** Compress to the smallest FLOPs that meets this on held-out calibration samples, instead of `budget`. */
   heldOutTarget?: HeldOutTarget;
   version: string;
@@ -141,12 +153,7 @@ export async function compressPreparedWithReport(
       labels,
       progress,
     });
-    report.latency = await measureLatency(
-      loaded.bytes,
-      result.bytes,
-      sliceFeeds(dataset, inputs, 0, Math.min(evalBatch, dataset.count)),
-      nodeRuntime,
-    );
+    report.latency = await latencies(loaded.bytes, result.bytes, dataset, { batch: evalBatch, threads: run.threads });
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }
   return { result, report };

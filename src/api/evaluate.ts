@@ -1,10 +1,10 @@
-import { batchSizeFor, sliceFeeds } from '../calibrate/dataset.ts';
+import { batchSizeFor, type Dataset, timingFeeds } from '../calibrate/dataset.ts';
 import type { Progress } from '../progress.ts';
 import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
-import { type Latency, measureLatency } from '../evaluate/latency.ts';
+import { type Latency, type LatencySetting, measureLatency } from '../onnx/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import { inputSpecs } from '../onnx/shapes.ts';
 import type { ModelSize } from '../report/report.ts';
@@ -15,7 +15,8 @@ import { type DataSource, type LabelsSource, loadData, loadLabels } from './data
 export interface Evaluation extends Comparison {
   original: ModelSize;
   candidate: ModelSize;
-  latency: Latency;
+  /** The latency at batch 1 and, where larger, at the batch size. */
+  latency: Latency[];
 }
 
 export interface EvaluationRun {
@@ -23,6 +24,8 @@ export interface EvaluationRun {
   batchSize: number;
   /** Timed runs per model for the latency ratio. */
   runs: number;
+  /** Intra-op threads of the timed runs (default: the runtime's). */
+  threads?: number;
   progress?: Progress;
   /** How images, audio or text given by path become inputs. */
   read?: ReadOptions;
@@ -55,17 +58,34 @@ export async function evaluateModels(
     labels,
     progress: run.progress,
   });
-  const latency = await measureLatency(
-    original.bytes,
-    candidate.bytes,
-    sliceFeeds(dataset, inputs, 0, Math.min(batchSize, dataset.count)),
-    nodeRuntime,
-    run.runs,
-  );
+  const latency = await latencies(original.bytes, candidate.bytes, dataset, {
+    batch: batchSize,
+    threads: run.threads,
+    runs: run.runs,
+  });
   return {
     ...comparison,
     original: { params: before.params, flops: before.flops },
     candidate: { params: after.params, flops: after.flops },
     latency,
   };
+}
+
+/**
+ * The latency of two models at batch 1 (one request at a time) and, where larger, at `batch` (a batch
+ * at a time; the data repeated where it has fewer samples); a model's fixed batch size wins.
+ */
+export async function latencies(
+  original: Uint8Array,
+  candidate: Uint8Array,
+  dataset: Dataset,
+  setting: LatencySetting,
+): Promise<Latency[]> {
+  const sizes = [...new Set([1, setting.batch].map((b) => batchSizeFor(dataset.inputs, b)))];
+  const measured: Latency[] = [];
+  for (const batch of sizes) {
+    const feeds = timingFeeds(dataset, dataset.inputs, batch);
+    measured.push(await measureLatency(original, candidate, feeds, nodeRuntime, { ...setting, batch }));
+  }
+  return measured;
 }

@@ -2,7 +2,7 @@ import { AUGMENTS } from '../calibrate/mirror.ts';
 import { ALLOCATIONS, CORRECTION_MODES, DEFAULT_BATCH_SIZE } from '../compress/options.ts';
 import { OUTPUT_METRICS } from '../compress/output-error.ts';
 import { IdpruneError } from '../errors.ts';
-import { DEFAULT_LATENCY_RUNS } from '../evaluate/latency.ts';
+import { DEFAULT_LATENCY_RUNS } from '../onnx/latency.ts';
 import { COLOUR_ORDERS, PIXEL_LAYOUTS, PRESETS, RESIZE_MODES, type ReadOptions } from '../data/read-options.ts';
 
 /*
@@ -90,6 +90,17 @@ export const TARGET_OPTIONS = {
     domain: fraction,
     value: 'fraction',
     help: 'keep this fraction of the heads of every attention block, instead of a size target',
+  },
+  /**
+   * Run in this fraction of the original's time (at --latency-batch, on this machine's ONNX Runtime):
+   * sizes chosen on a measured model of the runtime's time per layer, then timed.
+   */
+  targetLatency: {
+    domain: fraction,
+    value: 'fraction',
+    help:
+      "run in this fraction of the original's time on this machine's ONNX Runtime (at --latency-batch): " +
+      'sizes from a measured model of the time per layer, checked by timing',
   },
   /**
    * The smallest model (in FLOPs) that keeps this share of top-1 decisions on calibration samples
@@ -184,6 +195,15 @@ export const COMPRESSION_OPTIONS = {
       'input marking padding tokens with 0, left out of the statistics ' +
       '(default: attention_mask if the model has it)',
   },
+  /** Samples per run that --target-latency times (default 1; a model's fixed batch size wins). */
+  latencyBatch: {
+    domain: count,
+    value: 'n',
+    help: 'samples per run that --target-latency times',
+    default: 1,
+  },
+  /** Intra-op threads of the runs that are timed (default: one per core). */
+  threads: { domain: count, value: 'n', help: 'intra-op threads of the timed runs (default: one per core)' },
   /** Samples per inference batch (default 64; a model's fixed batch size wins). */
   batchSize: { domain: count, value: 'n', help: 'samples per inference batch', default: DEFAULT_BATCH_SIZE },
   /**
@@ -214,6 +234,8 @@ export const COMPRESSION_OPTIONS = {
 export const EVALUATE_OPTIONS = {
   /** Samples per inference batch (default 64). */
   batchSize: COMPRESSION_OPTIONS.batchSize,
+  /** Intra-op threads of the timed runs (default: one per core). */
+  threads: COMPRESSION_OPTIONS.threads,
   /** Timed runs per model for the latency ratio (default 20). */
   runs: {
     domain: count,

@@ -274,3 +274,10 @@ export function sampleDims(dataset: Dataset): Record<string, number[]> {
     }),
   );
 }
+
+/** Feeds of `batch` samples to time a model on: the first samples, repeated where the data has fewer. */
+export function timingFeeds(dataset: Dataset, inputs: readonly InputSpec[], batch: number): Feeds {
+  const size = batchSizeFor(inputs, batch);
+  const indices = Array.from({ length: size }, (_, i) => i % dataset.count);
+  return sliceFeeds(samplesOf(dataset, indices), inputs, 0, size);
+}

@@ -1,9 +1,14 @@
 import { UnreachableTargetError } from '../errors.ts';
-import { type CostTerm, totalCost } from '../graph/cost.ts';
+import { type Cost, type CostTerm, termsCost } from '../graph/cost.ts';
 import type { ChannelRanking } from './selection.ts';
 
 export type Budget =
   | { kind: 'flops' | 'params'; fraction: number }
+  /**
+   * This fraction of the original's latency at this batch size, on the runtime that compresses with
+   * this many intra-op threads (default: the runtime's).
+   */
+  | { kind: 'latency'; fraction: number; batch: number; threads?: number }
   | { kind: 'tolerance'; error: number }
   /** The same kept fraction in every space: of its neurons, or of its heads where channels are units. */
   | { kind: 'keep'; neurons?: number; heads?: number };
@@ -23,18 +28,25 @@ export interface AllocationInput {
       ranking: ChannelRanking;
       readPoints: number;
       outputError?: Float64Array;
-      finerRounding?: boolean;
+      /** Rounded finer where narrow (see spaceRounding), or to convolutionRoundTo. */
+      rounding?: 'finer' | 'convolution';
     }
   >;
   flops: CostTerm[];
   params: CostTerm[];
+  /**
+   * With a latency budget: the model of the runtime's time (latency-model.ts), and the fraction of
+   * it to keep, which stands for the budget's fraction of the whole measured time.
+   */
+  latency?: { cost: Cost; fraction: number };
   budget: Budget;
   /**
    * Kept neuron counts are multiples of this: for units of several neurons (heads), whole units that
-   * make such a multiple. Spaces marked `finerRounding` round finer where they are narrow (see
-   * spaceRounding).
+   * make such a multiple. Spaces marked 'finer' round finer where they are narrow (see
+   * spaceRounding), spaces marked 'convolution' to convolutionRoundTo (default roundTo).
    */
   roundTo: number;
+  convolutionRoundTo?: number;
   minKeep: number;
 }
 
@@ -63,31 +75,55 @@ export function spaceRounding(channels: number, roundTo: number): number {
   return step;
 }
 
+/**
+ * The rounding of a convolution's space: `convolutionRoundTo` where the space can take at least one
+ * step of it (a 32-channel space keeps 32 or 16), else `roundTo` (a 16-channel space keeps 16 or 8).
+ */
+export function convolutionRounding(channels: number, roundTo: number, convolutionRoundTo = roundTo): number {
+  return convolutionRoundTo * 2 <= channels ? convolutionRoundTo : roundTo;
+}
+
 function sizesOf(input: AllocationInput): Map<number, number[]> {
   return new Map(
     [...input.spaces].map(([id, s]) => {
       const rounding =
-        s.finerRounding && (s.unit ?? 1) === 1 ? spaceRounding(s.channels, input.roundTo) : input.roundTo;
+        s.rounding === 'finer' && (s.unit ?? 1) === 1
+          ? spaceRounding(s.channels, input.roundTo)
+          : s.rounding === 'convolution'
+            ? convolutionRounding(s.channels, input.roundTo, input.convolutionRoundTo)
+            : input.roundTo;
       return [id, allowedSizes(s.channels, unitStep(rounding, s.unit), input.minKeep)];
     }),
   );
 }
 
-/** The fraction of the budget's cost left with every space at its smallest allowed size. */
-function floorFraction(input: AllocationInput, terms: CostTerm[]): number {
+type CostBudget = Extract<Budget, { kind: 'flops' | 'params' | 'latency' }>;
+
+/** The cost a budget spends, and the fraction of it to keep. */
+function costTarget(input: AllocationInput, budget: CostBudget): { cost: Cost; fraction: number } {
+  if (budget.kind === 'latency') {
+    if (!input.latency) throw new Error('a latency budget needs a latency model');
+    return input.latency;
+  }
+  return { cost: termsCost(budget.kind === 'flops' ? input.flops : input.params), fraction: budget.fraction };
+}
+
+/** The fraction of a cost left with every space at its smallest allowed size. */
+function floorFraction(input: AllocationInput, cost: Cost): number {
   const sizes = sizesOf(input);
   const fraction = (id: number) => {
     const space = input.spaces.get(id);
     return space ? sizes.get(id)!.at(-1)! / space.channels : 1;
   };
-  return totalCost(terms, fraction) / totalCost(terms, () => 1);
+  return cost.total(fraction) / cost.total(() => 1);
 }
 
 /** Whether the allowed sizes can meet the budget (always, for budgets without a cost target). */
 export function reachable(input: AllocationInput): boolean {
   const budget = input.budget;
-  if (budget.kind !== 'flops' && budget.kind !== 'params') return true;
-  return floorFraction(input, budget.kind === 'flops' ? input.flops : input.params) <= budget.fraction;
+  if (budget.kind === 'tolerance' || budget.kind === 'keep') return true;
+  const { cost, fraction } = costTarget(input, budget);
+  return floorFraction(input, cost) <= fraction;
 }
 
 /**
@@ -145,41 +181,34 @@ function bestMove(candidates: (Move | undefined)[], highest = false): Move | und
   return best;
 }
 
-function meetCostTarget(
-  input: AllocationInput,
-  budget: Extract<Budget, { kind: 'flops' | 'params' }>,
-): Map<number, number> {
+function meetCostTarget(input: AllocationInput, budget: CostBudget): Map<number, number> {
   const ids = [...input.spaces.keys()];
   const sizes = sizesOf(input);
   const step = new Map(ids.map((id) => [id, 0]));
   const keepOf = (id: number) => sizes.get(id)![step.get(id)!];
-  const terms = budget.kind === 'flops' ? input.flops : input.params;
+  const { cost, fraction } = costTarget(input, budget);
   const fractionOf = (id: number) => {
     const space = input.spaces.get(id);
     return space ? keepOf(id) / space.channels : 1;
   };
-  const original = totalCost(terms, () => 1);
-  const target = budget.fraction * original;
-  const floor = floorFraction(input, terms);
-  if (floor > budget.fraction) {
+  const original = cost.total(() => 1);
+  const target = fraction * original;
+  const floor = floorFraction(input, cost);
+  if (floor > fraction) {
+    const measure = budget.kind === 'latency' ? 'latency (as modelled)' : budget.kind;
     throw new UnreachableTargetError(
       `target ${budget.kind} ${budget.fraction} is not reachable: pruning every prunable space to its minimum leaves ` +
-        `${floor.toFixed(3)} of the original ${budget.kind}` +
+        `${floor.toFixed(3)} of the original ${measure}` +
         (input.roundTo > 1
           ? ` (with counts rounded to multiples of ${input.roundTo}; --round-to 1 allows finer sizes)`
           : ''),
     );
   }
-  const termsOf = new Map(ids.map((id) => [id, terms.filter((t) => t.spaces.includes(id))]));
   /** Cost saved by moving space `id` from allowed size `from` to the smaller `to`, others as they are. */
   const saving = (id: number, from: number, to: number) => {
-    let total = 0;
-    for (const term of termsOf.get(id)!) {
-      let v = (term.value * (from - to)) / input.spaces.get(id)!.channels;
-      for (const other of term.spaces) if (other !== id) v *= fractionOf(other);
-      total += v;
-    }
-    return total;
+    const channels = input.spaces.get(id)!.channels;
+    const at = (size: number) => cost.partOf(id, (s) => (s === id ? size / channels : fractionOf(s)));
+    return at(from) - at(to);
   };
   /** Weighted error added by that move. */
   const errorAdded = (id: number, from: number, to: number) => {

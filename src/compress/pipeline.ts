@@ -8,6 +8,7 @@ import { runtimeProducts } from '../onnx/runtime-products.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 import type { Budget } from './allocate.ts';
 import { decide } from './decide.ts';
+import { type LatencySearch, sizesForLatency } from './latency-budget.ts';
 import { refit } from './fit.ts';
 import type { Allocation, BudgetOptions, CompressOptions } from './options.ts';
 import type { OutputKind } from './output-error.ts';
@@ -45,8 +46,10 @@ export interface CompressResult {
   passes: number;
   /** How the per-layer sizes were chosen (see CompressOptions.allocation). */
   allocation: Allocation;
-  /** Kept neuron counts are multiples of this (see CompressOptions.roundTo). */
+  /** Kept neuron counts are multiples of this (see CompressOptions.roundTo)… */
   roundTo: number;
+  /** …of this in spaces of convolutions (see decide.ts). */
+  convolutionRoundTo: number;
   /** Whether narrow spaces were rounded finer (the default rounding on spaces no convolution touches). */
   finerOnNarrow: boolean;
   /** How the measured allocation read each output (with the estimated allocation, nothing was read). */
@@ -54,6 +57,8 @@ export interface CompressResult {
   timings: Record<string, number>;
   /** The If branches compressed in place, taken by every calibration sample (see branches.ts). */
   branches?: string[];
+  /** With a latency budget: the runtime's latency model and the sizes timed against the original. */
+  latencySearch?: LatencySearch;
 }
 
 /**
@@ -78,7 +83,10 @@ export async function compressPrepared(prepared: Prepared, options: BudgetOption
   const timings: Record<string, number> = { ...prepared.timings };
   const timed = timer(timings);
   try {
-    const decisions = await decide(prepared, options, products, timed);
+    const forLatency =
+      options.budget.kind === 'latency' ? await sizesForLatency(prepared, options, products, timed) : undefined;
+    if (forLatency) timings.latency = forLatency.search.seconds;
+    const decisions = await decide(prepared, options, products, timed, forLatency?.sizes);
     if (decisions.sensitivitySeconds !== undefined) timings.sensitivity = decisions.sensitivitySeconds;
     // The Gram matrices are not read again: let them go (a gigabyte for a BERT-base-sized encoder).
     if (options.lastUse) prepared.statistics.grams.clear();
@@ -93,7 +101,7 @@ export async function compressPrepared(prepared: Prepared, options: BudgetOption
       'idprune.target': describeBudget(options.budget),
       'idprune.mode': prepared.mode,
       'idprune.allocation': decisions.measured ? 'measured' : 'estimated',
-      'idprune.round_to': String(decisions.roundTo),
+      'idprune.round_to': describeRounding(decisions),
       'idprune.date': (options.date ?? new Date()).toISOString(),
       'idprune.calibration_samples': String(prepared.calibration.count),
     });
@@ -120,10 +128,12 @@ export async function compressPrepared(prepared: Prepared, options: BudgetOption
       passes: 1 + fitted.passes,
       allocation: decisions.measured ? 'measured' : 'estimated',
       roundTo: decisions.roundTo,
+      convolutionRoundTo: decisions.convolutionRoundTo,
       finerOnNarrow: decisions.finerOnNarrow,
       outputs: decisions.outputs,
       timings,
       branches: prepared.branches,
+      latencySearch: forLatency?.search,
     };
   } finally {
     await products.release();
@@ -139,5 +149,12 @@ export function describeBudget(budget: Budget): string {
     ]
       .filter(Boolean)
       .join(',');
+  if (budget.kind === 'latency') return `latency=${budget.fraction} at batch ${budget.batch}`;
   return `${budget.kind}=${budget.fraction}`;
+}
+
+/** "8", or "8, 16 in convolutions of 32 channels or more" where their rounding differs. */
+export function describeRounding(r: { roundTo: number; convolutionRoundTo: number }): string {
+  if (r.convolutionRoundTo === r.roundTo) return String(r.roundTo);
+  return `${r.roundTo}, ${r.convolutionRoundTo} in convolutions of ${2 * r.convolutionRoundTo} channels or more`;
 }

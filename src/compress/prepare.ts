@@ -19,6 +19,7 @@ import { interpolationMatrix } from './interpolation.ts';
 import { type Allocation, type CorrectionMode, DEFAULT_BATCH_SIZE, type PrepareOptions } from './options.ts';
 import { type OutputMetric, outputKinds } from './output-error.ts';
 import { type ChannelRanking, consumerMetric, rankChannels, rankChannelsWeighted } from './selection.ts';
+import type { LatencyModel } from './latency-model.ts';
 import { type MeasurementFold, measurementFolds, outputErrorCurves } from './sensitivity.ts';
 import { probeKey, readTensors } from './space-tensors.ts';
 import type { SpaceDecision } from './surgery.ts';
@@ -57,6 +58,8 @@ export interface Prepared {
   branches?: string[];
   pass: PassOptions;
   rowMask: (tensor: string) => string | undefined;
+  /** The runtime's latency models (latency-budget.ts), by batch size and threads: measured once for every budget. */
+  latencyModels: Map<string, Promise<LatencyModel>>;
 }
 
 /**
@@ -133,6 +136,7 @@ export async function prepareCompression(
     branches: inlined?.taken,
     pass,
     rowMask,
+    latencyModels: new Map(),
   };
   return { ...prepared, sensitivity: new SensitivityMeasurement(prepared, statistics.curves) };
 }

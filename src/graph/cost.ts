@@ -17,6 +17,24 @@ export interface CostModel {
   flops: CostTerm[];
   /** Elements of float constants (weights, biases, per-channel parameters). */
   params: CostTerm[];
+  /** Elements per sample of each node's first output: how much an element-wise node reads and writes. */
+  outputs: CostTerm[];
+}
+
+/** A cost the allocation spends: its total, and the part of it that one space's size changes. */
+export interface Cost {
+  total(keepFraction: (space: number) => number): number;
+  partOf(space: number, keepFraction: (space: number) => number): number;
+}
+
+/** The cost that is the sum of bilinear terms. */
+export function termsCost(terms: readonly CostTerm[]): Cost {
+  const termsOf = new Map<number, CostTerm[]>();
+  for (const term of terms) for (const s of new Set(term.spaces)) termsOf.set(s, [...(termsOf.get(s) ?? []), term]);
+  return {
+    total: (keepFraction) => totalCost(terms, keepFraction),
+    partOf: (space, keepFraction) => totalCost(termsOf.get(space) ?? [], keepFraction),
+  };
 }
 
 /** MACs per sample of a node, from the probed shapes (batch 1); 0 for ops that do no matrix work. */
@@ -55,6 +73,7 @@ type AxisShares = Map<string, Map<number, number>>;
 
 export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readonly ChannelSpace[]): CostModel {
   const nodeAxes = new Map<number, AxisShares>();
+  const outputAxes = new Map<number, AxisShares>();
   const constantAxes = new Map<string, AxisShares>();
   const link = <K>(map: Map<K, AxisShares>, key: K, axis: string, space: number, share: number) => {
     const axes = map.get(key) ?? new Map<string, Map<number, number>>();
@@ -78,6 +97,11 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
       );
     };
     for (const p of space.producers) link(nodeAxes, p, 'out', space.id, width(index.nodes[p].output[0]));
+    for (const name of new Set(space.tensors.map((t) => t.name))) {
+      const producer = index.producer.get(name);
+      if (producer !== undefined && index.nodes[producer].output[0] === name)
+        link(outputAxes, producer, 'out', space.id, width(name));
+    }
     // Layers the channels pass through: a depthwise Conv, a MatMul batched over heads (attention scores).
     for (const n of space.channelwise) {
       const read = index.nodes[n].input.find((name) => space.tensors.some((t) => t.name === name));
@@ -99,7 +123,12 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
     if (isFloatTensor(t))
       params.push(...expandTerms(elementCount(tensorDims(t)), constantAxes.get(name), { constant: name }));
   }
-  return { flops, params };
+  const outputs: CostTerm[] = [];
+  index.nodes.forEach((node, i) => {
+    const dims = shapes.get(node.output[0]);
+    if (dims) outputs.push(...expandTerms(elementCount(dims), outputAxes.get(i), { node: i }));
+  });
+  return { flops, params, outputs };
 }
 
 /**

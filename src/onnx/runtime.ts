@@ -49,6 +49,26 @@ export interface InferenceSession {
  */
 export interface Runtime {
   load(model: Uint8Array, options?: LoadOptions): Promise<InferenceSession>;
+  /** The intra-op threads a session runs on unless `LoadOptions.threads` says otherwise. */
+  readonly defaultThreads: number;
+  /**
+   * The time of each kernel in `runs` runs of the model (after warm-up runs), where the runtime can
+   * report it (ONNX Runtime's profiler): what a latency model of the runtime is measured from.
+   */
+  profile?(model: Uint8Array, feeds: Feeds, runs: number, options?: LoadOptions): Promise<RunProfile[]>;
+}
+
+/** One profiled run: its time and the time of each kernel it ran, in microseconds. */
+export interface RunProfile {
+  microseconds: number;
+  kernels: KernelTime[];
+}
+
+export interface KernelTime {
+  /** The runtime's name for the kernel: a node's name or output, possibly changed by a fusion. */
+  name: string;
+  op: string;
+  microseconds: number;
 }
 
 export interface LoadOptions {
@@ -63,4 +83,13 @@ export interface LoadOptions {
    * 5.1 GB after four), where without it memory is returned between runs. Default true.
    */
   memoryArena?: boolean;
+  /** Intra-op threads (default: the runtime's defaultThreads). */
+  threads?: number;
+  /**
+   * false for sessions that are timed: threads waiting for work then sleep instead of spinning. Two
+   * sessions timed in turn on a machine with as many threads as cores otherwise take the cores from
+   * each other (VGG fixture at batch 64, 2 threads on 2 cores: the ratio's interquartile range
+   * 0.35–0.80 with spinning, 0.525–0.533 without). Default true.
+   */
+  spinning?: boolean;
 }

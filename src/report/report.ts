@@ -1,7 +1,8 @@
 import { describeReading } from '../compress/output-error.ts';
 import type { CompressResult } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
-import type { Latency } from '../evaluate/latency.ts';
+import type { Latency } from '../onnx/latency.ts';
+import type { LatencySearch } from '../compress/latency-budget.ts';
 import { type SpaceSummary, summarizeSpace } from './spaces.ts';
 
 export interface ModelSize {
@@ -37,6 +38,8 @@ export interface CompressionReport {
   allocation: string;
   /** Kept neuron counts are multiples of this (finer on narrow spaces without convolutions where finerOnNarrow). */
   roundTo: number;
+  /** Kept counts of spaces that convolutions write, read or pass are multiples of this. */
+  convolutionRoundTo: number;
   finerOnNarrow: boolean;
   calibrationSamples: number;
   /** Whether the calibration images were joined by their mirror images (--augment). */
@@ -55,8 +58,25 @@ export interface CompressionReport {
   estimate?: HeldOutEstimate;
   /** With --target-agreement or --target-cosine: the FLOPs fractions tried. */
   search?: TargetSearch;
+  /** With --target-latency: the runtime's modelled time and each set of sizes timed against the original. */
+  latencySearch?: LatencySearchReport;
   evaluation?: Comparison;
-  latency?: Latency;
+  /** With held-out data: the latency at batch 1 and at the evaluation batch. */
+  latency?: Latency[];
+}
+
+export interface LatencySearchReport {
+  target: number;
+  batch: number;
+  threads: number;
+  originalMs: number;
+  /** The share of the original's time that no channel space changes (see latency-model.ts). */
+  fixedShare: number;
+  /** The fraction of the time each attempt aimed for, and the measured ratio with its interquartile range. */
+  attempts: { aimed: number; ratio: number; ratioSpread: [number, number] }[];
+  /** The attempt kept; `met` whether its measured ratio is within the target. */
+  chosen: number;
+  met: boolean;
 }
 
 export function buildReport(
@@ -72,6 +92,7 @@ export function buildReport(
     mode: meta.mode,
     allocation: result.allocation,
     roundTo: result.roundTo,
+    convolutionRoundTo: result.convolutionRoundTo,
     finerOnNarrow: result.finerOnNarrow,
     calibrationSamples: result.calibrationSamples,
     mirrored: result.mirrored,
@@ -88,5 +109,24 @@ export function buildReport(
       };
     }),
     timingsSeconds: result.timings,
+    latencySearch: result.latencySearch && latencySearchReport(result.latencySearch),
+  };
+}
+
+function latencySearchReport(search: LatencySearch): LatencySearchReport {
+  const { model, attempts, chosen } = search;
+  return {
+    target: search.target,
+    batch: model.batch,
+    threads: model.threads,
+    originalMs: model.originalMs,
+    fixedShare: model.fixedMs / model.originalMs,
+    attempts: attempts.map((a) => ({
+      aimed: a.aimed,
+      ratio: a.measured.ratio,
+      ratioSpread: a.measured.ratioSpread,
+    })),
+    chosen,
+    met: attempts[chosen].measured.ratio <= search.target,
   };
 }

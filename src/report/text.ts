@@ -1,6 +1,7 @@
+import { describeRounding } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
-import type { Latency } from '../evaluate/latency.ts';
-import type { CompressionReport, HeldOutEstimate, ModelSize, TargetSearch } from './report.ts';
+import type { Latency } from '../onnx/latency.ts';
+import type { CompressionReport, HeldOutEstimate, LatencySearchReport, ModelSize, TargetSearch } from './report.ts';
 import type { SweepPoint } from './html/types.ts';
 import type { SpaceSummary } from './spaces.ts';
 
@@ -56,7 +57,6 @@ export function formatCompression(report: CompressionReport): string {
   const channels = report.spaces.reduce((a, s) => a + s.channels, 0);
   const kept = report.spaces.reduce((a, s) => a + s.kept, 0);
   const mirrored = report.mirrored ? ' and their mirror images' : '';
-  const finer = report.finerOnNarrow ? ' (finer on narrow spaces without convolutions)' : '';
   const lines = [
     table(['space', 'producers', 'channels', 'error', 'note'], rows),
     '',
@@ -64,7 +64,7 @@ export function formatCompression(report: CompressionReport): string {
     `FLOPs (MAC) ${ratio(report.after.flops, report.before.flops)}`,
     `channels    ${channels} → ${kept}`,
     `calibration ${report.calibrationSamples} samples${mirrored}, ${report.passesOverData} pass(es), ` +
-      `mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${report.roundTo}${finer}, ` +
+      `mode ${report.mode}, allocation ${report.allocation}, counts rounded to ${describeKeptCounts(report)}, ` +
       `target ${report.target}`,
     ...(report.outputs ? [`outputs     ${describeOutputs(report.outputs)}`] : []),
     `time        ${Object.entries(report.timingsSeconds)
@@ -72,10 +72,11 @@ export function formatCompression(report: CompressionReport): string {
       .join(', ')}`,
   ];
   if (report.search) lines.push('', `search      ${describeSearch(report.search)}`);
+  if (report.latencySearch) lines.push('', `latency     ${describeLatencySearch(report.latencySearch)}`);
   if (report.estimate)
     lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate, report.search?.metric));
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
-  if (report.latency) lines.push(formatLatency(report.latency));
+  if (report.latency) lines.push(...report.latency.map(formatLatency));
   if (report.mode === 'plain')
     lines.push('', PLAIN_MODE_NOTE + (report.evaluation ? '' : ' Pass --eval to measure the agreement.'));
   return lines.join('\n');
@@ -85,6 +86,14 @@ export function formatCompression(report: CompressionReport): string {
 const PLAIN_MODE_NOTE =
   'note        mode plain: no layer was refitted. ' +
   'At strong targets it keeps far fewer of the original decisions than the default mode (docs/benchmarks.md).';
+
+/** "8, 16 in convolutions of 32 channels or more, finer on narrow spaces without convolutions". */
+export function describeKeptCounts(
+  report: Pick<CompressionReport, 'roundTo' | 'convolutionRoundTo' | 'finerOnNarrow'>,
+): string {
+  const finer = report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : '';
+  return `${describeRounding(report)}${finer}`;
+}
 
 export function describeOutputs(outputs: NonNullable<CompressionReport['outputs']>): string {
   return outputs.map((o) => `${o.name}: ${o.readAs}`).join(', ');
@@ -133,9 +142,25 @@ export function formatComparison(c: Comparison): string {
 
 export function formatLatency(l: Latency): string {
   return (
-    `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms ` +
-    `(ratio ${l.ratio.toFixed(3)}, interquartile ${l.ratioSpread[0].toFixed(3)}–${l.ratioSpread[1].toFixed(3)} ` +
+    `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms at batch ${l.batch}, ` +
+    `${plural(l.threads, 'thread')} (ratio ${l.ratio.toFixed(3)}, interquartile ${spread(l.ratioSpread)} ` +
     `over ${l.runs} interleaved runs)`
+  );
+}
+
+const spread = ([low, high]: readonly [number, number]) => `${low.toFixed(3)}–${high.toFixed(3)}`;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function describeLatencySearch(s: LatencySearchReport): string {
+  const tried = s.attempts
+    .map(
+      (a) => `aimed at ${a.aimed.toFixed(3)}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})`,
+    )
+    .join('; ');
+  const outcome = s.met ? '' : `; no attempt met it, the fastest was kept`;
+  return (
+    `${s.target} of ${s.originalMs.toFixed(2)} ms at batch ${s.batch}, ${plural(s.threads, 'thread')} ` +
+    `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space): ${tried}${outcome}`
   );
 }
 

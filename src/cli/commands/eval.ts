@@ -10,6 +10,7 @@ export interface EvalFlags extends ReadOptions {
   json?: boolean;
   batchSize: number;
   runs: number;
+  threads?: number;
 }
 
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
@@ -19,6 +20,7 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
     labels: flags.labels,
     batchSize: flags.batchSize,
     runs: flags.runs,
+    threads: flags.threads,
     progress: terminalProgress(),
     read: { ...flags, modelPath: originalPath },
   });
@@ -29,5 +31,5 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
   console.log(formatSize('original ', evaluation.original));
   console.log(formatSize('candidate', evaluation.candidate));
   console.log(formatComparison(evaluation));
-  console.log(formatLatency(evaluation.latency));
+  for (const latency of evaluation.latency) console.log(formatLatency(latency));
 }

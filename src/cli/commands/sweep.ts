@@ -55,7 +55,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
       accuracy: report.evaluation?.accuracy?.candidate,
       cosine: report.evaluation?.cosine,
       deviation: report.evaluation?.relativeL2,
-      latencyRatio: report.latency?.ratio,
+      latencyRatio: report.latency?.at(-1)?.ratio,
       seconds,
     });
     reports.push(report);

@@ -1,5 +1,13 @@
 import type { CompressionReport } from '../report.ts';
-import { count, describeEstimate, describeOutputs, describeSearch, percent, sweepCells } from '../text.ts';
+import {
+  count,
+  describeEstimate,
+  describeOutputs,
+  describeKeptCounts,
+  describeSearch,
+  percent,
+  sweepCells,
+} from '../text.ts';
 import type { HtmlReportInput, SweepPoint } from './types.ts';
 
 /**
@@ -138,14 +146,14 @@ function cards(report: CompressionReport): Card[] {
         `max |Δ| ${evaluation.maxAbsDifference.toPrecision(3)}`,
     });
   }
-  if (latency) {
+  for (const l of latency ?? []) {
     list.push({
-      label: 'Latency ratio',
-      value: latency.ratio.toFixed(3),
+      label: `Latency ratio, batch ${l.batch}`,
+      value: l.ratio.toFixed(3),
       note:
-        `${latency.candidateMs.toFixed(2)} ms vs ${latency.originalMs.toFixed(2)} ms; ` +
-        `interquartile ${latency.ratioSpread[0].toFixed(3)}–${latency.ratioSpread[1].toFixed(3)} ` +
-        `over ${latency.runs} interleaved runs`,
+        `${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms, ${plural(l.threads, 'thread')}; ` +
+        `interquartile ${l.ratioSpread[0].toFixed(3)}–${l.ratioSpread[1].toFixed(3)} ` +
+        `over ${l.runs} interleaved runs`,
     });
   }
   return list;
@@ -174,9 +182,7 @@ function details(input: HtmlReportInput): [string, string][] {
     ['Allocation', report.allocation],
     [
       'Kept counts',
-      report.roundTo > 1
-        ? `multiples of ${report.roundTo}${report.finerOnNarrow ? ', finer on narrow spaces without convolutions' : ''}`
-        : 'any',
+      report.roundTo > 1 || report.convolutionRoundTo > 1 ? `multiples of ${describeKeptCounts(report)}` : 'any',
     ],
   );
   if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);

@@ -1,6 +1,9 @@
-import type { Feeds, Runtime } from '../onnx/runtime.ts';
+import type { Feeds, Runtime } from './runtime.ts';
 
 export interface Latency {
+  /** Samples per run, and the runtime's intra-op threads. */
+  batch: number;
+  threads: number;
   /** Median time of one run of each model, in milliseconds. */
   originalMs: number;
   candidateMs: number;
@@ -24,9 +27,14 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 /** The latency summary of paired run times (original[i] and candidate[i] timed back to back). */
-export function summarizeLatency(original: readonly number[], candidate: readonly number[]): Latency {
+export function summarizeLatency(
+  original: readonly number[],
+  candidate: readonly number[],
+  setting: Pick<Latency, 'batch' | 'threads'>,
+): Latency {
   const ratios = candidate.map((c, i) => c / original[i]);
   return {
+    ...setting,
     originalMs: quantile(original, 0.5),
     candidateMs: quantile(candidate, 0.5),
     ratio: quantile(ratios, 0.5),
@@ -35,8 +43,20 @@ export function summarizeLatency(original: readonly number[], candidate: readonl
   };
 }
 
-/** Timed runs per model unless told. */
+/** Timed runs per model unless told: at least this many… */
 export const DEFAULT_LATENCY_RUNS = 20;
+/** …and more for a fast model, until each model has run this long (at most MAX_RUNS runs). */
+const MIN_SECONDS = 0.5;
+const MAX_RUNS = 1000;
+
+export interface LatencySetting {
+  /** Samples per run: the feeds' batch. */
+  batch: number;
+  /** Intra-op threads (default: the runtime's default). */
+  threads?: number;
+  /** Timed runs per model, at least (default DEFAULT_LATENCY_RUNS; more for a fast model). */
+  runs?: number;
+}
 
 /** Times both models on the same feeds, alternating runs so load on the machine affects both alike. */
 export async function measureLatency(
@@ -44,13 +64,17 @@ export async function measureLatency(
   candidate: Uint8Array,
   feeds: Feeds,
   runtime: Runtime,
-  runs = DEFAULT_LATENCY_RUNS,
+  { batch, threads = runtime.defaultThreads, runs = DEFAULT_LATENCY_RUNS }: LatencySetting,
 ): Promise<Latency> {
-  const sessions = [await runtime.load(original), await runtime.load(candidate)];
+  const load = (model: Uint8Array) => runtime.load(model, { threads, spinning: false });
+  const sessions = [await load(original), await load(candidate)];
   const times: number[][] = [[], []];
   try {
+    const warmUp = performance.now();
     for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds);
-    for (let r = 0; r < runs; r++) {
+    const pairMs = (performance.now() - warmUp) / 3;
+    const pairs = Math.max(runs, Math.min(MAX_RUNS, Math.ceil((2 * MIN_SECONDS * 1000) / pairMs)));
+    for (let r = 0; r < pairs; r++) {
       for (let m = 0; m < 2; m++) {
         const start = performance.now();
         await sessions[m].run(feeds);
@@ -60,5 +84,5 @@ export async function measureLatency(
   } finally {
     await Promise.all(sessions.map((s) => s.release()));
   }
-  return summarizeLatency(times[0], times[1]);
+  return summarizeLatency(times[0], times[1], { batch, threads });
 }

@@ -1,0 +1,215 @@
+import type { ModelProto } from 'onnx-buf';
+import { timingFeeds } from '../calibrate/dataset.ts';
+import { IdpruneError } from '../errors.ts';
+import type { MatrixProducts } from '../linalg/products.ts';
+import { zeros } from '../linalg/matrix.ts';
+import { type Latency, measureLatency } from '../onnx/latency.ts';
+import { copySharingInitializers, encodeModel } from '../onnx/model.ts';
+import { allocateChannels } from './allocate.ts';
+import { chooseSizes, type Sizes } from './decide.ts';
+import {
+  fitLatencyModel,
+  LADDER_FRACTIONS,
+  type LadderRung,
+  type LatencyModel,
+  latencyCost,
+  variableFraction,
+} from './latency-model.ts';
+import type { BudgetOptions } from './options.ts';
+import type { Prepared, Timer } from './prepare.ts';
+import { readTensors } from './space-tensors.ts';
+import { applySurgery, type SpaceDecision } from './surgery.ts';
+
+/*
+ * A latency budget: sizes chosen on the runtime's measured latency model (latency-model.ts), then
+ * checked by timing the model of those sizes against the original. Where the measured ratio misses
+ * the target, the model's share is corrected by what was measured and the sizes chosen again.
+ */
+
+/** Profiled runs per rung of the ladder: at least this many, more for a fast model (LADDER_SECONDS per rung). */
+const LADDER_RUNS = 5;
+const LADDER_SECONDS = 0.2;
+const LADDER_MAX_RUNS = 100;
+/** Timed pairs of runs per check of a candidate's sizes. */
+const CHECK_RUNS = 10;
+/** Sizes chosen and timed at most this many times. */
+const MAX_ATTEMPTS = 6;
+/** A candidate this close below the target (relative) is taken without trying larger sizes. */
+const LANDING = 0.05;
+
+/** One check of the sizes chosen for a share of the modelled time. */
+export interface LatencyAttempt {
+  /** The fraction of the original's time the allocation aimed for (the target, then corrected). */
+  aimed: number;
+  measured: Latency;
+}
+
+export interface LatencySearch {
+  /** The fraction of the original's time asked for. */
+  target: number;
+  model: LatencyModel;
+  attempts: LatencyAttempt[];
+  /** The attempt whose sizes were kept: the slowest that met the target, else the fastest. */
+  chosen: number;
+  /** Seconds spent measuring the latency model (once per preparation) and checking candidates. */
+  seconds: number;
+}
+
+/**
+ * The sizes for a latency budget, checked on the runtime: the aim is corrected by each measured ratio
+ * (bisected once the target is bracketed) until a candidate lands within LANDING below the target.
+ */
+export async function sizesForLatency(
+  prepared: Prepared,
+  options: BudgetOptions,
+  products: MatrixProducts,
+  timed: Timer,
+): Promise<{ sizes: Sizes; search: LatencySearch }> {
+  const budget = options.budget;
+  if (budget.kind !== 'latency') throw new Error('sizesForLatency needs a latency budget');
+  const target = budget.fraction;
+  const start = performance.now();
+  const runtime = prepared.pass.runtime;
+  const threads = budget.threads ?? runtime.defaultThreads;
+  const model = await latencyModel(prepared, budget.batch, threads, products);
+  const cost = latencyCost(model);
+  const original = encodeModel(prepared.model);
+  const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, budget.batch);
+  const attempts: LatencyAttempt[] = [];
+  const candidates: Sizes[] = [];
+  /** The largest aim that met the target, and the smallest that did not. */
+  let met: number | undefined;
+  let missed: number | undefined;
+  let aimed = target;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const sizes = await chooseSizes(prepared, options, products, timed, {
+      cost,
+      fraction: variableFraction(model, aimed),
+    });
+    const same = candidates.findIndex((c) => sameSizes(c.kept, sizes.kept));
+    const measured =
+      same >= 0
+        ? attempts[same].measured
+        : await measureLatency(
+            original,
+            encodeModel(await shapedModel(prepared, sizes.kept, products)),
+            feeds,
+            runtime,
+            {
+              batch: budget.batch,
+              threads,
+              runs: CHECK_RUNS,
+            },
+          );
+    attempts.push({ aimed, measured });
+    candidates.push(sizes);
+    const ratio = measured.ratio;
+    if (ratio <= target) {
+      met = Math.max(met ?? 0, aimed);
+      if (ratio >= target * (1 - LANDING) || aimed >= 1) break;
+    } else missed = Math.min(missed ?? Infinity, aimed);
+    const corrected = aimed * (target / ratio);
+    aimed = met !== undefined && missed !== undefined ? (met + missed) / 2 : Math.min(1, corrected);
+  }
+  const ratioOf = (i: number) => attempts[i].measured.ratio;
+  const meeting = attempts.map((_, i) => i).filter((i) => ratioOf(i) <= target);
+  const chosen = meeting.length
+    ? meeting.reduce((best, i) => (ratioOf(i) > ratioOf(best) ? i : best))
+    : attempts.reduce((best, _, i) => (ratioOf(i) < ratioOf(best) ? i : best), 0);
+  return {
+    sizes: candidates[chosen],
+    search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
+  };
+}
+
+function sameSizes(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
+  return [...a].every(([id, kept]) => b.get(id) === kept);
+}
+
+/** The preparation's latency model at a batch size and thread count: measured on first use, then kept. */
+export function latencyModel(
+  prepared: Prepared,
+  batch: number,
+  threads: number,
+  products: MatrixProducts,
+): Promise<LatencyModel> {
+  const key = `${batch}/${threads}`;
+  let model = prepared.latencyModels.get(key);
+  if (!model) {
+    model = measureLatencyModel(prepared, batch, threads, products);
+    prepared.latencyModels.set(key, model);
+  }
+  return model;
+}
+
+/** The nodes' names in the models the ladder profiles: unique, so each kernel's name leads back to its node. */
+const nodeName = (i: number) => `idprune_node_${i}`;
+
+async function measureLatencyModel(
+  prepared: Prepared,
+  batch: number,
+  threads: number,
+  products: MatrixProducts,
+): Promise<LatencyModel> {
+  const { runtime } = prepared.pass;
+  if (!runtime.profile) throw new IdpruneError('this runtime cannot profile a model: no latency target on it');
+  const named = copySharingInitializers(prepared.model);
+  named.graph!.node.forEach((node, i) => {
+    node.name = nodeName(i);
+  });
+  const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
+  const prunable = prepared.analysis.spaces.filter((s) => s.prunable);
+  const setting = { threads, spinning: false };
+  const trial = await runtime.profile(encodeModel(named), feeds, 1, setting);
+  const runMs = Math.max(1e-3, trial[0].microseconds / 1000);
+  const runs = Math.max(LADDER_RUNS, Math.min(LADDER_MAX_RUNS, Math.ceil((LADDER_SECONDS * 1000) / runMs)));
+  const rungs: LadderRung[] = [];
+  for (const fraction of LADDER_FRACTIONS) {
+    const kept = allocateChannels({
+      spaces: new Map(
+        prunable.map((s) => [
+          s.id,
+          {
+            channels: s.channels,
+            unit: s.unit,
+            ranking: prepared.statistics.rankings.get(s.id)!,
+            readPoints: readTensors(s).length,
+          },
+        ]),
+      ),
+      flops: [],
+      params: [],
+      budget: { kind: 'keep', neurons: fraction, heads: fraction },
+      roundTo: 8,
+      minKeep: 1,
+    });
+    const model = fraction === 1 ? named : await shapedModel({ ...prepared, model: named }, kept, products);
+    const profiled = await runtime.profile(encodeModel(model), feeds, runs, setting);
+    rungs.push({ fractions: new Map(prunable.map((s) => [s.id, kept.get(s.id)! / s.channels])), runs: profiled });
+  }
+  const nodeNames = new Map(named.graph!.node.map((_, i) => [nodeName(i), i]));
+  return fitLatencyModel(rungs, prepared.analysis.index, prepared.analysis.cost, nodeNames, { batch, threads });
+}
+
+/**
+ * The prepared model with each space cut to its kept count, its first channels by rank, folded with
+ * zero interpolations: a model's time does not depend on its weights, so this is what a compression
+ * to these sizes runs like, without the work of fitting it.
+ */
+async function shapedModel(
+  prepared: Pick<Prepared, 'model' | 'analysis' | 'statistics'>,
+  kept: ReadonlyMap<number, number>,
+  products: MatrixProducts,
+): Promise<ModelProto> {
+  const decisions: SpaceDecision[] = prepared.analysis.spaces
+    .filter((s) => s.prunable && kept.get(s.id)! < s.channels)
+    .map((space) => {
+      const count = kept.get(space.id)!;
+      const keep = [...prepared.statistics.rankings.get(space.id)!.order.slice(0, count)].sort((a, b) => a - b);
+      const interpolation = new Map(
+        readTensors(space).map((t) => [t, zeros(count * space.unit, space.channels * space.unit)]),
+      );
+      return { space, keep, interpolation };
+    });
+  return applySurgery(prepared.model, decisions, products);
+}
