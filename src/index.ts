@@ -135,7 +135,7 @@ export interface EvaluateOptions extends OptionValues<typeof EVALUATE_OPTIONS> {
 
 /**
  * Compares two models with the same inputs on the same data: top-1 agreement, accuracy with
- * labels, output deviation, both sizes and the latency ratio.
+ * labels, output deviation, both sizes and the latency ratio at batch 1 and at the batch size.
  */
 export async function evaluate(
   original: ModelSource,
@@ -145,11 +145,12 @@ export async function evaluate(
 ): Promise<Evaluation> {
   checkOptions(options);
   checkOptions(options.read ?? {}, 'options.read');
-  const { batchSize, runs } = withDefaults(EVALUATE_OPTIONS, options);
+  const { batchSize, runs, threads } = withDefaults(EVALUATE_OPTIONS, options);
   return evaluateModels(loadModel(original, 'original model'), loadModel(candidate, 'candidate model'), data, {
     labels: options.labels,
     batchSize,
     runs,
+    threads,
     read: { modelPath: typeof original === 'string' ? original : undefined, ...options.read },
   });
 }

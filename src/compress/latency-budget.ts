@@ -1,11 +1,13 @@
 import type { ModelProto } from 'onnx-buf';
 import { timingFeeds } from '../calibrate/dataset.ts';
 import { IdpruneError } from '../errors.ts';
+import { silentProgress } from '../progress.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { zeros } from '../linalg/matrix.ts';
 import { type Latency, measureLatency } from '../onnx/latency.ts';
 import { copySharingInitializers, encodeModel } from '../onnx/model.ts';
-import { allocateChannels } from './allocate.ts';
+import type { ChannelSpace } from '../graph/types.ts';
+import { convolutionRounding } from './allocate.ts';
 import { chooseSizes, type Sizes } from './decide.ts';
 import {
   fitLatencyModel,
@@ -28,7 +30,7 @@ import { applySurgery, type SpaceDecision } from './surgery.ts';
 
 /** Profiled runs per rung of the ladder: at least this many, more for a fast model (LADDER_SECONDS per rung). */
 const LADDER_RUNS = 5;
-const LADDER_SECONDS = 0.2;
+const LADDER_SECONDS = 0.5;
 const LADDER_MAX_RUNS = 100;
 /** Timed pairs of runs per check of a candidate's sizes. */
 const CHECK_RUNS = 10;
@@ -81,7 +83,10 @@ export async function sizesForLatency(
   let met: number | undefined;
   let missed: number | undefined;
   let aimed = target;
+  const progress = prepared.pass.progress ?? silentProgress;
+  progress.begin(`timing sizes for ${target} of the latency`, MAX_ATTEMPTS);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    progress.advance(attempt);
     const sizes = await chooseSizes(prepared, options, products, timed, {
       cost,
       fraction: variableFraction(model, aimed),
@@ -111,6 +116,7 @@ export async function sizesForLatency(
     const corrected = aimed * (target / ratio);
     aimed = met !== undefined && missed !== undefined ? (met + missed) / 2 : Math.min(1, corrected);
   }
+  progress.end();
   const ratioOf = (i: number) => attempts[i].measured.ratio;
   const meeting = attempts.map((_, i) => i).filter((i) => ratioOf(i) <= target);
   const chosen = meeting.length
@@ -126,9 +132,12 @@ function sameSizes(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number
   return [...a].every(([id, kept]) => b.get(id) === kept);
 }
 
+/** What the latency model is measured from: the model, its analysis and data, and the runtime. */
+export type LatencySource = Pick<Prepared, 'model' | 'analysis' | 'calibration' | 'pass' | 'latencyModels'>;
+
 /** The preparation's latency model at a batch size and thread count: measured on first use, then kept. */
 export function latencyModel(
-  prepared: Prepared,
+  prepared: LatencySource,
   batch: number,
   threads: number,
   products: MatrixProducts,
@@ -146,7 +155,7 @@ export function latencyModel(
 const nodeName = (i: number) => `idprune_node_${i}`;
 
 async function measureLatencyModel(
-  prepared: Prepared,
+  prepared: LatencySource,
   batch: number,
   threads: number,
   products: MatrixProducts,
@@ -164,40 +173,38 @@ async function measureLatencyModel(
   const runMs = Math.max(1e-3, trial[0].microseconds / 1000);
   const runs = Math.max(LADDER_RUNS, Math.min(LADDER_MAX_RUNS, Math.ceil((LADDER_SECONDS * 1000) / runMs)));
   const rungs: LadderRung[] = [];
+  const progress = prepared.pass.progress ?? silentProgress;
+  progress.begin(`latency model at batch ${batch}`, LADDER_FRACTIONS.length);
   for (const fraction of LADDER_FRACTIONS) {
-    const kept = allocateChannels({
-      spaces: new Map(
-        prunable.map((s) => [
-          s.id,
-          {
-            channels: s.channels,
-            unit: s.unit,
-            ranking: prepared.statistics.rankings.get(s.id)!,
-            readPoints: readTensors(s).length,
-          },
-        ]),
-      ),
-      flops: [],
-      params: [],
-      budget: { kind: 'keep', neurons: fraction, heads: fraction },
-      roundTo: 8,
-      minKeep: 1,
-    });
+    const kept = new Map(prunable.map((s) => [s.id, rungSize(s, fraction)]));
     const model = fraction === 1 ? named : await shapedModel({ ...prepared, model: named }, kept, products);
     const profiled = await runtime.profile(encodeModel(model), feeds, runs, setting);
     rungs.push({ fractions: new Map(prunable.map((s) => [s.id, kept.get(s.id)! / s.channels])), runs: profiled });
+    progress.advance(rungs.length);
   }
+  progress.end();
   const nodeNames = new Map(named.graph!.node.map((_, i) => [nodeName(i), i]));
   return fitLatencyModel(rungs, prepared.analysis.index, prepared.analysis.cost, nodeNames, { batch, threads });
 }
 
 /**
- * The prepared model with each space cut to its kept count, its first channels by rank, folded with
- * zero interpolations: a model's time does not depend on its weights, so this is what a compression
- * to these sizes runs like, without the work of fitting it.
+ * About `fraction` of a space's channels, in steps the default rounding would take (16 neurons in a
+ * space of 32 or more, else 8): the ladder measures widths the kernels run in their fast layouts.
+ */
+function rungSize(space: ChannelSpace, fraction: number): number {
+  const neurons = convolutionRounding(space.channels * space.unit, 8, 16);
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const step = neurons / gcd(neurons, space.unit);
+  return Math.min(space.channels, Math.max(step, Math.round((fraction * space.channels) / step) * step));
+}
+
+/**
+ * The model with each space cut to its kept count (its first channels) and folded with zero
+ * interpolations: a model's time does not depend on its weights, so this is what a compression to
+ * these sizes runs like, without the work of fitting it.
  */
 async function shapedModel(
-  prepared: Pick<Prepared, 'model' | 'analysis' | 'statistics'>,
+  prepared: Pick<Prepared, 'model' | 'analysis'>,
   kept: ReadonlyMap<number, number>,
   products: MatrixProducts,
 ): Promise<ModelProto> {
@@ -205,7 +212,7 @@ async function shapedModel(
     .filter((s) => s.prunable && kept.get(s.id)! < s.channels)
     .map((space) => {
       const count = kept.get(space.id)!;
-      const keep = [...prepared.statistics.rankings.get(space.id)!.order.slice(0, count)].sort((a, b) => a - b);
+      const keep = Array.from({ length: count }, (_, c) => c);
       const interpolation = new Map(
         readTensors(space).map((t) => [t, zeros(count * space.unit, space.channels * space.unit)]),
       );
