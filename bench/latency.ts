@@ -15,7 +15,7 @@ import { compareModels } from '../src/evaluate/compare.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
-import { analyzeModel } from '../src/graph/analysis.ts';
+import { analyzeForData } from '../src/api/analyze.ts';
 import {
   CNN_FIXTURES,
   type Fixture,
@@ -100,7 +100,7 @@ async function fixtureResult(fixture: Fixture): Promise<ModelResult> {
       const start = performance.now();
       const result = await compressPrepared(prepared, { budget });
       row.compressSeconds = (performance.now() - start) / 1000;
-      row.flops = (await analyzeModel(result.model, nodeRuntime)).flops / prepared.analysis.flops;
+      row.flops = (await analyzeForData(result.model, prepared.calibration)).analysis.flops / prepared.analysis.flops;
       const { agreement, samples } = await compareModels(bytes, result.bytes, {
         runtime: nodeRuntime,
         dataset: heldout,

@@ -3,13 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TensorProto_DataType } from 'onnx-buf';
 import { allocateChannels, type AllocationInput } from '../src/compress/allocate.ts';
-import {
-  fitLatencyModel,
-  kernelNode,
-  type LadderRung,
-  latencyCost,
-  variableFraction,
-} from '../src/compress/latency-model.ts';
+import { fitLatencyModel, kernelNode, type LadderRung, latencyCost } from '../src/compress/latency-model.ts';
 import type { ChannelRanking } from '../src/compress/selection.ts';
 import type { Cost, CostModel } from '../src/graph/cost.ts';
 import { makeModel, makeNode, valueInfo } from '../src/onnx/build.ts';
@@ -121,15 +115,15 @@ describe('the latency model', () => {
     assert.equal(model.fixedMs, 1.5);
   });
 
-  it("models a model's time at any sizes between the measured ones", () => {
+  it("models a model's time at any sizes: the fixed part, and each node's time at its share", () => {
     const at = (fraction: number) => latencyCost(model).total(() => fraction);
-    assert.equal(at(1), 9);
-    assert.ok(Math.abs(at(0.75) - (5.5 + 0.8)) < 1e-12);
+    assert.equal(at(1), 10.5);
+    assert.ok(Math.abs(at(0.75) - (1.5 + 5.5 + 0.8)) < 1e-12);
   });
 
-  it('asks more of the variable part where a fixed part does not shrink', () => {
-    assert.ok(Math.abs(variableFraction(model, 0.6) - (0.6 * 10.5 - 1.5) / 9) < 1e-12);
-    assert.equal(variableFraction({ ...model, fixedMs: 10 }, 0.5), 0);
+  it('takes time in proportion to the share below the smallest share measured', () => {
+    // The conv's share at fraction 0.125 is 0.125 (half its smallest, 0.25); the pool's likewise.
+    assert.ok(Math.abs(latencyCost(model).total(() => 0.125) - (1.5 + 1.5 + 0.25)) < 1e-12);
   });
 });
 

@@ -36,7 +36,7 @@ export interface AllocationInput {
   params: CostTerm[];
   /**
    * With a latency budget: the model of the runtime's time (latency-model.ts), and the fraction of
-   * it to keep, which stands for the budget's fraction of the whole measured time.
+   * it to keep (the budget's, or an aim corrected by the clock, see latency-budget.ts).
    */
   latency?: { cost: Cost; fraction: number };
   budget: Budget;

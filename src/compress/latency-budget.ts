@@ -1,6 +1,6 @@
 import type { ModelProto } from 'onnx-buf';
 import { timingFeeds } from '../calibrate/dataset.ts';
-import { IdpruneError } from '../errors.ts';
+import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { silentProgress } from '../progress.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { zeros } from '../linalg/matrix.ts';
@@ -9,14 +9,7 @@ import { copySharingInitializers, encodeModel } from '../onnx/model.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import { convolutionRounding } from './allocate.ts';
 import { chooseSizes, type Sizes } from './decide.ts';
-import {
-  fitLatencyModel,
-  LADDER_FRACTIONS,
-  type LadderRung,
-  type LatencyModel,
-  latencyCost,
-  variableFraction,
-} from './latency-model.ts';
+import { fitLatencyModel, LADDER_FRACTIONS, type LadderRung, type LatencyModel, latencyCost } from './latency-model.ts';
 import type { BudgetOptions } from './options.ts';
 import type { Prepared, Timer } from './prepare.ts';
 import { readTensors } from './space-tensors.ts';
@@ -28,10 +21,13 @@ import { applySurgery, type SpaceDecision } from './surgery.ts';
  * the target, the model's share is corrected by what was measured and the sizes chosen again.
  */
 
-/** Profiled runs per rung of the ladder: at least this many, more for a fast model (LADDER_SECONDS per rung). */
-const LADDER_RUNS = 5;
+/**
+ * Profiled runs per rung of the ladder: enough for LADDER_SECONDS (at most LADDER_MAX_RUNS), after one
+ * warm-up run. A slow model's one run, a batch of many samples, already averages its kernels' times.
+ */
 const LADDER_SECONDS = 0.5;
 const LADDER_MAX_RUNS = 100;
+const WARM_UP = 1;
 /** Timed pairs of runs per check of a candidate's sizes. */
 const CHECK_RUNS = 10;
 /** Sizes chosen and timed at most this many times. */
@@ -87,10 +83,11 @@ export async function sizesForLatency(
   progress.begin(`timing sizes for ${target} of the latency`, MAX_ATTEMPTS);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     progress.advance(attempt);
-    const sizes = await chooseSizes(prepared, options, products, timed, {
-      cost,
-      fraction: variableFraction(model, aimed),
-    });
+    const sizes = await chooseSizes(prepared, options, products, timed, { cost, fraction: aimed }).catch(
+      (err: unknown) => {
+        throw err instanceof UnreachableTargetError ? unreachable(err, model) : err;
+      },
+    );
     const same = candidates.findIndex((c) => sameSizes(c.kept, sizes.kept));
     const measured =
       same >= 0
@@ -126,6 +123,16 @@ export async function sizesForLatency(
     sizes: candidates[chosen],
     search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
   };
+}
+
+/** The allocation's refusal, with what keeps the time from falling further. */
+function unreachable(err: UnreachableTargetError, model: LatencyModel): UnreachableTargetError {
+  const share = Math.round((100 * model.fixedMs) / model.originalMs);
+  return new UnreachableTargetError(
+    `${err.message}: at batch ${model.batch}, ${share}% of the ${model.originalMs.toFixed(2)} ms a run takes is ` +
+      'spent outside every prunable channel space (layers left whole, the runtime between kernels); ' +
+      'a larger --latency-batch spends less there',
+  );
 }
 
 function sameSizes(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
@@ -169,16 +176,21 @@ async function measureLatencyModel(
   const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
   const prunable = prepared.analysis.spaces.filter((s) => s.prunable);
   const setting = { threads, spinning: false };
-  const trial = await runtime.profile(encodeModel(named), feeds, 1, setting);
-  const runMs = Math.max(1e-3, trial[0].microseconds / 1000);
-  const runs = Math.max(LADDER_RUNS, Math.min(LADDER_MAX_RUNS, Math.ceil((LADDER_SECONDS * 1000) / runMs)));
+  const profile = (model: ModelProto, runs: number) =>
+    runtime.profile!(encodeModel(model), feeds, { warmUp: WARM_UP, runs }, setting);
+  // The original's first run sets how many runs each rung gets.
+  const first = await profile(named, 1);
+  const runMs = Math.max(1e-3, first[0].microseconds / 1000);
+  const runs = Math.max(1, Math.min(LADDER_MAX_RUNS, Math.ceil((LADDER_SECONDS * 1000) / runMs)));
   const rungs: LadderRung[] = [];
   const progress = prepared.pass.progress ?? silentProgress;
   progress.begin(`latency model at batch ${batch}`, LADDER_FRACTIONS.length);
   for (const fraction of LADDER_FRACTIONS) {
     const kept = new Map(prunable.map((s) => [s.id, rungSize(s, fraction)]));
-    const model = fraction === 1 ? named : await shapedModel({ ...prepared, model: named }, kept, products);
-    const profiled = await runtime.profile(encodeModel(model), feeds, runs, setting);
+    const profiled =
+      fraction === 1
+        ? [...first, ...(runs > 1 ? await profile(named, runs - 1) : [])]
+        : await profile(await shapedModel({ ...prepared, model: named }, kept, products), runs);
     rungs.push({ fractions: new Map(prunable.map((s) => [s.id, kept.get(s.id)! / s.channels])), runs: profiled });
     progress.advance(rungs.length);
   }

@@ -135,10 +135,13 @@ function groupByNode(terms: readonly CostTerm[]): Map<number, CostTerm[]> {
   return byNode;
 }
 
-/** A node's time at a kept share: linear between measured shares, flat beyond them. */
+/**
+ * A node's time at a kept share: linear between measured shares, in proportion to the share below
+ * the smallest (a guess on the fast side, which the check by the clock corrects), flat above.
+ */
 function curveAt(curve: NodeCurve, share: number): number {
   const { shares, ms } = curve;
-  if (share <= shares[0]) return ms[0];
+  if (share <= shares[0]) return shares[0] > 0 ? (ms[0] * share) / shares[0] : ms[0];
   for (let i = 1; i < shares.length; i++) {
     if (share <= shares[i]) {
       const span = shares[i] - shares[i - 1];
@@ -148,7 +151,7 @@ function curveAt(curve: NodeCurve, share: number): number {
   return ms.at(-1)!;
 }
 
-/** The modelled time (ms) of the nodes the spaces change, as a cost the allocation can spend. */
+/** The modelled time (ms) of a model, the fixed part and the nodes the spaces change, as a cost to spend. */
 export function latencyCost(model: LatencyModel): Cost {
   const wholes = model.nodes.map((n) => totalCost(n.terms, () => 1));
   const at = (i: number, keepFraction: (space: number) => number) =>
@@ -158,17 +161,7 @@ export function latencyCost(model: LatencyModel): Cost {
     for (const s of new Set(n.terms.flatMap((t) => t.spaces))) nodesOf.set(s, [...(nodesOf.get(s) ?? []), i]);
   });
   return {
-    total: (keepFraction) => model.nodes.reduce((sum, _, i) => sum + at(i, keepFraction), 0),
+    total: (keepFraction) => model.nodes.reduce((sum, _, i) => sum + at(i, keepFraction), model.fixedMs),
     partOf: (space, keepFraction) => (nodesOf.get(space) ?? []).reduce((sum, i) => sum + at(i, keepFraction), 0),
   };
-}
-
-/**
- * The fraction of the modelled variable time to keep for a fraction of the whole: the fixed part
- * does not shrink, so the variable part must shrink more (to 0 where the fixed part alone exceeds it).
- */
-export function variableFraction(model: LatencyModel, fraction: number): number {
-  const variableMs = model.originalMs - model.fixedMs;
-  if (variableMs <= 0) return 0;
-  return Math.max(0, (fraction * model.originalMs - model.fixedMs) / variableMs);
 }

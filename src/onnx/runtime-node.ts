@@ -31,27 +31,24 @@ const COLLECT_BEFORE_BYTES = 16 * 2 ** 20;
 export const nodeRuntime: Runtime = {
   defaultThreads: availableParallelism(),
   load: (model, options = {}) => loadSession(model, options),
-  async profile(model, feeds, runs, options = {}) {
+  async profile(model, feeds, { warmUp, runs }, options = {}) {
     // The profiler writes its trace to a file named by ONNX Runtime: a folder of our own holds it.
     const folder = await mkdtemp(join(tmpdir(), 'idprune-profile-'));
     try {
       const session = await loadSession(model, options, join(folder, 'trace'));
       try {
-        for (let r = 0; r < PROFILE_WARM_UP + runs; r++) await session.run(feeds);
+        for (let r = 0; r < warmUp + runs; r++) await session.run(feeds);
       } finally {
         await session.release();
       }
       const [trace] = await readdir(folder);
       if (!trace) throw new IdpruneError('ONNX Runtime wrote no profile');
-      return profiledRuns(JSON.parse(await readFile(join(folder, trace), 'utf8'))).slice(PROFILE_WARM_UP);
+      return profiledRuns(JSON.parse(await readFile(join(folder, trace), 'utf8'))).slice(warmUp);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
   },
 };
-
-/** Runs before the profiled ones: the first runs allocate and tune. */
-const PROFILE_WARM_UP = 3;
 
 async function loadSession(
   model: Uint8Array,

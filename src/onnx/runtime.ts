@@ -52,10 +52,15 @@ export interface Runtime {
   /** The intra-op threads a session runs on unless `LoadOptions.threads` says otherwise. */
   readonly defaultThreads: number;
   /**
-   * The time of each kernel in `runs` runs of the model (after warm-up runs), where the runtime can
+   * The time of each kernel in `runs` runs of the model, after `warmUp` runs, where the runtime can
    * report it (ONNX Runtime's profiler): what a latency model of the runtime is measured from.
    */
-  profile?(model: Uint8Array, feeds: Feeds, runs: number, options?: LoadOptions): Promise<RunProfile[]>;
+  profile?(
+    model: Uint8Array,
+    feeds: Feeds,
+    count: { warmUp: number; runs: number },
+    options?: LoadOptions,
+  ): Promise<RunProfile[]>;
 }
 
 /** One profiled run: its time and the time of each kernel it ran, in microseconds. */
