@@ -35,7 +35,7 @@ export async function latencyAtBatches(
 export function summarizeSearch(search: LatencySearch) {
   return {
     fixedShare: search.model.fixedMs / search.model.originalMs,
-    attempts: search.attempts.map((a) => ({ aimed: a.aimed, ratio: a.measured.ratio })),
+    attempts: search.attempts.map((a) => ({ by: a.by, aimed: a.aimed, ratio: a.measured.ratio, error: a.error })),
     chosen: search.chosen,
     seconds: search.seconds,
   };

@@ -175,7 +175,8 @@ function render(results: ModelResult[], intro: string[]): string {
     `## --target-latency ${LATENCY_TARGET}: measured ratio, and the metric against FLOPs targets at the same latency`,
     '',
     '| model | batch | measured ratio (interquartile) | ≤ 0.65 | FLOPs kept | metric | FLOPs targets at that ratio | ' +
-      'no worse | attempts (aim → measured) | latency model + checks |',
+      'no worse | candidates (M: aim on the latency model, F: FLOPs fraction → measured; ✓ kept) | ' +
+      'latency model + checks |',
     '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const { model, rows } of results) {
@@ -187,7 +188,13 @@ function render(results: ModelResult[], intro: string[]): string {
       const value = row.metric?.value;
       const noWorse =
         peer === undefined || value === undefined ? 'outside their range' : value >= peer - 1e-9 ? 'yes' : 'no';
-      const attempts = row.latencySearch?.attempts.map((a) => `${fixed(a.aimed, 2)} → ${fixed(a.ratio)}`).join(', ');
+      const chosen = row.latencySearch?.chosen;
+      const attempts = row.latencySearch?.attempts
+        .map(
+          (a, i) =>
+            `${a.by === 'FLOPs' ? 'F' : 'M'} ${fixed(a.aimed, 2)} → ${fixed(a.ratio)}${i === chosen ? ' ✓' : ''}`,
+        )
+        .join(', ');
       lines.push(
         `| ${model} | ${batch} | ${row.error ?? latencyCell(latencyAt(row, batch))} | ` +
           `${measured === undefined ? '–' : measured <= 0.65 ? 'yes' : 'no'} | ${fixed(row.flops)} | ` +

@@ -54,6 +54,9 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A trained fixture of test/fixtures/. */
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+
 describe('idprune compress', () => {
   it('takes a target in held-out agreement and reports the FLOPs fractions it tried', async () => {
     const out = await idprune(
@@ -75,6 +78,53 @@ describe('idprune compress', () => {
     assert.ok(report.search.tried.length >= 6);
     assert.match(report.target, /^agreement 0\.9 on held-out calibration samples: flops=/);
     assert.ok(existsSync(path('agreeing.onnx')));
+  });
+
+  it('takes a latency target, and reports the latency model and every set of sizes it timed', async () => {
+    const out = await idprune(
+      'compress',
+      fixture('vgg.onnx'),
+      '--calib',
+      fixture('calib.npy'),
+      '-o',
+      path('fast.onnx'),
+      '--mode',
+      'plain',
+      '--target-latency',
+      '0.8',
+      '--threads',
+      '1',
+      '--json',
+      path('fast.json'),
+    );
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(
+      out.stdout,
+      /latency +0\.8 of [\d.]+ ms at batch 1, 1 thread \(\d+% of it in no channel space\): model at 0\.800: measured/,
+    );
+    const report = JSON.parse(readFileSync(path('fast.json'), 'utf8'));
+    assert.equal(report.target, 'latency=0.8 at batch 1');
+    assert.deepEqual([report.latencySearch.batch, report.latencySearch.threads], [1, 1]);
+    assert.ok(report.latencySearch.attempts.length >= 1);
+    assert.ok(existsSync(path('fast.onnx')));
+  });
+
+  it('refuses a latency target beside another target', async () => {
+    const out = await idprune(
+      'compress',
+      path('model.onnx'),
+      '--calib',
+      path('calib.npy'),
+      '-o',
+      path('never.onnx'),
+      '--target-latency',
+      '0.8',
+      '--target-flops',
+      '0.5',
+    );
+    assert.notEqual(out.code, 0);
+    assert.match(out.stderr, /give one of .*--target-latency/);
+    assert.ok(!existsSync(path('never.onnx')));
   });
 
   it('writes a smaller model, the table and a JSON report', async () => {
@@ -110,7 +160,6 @@ describe('idprune compress', () => {
   });
 
   it('compresses a text classifier from an .npz of token ids and attention masks, removing heads', async () => {
-    const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
     const out = await idprune(
       'compress',
       fixture('text.onnx'),

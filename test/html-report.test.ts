@@ -347,6 +347,32 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
     assert.ok((await chartData(page, 'timing-chart')).labels.includes(EVIL));
     await page.close();
   });
+  it('lists every set of sizes a latency target timed, and the one kept', async () => {
+    const report = handReport();
+    report.latencySearch = {
+      target: 0.6,
+      batch: 1,
+      threads: 2,
+      originalMs: 0.31,
+      fixedShare: 0.28,
+      attempts: [
+        { by: 'latency model', aimed: 0.6, ratio: 0.64, ratioSpread: [0.62, 0.66], error: 0.2 },
+        { by: 'FLOPs', aimed: 0.5625, ratio: 0.587, ratioSpread: [0.57, 0.6], error: 0.3 },
+      ],
+      chosen: 1,
+      met: true,
+    };
+    const { page, problems } = await open(renderHtmlReport({ title: 'vgg', report }));
+    assert.deepEqual(problems, []);
+    const row = (await texts(page, '#details td')).find((cell) => cell.includes('of the FLOPs'));
+    assert.equal(
+      row,
+      '0.6 of 0.31 ms at batch 1, 2 threads (28% of it in no channel space): ' +
+        'model at 0.600: measured 0.640 (interquartile 0.620–0.660); ' +
+        '0.563 of the FLOPs: measured 0.587 (interquartile 0.570–0.600) (kept)',
+    );
+    await page.close();
+  });
 });
 
 describe('idprune compress --html', () => {

@@ -45,7 +45,7 @@ describe('the latency model of a trained CNN', () => {
 });
 
 describe('a latency target', () => {
-  it('times its candidates against the original and keeps the slowest that meets the target, else the fastest', async () => {
+  it('times candidates of both proposers, and keeps the least error among those that meet the target', async () => {
     const target = 0.7;
     const result = await compressModel(vgg(), dataset, nodeRuntime, {
       budget: { kind: 'latency', fraction: target, batch: 8, threads: 1 },
@@ -54,14 +54,29 @@ describe('a latency target', () => {
     const search = result.latencySearch!;
     assert.equal(search.target, target);
     assert.deepEqual([search.model.batch, search.model.threads], [8, 1]);
-    const ratios = search.attempts.map((a) => a.measured.ratio);
-    const meeting = ratios.filter((r) => r <= target);
-    const chosen = ratios[search.chosen];
-    assert.equal(chosen, meeting.length ? Math.max(...meeting) : Math.min(...ratios));
+    assert.deepEqual([...new Set(search.attempts.map((a) => a.by))], ['latency model', 'FLOPs']);
+    const meeting = search.attempts.filter((a) => a.measured.ratio <= target);
+    const chosen = search.attempts[search.chosen];
+    if (meeting.length) assert.equal(chosen.error, Math.min(...meeting.map((a) => a.error)));
+    else assert.equal(chosen.measured.ratio, Math.min(...search.attempts.map((a) => a.measured.ratio)));
+    assert.deepEqual(
+      result.outcomes.map((o) => o.kept),
+      result.outcomes.map((o) => chosen.kept.get(o.space.id)),
+    );
     assert.ok(
       result.outcomes.some((o) => o.kept < o.space.channels),
       'nothing was pruned',
     );
     assert.equal(describeBudget({ kind: 'latency', fraction: target, batch: 8 }), 'latency=0.7 at batch 8');
+  });
+
+  it('refuses a target the modelled time cannot reach, saying how much of the time no space changes', async () => {
+    await assert.rejects(
+      compressModel(vgg(), dataset, nodeRuntime, {
+        budget: { kind: 'latency', fraction: 0.02, batch: 1, threads: 1 },
+        mode: 'plain',
+      }),
+      /target latency 0\.02 is not reachable.*at batch 1, \d+% of the .* ms a run takes is spent outside every prunable/,
+    );
   });
 });

@@ -165,6 +165,22 @@ function withinTolerance(input: AllocationInput, tolerance: number): Map<number,
   );
 }
 
+/**
+ * The error the allocation weighs for a space at a kept count: its measured output error where
+ * measured, else its relative error times its read points.
+ */
+function spaceError(input: Pick<AllocationInput, 'spaces'>, id: number, kept: number): number {
+  const space = input.spaces.get(id)!;
+  return space.outputError ? space.outputError[kept] : space.readPoints * space.ranking.relativeError[kept];
+}
+
+/** The error of kept counts as the allocation weighs it: summed over the spaces; comparable between allocations. */
+export function modelledError(input: Pick<AllocationInput, 'spaces'>, kept: ReadonlyMap<number, number>): number {
+  let total = 0;
+  for (const id of input.spaces.keys()) total += spaceError(input, id, kept.get(id)!);
+  return total;
+}
+
 /** One step of one space between two allowed sizes: its score, and the cost it moves. */
 type Move = { id: number; score: number; cost: number };
 
@@ -211,11 +227,7 @@ function meetCostTarget(input: AllocationInput, budget: CostBudget): Map<number,
     return at(from) - at(to);
   };
   /** Weighted error added by that move. */
-  const errorAdded = (id: number, from: number, to: number) => {
-    const space = input.spaces.get(id)!;
-    if (space.outputError) return space.outputError[to] - space.outputError[from];
-    return space.readPoints * (space.ranking.relativeError[to] - space.ranking.relativeError[from]);
-  };
+  const errorAdded = (id: number, from: number, to: number) => spaceError(input, id, to) - spaceError(input, id, from);
   /** Removing the next allowed step of a space: error added per cost saved. */
   const shrink = (id: number): Move | undefined => {
     const list = sizes.get(id)!;

@@ -1,7 +1,14 @@
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
-import { type AllocationInput, allocateChannels, convolutionRounding, reachable, spaceRounding } from './allocate.ts';
+import {
+  type AllocationInput,
+  allocateChannels,
+  convolutionRounding,
+  modelledError,
+  reachable,
+  spaceRounding,
+} from './allocate.ts';
 import type { BudgetOptions } from './options.ts';
 import { type OutputKind, outputKinds } from './output-error.ts';
 import { interpolated, type Prepared, type Timer } from './prepare.ts';
@@ -22,6 +29,8 @@ export interface Sizes {
   measured: boolean;
   /** Seconds the measurement of the output-error curves took, where it was made (once per preparation). */
   sensitivitySeconds?: number;
+  /** The error of these sizes as the allocation weighs it (allocate.ts modelledError): lower is better. */
+  error: number;
 }
 
 /** What one budget decides for a prepared model. */
@@ -91,7 +100,15 @@ export async function chooseSizes(
   const kept = given
     ? new Map(prunable.map((s) => [s.id, given.get(s.id)?.length ?? s.channels]))
     : await timed('selection', () => allocateChannels({ ...sizing, ...rounding }));
-  return { kept, roundTo, convolutionRoundTo, finerOnNarrow, measured, sensitivitySeconds: sensitivity?.seconds };
+  return {
+    kept,
+    roundTo,
+    convolutionRoundTo,
+    finerOnNarrow,
+    measured,
+    sensitivitySeconds: sensitivity?.seconds,
+    error: modelledError(sizing, kept),
+  };
 }
 
 /** The plain interpolation of every space pruned to the sizes chosen (by chooseSizes unless given). */

@@ -1,5 +1,5 @@
 import type { ModelProto } from 'onnx-buf';
-import { timingFeeds } from '../calibrate/dataset.ts';
+import { batchSizeFor, timingFeeds } from '../calibrate/dataset.ts';
 import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { silentProgress } from '../progress.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
@@ -16,9 +16,8 @@ import { readTensors } from './space-tensors.ts';
 import { applySurgery, type SpaceDecision } from './surgery.ts';
 
 /*
- * A latency budget: sizes chosen on the runtime's measured latency model (latency-model.ts), then
- * checked by timing the model of those sizes against the original. Where the measured ratio misses
- * the target, the model's share is corrected by what was measured and the sizes chosen again.
+ * A latency budget: sizes proposed on the runtime's measured latency model (latency-model.ts) and by
+ * FLOPs fractions, each checked by timing the model of those sizes against the original.
  */
 
 /**
@@ -34,12 +33,20 @@ const CHECK_RUNS = 10;
 const MAX_ATTEMPTS = 6;
 /** A candidate this close below the target (relative) is taken without trying larger sizes. */
 const LANDING = 0.05;
+/** No aim below this. */
+const MIN_AIM = 0.01;
 
-/** One check of the sizes chosen for a share of the modelled time. */
+/** How a candidate's sizes were proposed: on the latency model, or by a FLOPs fraction. */
+export type Proposer = 'latency model' | 'FLOPs';
+
+/** One candidate: the proposer's aim (a fraction of the modelled time, or of the FLOPs) and its timing. */
 export interface LatencyAttempt {
-  /** The fraction of the original's time the allocation aimed for (the target, then corrected). */
+  by: Proposer;
   aimed: number;
   measured: Latency;
+  /** The candidate's error as the allocation weighs it (Sizes.error), and its kept counts. */
+  error: number;
+  kept: ReadonlyMap<number, number>;
 }
 
 export interface LatencySearch {
@@ -47,15 +54,18 @@ export interface LatencySearch {
   target: number;
   model: LatencyModel;
   attempts: LatencyAttempt[];
-  /** The attempt whose sizes were kept: the slowest that met the target, else the fastest. */
+  /** The attempt whose sizes were kept: of those that met the target, the least error; else the fastest. */
   chosen: number;
   /** Seconds spent measuring the latency model (once per preparation) and checking candidates. */
   seconds: number;
 }
 
 /**
- * The sizes for a latency budget, checked on the runtime: the aim is corrected by each measured ratio
- * (bisected once the target is bracketed) until a candidate lands within LANDING below the target.
+ * The sizes for a latency budget. Two proposers each search for sizes that meet the target on the
+ * clock: the allocation spending the latency model, and the allocation spending FLOPs (which knows
+ * nothing of time but errs less where the model is wrong). Each one's aim is corrected by the ratio
+ * measured, and bisected once the target is bracketed, until a candidate lands within LANDING below
+ * it. Of the candidates that met the target, the one with the least error is kept.
  */
 export async function sizesForLatency(
   prepared: Prepared,
@@ -69,69 +79,93 @@ export async function sizesForLatency(
   const start = performance.now();
   const runtime = prepared.pass.runtime;
   const threads = budget.threads ?? runtime.defaultThreads;
-  const model = await latencyModel(prepared, budget.batch, threads, products);
+  const batch = batchSizeFor(prepared.analysis.inputs, budget.batch);
+  const model = await latencyModel(prepared, batch, threads, products);
   const cost = latencyCost(model);
   const original = encodeModel(prepared.model);
-  const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, budget.batch);
+  const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
   const attempts: LatencyAttempt[] = [];
   const candidates: Sizes[] = [];
-  /** The largest aim that met the target, and the smallest that did not. */
-  let met: number | undefined;
-  let missed: number | undefined;
-  let aimed = target;
+  const propose: Record<Proposer, (aim: number) => Promise<Sizes>> = {
+    'latency model': (aim) => chooseSizes(prepared, options, products, timed, { cost, fraction: aim }),
+    FLOPs: (aim) => chooseSizes(prepared, { ...options, budget: { kind: 'flops', fraction: aim } }, products, timed),
+  };
   const progress = prepared.pass.progress ?? silentProgress;
-  progress.begin(`timing sizes for ${target} of the latency`, MAX_ATTEMPTS);
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    progress.advance(attempt);
-    const sizes = await chooseSizes(prepared, options, products, timed, { cost, fraction: aimed }).catch(
-      (err: unknown) => {
-        throw err instanceof UnreachableTargetError ? unreachable(err, model) : err;
-      },
-    );
-    const same = candidates.findIndex((c) => sameSizes(c.kept, sizes.kept));
-    const measured =
-      same >= 0
-        ? attempts[same].measured
-        : await measureLatency(
-            original,
-            encodeModel(await shapedModel(prepared, sizes.kept, products)),
-            feeds,
-            runtime,
-            {
-              batch: budget.batch,
-              threads,
-              runs: CHECK_RUNS,
-            },
-          );
-    attempts.push({ aimed, measured });
-    candidates.push(sizes);
-    const ratio = measured.ratio;
-    if (ratio <= target) {
-      met = Math.max(met ?? 0, aimed);
-      if (ratio >= target * (1 - LANDING) || aimed >= 1) break;
-    } else missed = Math.min(missed ?? Infinity, aimed);
-    const corrected = aimed * (target / ratio);
-    aimed = met !== undefined && missed !== undefined ? (met + missed) / 2 : Math.min(1, corrected);
+  progress.begin(`timing sizes for ${target} of the latency`, 2 * MAX_ATTEMPTS);
+  for (const by of ['latency model', 'FLOPs'] as const) {
+    /** The largest aim that met the target, and the smallest that did not. */
+    let met: number | undefined;
+    let missed: number | undefined;
+    const tried: { aim: number; ratio: number }[] = [];
+    let aimed = target;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      progress.advance(attempts.length);
+      let sizes: Sizes;
+      try {
+        sizes = await propose[by](aimed);
+      } catch (err) {
+        // An aim the allocation cannot reach: the candidates timed so far are what there is.
+        if (!(err instanceof UnreachableTargetError)) throw err;
+        if (by === 'latency model' && attempt === 0) throw unreachable(err, model);
+        break;
+      }
+      const same = candidates.findIndex((c) => sameSizes(c.kept, sizes.kept));
+      const measured =
+        same >= 0
+          ? attempts[same].measured
+          : await measureLatency(
+              original,
+              encodeModel(await shapedModel(prepared, sizes.kept, products)),
+              feeds,
+              runtime,
+              { batch, threads, runs: CHECK_RUNS },
+            );
+      attempts.push({ by, aimed, measured, error: sizes.error, kept: sizes.kept });
+      candidates.push(sizes);
+      const ratio = measured.ratio;
+      if (ratio <= target) {
+        met = Math.max(met ?? 0, aimed);
+        if (ratio >= target * (1 - LANDING) || aimed >= 1) break;
+      } else missed = Math.min(missed ?? Infinity, aimed);
+      tried.push({ aim: aimed, ratio });
+      aimed = nextAim(tried, target, met, missed);
+    }
   }
   progress.end();
-  const ratioOf = (i: number) => attempts[i].measured.ratio;
-  const meeting = attempts.map((_, i) => i).filter((i) => ratioOf(i) <= target);
+  const meeting = attempts.map((_, i) => i).filter((i) => attempts[i].measured.ratio <= target);
   const chosen = meeting.length
-    ? meeting.reduce((best, i) => (ratioOf(i) > ratioOf(best) ? i : best))
-    : attempts.reduce((best, _, i) => (ratioOf(i) < ratioOf(best) ? i : best), 0);
+    ? meeting.reduce((best, i) => (attempts[i].error < attempts[best].error ? i : best))
+    : attempts.reduce((best, a, i) => (a.measured.ratio < attempts[best].measured.ratio ? i : best), 0);
   return {
     sizes: candidates[chosen],
     search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
   };
 }
 
+/**
+ * The next aim: through the last two candidates' ratios to just inside the target (a secant), or
+ * scaled by the last ratio missed; bisected where that leaves the bracket of aims met and missed.
+ */
+function nextAim(tried: { aim: number; ratio: number }[], target: number, met?: number, missed?: number): number {
+  const goal = target * (1 - LANDING / 2);
+  const last = tried.at(-1)!;
+  const previous = tried.at(-2);
+  const secant =
+    previous && previous.ratio !== last.ratio
+      ? last.aim + ((goal - last.ratio) * (last.aim - previous.aim)) / (last.ratio - previous.ratio)
+      : last.aim * (goal / last.ratio);
+  // Two noisy ratios close together can put a secant anywhere: one step moves the aim by half at most.
+  let next = Math.min(1.5 * last.aim, Math.max(0.5 * last.aim, secant));
+  if (met !== undefined && missed !== undefined && !(next > met && next < missed)) next = (met + missed) / 2;
+  return Math.min(1, Math.max(MIN_AIM, next));
+}
+
 /** The allocation's refusal, with what keeps the time from falling further. */
 function unreachable(err: UnreachableTargetError, model: LatencyModel): UnreachableTargetError {
   const share = Math.round((100 * model.fixedMs) / model.originalMs);
   return new UnreachableTargetError(
-    `${err.message}: at batch ${model.batch}, ${share}% of the ${model.originalMs.toFixed(2)} ms a run takes is ` +
-      'spent outside every prunable channel space (layers left whole, the runtime between kernels); ' +
-      'a larger --latency-batch spends less there',
+    `${err.message}; at batch ${model.batch}, ${share}% of the ${model.originalMs.toFixed(2)} ms a run takes is ` +
+      'spent outside every prunable channel space (layers left whole, the runtime between kernels)',
   );
 }
 

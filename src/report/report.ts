@@ -2,7 +2,7 @@ import { describeReading } from '../compress/output-error.ts';
 import type { CompressResult } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
 import type { Latency } from '../onnx/latency.ts';
-import type { LatencySearch } from '../compress/latency-budget.ts';
+import type { LatencySearch, Proposer } from '../compress/latency-budget.ts';
 import { type SpaceSummary, summarizeSpace } from './spaces.ts';
 
 export interface ModelSize {
@@ -72,9 +72,13 @@ export interface LatencySearchReport {
   originalMs: number;
   /** The share of the original's time that no channel space changes (see latency-model.ts). */
   fixedShare: number;
-  /** The fraction of the time each attempt aimed for, and the measured ratio with its interquartile range. */
-  attempts: { aimed: number; ratio: number; ratioSpread: [number, number] }[];
-  /** The attempt kept; `met` whether its measured ratio is within the target. */
+  /**
+   * Each candidate: how its sizes were proposed (on the latency model, aiming at a fraction of the
+   * modelled time; or by a fraction of the FLOPs), the measured ratio with its interquartile range,
+   * and its error as the allocation weighs it.
+   */
+  attempts: { by: Proposer; aimed: number; ratio: number; ratioSpread: [number, number]; error: number }[];
+  /** The attempt kept (of those that met the target, the least error); `met` whether it met it. */
   chosen: number;
   met: boolean;
 }
@@ -122,9 +126,11 @@ function latencySearchReport(search: LatencySearch): LatencySearchReport {
     originalMs: model.originalMs,
     fixedShare: model.fixedMs / model.originalMs,
     attempts: attempts.map((a) => ({
+      by: a.by,
       aimed: a.aimed,
       ratio: a.measured.ratio,
       ratioSpread: a.measured.ratioSpread,
+      error: a.error,
     })),
     chosen,
     met: attempts[chosen].measured.ratio <= search.target,

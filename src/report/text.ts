@@ -153,11 +153,13 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 export function describeLatencySearch(s: LatencySearchReport): string {
   const tried = s.attempts
-    .map(
-      (a) => `aimed at ${a.aimed.toFixed(3)}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})`,
-    )
+    .map((a, i) => {
+      const aim = a.by === 'FLOPs' ? `${a.aimed.toFixed(3)} of the FLOPs` : `model at ${a.aimed.toFixed(3)}`;
+      const mark = i === s.chosen ? ' (kept)' : '';
+      return `${aim}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})${mark}`;
+    })
     .join('; ');
-  const outcome = s.met ? '' : `; no attempt met it, the fastest was kept`;
+  const outcome = s.met ? '' : '; none met it, the fastest was kept';
   return (
     `${s.target} of ${s.originalMs.toFixed(2)} ms at batch ${s.batch}, ${plural(s.threads, 'thread')} ` +
     `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space): ${tried}${outcome}`

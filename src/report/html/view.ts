@@ -4,6 +4,7 @@ import {
   describeEstimate,
   describeOutputs,
   describeKeptCounts,
+  describeLatencySearch,
   describeSearch,
   percent,
   sweepCells,
@@ -187,6 +188,7 @@ function details(input: HtmlReportInput): [string, string][] {
   );
   if (report.outputs) rows.push(['Outputs read as', describeOutputs(report.outputs)]);
   if (report.search) rows.push(['Search', describeSearch(report.search)]);
+  if (report.latencySearch) rows.push(['Latency target', describeLatencySearch(report.latencySearch)]);
   if (report.estimate) rows.push(['Estimate', describeEstimate(report.estimate, report.search?.metric)]);
   rows.push(['Tool', `${report.tool.name} ${report.tool.version}`], ['Date', report.date]);
   return rows;
