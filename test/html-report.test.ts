@@ -360,7 +360,6 @@ describe('the HTML report in Chromium', { skip: noBrowser }, () => {
         { by: 'FLOPs', aimed: 0.5625, ratio: 0.587, ratioSpread: [0.57, 0.6], error: 0.3 },
       ],
       chosen: 1,
-      met: true,
     };
     const { page, problems } = await open(renderHtmlReport({ title: 'vgg', report }));
     assert.deepEqual(problems, []);

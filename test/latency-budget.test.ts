@@ -11,6 +11,7 @@ import { compressModel, describeBudget } from '../src/compress/pipeline.ts';
 import { prepareCompression } from '../src/compress/prepare.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { runtimeProducts } from '../src/onnx/runtime-products.ts';
+import type { Runtime } from '../src/onnx/runtime.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
@@ -57,8 +58,7 @@ describe('a latency target', () => {
     assert.deepEqual([...new Set(search.attempts.map((a) => a.by))], ['latency model', 'FLOPs']);
     const meeting = search.attempts.filter((a) => a.measured.ratio <= target);
     const chosen = search.attempts[search.chosen];
-    if (meeting.length) assert.equal(chosen.error, Math.min(...meeting.map((a) => a.error)));
-    else assert.equal(chosen.measured.ratio, Math.min(...search.attempts.map((a) => a.measured.ratio)));
+    assert.equal(chosen.error, Math.min(...meeting.map((a) => a.error)));
     assert.deepEqual(
       result.outcomes.map((o) => o.kept),
       result.outcomes.map((o) => chosen.kept.get(o.space.id)),
@@ -77,6 +77,28 @@ describe('a latency target', () => {
         mode: 'plain',
       }),
       /target latency 0\.02 is not reachable.*at batch 1, \d+% of the .* ms a run takes is spent outside every prunable/,
+    );
+  });
+
+  it('refuses a target that no timed candidate meets, and says how close the fastest came', async () => {
+    // Every run waits 3 ms more than it computes: no size comes near 0.6 of the time, whatever the model says.
+    const slowed: Runtime = {
+      defaultThreads: 1,
+      profile: nodeRuntime.profile,
+      async load(bytes, options) {
+        const session = await nodeRuntime.load(bytes, options);
+        return {
+          ...session,
+          run(feeds, names) {
+            for (const end = performance.now() + 3; performance.now() < end; );
+            return session.run(feeds, names);
+          },
+        };
+      },
+    };
+    await assert.rejects(
+      compressModel(vgg(), dataset, slowed, { budget: { kind: 'latency', fraction: 0.6, batch: 1 }, mode: 'plain' }),
+      /target latency 0\.6 was not met: the fastest of \d+ sizes timed ran in 0\.\d+ of the original's time/,
     );
   });
 });

@@ -54,7 +54,7 @@ export interface LatencySearch {
   target: number;
   model: LatencyModel;
   attempts: LatencyAttempt[];
-  /** The attempt whose sizes were kept: of those that met the target, the least error; else the fastest. */
+  /** The attempt whose sizes were kept: of those that met the target, the least error. */
   chosen: number;
   /** Seconds spent measuring the latency model (once per preparation) and checking candidates. */
   seconds: number;
@@ -65,7 +65,8 @@ export interface LatencySearch {
  * clock: the allocation spending the latency model, and the allocation spending FLOPs (which knows
  * nothing of time but errs less where the model is wrong). Each one's aim is corrected by the ratio
  * measured, and bisected once the target is bracketed, until a candidate lands within LANDING below
- * it. Of the candidates that met the target, the one with the least error is kept.
+ * it. Of the candidates that met the target, the one with the least error is kept; where none did,
+ * the target is refused (no model is better than one that misses what was asked, and lost more).
  */
 export async function sizesForLatency(
   prepared: Prepared,
@@ -133,9 +134,8 @@ export async function sizesForLatency(
   }
   progress.end();
   const meeting = attempts.map((_, i) => i).filter((i) => attempts[i].measured.ratio <= target);
-  const chosen = meeting.length
-    ? meeting.reduce((best, i) => (attempts[i].error < attempts[best].error ? i : best))
-    : attempts.reduce((best, a, i) => (a.measured.ratio < attempts[best].measured.ratio ? i : best), 0);
+  if (meeting.length === 0) throw missedTarget(target, attempts, model);
+  const chosen = meeting.reduce((best, i) => (attempts[i].error < attempts[best].error ? i : best));
   return {
     sizes: candidates[chosen],
     search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
@@ -162,10 +162,23 @@ function nextAim(tried: { aim: number; ratio: number }[], target: number, met?: 
 
 /** The allocation's refusal, with what keeps the time from falling further. */
 function unreachable(err: UnreachableTargetError, model: LatencyModel): UnreachableTargetError {
-  const share = Math.round((100 * model.fixedMs) / model.originalMs);
+  return new UnreachableTargetError(`${err.message}; ${fixedShare(model)}`);
+}
+
+/** No candidate met the target on the clock. */
+function missedTarget(target: number, attempts: LatencyAttempt[], model: LatencyModel): UnreachableTargetError {
+  const fastest = Math.min(...attempts.map((a) => a.measured.ratio));
   return new UnreachableTargetError(
-    `${err.message}; at batch ${model.batch}, ${share}% of the ${model.originalMs.toFixed(2)} ms a run takes is ` +
-      'spent outside every prunable channel space (layers left whole, the runtime between kernels)',
+    `target latency ${target} was not met: the fastest of ${attempts.length} sizes timed ran in ` +
+      `${fastest.toFixed(3)} of the original's time at batch ${model.batch}; ${fixedShare(model)}; no model written`,
+  );
+}
+
+function fixedShare(model: LatencyModel): string {
+  const share = Math.round((100 * model.fixedMs) / model.originalMs);
+  return (
+    `at batch ${model.batch}, ${share}% of the ${model.originalMs.toFixed(2)} ms a run takes is spent ` +
+    'outside every prunable channel space (layers left whole, the runtime between kernels)'
   );
 }
 

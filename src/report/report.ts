@@ -78,9 +78,8 @@ export interface LatencySearchReport {
    * and its error as the allocation weighs it.
    */
   attempts: { by: Proposer; aimed: number; ratio: number; ratioSpread: [number, number]; error: number }[];
-  /** The attempt kept (of those that met the target, the least error); `met` whether it met it. */
+  /** The attempt kept: of those that met the target, the least error. */
   chosen: number;
-  met: boolean;
 }
 
 export function buildReport(
@@ -133,6 +132,5 @@ function latencySearchReport(search: LatencySearch): LatencySearchReport {
       error: a.error,
     })),
     chosen,
-    met: attempts[chosen].measured.ratio <= search.target,
   };
 }

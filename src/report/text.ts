@@ -159,10 +159,9 @@ export function describeLatencySearch(s: LatencySearchReport): string {
       return `${aim}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})${mark}`;
     })
     .join('; ');
-  const outcome = s.met ? '' : '; none met it, the fastest was kept';
   return (
     `${s.target} of ${s.originalMs.toFixed(2)} ms at batch ${s.batch}, ${plural(s.threads, 'thread')} ` +
-    `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space): ${tried}${outcome}`
+    `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space): ${tried}`
   );
 }
 
