@@ -57,9 +57,10 @@ for (const [name, data] of MODELS) {
     const start = performance.now();
     const measured = await latencyModel(source, batch, nodeRuntime.defaultThreads, products);
     const took = seconds(start);
+    const fixedShare = (100 * measured.fixedMs) / measured.originalMs;
     cells.push(
       `${took.toFixed(1)} s = ${(took / onePass).toFixed(2)}× one pass ` +
-        `(original ${measured.originalMs.toFixed(1)} ms, fixed part ${((100 * measured.fixedMs) / measured.originalMs).toFixed(0)}%)`,
+        `(original ${measured.originalMs.toFixed(1)} ms, fixed part ${fixedShare.toFixed(0)}%)`,
     );
     console.error(`${name} batch ${batch}: ${cells.at(-1)}`);
   }
@@ -70,8 +71,9 @@ for (const [name, data] of MODELS) {
 const report = [
   '# The cost of the latency model',
   '',
-  `Written by \`npm run bench:ladder\` at ${commit() ?? 'an uncommitted tree'} (${process.platform}, ${process.arch}, ` +
-    `${cpus().length} cores, Node ${process.version}, ${nodeRuntime.defaultThreads} intra-op threads). One pass: a plain`,
+  `Written by \`npm run bench:ladder\` at ${commit() ?? 'an uncommitted tree'} ` +
+    `(${process.platform}, ${process.arch}, ${cpus().length} cores, Node ${process.version}, ` +
+    `${nodeRuntime.defaultThreads} intra-op threads). One pass: a plain`,
   'ONNX Runtime pass of the calibration data through the original, batches of 64. The latency model: four profiled',
   'widths of the model (src/compress/latency-model.ts), loads and structural copies included, at each batch size.',
   '',

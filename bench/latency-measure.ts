@@ -35,7 +35,13 @@ export async function latencyAtBatches(
 export function summarizeSearch(search: LatencySearch) {
   return {
     fixedShare: search.model.fixedMs / search.model.originalMs,
-    attempts: search.attempts.map((a) => ({ by: a.by, aimed: a.aimed, ratio: a.measured.ratio, error: a.error })),
+    attempts: search.attempts.map((a) => ({
+      by: a.by,
+      aimed: a.aimed,
+      ratio: a.measured.ratio,
+      again: a.again?.ratio,
+      error: a.error,
+    })),
     chosen: search.chosen,
     seconds: search.seconds,
   };

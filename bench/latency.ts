@@ -5,7 +5,7 @@
 // twice at both batch sizes, with its interquartile range. Writes bench/latency.md and bench/latency.json.
 //
 // Usage: tsx bench/latency.ts [--models a,b] [--budget-s S (per corpus model, default 1500)]
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import type { Budget } from '../src/compress/allocate.ts';
@@ -29,7 +29,6 @@ import { manifestEntry, modelPath } from './real-corpus.ts';
 import type { WorkerOptions } from './real-worker.ts';
 import { commit, option } from './run-info.ts';
 import { runWorker } from './worker-process.ts';
-import { existsSync } from 'node:fs';
 
 const FIXTURES: Fixture[] = [...CNN_FIXTURES, ...TRANSFORMER_FIXTURES];
 /** Corpus models a few minutes each can compress five times (the OCR and matting models take far longer). */
@@ -77,6 +76,8 @@ interface ModelResult {
   model: string;
   rows: Row[];
   failure?: string;
+  /** The commit the model was measured at (models not run this time keep their earlier results). */
+  commit?: string;
 }
 
 async function fixtureResult(fixture: Fixture): Promise<ModelResult> {
@@ -175,11 +176,12 @@ function render(results: ModelResult[], intro: string[]): string {
     `## --target-latency ${LATENCY_TARGET}: measured ratio, and the metric against FLOPs targets at the same latency`,
     '',
     '| model | batch | measured ratio (interquartile) | ≤ 0.65 | FLOPs kept | metric | FLOPs targets at that ratio | ' +
-      'no worse | candidates (M: aim on the latency model, F: FLOPs fraction → measured; ✓ kept) | ' +
+      'no worse | candidates (M: aim on the latency model, F: FLOPs fraction → measured, again before keeping; ' +
+      '✓ kept) | ' +
       'latency model + checks |',
     '|---|---|---|---|---|---|---|---|---|---|',
   );
-  for (const { model, rows } of results) {
+  for (const { model, rows, commit: at } of results) {
     for (const batch of BATCHES) {
       const row = rows.find((r) => r.latencyBatch === batch);
       if (!row) continue;
@@ -196,7 +198,7 @@ function render(results: ModelResult[], intro: string[]): string {
         )
         .join(', ');
       lines.push(
-        `| ${model} | ${batch} | ${row.error ?? latencyCell(latencyAt(row, batch))} | ` +
+        `| ${model}${at ? ` (${at})` : ''} | ${batch} | ${row.error ?? latencyCell(latencyAt(row, batch))} | ` +
           `${measured === undefined ? '–' : measured <= 0.65 ? 'yes' : 'no'} | ${fixed(row.flops)} | ` +
           `${row.metric?.text ?? '–'} | ${peer === undefined ? '–' : fixed(peer, 4)} | ${noWorse} | ` +
           `${attempts ?? '–'} | ${fixed(row.latencySearch?.seconds, 1)} s |`,
@@ -222,13 +224,22 @@ function render(results: ModelResult[], intro: string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+const jsonPath = new URL('./latency.json', import.meta.url).pathname;
+const ALL_MODELS: string[] = [...FIXTURES, ...CORPUS_MODELS];
+
+/** The results of this run, and the earlier ones of models not run this time, in the benchmark's order. */
+function merged(fresh: ModelResult[]): ModelResult[] {
+  const earlier: ModelResult[] = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')).results : [];
+  return ALL_MODELS.flatMap((m) => fresh.find((r) => r.model === m) ?? earlier.find((r) => r.model === m) ?? []);
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const chosen = option(args, '--models')?.split(',');
   const budgetSeconds = Number(option(args, '--budget-s') ?? 1500);
-  const results: ModelResult[] = [];
+  const fresh: ModelResult[] = [];
   const intro = [
-    `Written by \`npm run bench:latency\` at ${commit() ?? 'an uncommitted tree'} ` +
+    "Written by `npm run bench:latency` (the commit of each model's run beside its name) " +
       `(${process.platform}, ${process.arch}, ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
       `Node ${process.version}, onnxruntime-node CPU with ${nodeRuntime.defaultThreads} intra-op threads).`,
     'Each model is compressed in the default mode to the FLOPs targets and to --target-latency ' +
@@ -242,25 +253,20 @@ async function main() {
     '"FLOPs targets at that ratio": the metric of the FLOPs-target rows interpolated at the ratio the latency ' +
       'target measured, at the same batch size.',
   ];
-  for (const fixture of FIXTURES) {
-    if (chosen && !chosen.includes(fixture)) continue;
-    console.error(`== ${fixture}`);
-    results.push(await fixtureResult(fixture));
-    writeFiles(results, intro);
+  for (const model of ALL_MODELS) {
+    if (chosen && !chosen.includes(model)) continue;
+    const fixture = FIXTURES.find((f) => f === model);
+    console.error(`== ${model}${fixture ? '' : ` (${manifestEntry(model).package})`}`);
+    const result = fixture ? await fixtureResult(fixture) : await corpusResult(model, budgetSeconds);
+    fresh.push({ ...result, commit: commit() });
+    writeFiles(merged(fresh), intro);
   }
-  for (const id of CORPUS_MODELS) {
-    if (chosen && !chosen.includes(id)) continue;
-    console.error(`== ${id} (${manifestEntry(id).package})`);
-    results.push(await corpusResult(id, budgetSeconds));
-    writeFiles(results, intro);
-  }
-  console.log(render(results, intro));
+  console.log(render(merged(fresh), intro));
 }
 
 function writeFiles(results: ModelResult[], intro: string[]) {
-  const dir = new URL('./', import.meta.url).pathname;
-  writeFileSync(`${dir}latency.json`, `${JSON.stringify({ commit: commit(), results }, null, 2)}\n`);
-  writeFileSync(`${dir}latency.md`, render(results, intro));
+  writeFileSync(jsonPath, `${JSON.stringify({ results }, null, 2)}\n`);
+  writeFileSync(new URL('./latency.md', import.meta.url), render(results, intro));
 }
 
 main().catch((err) => {

@@ -29,6 +29,8 @@ export interface Row {
   peakRssMB?: number;
   /** Candidate's inference time ÷ the original's, one batch of 64 held-out samples, median of interleaved runs. */
   latencyRatio?: number;
+  /** The interquartile range of the pairs' ratios. */
+  latencySpread?: [number, number];
 }
 
 const outDir = new URL('./out/', import.meta.url).pathname;
@@ -93,7 +95,7 @@ export async function compressAndMeasure(
   const run = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
   const candidate = new Uint8Array(readFileSync(output));
   const m = await measure(fixture, original, candidate, base);
-  const latencyRatio = await latencyRatioOf(fixture, original, candidate);
+  const latency = await latencyOf(fixture, original, candidate);
   const peers: { method: string; measured: Measured }[] = [];
   if (extra.includes('peers')) {
     for (const [name, method] of [
@@ -119,17 +121,18 @@ export async function compressAndMeasure(
       inferenceSeconds: run.inferenceSeconds,
       passes: run.passes,
       peakRssMB: run.peakRssMB,
-      latencyRatio,
+      latencyRatio: latency.ratio,
+      latencySpread: latency.ratioSpread,
     },
     kept: run.kept as Record<string, { kept: number; keep: number[] }>,
     peers,
   };
 }
 
-async function latencyRatioOf(fixture: Fixture, original: Uint8Array, candidate: Uint8Array): Promise<number> {
+async function latencyOf(fixture: Fixture, original: Uint8Array, candidate: Uint8Array) {
   const inputs = inputSpecs(decodeModel(original));
   const [feeds] = batches(makeDataset(loadHeldout(fixture), inputs, 'heldout'), inputs, 64, 64);
-  return (await measureLatency(original, candidate, feeds, nodeRuntime, { batch: 64, runs: 30 })).ratio;
+  return measureLatency(original, candidate, feeds, nodeRuntime, { batch: 64, runs: 30 });
 }
 
 /** Uncorrected baselines at the per-layer sizes `sizes` (space id → kept channels and the ones ID kept). */
@@ -161,6 +164,7 @@ export async function baselines(
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const spreadText = (spread?: [number, number]) => (spread ? ` (${spread.map((x) => x.toFixed(2)).join('–')})` : '');
 
 export function writeTable(name: string, title: string, intro: string[], rows: Row[], targetHeader: string): string {
   const header =
@@ -175,7 +179,7 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
       r.params.toFixed(3),
       pct(r.agreement),
       Number.isNaN(r.accuracy) ? '—' : `${pct(r.accuracy)} (${pct(r.originalAccuracy)})`,
-      r.latencyRatio ? r.latencyRatio.toFixed(2) : '',
+      r.latencyRatio ? `${r.latencyRatio.toFixed(2)}${spreadText(r.latencySpread)}` : '',
       r.compressSeconds ? `${r.compressSeconds.toFixed(2)} s` : '',
       r.compressSeconds ? `${(r.compressSeconds / r.inferenceSeconds!).toFixed(1)}×` : '',
       r.passes ?? '',
@@ -190,7 +194,8 @@ export function writeTable(name: string, title: string, intro: string[], rows: R
     ...intro,
     '"latency ratio": the compressed model\'s inference time ÷ the original\'s ' +
       'on one batch of 64 held-out samples in ONNX Runtime',
-    '(CPU), median of 30 interleaved runs in one process.',
+    '(CPU), median over at least 30 interleaved pairs of runs in one process, with the interquartile range of',
+    'the pairs.',
     '"÷ one inference pass" divides the whole compression time by the time of one plain inference pass of the',
     'calibration set through the original model, measured in the same process.',
     '',

@@ -30,8 +30,8 @@ const INTRO = [
   '(scripts/corpus/README.md). ' +
     'Targets are fractions of the FLOPs to keep; "0.7, 16 calibration samples" compresses with the',
   'first 16 (64) calibration samples only. ' +
-    'idprune runs in its default mode (corrected, measured allocation, counts rounded to',
-  'multiples of 8 where that can meet the target, finer on narrow spaces). ' +
+    'idprune runs in its default mode (corrected, measured allocation, counts rounded to multiples',
+  'of 8 where that can meet the target, of 16 in convolution spaces of 32 channels or more, finer on narrow spaces). ' +
     "The metric compares the compressed model's raw",
   "outputs with the original's on held-out data (bench/real-metrics.ts). The peers keep idprune's per-layer sizes:",
   '"magnitude" keeps the channels with the largest L1 weight norm, without correction; ' +

@@ -236,11 +236,11 @@ export const EVALUATE_OPTIONS = {
   batchSize: COMPRESSION_OPTIONS.batchSize,
   /** Intra-op threads of the timed runs (default: one per core). */
   threads: COMPRESSION_OPTIONS.threads,
-  /** Timed runs per model for the latency ratio (default 20). */
+  /** Timed runs per model for the latency ratio, at least (default 20; more for a fast model, half a second each). */
   runs: {
     domain: count,
     value: 'n',
-    help: 'timed runs per model for the latency ratio',
+    help: 'timed runs per model for the latency ratio, at least (more for a fast model: half a second each)',
     default: DEFAULT_LATENCY_RUNS,
   },
 } as const satisfies Record<string, OptionSpec>;

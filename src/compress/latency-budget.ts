@@ -35,6 +35,8 @@ const MAX_ATTEMPTS = 6;
 const LANDING = 0.05;
 /** No aim below this. */
 const MIN_AIM = 0.01;
+/** Candidates timed again, at most, before the target is refused. */
+const MAX_CONFIRMATIONS = 3;
 
 /** How a candidate's sizes were proposed: on the latency model, or by a FLOPs fraction. */
 export type Proposer = 'latency model' | 'FLOPs';
@@ -47,6 +49,8 @@ export interface LatencyAttempt {
   /** The candidate's error as the allocation weighs it (Sizes.error), and its kept counts. */
   error: number;
   kept: ReadonlyMap<number, number>;
+  /** Where it met the target and was to be kept: its timing again, in new sessions. */
+  again?: Latency;
 }
 
 export interface LatencySearch {
@@ -54,7 +58,7 @@ export interface LatencySearch {
   target: number;
   model: LatencyModel;
   attempts: LatencyAttempt[];
-  /** The attempt whose sizes were kept: of those that met the target, the least error. */
+  /** The attempt whose sizes were kept: of those that met the target twice, the least error. */
   chosen: number;
   /** Seconds spent measuring the latency model (once per preparation) and checking candidates. */
   seconds: number;
@@ -65,8 +69,9 @@ export interface LatencySearch {
  * clock: the allocation spending the latency model, and the allocation spending FLOPs (which knows
  * nothing of time but errs less where the model is wrong). Each one's aim is corrected by the ratio
  * measured, and bisected once the target is bracketed, until a candidate lands within LANDING below
- * it. Of the candidates that met the target, the one with the least error is kept; where none did,
- * the target is refused (no model is better than one that misses what was asked, and lost more).
+ * it. Of the candidates that met the target, the one with the least error is kept once it meets it
+ * again; where none does, the target is refused (no model is better than one that misses what was
+ * asked, and lost more).
  */
 export async function sizesForLatency(
   prepared: Prepared,
@@ -133,9 +138,22 @@ export async function sizesForLatency(
     }
   }
   progress.end();
-  const meeting = attempts.map((_, i) => i).filter((i) => attempts[i].measured.ratio <= target);
-  if (meeting.length === 0) throw missedTarget(target, attempts, model);
-  const chosen = meeting.reduce((best, i) => (attempts[i].error < attempts[best].error ? i : best));
+  // The candidate picked is the one whose timing was luckiest among several: it is timed again, in
+  // new sessions, before it is kept (the MLP fixture at batch 1 measured 0.57 once and 0.71 after).
+  const meeting = attempts
+    .map((_, i) => i)
+    .filter((i) => attempts[i].measured.ratio <= target)
+    .sort((a, b) => attempts[a].error - attempts[b].error);
+  let chosen: number | undefined;
+  for (const i of meeting.slice(0, MAX_CONFIRMATIONS)) {
+    const shaped = encodeModel(await shapedModel(prepared, attempts[i].kept, products));
+    attempts[i].again = await measureLatency(original, shaped, feeds, runtime, { batch, threads, runs: CHECK_RUNS });
+    if (attempts[i].again!.ratio <= target) {
+      chosen = i;
+      break;
+    }
+  }
+  if (chosen === undefined) throw missedTarget(target, attempts, model);
   return {
     sizes: candidates[chosen],
     search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
@@ -165,12 +183,13 @@ function unreachable(err: UnreachableTargetError, model: LatencyModel): Unreacha
   return new UnreachableTargetError(`${err.message}; ${fixedShare(model)}`);
 }
 
-/** No candidate met the target on the clock. */
+/** No candidate met the target on the clock, twice. */
 function missedTarget(target: number, attempts: LatencyAttempt[], model: LatencyModel): UnreachableTargetError {
-  const fastest = Math.min(...attempts.map((a) => a.measured.ratio));
+  const fastest = Math.min(...attempts.map((a) => Math.max(a.measured.ratio, a.again?.ratio ?? 0)));
   return new UnreachableTargetError(
     `target latency ${target} was not met: the fastest of ${attempts.length} sizes timed ran in ` +
-      `${fastest.toFixed(3)} of the original's time at batch ${model.batch}; ${fixedShare(model)}; no model written`,
+      `${fastest.toFixed(3)} of the original's time at batch ${model.batch} (timed again where it met the target ` +
+      `once); ${fixedShare(model)}; no model written`,
   );
 }
 

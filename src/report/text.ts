@@ -155,8 +155,9 @@ export function describeLatencySearch(s: LatencySearchReport): string {
   const tried = s.attempts
     .map((a, i) => {
       const aim = a.by === 'FLOPs' ? `${a.aimed.toFixed(3)} of the FLOPs` : `model at ${a.aimed.toFixed(3)}`;
+      const again = a.again === undefined ? '' : `, again ${a.again.toFixed(3)}`;
       const mark = i === s.chosen ? ' (kept)' : '';
-      return `${aim}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})${mark}`;
+      return `${aim}: measured ${a.ratio.toFixed(3)} (interquartile ${spread(a.ratioSpread)})${again}${mark}`;
     })
     .join('; ');
   return (
