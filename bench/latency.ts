@@ -4,7 +4,8 @@
 // at batch 1 and at batch 64 (--target-latency); each compressed model's latency ratio is measured
 // twice at both batch sizes, with its interquartile range. Writes bench/latency.md and bench/latency.json.
 //
-// Usage: tsx bench/latency.ts [--models a,b] [--budget-s S (per corpus model, default 1500)]
+// Usage: tsx bench/latency.ts [--models a,b] [--budget-s S (per corpus model, default 1500)] [--render]
+// (--render rewrites bench/latency.md from bench/latency.json; models not run keep their earlier results)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { makeDataset } from '../src/calibrate/dataset.ts';
@@ -144,6 +145,10 @@ async function corpusResult(id: string, budgetSeconds: number): Promise<ModelRes
 }
 
 const ratio = (l: BatchLatency | undefined, run = 0) => l?.runs[run]?.ratio;
+/** A cell's text with the table's separator escaped (metrics such as "|Δp|"). */
+const cell = (text: string) => text.replace(/\|/g, '\\|');
+/** Metrics that are errors (mean |Δ age|): lower is better. */
+const lowerIsBetter = (name: string | undefined) => /\|Δ|error/.test(name ?? '');
 const latencyAt = (row: Row, batch: number) => row.latency?.find((l) => l.batch === batch);
 const fixed = (x: number | undefined, digits = 3) => (x === undefined ? '–' : x.toFixed(digits));
 
@@ -188,19 +193,21 @@ function render(results: ModelResult[], intro: string[]): string {
       const measured = ratio(latencyAt(row, batch));
       const peer = measured === undefined ? undefined : flopsMetricAt(rows, batch, measured);
       const value = row.metric?.value;
+      const better = (a: number, b: number) => (lowerIsBetter(row.metric?.name) ? a <= b + 1e-9 : a >= b - 1e-9);
       const noWorse =
-        peer === undefined || value === undefined ? 'outside their range' : value >= peer - 1e-9 ? 'yes' : 'no';
+        peer === undefined || value === undefined ? 'outside their range' : better(value, peer) ? 'yes' : 'no';
       const chosen = row.latencySearch?.chosen;
       const attempts = row.latencySearch?.attempts
-        .map(
-          (a, i) =>
-            `${a.by === 'FLOPs' ? 'F' : 'M'} ${fixed(a.aimed, 2)} → ${fixed(a.ratio)}${i === chosen ? ' ✓' : ''}`,
-        )
+        .map((a, i) => {
+          const again = a.again === undefined ? '' : ` (again ${fixed(a.again)})`;
+          const kept = i === chosen ? ' ✓' : '';
+          return `${a.by === 'FLOPs' ? 'F' : 'M'} ${fixed(a.aimed, 2)} → ${fixed(a.ratio)}${again}${kept}`;
+        })
         .join(', ');
       lines.push(
-        `| ${model}${at ? ` (${at})` : ''} | ${batch} | ${row.error ?? latencyCell(latencyAt(row, batch))} | ` +
+        `| ${model}${at ? ` (${at})` : ''} | ${batch} | ${cell(row.error ?? latencyCell(latencyAt(row, batch)))} | ` +
           `${measured === undefined ? '–' : measured <= 0.65 ? 'yes' : 'no'} | ${fixed(row.flops)} | ` +
-          `${row.metric?.text ?? '–'} | ${peer === undefined ? '–' : fixed(peer, 4)} | ${noWorse} | ` +
+          `${cell(row.metric?.text ?? '–')} | ${peer === undefined ? '–' : fixed(peer, 4)} | ${noWorse} | ` +
           `${attempts ?? '–'} | ${fixed(row.latencySearch?.seconds, 1)} s |`,
       );
     }
@@ -214,15 +221,31 @@ function render(results: ModelResult[], intro: string[]): string {
     '|---|---|---|---|---|---|---|',
   );
   for (const { model, rows, failure } of results) {
-    if (failure) lines.push(`| ${model} | ${failure} |  |  |  |  |  |`);
+    if (failure) lines.push(`| ${model} | ${cell(failure)} |  |  |  |  |  |`);
     for (const row of rows)
       lines.push(
-        `| ${model} | ${row.label} | ${fixed(row.flops)} | ${row.error ?? row.metric?.text ?? '–'} | ` +
+        `| ${model} | ${row.label} | ${fixed(row.flops)} | ${cell(row.error ?? row.metric?.text ?? '–')} | ` +
           `${latencyCell(latencyAt(row, 1))} | ${latencyCell(latencyAt(row, 64))} | ${fixed(row.compressSeconds, 1)} |`,
       );
   }
   return `${lines.join('\n')}\n`;
 }
+
+const INTRO = [
+  "Written by `npm run bench:latency` (the commit of each model's run beside its name) " +
+    `(${process.platform}, ${process.arch}, ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
+    `Node ${process.version}, onnxruntime-node CPU with ${nodeRuntime.defaultThreads} intra-op threads).`,
+  'Each model is compressed in the default mode to the FLOPs targets and to --target-latency ' +
+    `${LATENCY_TARGET} at batch 1 and at batch 64`,
+  '(sizes chosen on the measured latency model of the runtime, then timed; bench and compression on the same ' +
+    'machine).',
+  'Latency ratio: compressed ÷ original, the median over interleaved pairs of runs (at least 20 pairs and 0.5 s ' +
+    'per model), with the interquartile range of the pairs; each measured twice, in separate sessions.',
+  'Metric: fixtures, top-1 agreement with the original on their held-out samples (count in brackets); ' +
+    'corpus models, their task metric on held-out data (bench/real-metrics.ts).',
+  '"FLOPs targets at that ratio": the metric of the FLOPs-target rows interpolated at the ratio the latency ' +
+    'target measured, at the same batch size.',
+];
 
 const jsonPath = new URL('./latency.json', import.meta.url).pathname;
 const ALL_MODELS: string[] = [...FIXTURES, ...CORPUS_MODELS];
@@ -238,30 +261,19 @@ async function main() {
   const chosen = option(args, '--models')?.split(',');
   const budgetSeconds = Number(option(args, '--budget-s') ?? 1500);
   const fresh: ModelResult[] = [];
-  const intro = [
-    "Written by `npm run bench:latency` (the commit of each model's run beside its name) " +
-      `(${process.platform}, ${process.arch}, ${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
-      `Node ${process.version}, onnxruntime-node CPU with ${nodeRuntime.defaultThreads} intra-op threads).`,
-    'Each model is compressed in the default mode to the FLOPs targets and to --target-latency ' +
-      `${LATENCY_TARGET} at batch 1 and at batch 64`,
-    '(sizes chosen on the measured latency model of the runtime, then timed; bench and compression on the same ' +
-      'machine).',
-    'Latency ratio: compressed ÷ original, the median over interleaved pairs of runs (at least 20 pairs and 0.5 s ' +
-      'per model), with the interquartile range of the pairs; each measured twice, in separate sessions.',
-    'Metric: fixtures, top-1 agreement with the original on their held-out samples (count in brackets); ' +
-      'corpus models, their task metric on held-out data (bench/real-metrics.ts).',
-    '"FLOPs targets at that ratio": the metric of the FLOPs-target rows interpolated at the ratio the latency ' +
-      'target measured, at the same batch size.',
-  ];
+  if (args.includes('--render')) {
+    writeFiles(merged([]), INTRO);
+    return;
+  }
   for (const model of ALL_MODELS) {
     if (chosen && !chosen.includes(model)) continue;
     const fixture = FIXTURES.find((f) => f === model);
     console.error(`== ${model}${fixture ? '' : ` (${manifestEntry(model).package})`}`);
     const result = fixture ? await fixtureResult(fixture) : await corpusResult(model, budgetSeconds);
     fresh.push({ ...result, commit: commit() });
-    writeFiles(merged(fresh), intro);
+    writeFiles(merged(fresh), INTRO);
   }
-  console.log(render(merged(fresh), intro));
+  console.log(render(merged(fresh), INTRO));
 }
 
 function writeFiles(results: ModelResult[], intro: string[]) {
