@@ -22,7 +22,7 @@ export interface Evaluation extends Comparison {
 export interface EvaluationRun {
   labels?: LabelsSource;
   batchSize: number;
-  /** Timed runs per model for the latency ratio. */
+  /** Timed runs per model for the latency ratio, at least. */
   runs: number;
   /** Intra-op threads of the timed runs (default: the runtime's). */
   threads?: number;

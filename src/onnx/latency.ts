@@ -12,7 +12,10 @@ export interface Latency {
    * ratio (a pair runs both models back to back, so a busy moment slows both alike).
    */
   ratio: number;
-  /** The interquartile range of the pairs' ratios: how far the ratio moves from run to run. */
+  /**
+   * The interquartile range of the pairs' ratios: how far they spread within these two sessions
+   * (timed again in other sessions, a ratio can move further; docs/benchmarks.md).
+   */
   ratioSpread: [number, number];
   runs: number;
 }
