@@ -1,8 +1,7 @@
 // Latency ratios as the latency benchmark reports them (bench/latency.ts, bench/real-worker.ts).
-import { type Dataset, timingFeeds } from '../src/calibrate/dataset.ts';
+import { latencies } from '../src/api/evaluate.ts';
+import type { Dataset } from '../src/calibrate/dataset.ts';
 import type { LatencySearch } from '../src/compress/latency-budget.ts';
-import { measureLatency } from '../src/onnx/latency.ts';
-import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 
 /** Two independent measurements of one batch size's ratio: how far repeated runs agree. */
 export interface BatchLatency {
@@ -11,24 +10,30 @@ export interface BatchLatency {
   runs: { ratio: number; spread: [number, number]; originalMs: number; pairs: number }[];
 }
 
-/** Each batch size's latency ratio with its interquartile range, measured twice. */
+/**
+ * The latency ratio at batch 1 and at `batch` (a model's fixed batch size wins), each with its
+ * interquartile range, measured twice in new sessions (api/evaluate.ts latencies, run twice).
+ */
 export async function latencyAtBatches(
   original: Uint8Array,
   candidate: Uint8Array,
   data: Dataset,
-  sizes: readonly number[],
+  batch: number,
 ): Promise<BatchLatency[]> {
-  const measured: BatchLatency[] = [];
-  for (const batch of sizes) {
-    const feeds = timingFeeds(data, data.inputs, batch);
-    const runs = [];
-    for (let repeat = 0; repeat < 2; repeat++) {
-      const l = await measureLatency(original, candidate, feeds, nodeRuntime, { batch });
-      runs.push({ ratio: l.ratio, spread: l.ratioSpread, originalMs: l.originalMs, pairs: l.runs });
-    }
-    measured.push({ batch, threads: nodeRuntime.defaultThreads, runs });
-  }
-  return measured;
+  const repeats = [
+    await latencies(original, candidate, data, { batch }),
+    await latencies(original, candidate, data, { batch }),
+  ];
+  return repeats[0].map((first, i) => ({
+    batch: first.batch,
+    threads: first.threads,
+    runs: repeats.map((r) => ({
+      ratio: r[i].ratio,
+      spread: r[i].ratioSpread,
+      originalMs: r[i].originalMs,
+      pairs: r[i].runs,
+    })),
+  }));
 }
 
 /** What the benchmark keeps of a latency target's search: the aims, the ratios measured, the one kept. */
@@ -40,7 +45,7 @@ export function summarizeSearch(search: LatencySearch) {
       aimed: a.aimed,
       ratio: a.measured.ratio,
       again: a.again?.ratio,
-      error: a.error,
+      error: a.sizes.error,
     })),
     chosen: search.chosen,
     seconds: search.seconds,

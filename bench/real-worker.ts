@@ -35,8 +35,8 @@ import { metricFor, type Metric, type MetricValue, type Outputs } from './real-m
 export interface WorkerOptions {
   /** Fractions of the FLOPs to keep, or with `latencyBatch`, of the latency at that batch size (--target-latency). */
   targets: { label: string; fraction: number; split: 'calib' | 'calib16' | 'calib64'; latencyBatch?: number }[];
-  /** Measure each compressed model's latency at these batch sizes, with its spread, twice (bench:latency). */
-  latencyBatches?: number[];
+  /** Measure each compressed model's latency at batch 1 and at this batch, with its spread, twice (bench:latency). */
+  timedBatch?: number;
   /** Compare with the peers and estimate (default true); without them, one preparation serves every target. */
   peers?: boolean;
   calibSamples?: number;
@@ -329,13 +329,13 @@ for (const target of options.targets) {
       record.latencyError = oneLine(err);
     }
     if (result.latencySearch) record.latencySearch = summarizeSearch(result.latencySearch);
-    if (options.latencyBatches) {
+    if (options.timedBatch) {
       try {
         record.latency = await latencyAtBatches(
           bytes,
           result.bytes,
           makeDataset(heldoutArrays, inputs, 'heldout'),
-          options.latencyBatches,
+          options.timedBatch,
         );
       } catch (err) {
         record.latencyError = oneLine(err);

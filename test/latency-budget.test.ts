@@ -58,10 +58,10 @@ describe('a latency target', () => {
     assert.deepEqual([...new Set(search.attempts.map((a) => a.by))], ['latency model', 'FLOPs']);
     const meeting = search.attempts.filter((a) => a.measured.ratio <= target);
     const chosen = search.attempts[search.chosen];
-    assert.equal(chosen.error, Math.min(...meeting.map((a) => a.error)));
+    assert.equal(chosen.sizes.error, Math.min(...meeting.map((a) => a.sizes.error)));
     assert.deepEqual(
       result.outcomes.map((o) => o.kept),
-      result.outcomes.map((o) => chosen.kept.get(o.space.id)),
+      result.outcomes.map((o) => chosen.sizes.kept.get(o.space.id)),
     );
     assert.ok(
       result.outcomes.some((o) => o.kept < o.space.channels),

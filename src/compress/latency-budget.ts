@@ -46,9 +46,8 @@ export interface LatencyAttempt {
   by: Proposer;
   aimed: number;
   measured: Latency;
-  /** The candidate's error as the allocation weighs it (Sizes.error), and its kept counts. */
-  error: number;
-  kept: ReadonlyMap<number, number>;
+  /** The sizes proposed, with their error as the allocation weighs it (Sizes.error). */
+  sizes: Sizes;
   /** Where it met the target and was to be kept: its timing again, in new sessions. */
   again?: Latency;
 }
@@ -91,7 +90,13 @@ export async function sizesForLatency(
   const original = encodeModel(prepared.model);
   const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
   const attempts: LatencyAttempt[] = [];
-  const candidates: Sizes[] = [];
+  /** The time of a model of these sizes against the original's. */
+  const time = async (kept: ReadonlyMap<number, number>) =>
+    measureLatency(original, encodeModel(await shapedModel(prepared, kept, products)), feeds, runtime, {
+      batch,
+      threads,
+      runs: CHECK_RUNS,
+    });
   const propose: Record<Proposer, (aim: number) => Promise<Sizes>> = {
     'latency model': (aim) => chooseSizes(prepared, options, products, timed, { cost, fraction: aim }),
     FLOPs: (aim) => chooseSizes(prepared, { ...options, budget: { kind: 'flops', fraction: aim } }, products, timed),
@@ -102,7 +107,6 @@ export async function sizesForLatency(
     /** The largest aim that met the target, and the smallest that did not. */
     let met: number | undefined;
     let missed: number | undefined;
-    const tried: { aim: number; ratio: number }[] = [];
     let aimed = target;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       progress.advance(attempts.length);
@@ -115,25 +119,15 @@ export async function sizesForLatency(
         if (by === 'latency model' && attempt === 0) throw unreachable(err, model);
         break;
       }
-      const same = candidates.findIndex((c) => sameSizes(c.kept, sizes.kept));
-      const measured =
-        same >= 0
-          ? attempts[same].measured
-          : await measureLatency(
-              original,
-              encodeModel(await shapedModel(prepared, sizes.kept, products)),
-              feeds,
-              runtime,
-              { batch, threads, runs: CHECK_RUNS },
-            );
-      attempts.push({ by, aimed, measured, error: sizes.error, kept: sizes.kept });
-      candidates.push(sizes);
+      const same = attempts.find((a) => sameSizes(a.sizes.kept, sizes.kept));
+      const measured = same?.measured ?? (await time(sizes.kept));
+      attempts.push({ by, aimed, measured, sizes });
       const ratio = measured.ratio;
       if (ratio <= target) {
         met = Math.max(met ?? 0, aimed);
         if (ratio >= target * (1 - LANDING) || aimed >= 1) break;
       } else missed = Math.min(missed ?? Infinity, aimed);
-      tried.push({ aim: aimed, ratio });
+      const tried = attempts.filter((a) => a.by === by).map((a) => ({ aim: a.aimed, ratio: a.measured.ratio }));
       aimed = nextAim(tried, target, met, missed);
     }
   }
@@ -143,11 +137,10 @@ export async function sizesForLatency(
   const meeting = attempts
     .map((_, i) => i)
     .filter((i) => attempts[i].measured.ratio <= target)
-    .sort((a, b) => attempts[a].error - attempts[b].error);
+    .sort((a, b) => attempts[a].sizes.error - attempts[b].sizes.error);
   let chosen: number | undefined;
   for (const i of meeting.slice(0, MAX_CONFIRMATIONS)) {
-    const shaped = encodeModel(await shapedModel(prepared, attempts[i].kept, products));
-    attempts[i].again = await measureLatency(original, shaped, feeds, runtime, { batch, threads, runs: CHECK_RUNS });
+    attempts[i].again = await time(attempts[i].sizes.kept);
     if (attempts[i].again!.ratio <= target) {
       chosen = i;
       break;
@@ -155,7 +148,7 @@ export async function sizesForLatency(
   }
   if (chosen === undefined) throw missedTarget(target, attempts, model);
   return {
-    sizes: candidates[chosen],
+    sizes: attempts[chosen].sizes,
     search: { target, model, attempts, chosen, seconds: (performance.now() - start) / 1000 },
   };
 }

@@ -137,7 +137,7 @@ function latencySearchReport(search: LatencySearch): LatencySearchReport {
       aimed: a.aimed,
       ratio: a.measured.ratio,
       ratioSpread: a.measured.ratioSpread,
-      error: a.error,
+      error: a.sizes.error,
       again: a.again?.ratio,
     })),
     chosen,

@@ -148,8 +148,9 @@ export function formatLatency(l: Latency): string {
   );
 }
 
-const spread = ([low, high]: readonly [number, number]) => `${low.toFixed(3)}–${high.toFixed(3)}`;
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** An interquartile range of ratios: "0.612–0.655". */
+export const spread = ([low, high]: readonly [number, number]) => `${low.toFixed(3)}–${high.toFixed(3)}`;
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
 
 export function describeLatencySearch(s: LatencySearchReport): string {
   const tried = s.attempts

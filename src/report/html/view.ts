@@ -7,6 +7,8 @@ import {
   describeLatencySearch,
   describeSearch,
   percent,
+  plural,
+  spread,
   sweepCells,
 } from '../text.ts';
 import type { HtmlReportInput, SweepPoint } from './types.ts';
@@ -89,7 +91,6 @@ export function formatError(e: number | null): string {
 const shortDate = (iso: string) =>
   /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(iso) ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : iso;
 const names = (list: string[]) => (list.length ? list.join(', ') : '–');
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('s') ? 'es' : 's'}`;
 
 export function pageData(input: HtmlReportInput): PageData {
   const { report } = input;
@@ -153,7 +154,7 @@ function cards(report: CompressionReport): Card[] {
       value: l.ratio.toFixed(3),
       note:
         `${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms, ${plural(l.threads, 'thread')}; ` +
-        `interquartile ${l.ratioSpread[0].toFixed(3)}–${l.ratioSpread[1].toFixed(3)} ` +
+        `interquartile ${spread(l.ratioSpread)} ` +
         `over ${l.runs} interleaved runs`,
     });
   }
