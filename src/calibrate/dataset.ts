@@ -4,6 +4,7 @@ import { type ElementType, type Feeds, type HostTensor, typedArray } from '../on
 import { batchAxis, type InputSpec } from '../onnx/shapes.ts';
 import { MAX_INPUT_MAGNITUDE } from '../data/decoded-array.ts';
 import { type ArraySource, arraySource, type NdArray } from '../data/npy.ts';
+import { decoderDefaults } from './decoder-inputs.ts';
 
 /** Samples for every model input, checked against the model: same count, matching shapes and types. */
 export interface Dataset {
@@ -39,13 +40,15 @@ export function makeDataset(
   if (inputs.length === 1 && arrays.size === 1) {
     matched[inputs[0].name] = asSource([...arrays.values()][0]);
   } else {
+    const given = new Map([...arrays].map(([name, array]) => [name, asSource(array)]));
+    const defaults = decoderDefaults(inputs, given);
     for (const input of inputs) {
-      const array = arrays.get(input.name);
+      const array = given.get(input.name) ?? defaults.get(input.name);
       if (!array)
         throw new IdpruneError(
           `${source}: no array for model input "${input.name}" (found: ${[...arrays.keys()].join(', ') || 'none'})`,
         );
-      matched[input.name] = asSource(array);
+      matched[input.name] = array;
     }
   }
   let count = -1;

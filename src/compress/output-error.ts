@@ -1,5 +1,5 @@
 import type { ModelProto, NodeProto } from 'onnx-buf';
-import { intAttr } from '../onnx/graph-index.ts';
+import { carriedState, intAttr } from '../onnx/graph-index.ts';
 import { defaultOpset } from '../onnx/opset.ts';
 
 /*
@@ -43,7 +43,7 @@ export function describeReading(reading: OutputReading): string {
 }
 
 /**
- * How each graph output is read. 'auto': a Softmax, LogSoftmax or Sigmoid output carries
+ * How each graph output is read, but for state carried to the next call (a KV cache). 'auto': a Softmax, LogSoftmax or Sigmoid output carries
  * decisions, anything else is read as relative L2 (logits and embeddings look alike from outside).
  * 'decisions': outputs that are not such a head are read as class scores along their last axis
  * (where it has 2 or more entries). 'relative': every output as relative L2.
@@ -56,7 +56,8 @@ export function outputKinds(
   const graph = model.graph!;
   const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
   const opset = defaultOpset(model);
-  return graph.output.map(({ name }) => {
+  const state = carriedState(graph);
+  return graph.output.filter(({ name }) => !state.has(name)).map(({ name }) => {
     const shape = shapes.get(name) ?? [];
     if (metric === 'relative') return { name, reading: { kind: 'relative' } };
     let node = producer.get(name);

@@ -201,10 +201,14 @@ export function replaceWeights(model: ModelProto, replacements: readonly WeightR
   return copy;
 }
 
-/** Declared shapes of the space's tensors lose the removed channels. */
+/**
+ * Declared shapes of the space's tensors lose the removed channels, the model's inputs and outputs
+ * among them (a KV cache narrowed with its attention heads).
+ */
 function updateValueInfo(model: ModelProto, space: ChannelSpace, removed: number): void {
   const layouts = new Map(space.tensors.map((t) => [t.name, t.layout]));
-  for (const info of model.graph!.valueInfo) {
+  const { valueInfo, input, output } = model.graph!;
+  for (const info of [...valueInfo, ...input, ...output]) {
     const layout = layouts.get(info.name);
     if (!layout || info.type?.value.case !== 'tensorType') continue;
     const dim = info.type.value.value.shape?.dim[layout.axis];

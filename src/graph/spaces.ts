@@ -1,4 +1,4 @@
-import { type GraphIndex, hasSubgraphs, nodeLabel } from '../onnx/graph-index.ts';
+import { carriedState, type GraphIndex, hasSubgraphs, nodeLabel } from '../onnx/graph-index.ts';
 import type { Shapes } from '../onnx/shapes.ts';
 import { isFloatTensor, tensorDims } from '../onnx/tensor.ts';
 import './rules/index.ts';
@@ -27,7 +27,13 @@ interface Join {
 interface Traced {
   space: ChannelSpace;
   joins: Join[];
+  /** The production traced (a producer, or one part of a packed one) and the unit it was traced with. */
+  origin: string;
+  relativeUnit: number;
 }
+
+/** Rounds of re-tracing spaces whose channels must go on in coarser units to meet another space. */
+const MAX_REGROUP_ROUNDS = 4;
 
 export interface SpaceOptions {
   /** Leave coupled spaces (several producers joined by Add / Sub / Mul: residual streams) intact. */
@@ -43,11 +49,18 @@ export interface SpaceOptions {
  */
 export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: SpaceOptions = {}): ChannelSpace[] {
   const ctx = ruleContext(index, shapes);
-  const traced: Traced[] = [];
-  index.nodes.forEach((node, i) => {
-    const production = ruleFor(node.opType, node.domain)?.produce?.(ctx, i);
-    if (production) traced.push(...traceProduction(ctx, i, production));
-  });
+  const units = new Map<string, number>();
+  let traced: Traced[] = [];
+  for (let round = 0; round <= MAX_REGROUP_ROUNDS; round++) {
+    traced = [];
+    index.nodes.forEach((node, i) => {
+      const production = ruleFor(node.opType, node.domain)?.produce?.(ctx, i);
+      if (production) traced.push(...traceProduction(ctx, i, production, units));
+    });
+    const requests = coarserUnits(traced);
+    if (requests.size === 0) break;
+    for (const [origin, unit] of requests) units.set(origin, unit);
+  }
   const spaces = coupleJoined(index, traced, options);
   spaces.forEach((space, id) => {
     space.id = id;
@@ -141,6 +154,33 @@ function coupleJoined(index: GraphIndex, traced: Traced[], options: SpaceOptions
   });
 }
 
+/**
+ * Joins that meet another space's tensor on the same axis in blocks k times as large: grouped-query
+ * attention, where each key/value head serves k query heads. The finer space is traced again with
+ * channels k times as coarse (a group of query heads per key/value head), so that the two meet.
+ */
+function coarserUnits(traced: Traced[]): Map<string, number> {
+  const places = new Map<string, SpaceTensor['layout'][]>();
+  for (const t of traced)
+    for (const tensor of t.space.tensors) places.set(tensor.name, [...(places.get(tensor.name) ?? []), tensor.layout]);
+  const requests = new Map<string, number>();
+  for (const t of traced) {
+    for (const join of t.joins) {
+      const layouts = places.get(join.other) ?? [];
+      if (layouts.some((l) => placeKey(join.other, l) === placeKey(join.other, join.layout))) continue;
+      const coarser = layouts.find(
+        (l) =>
+          l.axis === join.layout.axis &&
+          (l.offset ?? 0) === (join.layout.offset ?? 0) * (l.block / join.layout.block) &&
+          l.block > join.layout.block &&
+          l.block % join.layout.block === 0,
+      );
+      if (coarser) requests.set(t.origin, t.relativeUnit * (coarser.block / join.layout.block));
+    }
+  }
+  return requests;
+}
+
 function placeKey(tensor: string, layout: SpaceTensor['layout']): string {
   return `${tensor}|${layout.axis}|${layout.block}|${layout.offset ?? 0}`;
 }
@@ -151,10 +191,14 @@ function mergeSpaces(parts: Traced[]): Traced {
   ];
   const all = <K extends keyof ChannelSpace>(key: K) => parts.flatMap((p) => p.space[key] as unknown[]);
   const first = parts[0].space;
+  // The unit counts neurons per channel where layers read them. Keys and values of grouped-query
+  // attention are traced with one head per channel and repeated to the group's query heads before
+  // the output projection reads them: there a channel is the group, the coarsest unit of the parts.
+  const unit = Math.max(...parts.map((p) => p.space.unit));
   const space: ChannelSpace = {
     id: first.id,
     channels: first.channels,
-    unit: first.unit,
+    unit,
     producers: [...new Set(all('producers') as number[])],
     tensors: unique(all('tensors') as SpaceTensor[], (t) => placeKey(t.name, t.layout)),
     channelwise: [...new Set(all('channelwise') as number[])],
@@ -170,19 +214,24 @@ function mergeSpaces(parts: Traced[]): Traced {
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
   if (parts.some((p) => p.space.channels !== space.channels))
     block(space, 'joins activations of different channel counts');
-  if (parts.some((p) => p.space.unit !== space.unit)) block(space, 'joins channels grouped in different units');
+  if (parts.some((p) => unit % p.space.unit !== 0)) block(space, 'joins channels grouped in different units');
   // A tensor may hold the space in several places (the parts of a packed Q/K/V projection), but a
   // consumer must read it in one.
   const places = new Map<string, number>();
   for (const t of space.tensors) places.set(t.name, (places.get(t.name) ?? 0) + 1);
   if (space.consumers.some((c) => places.get(c.reads)! > 1))
     block(space, 'a layer reads the same channels in two places');
-  return { space, joins: parts.flatMap((p) => p.joins) };
+  return { space, joins: parts.flatMap((p) => p.joins), origin: first.id.toString(), relativeUnit: 1 };
 }
 
 /** Traces a producer's channels: one space, or one per part where a rule cuts them into parts. */
-function traceProduction(ctx: RuleContext, producer: number, production: Production): Traced[] {
-  const traced = traceGrouped(ctx, producer, production);
+function traceProduction(
+  ctx: RuleContext,
+  producer: number,
+  production: Production,
+  units: Map<string, number>,
+): Traced[] {
+  const traced = traceGrouped(ctx, producer, production, units);
   if (!traced.partition) return [traced];
   const { layout } = production;
   let start = layout.offset ?? 0;
@@ -195,13 +244,20 @@ function traceProduction(ctx: RuleContext, producer: number, production: Product
       slices: production.slices.map((s) => ({ ...s, offset: (s.offset ?? 0) + first * s.block })),
     };
     start += size;
-    return traceProduction(ctx, producer, part);
+    return traceProduction(ctx, producer, part, units);
   });
 }
 
 /** Traces a producer's space, coarsening its channels into units as long as a rule asks for it. */
-function traceGrouped(ctx: RuleContext, producer: number, production: Production): Traced & { partition?: number[] } {
-  let unit = 1;
+function traceGrouped(
+  ctx: RuleContext,
+  producer: number,
+  production: Production,
+  units: Map<string, number>,
+): Traced & { partition?: number[] } {
+  const origin = `${producer}|${production.layout.offset ?? 0}`;
+  let unit = units.get(origin) ?? 1;
+  if (!Number.isInteger(production.channels / unit)) unit = 1;
   for (;;) {
     const grouped: Production = {
       ...production,
@@ -209,12 +265,12 @@ function traceGrouped(ctx: RuleContext, producer: number, production: Production
       layout: { ...production.layout, block: production.layout.block * unit },
       slices: production.slices.map((s) => ({ ...s, block: s.block * unit })),
     };
-    const traced = traceSpace(ctx, producer, grouped, unit * (production.unit ?? 1));
+    const traced = { ...traceSpace(ctx, producer, grouped, unit * (production.unit ?? 1)), origin, relativeUnit: unit };
     if (traced.partition && unit === 1) return traced;
     if (traced.regroup === undefined) return traced;
     unit *= traced.regroup;
     if (traced.regroup < 2 || !Number.isInteger(production.channels / unit)) {
-      const fallback = traceSpace(ctx, producer, production, production.unit ?? 1);
+      const fallback = { ...traceSpace(ctx, producer, production, production.unit ?? 1), origin, relativeUnit: 1 };
       block(fallback.space, `the channels go on in groups of ${unit}, which do not divide ${production.channels}`);
       return fallback;
     }
@@ -226,7 +282,7 @@ function traceSpace(
   producer: number,
   start: Production,
   unit: number,
-): Traced & { regroup?: number; partition?: number[] } {
+): Omit<Traced, 'origin' | 'relativeUnit'> & { regroup?: number; partition?: number[] } {
   const { index } = ctx;
   const space: ChannelSpace = {
     id: 0,
@@ -241,6 +297,8 @@ function traceSpace(
     consumers: [],
     prunable: true,
   };
+  const state = carriedState(index.graph);
+  const carriedInputs = new Set(state.values());
   const members = new Map<string, SpaceTensor>();
   const visited = new Set<number>();
   const joins: Join[] = [];
@@ -251,7 +309,9 @@ function traceSpace(
     if (members.has(tensor.name)) continue;
     members.set(tensor.name, tensor);
     space.tensors.push(tensor);
-    if (index.graphOutputs.has(tensor.name)) block(space, `tensor "${tensor.name}" is a model output`);
+    // State carried to the next call (a KV cache) narrows with the space, in the model's inputs and outputs.
+    const carried = state.has(tensor.name) || carriedInputs.has(tensor.name);
+    if (index.graphOutputs.has(tensor.name) && !carried) block(space, `tensor "${tensor.name}" is a model output`);
     for (const consumer of index.consumers.get(tensor.name) ?? []) {
       if (visited.has(consumer)) continue;
       visited.add(consumer);
@@ -284,7 +344,10 @@ function traceSpace(
         space.slices.push(...(visit.slices ?? []));
         space.shapeEntries.push(...(visit.shapeEntries ?? []));
         space.groups.push(...(visit.groups ?? []));
-        for (const other of visit.sameSpace ?? []) joins.push({ node: consumer, other, layout: tensor.layout });
+        for (const other of visit.sameSpace ?? []) {
+          if (carriedInputs.has(other)) queue.push({ name: other, layout: tensor.layout });
+          else joins.push({ node: consumer, other, layout: tensor.layout });
+        }
         queue.push(...visit.outputs);
       }
     }

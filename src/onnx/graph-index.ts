@@ -162,3 +162,20 @@ export function topologicallySorted(model: ModelProto): ModelProto {
   sorted.graph!.node = order.map((i) => sorted.graph!.node[i]);
   return sorted;
 }
+
+/**
+ * State a model hands from one call to the next, such as a decoder's KV cache: each graph output
+ * that a Concat writes from a graph input (present.N.key = Concat(past_key_values.N.key, k)),
+ * mapped to that input. Such outputs are not the model's answer; they change with its layers.
+ */
+export function carriedState(graph: GraphProto): Map<string, string> {
+  const inputs = new Set(graph.input.map((v) => v.name));
+  const outputs = new Set(graph.output.map((v) => v.name));
+  const state = new Map<string, string>();
+  for (const node of graph.node) {
+    if (node.opType !== 'Concat' || (node.domain !== '' && node.domain !== 'ai.onnx')) continue;
+    const carried = node.input.find((name) => inputs.has(name));
+    if (carried && outputs.has(node.output[0])) state.set(node.output[0], carried);
+  }
+  return state;
+}

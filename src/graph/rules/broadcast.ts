@@ -24,7 +24,8 @@ function operandTerms(ctx: RuleContext, arrival: Arrival, index: number): Operan
   if (!ctx.constant(name)) {
     const shape = ctx.shapes.get(name);
     const axis = shape ? arrival.layout.axis - (outRank - shape.length) : -1;
-    if (shape && (axis < 0 || shape[axis] === 1) && arrival.layout.block === 1) return terms;
+    const full = channelAxisSize(ctx, arrival);
+    if (shape && (axis < 0 || shape[axis] === 1) && (arrival.layout.block === 1 || full !== 1)) return terms;
     return { ...terms, sameSpace: [name] };
   }
   const dims = ctx.constantDims(name);

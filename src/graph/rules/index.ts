@@ -6,6 +6,7 @@ import './concat.ts';
 import './contrib-attention.ts';
 import './conv.ts';
 import './conv-transpose.ts';
+import './expand.ts';
 import './flatten.ts';
 import './gather.ts';
 import './gemm.ts';

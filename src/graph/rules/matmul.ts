@@ -44,7 +44,6 @@ function batched(
   if (rank === undefined || rank < 3 || rankOf(ctx, output) !== rank || rankOf(ctx, other) !== rank) {
     return block('MatMul of two activations of different ranks');
   }
-  if (layout.axis >= rank - 2 || layout.block !== 1)
-    return block('MatMul of two activations contracts or mixes the channels');
+  if (layout.axis >= rank - 2) return block('MatMul of two activations contracts or mixes the channels');
   return { kind: 'pass', outputs: [{ name: output, layout }], sameSpace: [other] };
 }

@@ -8,8 +8,8 @@ const same = (a: readonly number[], b: readonly number[]) => a.length === b.leng
 
 /**
  * Reshape that leaves the channels contiguous:
- * - merging the channel axis with all that follow (a flatten, e.g. [N, C, H, W] → [N, C·H·W], or
- *   heads back into features, [B, T, H, Dh] → [B, T, H·Dh]), every axis before it kept;
+ * - merging the channel axis with some or all that follow (a flatten, e.g. [N, C, H, W] → [N, C·H·W],
+ *   or heads back into features, [B, T, H, Dh] → [B, T, H·Dh]), every axis before it kept;
  * - splitting each channel's block off to an axis of its own ([B, T, H·Dh] → [B, T, H, Dh]); where
  *   the block is smaller than the new axis, the channels go on in groups (attention heads);
  * - keeping the channel axis and all that follow, the axes before it merged or split
@@ -34,8 +34,9 @@ registerRule('Reshape', {
     let layout: Layout;
     const leading = same(inShape.slice(0, axis), outShape.slice(0, axis));
     const trailing = inShape.length - axis;
-    if (leading && outShape.length === axis + 1 && outShape[axis] === product(inShape.slice(axis))) {
-      const inner = product(inShape.slice(axis + 1));
+    const merged = leading ? mergedAxes(inShape, outShape, axis) : 0;
+    if (merged > 0) {
+      const inner = product(inShape.slice(axis + 1, axis + 1 + merged));
       layout = { axis, block: arrival.layout.block * inner, offset: offset * inner };
     } else if (
       leading &&
@@ -45,8 +46,8 @@ registerRule('Reshape', {
       same(inShape.slice(axis + 1), outShape.slice(axis + 2))
     ) {
       const split = splitBlock(arrival.layout.block, outShape[axis + 1]);
-      if (split.kind !== 'pass') return split;
-      layout = { axis, block: 1 };
+      if ('kind' in split) return split;
+      layout = { axis, block: split.block };
     } else if (outShape.length >= trailing && same(inShape.slice(axis), outShape.slice(outShape.length - trailing))) {
       layout = { ...arrival.layout, axis: outShape.length - trailing };
     } else if (inShape[axis] > 1 && onlySingletonsMove(inShape, outShape)) {
@@ -81,9 +82,29 @@ const nonSingletonIndex = (shape: readonly number[], axis: number) =>
 const nonSingletonAxis = (shape: readonly number[], index: number) =>
   shape.findIndex((d, i) => d !== 1 && nonSingletonIndex(shape, i) === index);
 
-/** Splitting entries of `block` per channel into an axis of `size`: exact, or channels grouped by size / block. */
-function splitBlock(blockSize: number, size: number): Visit {
-  if (size === blockSize) return { kind: 'pass', outputs: [] };
+/**
+ * How many axes after the channel axis merge into it ([B, kv, n, T, D] → [B, kv·n, T, D] repeating
+ * keys for grouped-query attention; all of them in a flatten), the later axes unchanged; 0 if none.
+ */
+function mergedAxes(inShape: readonly number[], outShape: readonly number[], axis: number): number {
+  for (let count = 1; axis + count < inShape.length; count++) {
+    if (
+      outShape[axis] === product(inShape.slice(axis, axis + count + 1)) &&
+      same(inShape.slice(axis + count + 1), outShape.slice(axis + 1))
+    )
+      return count;
+  }
+  return 0;
+}
+
+/**
+ * Splitting entries of `block` per channel into an axis of `size`: exact; channels grouped by
+ * size / block where the axis is coarser; each channel taking block / size entries of the new
+ * axis where it is finer (a group of attention heads).
+ */
+function splitBlock(blockSize: number, size: number): Visit | { block: number } {
+  if (size === blockSize) return { block: 1 };
   if (size > blockSize && size % blockSize === 0) return { kind: 'regroup', unit: size / blockSize };
+  if (size < blockSize && blockSize % size === 0) return { block: blockSize / size };
   return block(`Reshape splits each channel's ${blockSize} entries into parts of ${size}`);
 }

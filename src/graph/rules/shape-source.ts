@@ -11,9 +11,10 @@ export interface ShapeSource {
   values: number[];
   /**
    * Where entry `position` is written. An entry computed at run time is replaced by a constant
-   * (see ShapeEntry.computed) when its original size `value` is given; else undefined.
+   * (see ShapeEntry.computed) when its original size `value` is given; else undefined. That constant
+   * is -1 where the op infers it (`inferable`: a Reshape) and no other entry is -1.
    */
-  entry(position: number, block: number, value?: number): ShapeEntry | undefined;
+  entry(position: number, block: number, value?: number, inferable?: boolean): ShapeEntry | undefined;
 }
 
 export function shapeSource(ctx: RuleContext, node: number, input: number): ShapeSource | undefined {
@@ -23,7 +24,7 @@ export function shapeSource(ctx: RuleContext, node: number, input: number): Shap
     const values = readIntTensor(constant);
     return { values, entry: (position, block) => ({ node, input, position, block }) };
   }
-  const producer = ctx.index.producer.get(name);
+  const producer = ctx.index.producer.get(unwrapped(ctx, name));
   const concat = producer === undefined ? undefined : ctx.index.nodes[producer];
   if (producer === undefined || !concat || concat.opType !== 'Concat' || concat.domain !== '') return undefined;
   const pieces = concat.input.map((piece) => {
@@ -39,11 +40,32 @@ export function shapeSource(ctx: RuleContext, node: number, input: number): Shap
   const values = pieces.map((v) => v ?? -2);
   return {
     values,
-    entry: (position, block, value) => {
+    entry: (position, block, value, inferable = true) => {
       const at = { node: producer, input: position, position: 0, block };
       if (pieces[position] !== undefined) return at;
       if (value === undefined) return undefined;
-      return { ...at, computed: { value, infer: !values.includes(-1) } };
+      return { ...at, computed: { value, infer: inferable && !values.includes(-1) } };
     },
   };
+}
+
+/**
+ * The shape vector under the wrappers PyTorch's expand puts around it: a Reshape to [-1], and
+ * Where(Equal(s, -1), 1, s), which changes nothing in a shape without -1 entries.
+ */
+function unwrapped(ctx: RuleContext, name: string): string {
+  const producer = ctx.index.producer.get(name);
+  const node = producer === undefined ? undefined : ctx.index.nodes[producer];
+  if (node?.domain !== '') return name;
+  if (node.opType === 'Reshape') {
+    const shape = ctx.index.constants.get(node.input[1]);
+    const flat = shape && readIntTensor(shape).join() === '-1' && ctx.shapes.get(node.input[0])?.length === 1;
+    return flat ? unwrapped(ctx, node.input[0]) : name;
+  }
+  if (node.opType === 'Where') {
+    const condition = ctx.index.producer.get(node.input[0]);
+    const equal = condition === undefined ? undefined : ctx.index.nodes[condition];
+    return equal?.opType === 'Equal' && equal.input.includes(node.input[2]) ? unwrapped(ctx, node.input[2]) : name;
+  }
+  return name;
 }

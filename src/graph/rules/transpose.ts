@@ -1,12 +1,14 @@
 import { intsAttr } from '../../onnx/graph-index.ts';
 import { registerRule } from '../registry.ts';
-import { block, nodeAt, rankOf } from './helpers.ts';
+import { nodeAt, rankOf } from './helpers.ts';
 
-/** Transpose moves the channel axis (NCHW ↔ NHWC in channels-last exports); the channels stay whole. */
+/**
+ * Transpose moves the channel axis (NCHW ↔ NHWC in channels-last exports); the axis moves whole,
+ * so the channels keep their place along it.
+ */
 registerRule('Transpose', {
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
-    if (arrival.layout.block !== 1) return block('Transpose of a flattened channel axis');
     const rank = rankOf(ctx, arrival.tensor) ?? 0;
     const perm = intsAttr(node, 'perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
     return {
