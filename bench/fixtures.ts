@@ -7,10 +7,13 @@ export const CNN_FIXTURES = ['mlp', 'vgg', 'resnet', 'mobilenet'] as const;
 export const TRANSFORMER_FIXTURES = ['vit', 'text'] as const;
 /** The character-level GPT of scripts/make_gpt_fixture.py: agreement is counted per token. */
 export const LANGUAGE_FIXTURES = ['gpt'] as const;
+/** The Llama-style decoder of scripts/make_llama_fixture.py, exported with a KV cache. */
+export const DECODER_FIXTURES = ['llama_kv'] as const;
 export type Fixture =
   | (typeof CNN_FIXTURES)[number]
   | (typeof TRANSFORMER_FIXTURES)[number]
-  | (typeof LANGUAGE_FIXTURES)[number];
+  | (typeof LANGUAGE_FIXTURES)[number]
+  | (typeof DECODER_FIXTURES)[number];
 
 const dir = new URL('../test/fixtures/', import.meta.url).pathname;
 export const fixturePath = (name: string) => `${dir}${name}`;
@@ -20,6 +23,7 @@ function files(fixture: Fixture) {
   if (fixture === 'text')
     return { calib: 'text_calib.npz', heldout: 'text_heldout.npz', labels: 'text_heldout_labels.npy' };
   if (fixture === 'gpt') return { calib: 'gpt_calib.npz', heldout: 'gpt_heldout.npz' };
+  if (fixture === 'llama_kv') return { calib: 'llama_calib.npz', heldout: 'llama_heldout.npz' };
   return { calib: 'calib.npy', heldout: 'heldout.npy', labels: 'heldout_labels.npy' };
 }
 

@@ -3,6 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
+import { withEmptyCaches } from '../src/calibrate/decoder-inputs.ts';
+import type { Feeds } from '../src/onnx/runtime.ts';
 import type { Budget } from '../src/compress/allocate.ts';
 import { applySurgery, type SpaceDecision } from '../src/compress/surgery.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
@@ -45,13 +47,15 @@ export async function measure(
   base: { flops: number; params: number },
 ): Promise<Measured> {
   const analysis = await analyzeModel(decodeModel(candidate), nodeRuntime, { sampleDims: sampleDimsOf(fixture) });
-  const dataset = makeDataset(loadHeldout(fixture), analysis.inputs, 'heldout');
+  const inputs = inputSpecs(decodeModel(original));
+  const dataset = makeDataset(loadHeldout(fixture), inputs, 'heldout');
   const c = await compareModels(original, candidate, {
     runtime: nodeRuntime,
     dataset,
-    inputs: analysis.inputs,
+    inputs,
     batchSize: 250,
     labels: loadLabels(fixture),
+    candidateInputs: analysis.inputs,
   });
   return {
     flops: analysis.flops / base.flops,
@@ -132,7 +136,8 @@ export async function compressAndMeasure(
 async function latencyOf(fixture: Fixture, original: Uint8Array, candidate: Uint8Array) {
   const inputs = inputSpecs(decodeModel(original));
   const [feeds] = batches(makeDataset(loadHeldout(fixture), inputs, 'heldout'), inputs, 64, 64);
-  return measureLatency(original, candidate, feeds, nodeRuntime, { batch: 64, runs: 30 });
+  const fed: [Feeds, Feeds] = [feeds, withEmptyCaches(feeds, inputSpecs(decodeModel(candidate)))];
+  return measureLatency(original, candidate, fed, nodeRuntime, { batch: 64, runs: 30 });
 }
 
 /** Uncorrected baselines at the per-layer sizes `sizes` (space id → kept channels and the ones ID kept). */

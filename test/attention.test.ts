@@ -231,7 +231,7 @@ describe('attention heads', () => {
     });
   }
 
-  it('grouped-query attention keeps its grouping: its heads stay intact, with the reason', async () => {
+  it('grouped-query attention with keys repeated by a Concat of copies stays intact, with the reason', async () => {
     const model = selfAttention({ groupedQuery: true });
     const { spaces } = await analyzeModel(model, nodeRuntime, { sampleDims: { x: [1, TOKENS, HIDDEN] } });
     const query = spaces.find((s) => names(model, s).includes('q'))!;

@@ -10,6 +10,7 @@ import { type Prepared, prepareCompression, type Statistics } from '../compress/
 import { IdpruneError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
+import { inputSpecs } from '../onnx/shapes.ts';
 import { buildReport, type CompressionReport } from '../report/report.ts';
 import type { COMPRESSION_OPTIONS, OptionValues, TARGET_OPTIONS } from './option-table.ts';
 import { type HeldOutEstimator, heldOutEstimator, type HeldOutTarget, searchFlops } from './held-out.ts';
@@ -152,8 +153,15 @@ export async function compressPreparedWithReport(
       batchSize: evalBatch,
       labels,
       progress,
+      candidateInputs: inputSpecs(result.model),
     });
-    report.latency = await latencies(loaded.bytes, result.bytes, dataset, { batch: evalBatch, threads: run.threads });
+    report.latency = await latencies(
+      loaded.bytes,
+      result.bytes,
+      dataset,
+      { batch: evalBatch, threads: run.threads },
+      inputSpecs(result.model),
+    );
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }
   return { result, report };

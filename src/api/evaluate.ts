@@ -4,9 +4,18 @@ import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
+import {
+  compareGeneration,
+  type DecoderCall,
+  decoderCall,
+  type GenerationComparison,
+} from '../evaluate/generate.ts';
+import { carriedState } from '../onnx/graph-index.ts';
 import { type Latency, type LatencySetting, measureLatency } from '../onnx/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
-import { inputSpecs } from '../onnx/shapes.ts';
+import type { Feeds } from '../onnx/runtime.ts';
+import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
+import { withEmptyCaches } from '../calibrate/decoder-inputs.ts';
 import type { ModelSize } from '../report/report.ts';
 import type { ReadOptions } from '../data/read-options.ts';
 import { type DataSource, type LabelsSource, loadData, loadLabels } from './data.ts';
@@ -17,6 +26,8 @@ export interface Evaluation extends Comparison {
   candidate: ModelSize;
   /** The latency at batch 1 and, where larger, at the batch size. */
   latency: Latency[];
+  /** Greedy continuations compared (language models, where asked). */
+  generation?: GenerationComparison;
 }
 
 export interface EvaluationRun {
@@ -29,6 +40,8 @@ export interface EvaluationRun {
   progress?: Progress;
   /** How images, audio or text given by path become inputs. */
   read?: ReadOptions;
+  /** Tokens to generate after each sample's first tokens (language models). */
+  generate?: number;
 }
 
 /** Compares two models with the same inputs on the same data. */
@@ -57,18 +70,53 @@ export async function evaluateModels(
     batchSize,
     labels,
     progress: run.progress,
+    candidateInputs: inputSpecs(candidate.model),
   });
-  const latency = await latencies(original.bytes, candidate.bytes, dataset, {
-    batch: batchSize,
-    threads: run.threads,
-    runs: run.runs,
-  });
+  const latency = await latencies(
+    original.bytes,
+    candidate.bytes,
+    dataset,
+    { batch: batchSize, threads: run.threads, runs: run.runs },
+    inputSpecs(candidate.model),
+  );
+  const generation =
+    run.generate === undefined ? undefined : await generations(original, candidate, dataset, run.generate);
   return {
     ...comparison,
     original: { params: before.params, flops: before.flops },
     candidate: { params: after.params, flops: after.flops },
     latency,
+    generation,
   };
+}
+
+const GENERATION_PROMPTS = 64;
+
+/** Both models continue the first T − steps tokens of up to 64 samples by `steps` tokens. */
+async function generations(
+  original: LoadedModel,
+  candidate: LoadedModel,
+  dataset: Dataset,
+  steps: number,
+): Promise<GenerationComparison> {
+  const calls = [original, candidate].map(({ model }) =>
+    decoderCall(
+      inputSpecs(model),
+      model.graph!.output.map((o) => o.name),
+      carriedState(model.graph!),
+    ),
+  ) as [DecoderCall, DecoderCall];
+  const ids = dataset.arrays[calls[0].ids];
+  const tokens = ids.shape[1];
+  if (steps >= tokens)
+    throw new IdpruneError(`--generate ${steps} leaves no prompt: the samples hold ${tokens} tokens`);
+  const rows = Math.min(GENERATION_PROMPTS, dataset.count);
+  const all = BigInt64Array.from(ids.rows(0, rows) as ArrayLike<number | bigint>, BigInt);
+  const promptTokens = tokens - steps;
+  const prompts = BigInt64Array.from({ length: rows * promptTokens }, (_, i) =>
+    all[Math.floor(i / promptTokens) * tokens + (i % promptTokens)],
+  );
+  return compareGeneration(nodeRuntime, original.bytes, candidate.bytes, calls, prompts, rows, steps);
 }
 
 /**
@@ -80,12 +128,14 @@ export async function latencies(
   candidate: Uint8Array,
   dataset: Dataset,
   setting: LatencySetting,
+  candidateInputs: readonly InputSpec[] = dataset.inputs,
 ): Promise<Latency[]> {
   const sizes = [...new Set([1, setting.batch].map((b) => batchSizeFor(dataset.inputs, b)))];
   const measured: Latency[] = [];
   for (const batch of sizes) {
     const feeds = timingFeeds(dataset, dataset.inputs, batch);
-    measured.push(await measureLatency(original, candidate, feeds, nodeRuntime, { ...setting, batch }));
+    const fed: [Feeds, Feeds] = [feeds, withEmptyCaches(feeds, candidateInputs)];
+    measured.push(await measureLatency(original, candidate, fed, nodeRuntime, { ...setting, batch }));
   }
   return measured;
 }

@@ -8,6 +8,7 @@ import { type Prepared, prepareCompression } from '../compress/prepare.ts';
 import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { compareModels } from '../evaluate/compare.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
+import { inputSpecs } from '../onnx/shapes.ts';
 import type { HeldOutEstimate, TargetSearch } from '../report/report.ts';
 
 /*
@@ -66,23 +67,27 @@ export function heldOutEstimator(
   return {
     async at(budget, { lastUse = false } = {}) {
       prepared ??= prepareCompression(loaded.model, () => split.fit, nodeRuntime, { ...run, augment });
-      let compressed: Uint8Array;
+      let compressed: { bytes: Uint8Array; model: ModelProto };
       try {
-        compressed = (
-          await compressPrepared(await prepared, { budget, roundTo: run.roundTo, minKeep: run.minKeep, lastUse })
-        ).bytes;
+        compressed = await compressPrepared(await prepared, {
+          budget,
+          roundTo: run.roundTo,
+          minKeep: run.minKeep,
+          lastUse,
+        });
       } catch (error) {
         if (error instanceof UnreachableTargetError) return undefined;
         throw error;
       }
       const { heldOut } = split;
       const batchSize = batchSizeFor(heldOut.inputs, run.batchSize);
-      const c = await compareModels(loaded.bytes, compressed, {
+      const c = await compareModels(loaded.bytes, compressed.bytes, {
         runtime: nodeRuntime,
         dataset: heldOut,
         inputs: heldOut.inputs,
         batchSize,
         progress: run.progress,
+        candidateInputs: inputSpecs(compressed.model),
       });
       return {
         samples: c.samples,

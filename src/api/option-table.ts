@@ -243,6 +243,14 @@ export const EVALUATE_OPTIONS = {
     help: 'timed runs per model for the latency ratio, at least (more for a fast model: half a second each)',
     default: DEFAULT_LATENCY_RUNS,
   },
+  /** Language models: greedy continuations of n tokens after the rest of each sample, compared token by token. */
+  generate: {
+    domain: count,
+    value: 'n',
+    help:
+      'language models: both models continue the first tokens of each sample (up to 64) by n tokens, greedily ' +
+      '(with the KV cache where the model has one); counts identical continuations and tokens/s at batch 1',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 const READING = 'Reading images, audio and text:';

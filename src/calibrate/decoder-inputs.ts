@@ -1,4 +1,5 @@
 import type { ArraySource } from '../data/npy.ts';
+import type { Feeds } from '../onnx/runtime.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
 
 /**
@@ -14,13 +15,21 @@ export function decoderDefaults(
 ): Map<string, ArraySource> {
   const ids = given.get(TOKEN_IDS);
   const defaults = new Map<string, ArraySource>();
-  if (!ids || ids.shape.length !== 2 || !inputs.some(isCache)) return defaults;
+  if (ids?.shape.length !== 2 || !inputs.some(isCache)) return defaults;
   const [count, tokens] = ids.shape;
   for (const input of inputs) {
     if (given.has(input.name)) continue;
     if (isCache(input)) defaults.set(input.name, emptyCache(input, count));
-    else if (input.name === 'attention_mask') defaults.set(input.name, perToken(input, count, tokens, () => 1));
-    else if (input.name === 'position_ids') defaults.set(input.name, perToken(input, count, tokens, (t) => t));
+    else if (input.name === 'attention_mask')
+      defaults.set(
+        input.name,
+        perToken(input, count, tokens, () => 1),
+      );
+    else if (input.name === 'position_ids')
+      defaults.set(
+        input.name,
+        perToken(input, count, tokens, (t) => t),
+      );
   }
   return defaults;
 }
@@ -52,4 +61,19 @@ function perToken(input: InputSpec, count: number, tokens: number, value: (t: nu
       return dtype === 'int32' ? Int32Array.from(values) : BigInt64Array.from(values.map(BigInt));
     },
   };
+}
+
+/**
+ * Feeds for a compressed model whose cache is narrower than the original's (key/value heads
+ * removed): each empty cache fed to the original is rebuilt to the candidate's declared shape.
+ */
+export function withEmptyCaches(feeds: Feeds, inputs: readonly InputSpec[]): Feeds {
+  const adapted: Feeds = { ...feeds };
+  for (const input of inputs) {
+    const feed = feeds[input.name];
+    if (!feed || feed.data.length > 0 || !isCache(input)) continue;
+    const dims = [feed.dims[0], ...input.dims.slice(1).map((d) => d ?? 0)];
+    adapted[input.name] = { ...feed, dims };
+  }
+  return adapted;
 }

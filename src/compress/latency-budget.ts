@@ -1,5 +1,8 @@
 import type { ModelProto } from 'onnx-buf';
 import { batchSizeFor, timingFeeds } from '../calibrate/dataset.ts';
+import { withEmptyCaches } from '../calibrate/decoder-inputs.ts';
+import type { Feeds } from '../onnx/runtime.ts';
+import { inputSpecs } from '../onnx/shapes.ts';
 import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { silentProgress } from '../progress.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
@@ -91,12 +94,11 @@ export async function sizesForLatency(
   const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
   const attempts: LatencyAttempt[] = [];
   /** The time of a model of these sizes against the original's. */
-  const time = async (kept: ReadonlyMap<number, number>) =>
-    measureLatency(original, encodeModel(await shapedModel(prepared, kept, products)), feeds, runtime, {
-      batch,
-      threads,
-      runs: CHECK_RUNS,
-    });
+  const time = async (kept: ReadonlyMap<number, number>) => {
+    const shaped = await shapedModel(prepared, kept, products);
+    const fed: [Feeds, Feeds] = [feeds, withEmptyCaches(feeds, inputSpecs(shaped))];
+    return measureLatency(original, encodeModel(shaped), fed, runtime, { batch, threads, runs: CHECK_RUNS });
+  };
   const propose: Record<Proposer, (aim: number) => Promise<Sizes>> = {
     'latency model': (aim) => chooseSizes(prepared, options, products, timed, { cost, fraction: aim }),
     FLOPs: (aim) => chooseSizes(prepared, { ...options, budget: { kind: 'flops', fraction: aim } }, products, timed),

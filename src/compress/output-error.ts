@@ -43,8 +43,9 @@ export function describeReading(reading: OutputReading): string {
 }
 
 /**
- * How each graph output is read, but for state carried to the next call (a KV cache). 'auto': a Softmax, LogSoftmax or Sigmoid output carries
- * decisions, anything else is read as relative L2 (logits and embeddings look alike from outside).
+ * How each graph output is read, but for state carried to the next call (a KV cache). 'auto': a
+ * Softmax, LogSoftmax or Sigmoid output carries decisions, anything else is read as relative L2
+ * (logits and embeddings look alike from outside).
  * 'decisions': outputs that are not such a head are read as class scores along their last axis
  * (where it has 2 or more entries). 'relative': every output as relative L2.
  */
@@ -57,18 +58,20 @@ export function outputKinds(
   const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
   const opset = defaultOpset(model);
   const state = carriedState(graph);
-  return graph.output.filter(({ name }) => !state.has(name)).map(({ name }) => {
-    const shape = shapes.get(name) ?? [];
-    if (metric === 'relative') return { name, reading: { kind: 'relative' } };
-    let node = producer.get(name);
-    while (node && node.opType === 'Identity') node = producer.get(node.input[0]);
-    const head =
-      node && (node.domain === '' || node.domain === 'ai.onnx') ? headReading(node, shape.length, opset) : undefined;
-    if (head) return { name, reading: head };
-    if (metric === 'decisions' && shape.length > 0 && shape[shape.length - 1] >= 2)
-      return { name, reading: { kind: 'classes', axis: shape.length - 1, log: false } };
-    return { name, reading: { kind: 'relative' } };
-  });
+  return graph.output
+    .filter(({ name }) => !state.has(name))
+    .map(({ name }) => {
+      const shape = shapes.get(name) ?? [];
+      if (metric === 'relative') return { name, reading: { kind: 'relative' } };
+      let node = producer.get(name);
+      while (node && node.opType === 'Identity') node = producer.get(node.input[0]);
+      const head =
+        node && (node.domain === '' || node.domain === 'ai.onnx') ? headReading(node, shape.length, opset) : undefined;
+      if (head) return { name, reading: head };
+      if (metric === 'decisions' && shape.length > 0 && shape[shape.length - 1] >= 2)
+        return { name, reading: { kind: 'classes', axis: shape.length - 1, log: false } };
+      return { name, reading: { kind: 'relative' } };
+    });
 }
 
 function headReading(node: NodeProto, rank: number, opset: number): OutputReading | undefined {

@@ -1,4 +1,5 @@
 import { batches, batchOf, checkFillsBatch, type Dataset, usableCount } from '../calibrate/dataset.ts';
+import { withEmptyCaches } from '../calibrate/decoder-inputs.ts';
 import { type Progress, silentProgress } from '../progress.ts';
 import { IdpruneError } from '../errors.ts';
 import { floatValues, type HostTensor, type Runtime } from '../onnx/runtime.ts';
@@ -25,6 +26,8 @@ export interface CompareOptions {
   batchSize: number;
   labels?: ArrayLike<number | bigint>;
   progress?: Progress;
+  /** The candidate's inputs where they differ from `inputs` (a KV cache with fewer heads). */
+  candidateInputs?: readonly InputSpec[];
 }
 
 function toNumbers(t: HostTensor): ArrayLike<number> {
@@ -69,7 +72,8 @@ export async function compareModels(
     for (const feeds of batches(dataset, inputs, batchSize)) {
       const batch = batchOf(feeds, inputs);
       const ya = (await a.run(feeds, [output]))[output];
-      const yb = (await b.run(feeds, [output]))[output];
+      const fedB = options.candidateInputs ? withEmptyCaches(feeds, options.candidateInputs) : feeds;
+      const yb = (await b.run(fedB, [output]))[output];
       if (ya.dims.join() !== yb.dims.join())
         throw new IdpruneError(
           `output "${output}" has shape [${ya.dims}] in the original and [${yb.dims}] in the candidate`,

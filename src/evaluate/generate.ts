@@ -38,7 +38,7 @@ export function decoderCall(
   state: ReadonlyMap<string, string>,
 ): DecoderCall {
   const ids = inputs.find((i) => i.name === 'input_ids') ?? (inputs.length === 1 ? inputs[0] : undefined);
-  if (!ids || !ids.type.startsWith('int') || ids.dims.length !== 2)
+  if (!ids?.type.startsWith('int') || ids.dims.length !== 2)
     throw new IdpruneError('generation needs a model whose input is token ids [batch, tokens] ("input_ids")');
   const byInput = new Map([...state].map(([output, input]) => [input, output]));
   const cache = inputs

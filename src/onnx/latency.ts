@@ -61,26 +61,30 @@ export interface LatencySetting {
   runs?: number;
 }
 
-/** Times both models on the same feeds, alternating runs so load on the machine affects both alike. */
+/**
+ * Times both models on the same feeds (or each on its own, where a narrowed cache needs other
+ * shapes), alternating runs so load on the machine affects both alike.
+ */
 export async function measureLatency(
   original: Uint8Array,
   candidate: Uint8Array,
-  feeds: Feeds,
+  feeds: Feeds | [Feeds, Feeds],
   runtime: Runtime,
   { batch, threads = runtime.defaultThreads, runs = DEFAULT_LATENCY_RUNS }: LatencySetting,
 ): Promise<Latency> {
+  const fed = Array.isArray(feeds) ? feeds : [feeds, feeds];
   const load = (model: Uint8Array) => runtime.load(model, { threads, spinning: false });
   const sessions = [await load(original), await load(candidate)];
   const times: number[][] = [[], []];
   try {
     const warmUp = performance.now();
-    for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds);
+    for (const [m, s] of sessions.entries()) for (let i = 0; i < 3; i++) await s.run(fed[m]);
     const pairMs = (performance.now() - warmUp) / 3;
     const pairs = Math.max(runs, Math.min(MAX_RUNS, Math.ceil((2 * MIN_SECONDS * 1000) / pairMs)));
     for (let r = 0; r < pairs; r++) {
       for (let m = 0; m < 2; m++) {
         const start = performance.now();
-        await sessions[m].run(feeds);
+        await sessions[m].run(fed[m]);
         times[m].push(performance.now() - start);
       }
     }

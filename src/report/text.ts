@@ -1,5 +1,6 @@
 import { describeRounding } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
+import type { GenerationComparison } from '../evaluate/generate.ts';
 import type { Latency } from '../onnx/latency.ts';
 import type { CompressionReport, HeldOutEstimate, LatencySearchReport, ModelSize, TargetSearch } from './report.ts';
 import type { SweepPoint } from './html/types.ts';
@@ -146,6 +147,15 @@ export function formatLatency(l: Latency): string {
     `${plural(l.threads, 'thread')} (ratio ${l.ratio.toFixed(3)}, interquartile ${spread(l.ratioSpread)} ` +
     `over ${l.runs} interleaved runs)`
   );
+}
+
+export function formatGeneration(g: GenerationComparison): string {
+  return [
+    `generation  ${percent(g.identical, 1)} of ${g.prompts} continuations identical ` +
+      `(${g.steps} tokens after ${g.promptTokens}, greedy), ${percent(g.matchingPrefix, 1)} of tokens before ` +
+      'the first difference',
+    `            decode speed at batch 1: ${g.tokensPerSecondRatio.toFixed(2)}× the original's tokens/s`,
+  ].join('\n');
 }
 
 /** An interquartile range of ratios: "0.612–0.655". */

@@ -29,7 +29,10 @@ export interface AttentionOptions {
   silentHead?: number;
   /** One projection x · W [8, 24] (+ bias) split in three for Q, K and V. */
   packed?: boolean;
-  /** Grouped-query attention: K and V have one head, shared by both query heads (repeated by a Concat). */
+  /**
+   * Grouped-query attention: K and V have one head, shared by both query heads (repeated by a Concat
+   * of copies; test/helpers/grouped-query.ts has the form PyTorch exports, by Expand).
+   */
   groupedQuery?: boolean;
   /**
    * Written the nanoGPT way: `B, T, C = x.size()`, heads as view(B, T, H, C // H), merged back with

@@ -1,5 +1,5 @@
 import { evaluateModels } from '../../api/evaluate.ts';
-import { formatComparison, formatLatency, formatSize } from '../../report/text.ts';
+import { formatComparison, formatGeneration, formatLatency, formatSize } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/read-options.ts';
 import { readModel } from '../../io/files.ts';
 import { terminalProgress } from '../progress-bar.ts';
@@ -11,6 +11,7 @@ export interface EvalFlags extends ReadOptions {
   batchSize: number;
   runs: number;
   threads?: number;
+  generate?: number;
 }
 
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
@@ -23,6 +24,7 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
     threads: flags.threads,
     progress: terminalProgress(),
     read: { ...flags, modelPath: originalPath },
+    generate: flags.generate,
   });
   if (flags.json) {
     console.log(JSON.stringify(evaluation, null, 2));
@@ -32,4 +34,5 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
   console.log(formatSize('candidate', evaluation.candidate));
   console.log(formatComparison(evaluation));
   for (const latency of evaluation.latency) console.log(formatLatency(latency));
+  if (evaluation.generation) console.log(formatGeneration(evaluation.generation));
 }

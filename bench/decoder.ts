@@ -1,0 +1,159 @@
+// Decoder benchmark (npm run bench:decoder): the Llama-style character model of
+// scripts/make_llama_fixture.py with its KV cache, calibrated from token ids alone, at parameter
+// targets 0.9 and 0.8 and with half its key/value groups; idprune beside magnitude, random and
+// FLAP-style selections at the same sizes. Per model: next-token agreement with the original over
+// every held-out position, held-out perplexity, greedy continuations generated with the cache
+// (identical to the original's token for token), and decode speed at batch 1 with the cache.
+// Writes bench/decoder.md and .json.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Budget } from '../src/compress/allocate.ts';
+import { batches, makeDataset } from '../src/calibrate/dataset.ts';
+import { compareGeneration, decoderCall, type GenerationComparison } from '../src/evaluate/generate.ts';
+import { carriedState } from '../src/onnx/graph-index.ts';
+import { decodeModel } from '../src/onnx/model.ts';
+import { nodeRuntime } from '../src/onnx/runtime-node.ts';
+import { inputSpecs } from '../src/onnx/shapes.ts';
+import { loadHeldout, loadModel } from './fixtures.ts';
+import { analyzeFixture, compressAndMeasure } from './measure.ts';
+
+const FIXTURE = 'llama_kv';
+const CONFIGS: [string, Budget][] = [
+  ['params 0.9', { kind: 'params', fraction: 0.9 }],
+  ['params 0.8', { kind: 'params', fraction: 0.8 }],
+  ['groups 0.5', { kind: 'keep', heads: 0.5 }],
+];
+const PROMPTS = 64;
+const PROMPT_TOKENS = 32;
+const STEPS = 32;
+
+interface DecoderRow {
+  target: string;
+  method: string;
+  params: number;
+  flops: number;
+  agreement: number;
+  perplexity: number;
+  generation: GenerationComparison;
+}
+
+const heldout = loadHeldout(FIXTURE);
+const ids = heldout.get('input_ids')!;
+const targets = heldout.get('targets')!.rows(0, ids.shape[0]) as BigInt64Array;
+const windowTokens = ids.shape[1];
+const allIds = ids.rows(0, ids.shape[0]) as BigInt64Array;
+const prompts = BigInt64Array.from(
+  { length: PROMPTS * PROMPT_TOKENS },
+  (_, i) => allIds[Math.floor(i / PROMPT_TOKENS) * windowTokens + (i % PROMPT_TOKENS)],
+);
+
+/** exp of the mean cross-entropy of the next character over every held-out position. */
+async function perplexity(bytes: Uint8Array): Promise<number> {
+  const inputs = inputSpecs(decodeModel(bytes));
+  const dataset = makeDataset(new Map([['input_ids', ids]]), inputs, 'heldout');
+  const session = await nodeRuntime.load(bytes);
+  let loss = 0;
+  let count = 0;
+  try {
+    for (const feeds of batches(dataset, inputs, 64)) {
+      const logits = (await session.run(feeds, ['logits'])).logits.data as Float32Array;
+      const vocabulary = logits.length / (64 * windowTokens);
+      for (let row = 0; row < logits.length / vocabulary; row++, count++) {
+        const scores = logits.subarray(row * vocabulary, (row + 1) * vocabulary);
+        const top = Math.max(...scores);
+        const total = scores.reduce((sum, s) => sum + Math.exp(s - top), 0);
+        loss += top + Math.log(total) - scores[Number(targets[count])];
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return Math.exp(loss / count);
+}
+
+const callOf = (bytes: Uint8Array) => {
+  const model = decodeModel(bytes);
+  return decoderCall(
+    inputSpecs(model),
+    model.graph!.output.map((o) => o.name),
+    carriedState(model.graph!),
+  );
+};
+
+const original = loadModel(FIXTURE);
+const analysis = await analyzeFixture(FIXTURE, original);
+const base = { flops: analysis.flops, params: analysis.params };
+const originalPerplexity = await perplexity(original);
+const rows: DecoderRow[] = [];
+for (const [target, budget] of CONFIGS) {
+  const run = await compressAndMeasure(FIXTURE, original, base, budget, 'corrected', target, ['peers']);
+  const output = `${new URL('./out/', import.meta.url).pathname}${FIXTURE}-${target.replace(/\W+/g, '-')}.onnx`;
+  type Sized = { params: number; flops: number; agreement: number };
+  const models: [string, string, Sized][] = [
+    ['idprune corrected', output, run.measured],
+    ...run.peers.map((p, i): [string, string, Sized] => [
+      p.method,
+      output.replace(/\.onnx$/, `.${['magnitude', 'random', 'flap'][i]}.onnx`),
+      p.measured,
+    ]),
+  ];
+  for (const [method, path, measured] of models) {
+    const candidate = new Uint8Array(readFileSync(path));
+    const generation = await compareGeneration(
+      nodeRuntime,
+      original,
+      candidate,
+      [callOf(original), callOf(candidate)],
+      prompts,
+      PROMPTS,
+      STEPS,
+    );
+    const row = {
+      target,
+      method,
+      params: measured.params,
+      flops: measured.flops,
+      agreement: measured.agreement,
+      perplexity: await perplexity(candidate),
+      generation,
+    };
+    rows.push(row);
+    console.error(
+      `${target} ${method}: agreement ${(100 * row.agreement).toFixed(2)}%, perplexity ` +
+        `${row.perplexity.toFixed(3)} (original ${originalPerplexity.toFixed(3)}), identical continuations ` +
+        `${(100 * generation.identical).toFixed(1)}%`,
+    );
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const markdown = [
+  '# Decoder benchmark',
+  '',
+  `Written by \`npm run bench:decoder\` on ${new Date().toISOString().slice(0, 10)} ` +
+    `(${process.platform}, ${process.arch}, Node ${process.version}).`,
+  'The Llama-style character model of `scripts/make_llama_fixture.py` (4 blocks, width 96, RMSNorm, rotary positions,',
+  '6 query heads over 2 key/value heads, SwiGLU of 256, tied embeddings; PyTorch export at opset 14 with a KV cache in',
+  "Optimum's layout), trained on Reuters-21578 articles. Calibrated from the token ids of 256 training windows of 64",
+  'characters alone (idprune supplies the empty cache, the mask and the positions). "agreement": the same next',
+  'character as the original at each of the 32768 positions of 512 held-out windows; "perplexity" over the same',
+  `positions (original: ${originalPerplexity.toFixed(3)}); "identical": greedy continuations of ${STEPS} characters`,
+  `after the first ${PROMPT_TOKENS} of ${PROMPTS} held-out windows, generated with the cache, equal to the original's`,
+  'token for token; "same prefix": the share of generated positions before the first difference; "tokens/s ratio":',
+  "the candidate's decode speed ÷ the original's at batch 1 with the cache (median of 8 prompts, interleaved).",
+  'Peers use the per-layer sizes of `idprune corrected`. Where a layer keeps both groups, "groups 0.5" cannot',
+  'remove one; the parameter targets choose among feed-forward neurons and whole key/value groups.',
+  '',
+  '| target | method | params | FLOPs | agreement | perplexity | identical | same prefix | tokens/s ratio |',
+  '|--------|--------|--------|-------|-----------|------------|-----------|-------------|----------------|',
+  ...rows.map(
+    (r) =>
+      `| ${r.target} | ${r.method} | ${r.params.toFixed(3)} | ${r.flops.toFixed(3)} | ${pct(r.agreement)} | ` +
+      `${r.perplexity.toFixed(3)} (${r.perplexity / originalPerplexity >= 1 ? '+' : ''}` +
+      `${(100 * (r.perplexity / originalPerplexity - 1)).toFixed(1)}%) | ${pct(r.generation.identical)} | ` +
+      `${pct(r.generation.matchingPrefix)} | ${r.method.startsWith('idprune') ? r.generation.tokensPerSecondRatio.toFixed(2) : ''} |`,
+  ),
+  '',
+].join('\n');
+writeFileSync(new URL('./decoder.md', import.meta.url), markdown);
+writeFileSync(new URL('./decoder.json', import.meta.url), `${JSON.stringify({ originalPerplexity, rows }, null, 2)}\n`);
+console.log(markdown);
