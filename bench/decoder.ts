@@ -145,13 +145,15 @@ const markdown = [
   '',
   '| target | method | params | FLOPs | agreement | perplexity | identical | same prefix | tokens/s ratio |',
   '|--------|--------|--------|-------|-----------|------------|-----------|-------------|----------------|',
-  ...rows.map(
-    (r) =>
+  ...rows.map((r) => {
+    const change = 100 * (r.perplexity / originalPerplexity - 1);
+    const speed = r.method.startsWith('idprune') ? r.generation.tokensPerSecondRatio.toFixed(2) : '';
+    return (
       `| ${r.target} | ${r.method} | ${r.params.toFixed(3)} | ${r.flops.toFixed(3)} | ${pct(r.agreement)} | ` +
-      `${r.perplexity.toFixed(3)} (${r.perplexity / originalPerplexity >= 1 ? '+' : ''}` +
-      `${(100 * (r.perplexity / originalPerplexity - 1)).toFixed(1)}%) | ${pct(r.generation.identical)} | ` +
-      `${pct(r.generation.matchingPrefix)} | ${r.method.startsWith('idprune') ? r.generation.tokensPerSecondRatio.toFixed(2) : ''} |`,
-  ),
+      `${r.perplexity.toFixed(3)} (${change >= 0 ? '+' : ''}${change.toFixed(1)}%) | ` +
+      `${pct(r.generation.identical)} | ${pct(r.generation.matchingPrefix)} | ${speed} |`
+    );
+  }),
   '',
 ].join('\n');
 writeFileSync(new URL('./decoder.md', import.meta.url), markdown);

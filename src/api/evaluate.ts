@@ -4,12 +4,7 @@ import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
-import {
-  compareGeneration,
-  type DecoderCall,
-  decoderCall,
-  type GenerationComparison,
-} from '../evaluate/generate.ts';
+import { compareGeneration, type DecoderCall, decoderCall, type GenerationComparison } from '../evaluate/generate.ts';
 import { carriedState } from '../onnx/graph-index.ts';
 import { type Latency, type LatencySetting, measureLatency } from '../onnx/latency.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
@@ -113,8 +108,9 @@ async function generations(
   const rows = Math.min(GENERATION_PROMPTS, dataset.count);
   const all = BigInt64Array.from(ids.rows(0, rows) as ArrayLike<number | bigint>, BigInt);
   const promptTokens = tokens - steps;
-  const prompts = BigInt64Array.from({ length: rows * promptTokens }, (_, i) =>
-    all[Math.floor(i / promptTokens) * tokens + (i % promptTokens)],
+  const prompts = BigInt64Array.from(
+    { length: rows * promptTokens },
+    (_, i) => all[Math.floor(i / promptTokens) * tokens + (i % promptTokens)],
   );
   return compareGeneration(nodeRuntime, original.bytes, candidate.bytes, calls, prompts, rows, steps);
 }
