@@ -3,6 +3,7 @@ import type { Dataset } from '../calibrate/dataset.ts';
 import type { Analysis } from '../graph/analysis.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import type { Runtime } from '../onnx/runtime.ts';
+import { topologicallySorted } from '../onnx/graph-index.ts';
 import { encodeModel, setMetadata } from '../onnx/model.ts';
 import { runtimeProducts } from '../onnx/runtime-products.ts';
 import type { InputSpec } from '../onnx/shapes.ts';
@@ -105,7 +106,7 @@ export async function compressPrepared(prepared: Prepared, options: BudgetOption
       'idprune.date': (options.date ?? new Date()).toISOString(),
       'idprune.calibration_samples': String(prepared.calibration.count),
     });
-    const output = prepared.restore ? prepared.restore(fitted.model) : fitted.model;
+    const output = topologicallySorted(prepared.restore ? prepared.restore(fitted.model) : fitted.model);
     const keepOf = new Map(decisions.pruned.map((d) => [d.space.id, d.keep]));
     const outcomes = prepared.analysis.spaces
       .filter((s) => s.prunable)

@@ -289,6 +289,13 @@ const QUANTIZED_OPS = new Set([
   'DynamicQuantizeLinear',
   'QuantizeLinear',
   'DequantizeLinear',
+  // ONNX Runtime's contrib ops of quantized language models (4-bit weights and the like)
+  'MatMulNBits',
+  'GatherBlockQuantized',
+  'DynamicQuantizeMatMul',
+  'MatMulIntegerToFloat',
+  'QGemm',
+  'QAttention',
 ]);
 
 /** Why a quantized model has nothing to prune: its layers are integer ops, which idprune does not rewrite. */

@@ -1,9 +1,15 @@
 import { clone } from '@bufbuild/protobuf';
-import { AttributeProto_AttributeType, type ModelProto, type TensorProto, TensorProtoSchema } from 'onnx-buf';
-import type { ChannelSpace } from '../graph/types.ts';
+import {
+  AttributeProto_AttributeType,
+  type ModelProto,
+  type TensorProto,
+  TensorProto_DataType,
+  TensorProtoSchema,
+} from 'onnx-buf';
+import type { ChannelSpace, NormOfSquares } from '../graph/types.ts';
 import type { Matrix } from '../linalg/matrix.ts';
 import { javascriptProducts, type MatrixProducts } from '../linalg/products.ts';
-import { int64Tensor, valueInfo } from '../onnx/build.ts';
+import { floatTensor, int64Tensor, makeNode, valueInfo } from '../onnx/build.ts';
 import { attribute, type GraphIndex, indexGraph } from '../onnx/graph-index.ts';
 import { copySharingInitializers } from '../onnx/model.ts';
 import { type FloatArray, readFloatTensor, readIntTensor, withFloatData, withIntData } from '../onnx/tensor.ts';
@@ -189,7 +195,61 @@ export async function applySurgery(
   }
   for (const edit of edits.sort((a, b) => b.offset - a.offset)) await edit.apply();
   writer.commit();
+  const original = indexGraph(model);
+  for (const decision of decisions)
+    if (decision.keep.length < decision.space.channels)
+      for (const norm of decision.space.norms) reconstructForNorm(copy, original, norm, decision);
   return copy;
+}
+
+/**
+ * Makes a mean of squares over the kept channels that of the whole stream again: the removed
+ * channels, as the interpolation reconstructs them from the kept ones, are appended to the squared
+ * tensor (MatMul by the interpolation's removed columns, then Concat), so RMSNorm still divides by
+ * the stream's own scale. The interpolation was fitted to the normalized stream y = w ⊙ x / rms(x)
+ * that layers read; rescaled by the norm's weight w it reconstructs x: x_r ≈ Σᵢ x_sᵢ · w_sᵢ T_{i,r} / w_r.
+ */
+function reconstructForNorm(
+  copy: ModelProto,
+  original: GraphIndex,
+  norm: NormOfSquares,
+  decision: SpaceDecision,
+): void {
+  const { space, keep, interpolation } = decision;
+  const mix = interpolation.get(norm.reads);
+  if (!mix) throw new Error(`no interpolation for tensor ${norm.reads}`);
+  const removed = Array.from({ length: space.channels }, (_, c) => c).filter((c) => !keep.includes(c));
+  const weight = norm.weight
+    ? readFloatTensor(original.constants.get(original.nodes[norm.weight.node].input[norm.weight.input])!).data
+    : undefined;
+  const scale = (c: number) => weight?.[c] ?? 1;
+  const values = new Float64Array(keep.length * removed.length);
+  keep.forEach((s, i) => {
+    removed.forEach((r, j) => {
+      values[i * removed.length + j] = scale(r) === 0 ? 0 : (scale(s) * mix.data[i * mix.cols + r]) / scale(r);
+    });
+  });
+  const graph = copy.graph!;
+  const squares = graph.node[norm.squares];
+  const name = `${squares.output[0]}_whole_stream`;
+  const layout = space.tensors.find((t) => t.name === norm.source)!.layout;
+  const dataType = weightType(original, space);
+  graph.initializer.push(floatTensor(`${name}_interpolation`, [keep.length, removed.length], values, dataType));
+  const nodes = [
+    makeNode('MatMul', [norm.source, `${name}_interpolation`], [`${name}_removed`], {}, `${name}_reconstruct`),
+    makeNode('Concat', [norm.source, `${name}_removed`], [name], { axis: layout.axis }, `${name}_concat`),
+  ];
+  squares.input = squares.input.map((input) => (input === norm.source ? name : input));
+  // Appended, so that every node keeps its index for the passes that follow; the compressed model
+  // is put in topological order at the end (compressPrepared).
+  graph.node.push(...nodes);
+}
+
+/** The float type of the space's layer weights (float16 stays float16). */
+function weightType(index: GraphIndex, space: ChannelSpace): TensorProto_DataType {
+  const consumer = space.consumers[0];
+  const weight = index.constants.get(index.nodes[consumer.node].input[consumer.weight.input]);
+  return weight?.dataType ?? TensorProto_DataType.FLOAT;
 }
 
 /** A new model with the given constant inputs replaced (each made private to its node first). */

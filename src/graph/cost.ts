@@ -1,4 +1,4 @@
-import type { ChannelSpace } from './types.ts';
+import type { ChannelSpace, NormOfSquares } from './types.ts';
 import { type GraphIndex, intAttr } from '../onnx/graph-index.ts';
 import type { Shapes } from '../onnx/shapes.ts';
 import { elementCount, isFloatTensor, tensorDims } from '../onnx/tensor.ts';
@@ -128,7 +128,31 @@ export function buildCostModel(index: GraphIndex, shapes: Shapes, spaces: readon
     const dims = shapes.get(node.output[0]);
     if (dims) outputs.push(...expandTerms(elementCount(dims), outputAxes.get(i), { node: i }));
   });
+  for (const space of spaces) {
+    for (const norm of space.norms) {
+      const [flopTerms, paramTerms] = normReconstructionTerms(space, norm, shapes);
+      flops.push(...flopTerms);
+      params.push(...paramTerms);
+    }
+  }
   return { flops, params, outputs };
+}
+
+/**
+ * What a pruned RMSNorm adds (surgery's reconstruction of the removed channels for its mean of
+ * squares): a [kept, removed] matrix, applied at every position. With f the kept fraction of n
+ * channels that is n²·f·(1 − f) weights: one term n²·f and one −n²·f².
+ */
+function normReconstructionTerms(space: ChannelSpace, norm: NormOfSquares, shapes: Shapes): [CostTerm[], CostTerm[]] {
+  const n = space.channels;
+  const dims = shapes.get(norm.source) ?? [];
+  const axis = space.tensors.find((t) => t.name === norm.source)?.layout.axis ?? dims.length - 1;
+  const positions = elementCount(dims) / (dims[axis] ?? 1);
+  const terms = (scale: number): CostTerm[] => [
+    { value: scale * n * n, spaces: [space.id], node: norm.squares },
+    { value: -scale * n * n, spaces: [space.id, space.id], node: norm.squares },
+  ];
+  return [terms(positions), terms(1)];
 }
 
 /**

@@ -65,6 +65,10 @@ export function findChannelSpaces(index: GraphIndex, shapes: Shapes, options: Sp
   spaces.forEach((space, id) => {
     space.id = id;
     if (space.consumers.length === 0) block(space, 'no consumer absorbs these channels');
+    const read = new Set(space.consumers.map((c) => c.reads));
+    const unread = space.norms.find((n) => !read.has(n.reads));
+    if (unread)
+      block(space, `the stream normalized by "${nodeLabel(index, unread.reduce)}" is not read by layers with weights`);
   });
   blockSharedEdits(index, spaces);
   return spaces;
@@ -209,6 +213,7 @@ function mergeSpaces(parts: Traced[]): Traced {
     ),
     groups: [...new Set(all('groups') as number[])],
     consumers: unique(all('consumers') as ChannelSpace['consumers'], (c) => `${c.node}|${c.weight.offset ?? 0}`),
+    norms: unique(all('norms') as ChannelSpace['norms'], (n) => `${n.reduce}`),
     prunable: true,
   };
   for (const part of parts) if (!part.space.prunable) block(space, part.space.reason!);
@@ -295,6 +300,7 @@ function traceSpace(
     shapeEntries: [...(start.shapeEntries ?? [])],
     groups: [],
     consumers: [],
+    norms: [],
     prunable: true,
   };
   const state = carriedState(index.graph);
@@ -339,6 +345,8 @@ function traceSpace(
         block(space, `${label}: ${visit.reason}`);
       } else if (visit.kind === 'consume') {
         space.consumers.push({ node: consumer, reads: tensor.name, weight: visit.weight });
+      } else if (visit.kind === 'norm') {
+        space.norms.push(visit.norm);
       } else {
         space.channelwise.push(consumer);
         space.slices.push(...(visit.slices ?? []));

@@ -49,6 +49,21 @@ export interface Consumer {
   weight: ConstantSlice;
 }
 
+/**
+ * A mean of squares over the channels, as RMSNorm computes it: `squares` (Pow(x, 2) or x · x) of
+ * `source`, reduced over the channel axis by `reduce`, becomes the scale of the stream that layers
+ * read as `reads` (after an optional per-channel weight, input `weight.input` of node
+ * `weight.node`). Pruned, the squares are taken of the kept channels and of the removed ones as
+ * the interpolation of `reads` reconstructs them, so the scale stays that of the whole stream.
+ */
+export interface NormOfSquares {
+  squares: number;
+  reduce: number;
+  source: string;
+  reads: string;
+  weight?: { node: number; input: number };
+}
+
 export interface SpaceTensor {
   name: string;
   layout: Layout;
@@ -72,6 +87,8 @@ export interface ChannelSpace {
   /** Depthwise Convs whose `group` attribute counts the channels (decreases by one per channel removed). */
   groups: number[];
   consumers: Consumer[];
+  /** Means of squares over the channels (RMSNorm) that follow the kept channels and their reconstruction. */
+  norms: NormOfSquares[];
   prunable: boolean;
   reason?: string;
 }
@@ -101,6 +118,8 @@ export type Visit =
       sameSpace?: string[];
     }
   | { kind: 'consume'; weight: ConstantSlice }
+  /** A mean of squares over the channels (RMSNorm's): the output carries no channels. */
+  | { kind: 'norm'; norm: NormOfSquares }
   | { kind: 'block'; reason: string }
   /** The channels only go on in groups of `unit` (heads split off by a Reshape): trace again with coarser channels. */
   | { kind: 'regroup'; unit: number }

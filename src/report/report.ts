@@ -1,3 +1,4 @@
+import type { ModelProto, ValueInfoProto } from 'onnx-buf';
 import { describeReading } from '../compress/output-error.ts';
 import type { CompressResult } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
@@ -60,6 +61,8 @@ export interface CompressionReport {
   search?: TargetSearch;
   /** With --target-latency: the runtime's modelled time and each set of sizes timed against the original. */
   latencySearch?: LatencySearchReport;
+  /** Model inputs and outputs whose declared shape changed (a KV cache narrowed with its heads). */
+  signature?: SignatureChange[];
   evaluation?: Comparison;
   /** With held-out data: the latency at batch 1 and at the evaluation batch. */
   latency?: Latency[];
@@ -121,7 +124,32 @@ export function buildReport(
     }),
     timingsSeconds: result.timings,
     latencySearch: result.latencySearch && latencySearchReport(result.latencySearch),
+    signature: signatureChanges(result.analysis.model, result.model),
   };
+}
+
+export interface SignatureChange {
+  name: string;
+  /** Declared dims: sizes, names of free dims, or "?" */
+  before: (number | string)[];
+  after: (number | string)[];
+}
+
+/** The inputs and outputs whose declared shapes differ between the two models; undefined if none. */
+function signatureChanges(before: ModelProto, after: ModelProto): SignatureChange[] | undefined {
+  const dims = (v: ValueInfoProto) => {
+    const type = v.type?.value;
+    if (type?.case !== 'tensorType') return [];
+    return (type.value.shape?.dim ?? []).map((d) =>
+      d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?',
+    );
+  };
+  const declared = (m: ModelProto) => new Map([...m.graph!.input, ...m.graph!.output].map((v) => [v.name, dims(v)]));
+  const now = declared(after);
+  const changes = [...declared(before)]
+    .filter(([name, was]) => now.has(name) && now.get(name)!.join() !== was.join())
+    .map(([name, was]) => ({ name, before: was, after: now.get(name)! }));
+  return changes.length > 0 ? changes : undefined;
 }
 
 function latencySearchReport(search: LatencySearch): LatencySearchReport {

@@ -76,6 +76,14 @@ export function formatCompression(report: CompressionReport): string {
   if (report.latencySearch) lines.push('', `latency     ${describeLatencySearch(report.latencySearch)}`);
   if (report.estimate)
     lines.push(...(report.search ? [] : ['']), formatEstimate(report.estimate, report.search?.metric));
+  if (report.signature)
+    lines.push(
+      '',
+      ...report.signature.map(
+        (c, i) =>
+          `${i === 0 ? 'signature' : '         '}   ${c.name} [${c.before.join(', ')}] → [${c.after.join(', ')}]`,
+      ),
+    );
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
   if (report.latency) lines.push(...report.latency.map(formatLatency));
   if (report.mode === 'plain')

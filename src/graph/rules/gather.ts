@@ -5,9 +5,23 @@ import { block, nodeAt, rankOf } from './helpers.ts';
 /**
  * Gather along an axis other than the channels (the last time step of a sequence, x[:, :, -1]):
  * every channel is picked the same way, and the channel axis moves by the rank the indices replace
- * the gathered axis with.
+ * the gathered axis with. A lookup of token ids in a constant table [vocabulary, width] (an
+ * embedding) writes width channels on the output's last axis: the table's columns.
  */
 registerRule('Gather', {
+  produce(ctx, i) {
+    const node = nodeAt(ctx, i);
+    const table = ctx.constantDims(node.input[0]);
+    const rank = rankOf(ctx, node.output[0]);
+    if (table?.length !== 2 || intAttr(node, 'axis', 0) !== 0 || ctx.constant(node.input[1]) || rank === undefined)
+      return null;
+    return {
+      output: node.output[0],
+      layout: { axis: rank - 1, block: 1 },
+      channels: table[1],
+      slices: [{ node: i, input: 0, axis: 1, block: 1 }],
+    };
+  },
   visit(ctx, arrival) {
     const node = nodeAt(ctx, arrival);
     if (arrival.input !== 0) return block('Gather reads the channels as indices');
