@@ -475,6 +475,55 @@ describe('idprune compress with saved statistics', () => {
   });
 });
 
+describe('idprune stats and merge-stats', () => {
+  it('statistics of two halves of the data, merged, compress as the whole data does', async () => {
+    const calib = floatData([64, 2, 6, 6], 1);
+    const half = (i: number) => ({
+      ...calib,
+      shape: [32, 2, 6, 6],
+      data: calib.data.slice(i * 32 * 72, (i + 1) * 32 * 72),
+    });
+    writeFileSync(path('half0.npy'), toNpy(half(0)));
+    writeFileSync(path('half1.npy'), toNpy(half(1)));
+    for (const i of [0, 1]) {
+      const shard = await idprune(
+        'stats',
+        path('model.onnx'),
+        '--calib',
+        path(`half${i}.npy`),
+        '-o',
+        path(`half${i}.stats`),
+      );
+      assert.equal(shard.code, 0, shard.stderr);
+    }
+    const merged = await idprune('merge-stats', path('half0.stats'), path('half1.stats'), '-o', path('halves.stats'));
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.match(merged.stdout, /statistics of 64 samples from 2 files/);
+    const args = ['--calib', path('calib.npy'), '--target-flops', '0.5', '--mode', 'plain'];
+    const fromShards = await idprune(
+      'compress',
+      path('model.onnx'),
+      ...args,
+      '-o',
+      path('m-shards.onnx'),
+      '--stats',
+      path('halves.stats'),
+    );
+    assert.equal(fromShards.code, 0, fromShards.stderr);
+    const whole = await idprune('compress', path('model.onnx'), ...args, '-o', path('m-whole.onnx'));
+    assert.equal(whole.code, 0, whole.stderr);
+    await assertSameOutputs(path('m-shards.onnx'), path('m-whole.onnx'));
+  });
+
+  it('refuses to merge a file that is not a statistics file', async () => {
+    assertCleanFailure(
+      await idprune('merge-stats', path('calib.npy'), path('calib.npy'), '-o', path('bad.stats')),
+      /calib\.npy is not an idprune statistics file/,
+    );
+    assert.ok(!existsSync(path('bad.stats')));
+  });
+});
+
 describe('idprune sweep', () => {
   it('measures one compression per target from one statistics pass, keeping the models when asked', async () => {
     const out = await idprune(

@@ -89,7 +89,7 @@ export async function compressWithReport(
 export function prepareRun(
   loaded: LoadedModel,
   calibration: Dataset,
-  run: Omit<CompressionRun, 'budget'>,
+  run: Omit<CompressionRun, 'budget'> & { shard?: boolean },
   saved?: Statistics,
 ): Promise<Prepared> {
   return prepareCompression(loaded.model, () => calibration, nodeRuntime, run, saved);

@@ -5,6 +5,7 @@ import { IdpruneError } from '../errors.ts';
 import { compressCommand } from './commands/compress.ts';
 import { evalCommand } from './commands/eval.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { mergeStatsCommand, statsCommand } from './commands/stats.ts';
 import { sweepCommand } from './commands/sweep.ts';
 import { fraction, fractionList } from './flag-parsers.ts';
 import { addFlags } from './option-flags.ts';
@@ -97,6 +98,32 @@ function addCompressionOptions(command: Command): void {
     .option('-q, --quiet', 'print nothing but errors (and JSON asked for on stdout with --json -)');
 }
 
+const { mode, skip, keepCoupled, maskInput, batchSize } = COMPRESSION_OPTIONS;
+const stats = program
+  .command('stats')
+  .description(
+    "the statistics pass alone, saved for --stats: of one shard of the calibration data, to merge with the others'",
+  )
+  .argument('<model>', 'ONNX model')
+  .requiredOption('--calib <path>', `calibration data (or one shard of it): ${DATA_KINDS}`)
+  .requiredOption('-o, --output <file>', 'where to write the statistics')
+  .option('--force', 'overwrite the output file if it exists')
+  .option('-q, --quiet', 'print nothing but errors');
+addFlags(stats, { mode, skip, keepCoupled, maskInput, batchSize }).action(
+  guarded((path: string, flags) => statsCommand(path, flags, version)),
+);
+
+program
+  .command('merge-stats')
+  .description(
+    'add up statistics files of disjoint shards of the calibration data (made by stats on separate processes or ' +
+      'machines): compress --stats reads the result with all the data as --calib',
+  )
+  .argument('<files...>', 'statistics files of the same model and options')
+  .requiredOption('-o, --output <file>', 'where to write the merged statistics')
+  .option('--force', 'overwrite the output file if it exists')
+  .action(guarded(mergeStatsCommand));
+
 const evalCommandLine = program
   .command('eval')
   .description('compare a compressed model with the original: agreement, accuracy, deviation, size, latency')
@@ -108,7 +135,7 @@ addFlags(evalCommandLine, EVALUATE_OPTIONS).option('--json', 'print JSON').actio
 
 for (const command of program.commands) {
   if (command.name() === 'compress' || command.name() === 'sweep') addCompressionOptions(command);
-  addFlags(command, READ_OPTIONS);
+  if (command.name() !== 'merge-stats') addFlags(command, READ_OPTIONS);
 }
 
 await program.parseAsync();

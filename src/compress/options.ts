@@ -57,7 +57,14 @@ export interface CompressOptions {
 }
 
 /** The options that shape what is learnt from the model and data, whatever the budget. */
-export type PrepareOptions = Omit<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'>;
+export type PrepareOptions = Omit<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'> & {
+  /**
+   * The data is one shard of a calibration set whose statistics will be merged (`idprune stats`):
+   * every space is measured, even one this shard alone has too few rows for; the compression that
+   * reads the merged statistics judges that on the whole set.
+   */
+  shard?: boolean;
+};
 
 /** The options of one budget applied to a prepared model. */
 export type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKeep' | 'version' | 'date'> & {

@@ -93,7 +93,7 @@ export async function prepareCompression(
         sampleDims: sampleDims(dataset),
       }),
     ),
-    dataset.count,
+    options.shard ? Number.POSITIVE_INFINITY : dataset.count,
   );
   const prunable = analysis.spaces.filter((s) => s.prunable);
   if (prunable.length === 0) {
@@ -119,7 +119,7 @@ export async function prepareCompression(
   const probes = readProbes(analysis, prunable, rowMask);
 
   const statistics = saved
-    ? checkedStatistics(saved, probes, prunable)
+    ? await ranked(checkedStatistics(saved, probes, prunable), analysis, prunable, runtime, timed)
     : await measureStatistics(graph, analysis, prunable, probes, pass, timed);
   const prepared: Omit<Prepared, 'sensitivity'> = {
     model: graph,
@@ -152,9 +152,25 @@ async function measureStatistics(
 ): Promise<Statistics> {
   const grams = await timed('statistics', () => collectGrams(graph, probes, { ...pass, label: 'statistics' }));
   const gramByProbe = new Map(probes.map((p, i) => [probeKey(p.space, p.tensor), grams[i]]));
+  return ranked({ grams: gramByProbe, rankings: new Map() }, analysis, prunable, pass.runtime, timed);
+}
+
+/**
+ * Statistics with the ranking of every space's channels, computed from the Gram matrices where they
+ * have none (merged from shards by `idprune merge-stats`).
+ */
+async function ranked(
+  statistics: Statistics,
+  analysis: Analysis,
+  prunable: readonly ChannelSpace[],
+  runtime: Runtime,
+  timed: Timer,
+): Promise<Statistics> {
+  if (statistics.rankings.size > 0) return statistics;
+  const gramByProbe = statistics.grams;
   const rankings = await timed('selection', async () => {
     const rankings = new Map<number, ChannelRanking>();
-    const products = runtimeProducts(pass.runtime);
+    const products = runtimeProducts(runtime);
     try {
       for (const space of prunable) {
         const tensors = readTensors(space);
@@ -177,7 +193,7 @@ async function measureStatistics(
     }
     return rankings;
   });
-  return { grams: gramByProbe, rankings };
+  return { ...statistics, rankings };
 }
 
 /** The measured allocation's output-error curves and the seconds they took to measure. */
@@ -257,7 +273,8 @@ function checkedStatistics(
       );
     }
   }
-  for (const space of prunable) {
+  // Statistics merged from shards hold Gram matrices alone: the rankings are computed from them.
+  for (const space of saved.rankings.size > 0 ? prunable : []) {
     const ranking = saved.rankings.get(space.id);
     if (!ranking) throw new IdpruneError(`the statistics have no ranking for space ${space.id}`);
     const curve = saved.curves?.get(space.id);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Prepared, Statistics } from '../compress/prepare.ts';
 import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-format.ts';
+import { mergeStatistics } from '../compress/statistics-merge.ts';
 import { IdpruneError } from '../errors.ts';
 import { readBytes, writeAtomic } from './files.ts';
 
@@ -43,4 +44,15 @@ export function saveStatistics(
     path,
     encodeStatistics({ ...prepared.statistics, curves: prepared.sensitivity.known }, origin, sha256Bytes),
   );
+}
+
+/** Statistics files of disjoint shards of the calibration data merged into one file (see mergeStatistics). */
+export function mergeStatisticsFiles(paths: readonly string[], output: string): { samples: number } {
+  const parts = paths.map((path) => ({
+    source: path,
+    ...decodeStatistics(readBytes(path, 'statistics file'), path, sha256Bytes),
+  }));
+  const { statistics, origin } = mergeStatistics(parts);
+  writeAtomic(output, encodeStatistics(statistics, origin, sha256Bytes));
+  return { samples: origin.data.samples };
 }
