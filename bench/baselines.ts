@@ -3,6 +3,7 @@ import { readTensors } from '../src/compress/space-tensors.ts';
 import type { SpaceDecision } from '../src/compress/surgery.ts';
 import { neuronCount, neuronsOf } from '../src/compress/units.ts';
 import type { Analysis } from '../src/graph/analysis.ts';
+import type { Matrix } from '../src/linalg/matrix.ts';
 import type { ChannelSpace } from '../src/graph/types.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
 
@@ -28,6 +29,38 @@ export function magnitudeKeep(analysis: Analysis, space: ChannelSpace, k: number
           for (let p = 0; p < after; p++) norms[c] += Math.abs(weight.data[(o * size + e) * after + p]);
   }
   return topK(norms, k);
+}
+
+/**
+ * Wanda-sp: channels (or heads) with the largest Σ |W| · ‖x‖ over the weights that read them, ‖x‖
+ * the calibration norm of each input neuron (from the Gram matrix of the tensor the layer reads).
+ */
+export function wandaKeep(
+  analysis: Analysis,
+  space: ChannelSpace,
+  k: number,
+  gramOf: (tensor: string) => Matrix,
+): number[] {
+  const scores = new Float64Array(space.channels);
+  for (const consumer of space.consumers) {
+    const gram = gramOf(consumer.reads);
+    const slice = consumer.weight;
+    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[slice.node].input[slice.input])!);
+    const outer = weight.dims.slice(0, slice.axis).reduce((a, b) => a * b, 1);
+    const size = weight.dims[slice.axis];
+    const after = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
+    const offset = slice.offset ?? 0;
+    for (let c = 0; c < space.channels; c++) {
+      for (let local = 0; local < slice.block; local++) {
+        const neuron = space.unit === 1 ? c : c * space.unit + Math.floor((local * space.unit) / slice.block);
+        const norm = Math.sqrt(Math.max(0, gram.data[neuron * gram.cols + neuron]));
+        const e = offset + c * slice.block + local;
+        for (let o = 0; o < outer; o++)
+          for (let p = 0; p < after; p++) scores[c] += Math.abs(weight.data[(o * size + e) * after + p]) * norm;
+      }
+    }
+  }
+  return topK(scores, k);
 }
 
 export function randomKeep(channels: number, k: number, seed: number): number[] {

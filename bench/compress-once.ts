@@ -1,6 +1,6 @@
 // One compression in a process of its own, so that wall time and peak memory are its alone.
 // Usage: tsx bench/compress-once.ts <fixture> <budget as JSON> <corrected|plain> <output.onnx> [keep-coupled]
-// [round-to-1] [peers]
+// [round-to-1] [peers] [skip=<node or tensor name>]
 // With `peers`, also writes <output>.magnitude.onnx and <output>.random.onnx: those selections at
 // the same per-layer sizes, with the same interpolation and refits, and <output>.flap.onnx, the
 // FLAP-style peer at those sizes (after the timed compression).
@@ -10,10 +10,11 @@ import type { Budget } from '../src/compress/allocate.ts';
 import { compressPrepared } from '../src/compress/pipeline.ts';
 import type { CorrectionMode } from '../src/compress/options.ts';
 import { prepareCompression } from '../src/compress/prepare.ts';
+import { probeKey } from '../src/compress/space-tensors.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
-import { magnitudeKeep, randomKeep } from './baselines.ts';
+import { magnitudeKeep, randomKeep, wandaKeep } from './baselines.ts';
 import { biasCompensatedModel } from './bias-compensation.ts';
 import { type Fixture, loadCalibration, loadModel } from './fixtures.ts';
 
@@ -39,6 +40,7 @@ const prepared = await prepareCompression(
   {
     mode: mode as CorrectionMode,
     keepCoupled: flags.includes('keep-coupled') || undefined,
+    skip: flags.filter((f) => f.startsWith('skip=')).map((f) => f.slice('skip='.length)),
   },
 );
 const sizing = { budget: JSON.parse(budget) as Budget, roundTo: flags.includes('round-to-1') ? 1 : undefined };
@@ -50,6 +52,11 @@ if (peers) {
   const choices: [string, (o: (typeof pruned)[number]) => number[]][] = [
     ['magnitude', (o) => magnitudeKeep(result.analysis, o.space, o.kept)],
     ['random', (o) => randomKeep(o.space.channels, o.kept, 1000 + o.space.id)],
+    [
+      'wanda',
+      (o) =>
+        wandaKeep(result.analysis, o.space, o.kept, (t) => prepared.statistics.grams.get(probeKey(o.space.id, t))!),
+    ],
   ];
   for (const [name, choose] of choices) {
     const peer = await compressPrepared(prepared, {

@@ -1,10 +1,10 @@
 // Decoder benchmark (npm run bench:decoder): the Llama-style character model of
 // scripts/make_llama_fixture.py with its KV cache, calibrated from token ids alone, at parameter
-// targets 0.9 and 0.8 and with half its key/value groups; idprune beside magnitude, random and
-// FLAP-style selections at the same sizes. Per model: next-token agreement with the original over
-// every held-out position, held-out perplexity, greedy continuations generated with the cache
-// (identical to the original's token for token), and decode speed at batch 1 with the cache.
-// Writes bench/decoder.md and .json.
+// targets 0.9, 0.8 and 0.6 (and 0.6 with the residual stream kept whole) and with half its
+// key/value groups; idprune beside magnitude, random, Wanda-sp and FLAP-style selections at the same
+// sizes. Per model: next-token agreement with the original over every held-out position, held-out
+// perplexity, greedy continuations generated with the cache (identical to the original's token for
+// token), and decode speed at batch 1 with the cache. Writes bench/decoder.md and .json.
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Budget } from '../src/compress/allocate.ts';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
@@ -17,10 +17,13 @@ import { loadHeldout, loadModel } from './fixtures.ts';
 import { analyzeFixture, compressAndMeasure } from './measure.ts';
 
 const FIXTURE = 'llama_kv';
-const CONFIGS: [string, Budget][] = [
-  ['params 0.9', { kind: 'params', fraction: 0.9 }],
-  ['params 0.8', { kind: 'params', fraction: 0.8 }],
-  ['groups 0.5', { kind: 'keep', heads: 0.5 }],
+/** Target, budget, and whether the residual stream stays whole (--skip its embedding; no peers then). */
+const CONFIGS: [string, Budget, boolean][] = [
+  ['params 0.9', { kind: 'params', fraction: 0.9 }, false],
+  ['params 0.8', { kind: 'params', fraction: 0.8 }, false],
+  ['params 0.6', { kind: 'params', fraction: 0.6 }, false],
+  ['params 0.6, stream whole', { kind: 'params', fraction: 0.6 }, true],
+  ['groups 0.5', { kind: 'keep', heads: 0.5 }, false],
 ];
 const PROMPTS = 64;
 const PROMPT_TOKENS = 32;
@@ -29,6 +32,8 @@ const STEPS = 32;
 interface DecoderRow {
   target: string;
   method: string;
+  /** Kept width of the residual stream. */
+  stream: string;
   params: number;
   flops: number;
   agreement: number;
@@ -83,18 +88,16 @@ const original = loadModel(FIXTURE);
 const analysis = await analyzeFixture(FIXTURE, original);
 const base = { flops: analysis.flops, params: analysis.params };
 const originalPerplexity = await perplexity(original);
+const stream = analysis.spaces.find((s) => s.norms.length > 0)!;
 const rows: DecoderRow[] = [];
-for (const [target, budget] of CONFIGS) {
-  const run = await compressAndMeasure(FIXTURE, original, base, budget, 'corrected', target, ['peers']);
+for (const [target, budget, streamWhole] of CONFIGS) {
+  const flags = streamWhole ? ['skip=/model/embed_tokens/Gather'] : ['peers'];
+  const run = await compressAndMeasure(FIXTURE, original, base, budget, 'corrected', target, flags);
   const output = `${new URL('./out/', import.meta.url).pathname}${FIXTURE}-${target.replace(/\W+/g, '-')}.onnx`;
   type Sized = { params: number; flops: number; agreement: number };
   const models: [string, string, Sized][] = [
     ['idprune corrected', output, run.measured],
-    ...run.peers.map((p, i): [string, string, Sized] => [
-      p.method,
-      output.replace(/\.onnx$/, `.${['magnitude', 'random', 'flap'][i]}.onnx`),
-      p.measured,
-    ]),
+    ...run.peers.map((p): [string, string, Sized] => [p.method, p.file, p.measured]),
   ];
   for (const [method, path, measured] of models) {
     const candidate = new Uint8Array(readFileSync(path));
@@ -110,6 +113,7 @@ for (const [target, budget] of CONFIGS) {
     const row = {
       target,
       method,
+      stream: `${run.kept[stream.id]?.kept ?? stream.channels}/${stream.channels}`,
       params: measured.params,
       flops: measured.flops,
       agreement: measured.agreement,
@@ -140,17 +144,18 @@ const markdown = [
   `after the first ${PROMPT_TOKENS} of ${PROMPTS} held-out windows, generated with the cache, equal to the original's`,
   'token for token; "same prefix": the share of generated positions before the first difference; "tokens/s ratio":',
   "the candidate's decode speed ÷ the original's at batch 1 with the cache (median of 8 prompts, interleaved).",
-  'Peers use the per-layer sizes of `idprune corrected`. Where a layer keeps both groups, "groups 0.5" cannot',
-  'remove one; the parameter targets choose among feed-forward neurons and whole key/value groups.',
+  'Peers use the per-layer sizes of `idprune corrected`. The parameter targets choose among feed-forward neurons,',
+  'whole key/value groups and the residual stream (through RMSNorm); "stream whole" keeps the stream',
+  '(--skip of the embedding, which is in its space) and shows what pruning it gives.',
   '',
-  '| target | method | params | FLOPs | agreement | perplexity | identical | same prefix | tokens/s ratio |',
-  '|--------|--------|--------|-------|-----------|------------|-----------|-------------|----------------|',
+  '| target | method | stream | params | FLOPs | agreement | perplexity | identical | same prefix | tokens/s ratio |',
+  '|--------|--------|--------|--------|-------|-----------|------------|-----------|-------------|----------------|',
   ...rows.map((r) => {
     const change = 100 * (r.perplexity / originalPerplexity - 1);
     const speed = r.method.startsWith('idprune') ? r.generation.tokensPerSecondRatio.toFixed(2) : '';
     return (
-      `| ${r.target} | ${r.method} | ${r.params.toFixed(3)} | ${r.flops.toFixed(3)} | ${pct(r.agreement)} | ` +
-      `${r.perplexity.toFixed(3)} (${change >= 0 ? '+' : ''}${change.toFixed(1)}%) | ` +
+      `| ${r.target} | ${r.method} | ${r.stream} | ${r.params.toFixed(3)} | ${r.flops.toFixed(3)} | ` +
+      `${pct(r.agreement)} | ${r.perplexity.toFixed(3)} (${change >= 0 ? '+' : ''}${change.toFixed(1)}%) | ` +
       `${pct(r.generation.identical)} | ${pct(r.generation.matchingPrefix)} | ${speed} |`
     );
   }),

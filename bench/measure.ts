@@ -100,15 +100,17 @@ export async function compressAndMeasure(
   const candidate = new Uint8Array(readFileSync(output));
   const m = await measure(fixture, original, candidate, base);
   const latency = await latencyOf(fixture, original, candidate);
-  const peers: { method: string; measured: Measured }[] = [];
+  const peers: { method: string; file: string; measured: Measured }[] = [];
   if (extra.includes('peers')) {
     for (const [name, method] of [
       ['magnitude', 'magnitude (L1) + same correction'],
       ['random', 'random + same correction'],
+      ['wanda', 'Wanda-sp (|W|·‖x‖) + same correction'],
       ['flap', 'fluctuation + bias compensation (FLAP-style)'],
     ]) {
       peers.push({
         method,
+        file: output.replace(/\.onnx$/, `.${name}.onnx`),
         measured: await measure(
           fixture,
           original,
