@@ -105,7 +105,7 @@ export async function compressAndMeasure(
     for (const [name, method] of [
       ['magnitude', 'magnitude (L1) + same correction'],
       ['random', 'random + same correction'],
-      ['wanda', 'Wanda-sp (|W|·‖x‖) + same correction'],
+      ['wanda', 'Wanda-sp (weight × input norm) + same correction'],
       ['flap', 'fluctuation + bias compensation (FLAP-style)'],
     ]) {
       peers.push({

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { ModelProto } from 'onnx-buf';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
+import { compareModels } from '../src/evaluate/compare.ts';
 import { parseNpz } from '../src/data/npz.ts';
 import { continuations, decoderCall } from '../src/evaluate/generate.ts';
 import { carriedState } from '../src/onnx/graph-index.ts';
@@ -56,6 +57,22 @@ function withHalfTheGroups(): Promise<ModelProto> {
 }
 
 describe('Llama-style decoder with a KV cache', () => {
+  it('measures next-token accuracy and perplexity from per-position labels as PyTorch did (llama.json)', async () => {
+    const model = fixture('llama_kv.onnx');
+    const { results } = JSON.parse(readFileSync(new URL('./fixtures/llama.json', import.meta.url), 'utf8'));
+    const inputs = inputSpecs(decodeModel(model));
+    const comparison = await compareModels(model, model, {
+      runtime: nodeRuntime,
+      dataset: makeDataset(new Map([['input_ids', heldout.get('input_ids')!]]), inputs, 'heldout'),
+      inputs,
+      batchSize: 128,
+      labels: heldout.get('targets')!.data as BigInt64Array,
+    });
+    assert.equal(comparison.rows, 512 * 64);
+    assert.ok(Math.abs(comparison.perplexity!.original - results.heldout_perplexity) < 1e-3);
+    assert.ok(Math.abs(comparison.accuracy!.original - results.heldout_accuracy) < 1e-3);
+  });
+
   it('calibrates from token ids alone: an empty cache, every position attended, positions 0…T−1', () => {
     const model = decodeModel(fixture('llama_kv.onnx'));
     const dataset = makeDataset(new Map([['input_ids', calibration.get('input_ids')!]]), inputSpecs(model), 'calib');

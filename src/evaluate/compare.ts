@@ -7,12 +7,16 @@ import type { InputSpec } from '../onnx/shapes.ts';
 
 export interface Comparison {
   samples: number;
+  /** Decisions compared: samples, or samples × positions for per-token outputs (a language model's logits). */
+  rows: number;
   /**
    * Share of rows where both models make the same decision: the top-1 class (argmax over the last
    * axis), or for one score per row the side of a threshold (0.5 for probabilities, 0 for logits).
    */
   agreement: number;
   accuracy?: { original: number; candidate: number };
+  /** With a label per position (next tokens): exp of the mean cross-entropy of each model's scores. */
+  perplexity?: { original: number; candidate: number };
   maxAbsDifference: number;
   /** ‖candidate − original‖₂ / ‖original‖₂ over all outputs. */
   relativeL2: number;
@@ -28,6 +32,15 @@ export interface CompareOptions {
   progress?: Progress;
   /** The candidate's inputs where they differ from `inputs` (a KV cache with fewer heads). */
   candidateInputs?: readonly InputSpec[];
+}
+
+/** −log softmax(scores)[label] of one row. */
+function crossEntropy(values: ArrayLike<number>, start: number, classes: number, label: number): number {
+  let top = Number.NEGATIVE_INFINITY;
+  for (let c = 0; c < classes; c++) top = Math.max(top, values[start + c]);
+  let sum = 0;
+  for (let c = 0; c < classes; c++) sum += Math.exp(values[start + c] - top);
+  return top + Math.log(sum) - values[start + label];
 }
 
 function toNumbers(t: HostTensor): ArrayLike<number> {
@@ -61,6 +74,10 @@ export async function compareModels(
     correctA = 0,
     correctB = 0,
     samples = 0;
+  // Labels for every position of every sample (next tokens) rather than one per sample.
+  const perPosition = options.labels !== undefined && options.labels.length > total;
+  let lossA = 0,
+    lossB = 0;
   let maxAbs = 0,
     diff2 = 0,
     norm2A = 0,
@@ -71,6 +88,11 @@ export async function compareModels(
     progress.begin('evaluation', total);
     for (const feeds of batches(dataset, inputs, batchSize)) {
       const batch = batchOf(feeds, inputs);
+      const labelOf = (r: number) => {
+        if (!options.labels) return undefined;
+        if (perPosition) return Number(options.labels[rows + r]);
+        return perBatch === batch ? Number(options.labels[samples + r]) : undefined;
+      };
       const ya = (await a.run(feeds, [output]))[output];
       const fedB = options.candidateInputs ? withEmptyCaches(feeds, options.candidateInputs) : feeds;
       const yb = (await b.run(fedB, [output]))[output];
@@ -96,17 +118,21 @@ export async function compareModels(
           scores.push({
             a: va[r],
             b: vb[r],
-            label: options.labels && perBatch === batch ? Number(options.labels[samples + r]) : undefined,
+            label: labelOf(r),
           });
       }
       for (let r = 0; classes > 1 && r < perBatch; r++) {
         const ta = argmax(va, r * classes, classes);
         const tb = argmax(vb, r * classes, classes);
         if (ta === tb) same++;
-        if (options.labels && perBatch === batch) {
-          const label = Number(options.labels[samples + r]);
+        const label = labelOf(r);
+        if (label !== undefined) {
           if (ta === label) correctA++;
           if (tb === label) correctB++;
+          if (perPosition) {
+            lossA += crossEntropy(va, r * classes, classes, label);
+            lossB += crossEntropy(vb, r * classes, classes, label);
+          }
         }
       }
       rows += perBatch;
@@ -128,12 +154,18 @@ export async function compareModels(
       }
     }
   }
+  if (perPosition && options.labels!.length !== rows)
+    throw new IdpruneError(`labels hold ${options.labels!.length} entries for ${rows} positions`);
   return {
     samples,
+    rows,
     agreement: same / rows,
-    // Accuracy needs one prediction per sample (a classifier's output, not per-token logits).
+    // Accuracy needs a label per decision: one per sample (a classifier), or per position (next tokens).
     accuracy:
-      options.labels && rows === samples ? { original: correctA / samples, candidate: correctB / samples } : undefined,
+      options.labels && (rows === samples || perPosition)
+        ? { original: correctA / rows, candidate: correctB / rows }
+        : undefined,
+    perplexity: perPosition ? { original: Math.exp(lossA / rows), candidate: Math.exp(lossB / rows) } : undefined,
     maxAbsDifference: maxAbs,
     relativeL2: norm2A > 0 ? Math.sqrt(diff2 / norm2A) : Math.sqrt(diff2),
     cosine: norm2A > 0 && norm2B > 0 ? dot / Math.sqrt(norm2A * norm2B) : 1,

@@ -140,13 +140,19 @@ function npyFile(path: string, what: string): ArraySource {
   };
 }
 
-/** Integer class labels from a .npy file. */
+/**
+ * Integer labels from a .npy file (or the array named "labels" or "targets" of an .npz): one per
+ * sample, or one per position of each sample ([samples, positions]: a language model's next tokens).
+ */
 export function readLabels(path: string): NdArray['data'] {
-  const array = [...readArrays(path, 'labels').values()][0];
+  const arrays = readArrays(path, 'labels');
+  const array = arrays.get('labels') ?? arrays.get('targets') ?? [...arrays.values()][0];
   if (!['int64', 'int32', 'uint8'].includes(array.dtype))
     throw new IdpruneError(`labels ${path} have type ${array.dtype}, expected integers`);
-  if (array.shape.length !== 1)
-    throw new IdpruneError(`labels ${path} have shape [${array.shape}], expected one label per sample`);
+  if (array.shape.length !== 1 && array.shape.length !== 2)
+    throw new IdpruneError(
+      `labels ${path} have shape [${array.shape}], expected one label per sample or per position of each sample`,
+    );
   return array.rows(0, array.shape[0]);
 }
 

@@ -137,10 +137,17 @@ export function formatEstimate(e: HeldOutEstimate, metric: TargetSearch['metric'
 }
 
 export function formatComparison(c: Comparison): string {
-  const lines = [`agreement   ${percent(c.agreement, 2)} same top-1 on ${c.samples} samples`];
+  const on = c.rows === c.samples ? `${c.samples} samples` : `${c.rows} positions of ${c.samples} samples`;
+  const lines = [`agreement   ${percent(c.agreement, 2)} same top-1 on ${on}`];
   if (c.accuracy)
     lines.push(
       `accuracy    original ${percent(c.accuracy.original, 2)}, compressed ${percent(c.accuracy.candidate, 2)}`,
+    );
+  if (c.perplexity)
+    lines.push(
+      `perplexity  original ${c.perplexity.original.toFixed(3)}, compressed ${c.perplexity.candidate.toFixed(3)} ` +
+        `(${c.perplexity.candidate >= c.perplexity.original ? '+' : ''}` +
+        `${(100 * (c.perplexity.candidate / c.perplexity.original - 1)).toFixed(1)}%)`,
     );
   lines.push(
     `deviation   max |Δ| ${c.maxAbsDifference.toPrecision(3)}, ` +

@@ -36,10 +36,8 @@ export async function statsCommand(path: string, flags: StatsFlags, version: str
     date: new Date(),
   });
   saveStatistics(flags.output, prepared, loaded.bytes, flags, version);
-  if (!flags.quiet)
-    console.log(
-      `wrote ${flags.output}: statistics of ${calibration.count} samples in ${prepared.timings.statistics?.toFixed(2)} s`,
-    );
+  const seconds = prepared.timings.statistics?.toFixed(2);
+  if (!flags.quiet) console.log(`wrote ${flags.output}: statistics of ${calibration.count} samples in ${seconds} s`);
 }
 
 /** Statistics files of disjoint shards of the calibration data, merged into the file of the whole set. */
