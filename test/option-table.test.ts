@@ -112,6 +112,7 @@ describe('the option tables', () => {
       minKeep: 1,
       skip: [],
       latencyBatch: 1,
+      runtime: 'node',
       batchSize: 64,
       augment: 'auto',
     });

@@ -1,7 +1,7 @@
 import type { Dataset } from '../calibrate/dataset.ts';
 import { batchSizeFor } from '../calibrate/dataset.ts';
 import { analyzeForData } from './analyze.ts';
-import { latencies } from './evaluate.ts';
+import { latencies, latencyMeterFor } from './evaluate.ts';
 import type { LoadedModel } from '../io/files.ts';
 import type { Budget } from '../compress/allocate.ts';
 import { type CompressOptions, DEFAULT_BATCH_SIZE } from '../compress/options.ts';
@@ -12,7 +12,7 @@ import { compareModels } from '../evaluate/compare.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import { inputSpecs } from '../onnx/shapes.ts';
 import { buildReport, type CompressionReport } from '../report/report.ts';
-import type { COMPRESSION_OPTIONS, OptionValues, TARGET_OPTIONS } from './option-table.ts';
+import type { COMPRESSION_OPTIONS, LatencyRuntime, OptionValues, TARGET_OPTIONS } from './option-table.ts';
 import { type HeldOutEstimator, heldOutEstimator, type HeldOutTarget, searchFlops } from './held-out.ts';
 
 /** How much to keep: at most one of these; none means targetFlops 0.5. */
@@ -67,6 +67,8 @@ export interface CompressionRun extends Omit<CompressOptions, 'version' | 'date'
   estimate?: boolean;
   /** Intra-op threads of the timed runs (default: the runtime's). */
   threads?: number;
+  /** Where latencies are timed (default: onnxruntime-node). */
+  runtime?: LatencyRuntime;
   /** Compress to the smallest FLOPs that meets this on held-out calibration samples, instead of `budget`. */
   heldOutTarget?: HeldOutTarget;
   version: string;
@@ -123,6 +125,7 @@ export async function compressPreparedWithReport(
     version,
     date,
     lastUse,
+    latencyMeter: run.runtime === 'web' ? latencyMeterFor('web') : undefined,
   });
   const { analysis: after } = await analyzeForData(result.model, prepared.dataset);
   const report = buildReport(
@@ -161,6 +164,7 @@ export async function compressPreparedWithReport(
       dataset,
       { batch: evalBatch, threads: run.threads },
       inputSpecs(result.model),
+      latencyMeterFor(run.runtime),
     );
     report.timingsSeconds.evaluation = (performance.now() - start) / 1000;
   }

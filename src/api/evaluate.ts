@@ -6,7 +6,9 @@ import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
 import { compareGeneration, type DecoderCall, decoderCall, type GenerationComparison } from '../evaluate/generate.ts';
 import { carriedState } from '../onnx/graph-index.ts';
-import { type Latency, type LatencySetting, measureLatency } from '../onnx/latency.ts';
+import { type Latency, type LatencyMeter, type LatencySetting, runtimeMeter } from '../onnx/latency.ts';
+import { webLatencyMeter } from '../io/web-latency.ts';
+import type { LatencyRuntime } from './option-table.ts';
 import { nodeRuntime } from '../onnx/runtime-node.ts';
 import type { Feeds } from '../onnx/runtime.ts';
 import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
@@ -37,6 +39,13 @@ export interface EvaluationRun {
   read?: ReadOptions;
   /** Tokens to generate after each sample's first tokens (language models). */
   generate?: number;
+  /** Where the latencies are timed (default: onnxruntime-node). */
+  runtime?: LatencyRuntime;
+}
+
+/** The meter that times latencies where the user will run the model. */
+export function latencyMeterFor(runtime: LatencyRuntime = 'node'): LatencyMeter {
+  return runtime === 'web' ? webLatencyMeter() : runtimeMeter(nodeRuntime);
 }
 
 /** Compares two models with the same inputs on the same data. */
@@ -73,6 +82,7 @@ export async function evaluateModels(
     dataset,
     { batch: batchSize, threads: run.threads, runs: run.runs },
     inputSpecs(candidate.model),
+    latencyMeterFor(run.runtime),
   );
   const generation =
     run.generate === undefined ? undefined : await generations(original, candidate, dataset, run.generate);
@@ -125,13 +135,14 @@ export async function latencies(
   dataset: Dataset,
   setting: LatencySetting,
   candidateInputs: readonly InputSpec[] = dataset.inputs,
+  meter: LatencyMeter = runtimeMeter(nodeRuntime),
 ): Promise<Latency[]> {
   const sizes = [...new Set([1, setting.batch].map((b) => batchSizeFor(dataset.inputs, b)))];
   const measured: Latency[] = [];
   for (const batch of sizes) {
     const feeds = timingFeeds(dataset, dataset.inputs, batch);
     const fed: [Feeds, Feeds] = [feeds, withEmptyCaches(feeds, candidateInputs)];
-    measured.push(await measureLatency(original, candidate, fed, nodeRuntime, { ...setting, batch }));
+    measured.push(await meter(original, candidate, fed, { ...setting, batch }));
   }
   return measured;
 }

@@ -126,6 +126,10 @@ export const TARGET_OPTIONS = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
+/** Where latencies are timed: onnxruntime-node in this process, or onnxruntime-web in Chromium. */
+export const LATENCY_RUNTIMES = ['node', 'web'] as const;
+export type LatencyRuntime = (typeof LATENCY_RUNTIMES)[number];
+
 /** How to compress, whatever the target: the library's options, and the flags of `compress` and `sweep`. */
 export const COMPRESSION_OPTIONS = {
   /**
@@ -204,6 +208,15 @@ export const COMPRESSION_OPTIONS = {
   },
   /** Intra-op threads of the runs that are timed (default: one per core). */
   threads: { domain: count, value: 'n', help: 'intra-op threads of the timed runs (default: one per core)' },
+  /** Where latencies are timed: onnxruntime-node (default), or onnxruntime-web in Chromium. */
+  runtime: {
+    domain: choice(LATENCY_RUNTIMES),
+    value: 'name',
+    help:
+      'where latencies are timed (--target-latency, --eval): node (onnxruntime-node) or web (onnxruntime-web, ' +
+      'WebAssembly, in a headless Chromium; needs playwright-core and onnxruntime-web installed)',
+    default: 'node',
+  },
   /** Samples per inference batch (default 64; a model's fixed batch size wins). */
   batchSize: { domain: count, value: 'n', help: 'samples per inference batch', default: DEFAULT_BATCH_SIZE },
   /**
@@ -236,6 +249,8 @@ export const EVALUATE_OPTIONS = {
   batchSize: COMPRESSION_OPTIONS.batchSize,
   /** Intra-op threads of the timed runs (default: one per core). */
   threads: COMPRESSION_OPTIONS.threads,
+  /** Where latencies are timed: node (default) or web. */
+  runtime: COMPRESSION_OPTIONS.runtime,
   /** Timed runs per model for the latency ratio, at least (default 20; more for a fast model, half a second each). */
   runs: {
     domain: count,

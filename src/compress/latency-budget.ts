@@ -7,7 +7,7 @@ import { IdpruneError, UnreachableTargetError } from '../errors.ts';
 import { silentProgress } from '../progress.ts';
 import type { MatrixProducts } from '../linalg/products.ts';
 import { zeros } from '../linalg/matrix.ts';
-import { type Latency, measureLatency } from '../onnx/latency.ts';
+import { type Latency, runtimeMeter } from '../onnx/latency.ts';
 import { copySharingInitializers, encodeModel } from '../onnx/model.ts';
 import type { ChannelSpace } from '../graph/types.ts';
 import { convolutionRounding } from './allocate.ts';
@@ -89,6 +89,7 @@ export async function sizesForLatency(
   const threads = budget.threads ?? runtime.defaultThreads;
   const batch = batchSizeFor(prepared.analysis.inputs, budget.batch);
   const model = await latencyModel(prepared, batch, threads, products);
+  const meter = options.latencyMeter ?? runtimeMeter(runtime);
   const cost = latencyCost(model);
   const original = encodeModel(prepared.model);
   const feeds = timingFeeds(prepared.calibration, prepared.analysis.inputs, batch);
@@ -97,7 +98,7 @@ export async function sizesForLatency(
   const time = async (kept: ReadonlyMap<number, number>) => {
     const shaped = await shapedModel(prepared, kept, products);
     const fed: [Feeds, Feeds] = [feeds, withEmptyCaches(feeds, inputSpecs(shaped))];
-    return measureLatency(original, encodeModel(shaped), fed, runtime, { batch, threads, runs: CHECK_RUNS });
+    return meter(original, encodeModel(shaped), fed, { batch, threads, runs: CHECK_RUNS });
   };
   const propose: Record<Proposer, (aim: number) => Promise<Sizes>> = {
     'latency model': (aim) => chooseSizes(prepared, options, products, timed, { cost, fraction: aim }),

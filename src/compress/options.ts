@@ -1,3 +1,4 @@
+import type { LatencyMeter } from '../onnx/latency.ts';
 import type { Augment } from '../calibrate/mirror.ts';
 import type { Progress } from '../progress.ts';
 import type { Budget } from './allocate.ts';
@@ -78,4 +79,6 @@ export type BudgetOptions = Pick<CompressOptions, 'budget' | 'roundTo' | 'minKee
    * selection at the same sizes gets the same interpolation and refits (the benchmarks' peers).
    */
   keep?: ReadonlyMap<number, readonly number[]>;
+  /** What times the sizes of a latency target (default: the runtime's own measureLatency). */
+  latencyMeter?: LatencyMeter;
 };

@@ -18,7 +18,23 @@ export interface Latency {
    */
   ratioSpread: [number, number];
   runs: number;
+  /** Where it was timed, if not onnxruntime-node (the default). */
+  runtime?: string;
 }
+
+/** Times two models against each other (measureLatency on a runtime, or another engine's timing). */
+export type LatencyMeter = (
+  original: Uint8Array,
+  candidate: Uint8Array,
+  feeds: Feeds | [Feeds, Feeds],
+  setting: LatencySetting,
+) => Promise<Latency>;
+
+/** The meter of a Runtime in this process (onnxruntime-node). */
+export const runtimeMeter =
+  (runtime: Runtime): LatencyMeter =>
+  (original, candidate, feeds, setting) =>
+    measureLatency(original, candidate, feeds, runtime, setting);
 
 /** The q-quantile of the values, interpolating linearly between order statistics. */
 export function quantile(values: readonly number[], q: number): number {

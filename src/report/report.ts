@@ -75,6 +75,8 @@ export interface LatencySearchReport {
   originalMs: number;
   /** The share of the original's time that no channel space changes (see latency-model.ts). */
   fixedShare: number;
+  /** Where the candidates were timed, if not in onnxruntime-node (the latency model always is). */
+  timedIn?: string;
   /**
    * Each candidate: how its sizes were proposed (on the latency model, aiming at a fraction of the
    * modelled time; or by a fraction of the FLOPs), the measured ratio with its interquartile range,
@@ -160,6 +162,7 @@ function latencySearchReport(search: LatencySearch): LatencySearchReport {
     threads: model.threads,
     originalMs: model.originalMs,
     fixedShare: model.fixedMs / model.originalMs,
+    timedIn: attempts.find((a) => a.measured.runtime)?.measured.runtime,
     attempts: attempts.map((a) => ({
       by: a.by,
       aimed: a.aimed,

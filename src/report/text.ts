@@ -159,8 +159,8 @@ export function formatComparison(c: Comparison): string {
 export function formatLatency(l: Latency): string {
   return (
     `latency     ${l.candidateMs.toFixed(2)} ms vs ${l.originalMs.toFixed(2)} ms at batch ${l.batch}, ` +
-    `${plural(l.threads, 'thread')} (ratio ${l.ratio.toFixed(3)}, interquartile ${spread(l.ratioSpread)} ` +
-    `over ${l.runs} interleaved runs)`
+    `${plural(l.threads, 'thread')}${l.runtime ? `, ${l.runtime}` : ''} (ratio ${l.ratio.toFixed(3)}, ` +
+    `interquartile ${spread(l.ratioSpread)} over ${l.runs} interleaved runs)`
   );
 }
 
@@ -188,7 +188,8 @@ export function describeLatencySearch(s: LatencySearchReport): string {
     .join('; ');
   return (
     `${s.target} of ${s.originalMs.toFixed(2)} ms at batch ${s.batch}, ${plural(s.threads, 'thread')} ` +
-    `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space): ${tried}`
+    `(${(100 * s.fixedShare).toFixed(0)}% of it in no channel space)` +
+    `${s.timedIn ? `, sizes timed in ${s.timedIn}` : ''}: ${tried}`
   );
 }
 

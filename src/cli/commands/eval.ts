@@ -1,4 +1,5 @@
 import { evaluateModels } from '../../api/evaluate.ts';
+import type { LatencyRuntime } from '../../api/option-table.ts';
 import { formatComparison, formatGeneration, formatLatency, formatSize } from '../../report/text.ts';
 import type { ReadOptions } from '../../data/read-options.ts';
 import { readModel } from '../../io/files.ts';
@@ -12,6 +13,7 @@ export interface EvalFlags extends ReadOptions {
   runs: number;
   threads?: number;
   generate?: number;
+  runtime?: LatencyRuntime;
 }
 
 export async function evalCommand(originalPath: string, candidatePath: string, flags: EvalFlags): Promise<void> {
@@ -25,6 +27,7 @@ export async function evalCommand(originalPath: string, candidatePath: string, f
     progress: terminalProgress(),
     read: { ...flags, modelPath: originalPath },
     generate: flags.generate,
+    runtime: flags.runtime,
   });
   if (flags.json) {
     console.log(JSON.stringify(evaluation, null, 2));
