@@ -6,12 +6,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
-import { compareGeneration, decoderCall } from '../src/evaluate/generate.ts';
+import { compareGeneration, decoderCallOf } from '../src/evaluate/generate.ts';
 import { analyzeModel } from '../src/graph/analysis.ts';
-import { carriedState } from '../src/onnx/graph-index.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
-import { inputSpecs } from '../src/onnx/shapes.ts';
 
 const path = new URL('../.cache/speed/llama_speed_kv.onnx', import.meta.url).pathname;
 if (!existsSync(path)) throw new Error(`${path} is missing: run /usr/bin/python3 scripts/make_speed_decoder.py`);
@@ -29,14 +27,7 @@ const token = () => {
 const calibration = { dtype: 'int64' as const, shape: [64, 64], data: BigInt64Array.from({ length: 64 * 64 }, token) };
 const prompts = BigInt64Array.from({ length: PROMPTS * PROMPT_TOKENS }, token);
 const original = new Uint8Array(readFileSync(path));
-const callOf = (bytes: Uint8Array) => {
-  const model = decodeModel(bytes);
-  return decoderCall(
-    inputSpecs(model),
-    model.graph!.output.map((o) => o.name),
-    carriedState(model.graph!),
-  );
-};
+const callOf = (bytes: Uint8Array) => decoderCallOf(decodeModel(bytes));
 
 const rows = [];
 for (const fraction of TARGETS) {

@@ -8,8 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Budget } from '../src/compress/allocate.ts';
 import { batches, makeDataset } from '../src/calibrate/dataset.ts';
-import { compareGeneration, decoderCall, type GenerationComparison } from '../src/evaluate/generate.ts';
-import { carriedState } from '../src/onnx/graph-index.ts';
+import { compareGeneration, decoderCallOf, type GenerationComparison } from '../src/evaluate/generate.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
@@ -75,14 +74,7 @@ async function perplexity(bytes: Uint8Array): Promise<number> {
   return Math.exp(loss / count);
 }
 
-const callOf = (bytes: Uint8Array) => {
-  const model = decodeModel(bytes);
-  return decoderCall(
-    inputSpecs(model),
-    model.graph!.output.map((o) => o.name),
-    carriedState(model.graph!),
-  );
-};
+const callOf = (bytes: Uint8Array) => decoderCallOf(decodeModel(bytes));
 
 const original = loadModel(FIXTURE);
 const analysis = await analyzeFixture(FIXTURE, original);

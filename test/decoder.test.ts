@@ -9,8 +9,7 @@ import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
 import { parseNpz } from '../src/data/npz.ts';
-import { continuations, decoderCall } from '../src/evaluate/generate.ts';
-import { carriedState } from '../src/onnx/graph-index.ts';
+import { continuations, decoderCallOf } from '../src/evaluate/generate.ts';
 import { decodeModel, encodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
@@ -91,11 +90,7 @@ describe('Llama-style decoder with a KV cache', () => {
 
   it('the compressed model generates the same tokens with its narrowed cache as without a cache', async () => {
     const model = await withHalfTheGroups();
-    const call = decoderCall(
-      inputSpecs(model),
-      model.graph!.output.map((o) => o.name),
-      carriedState(model.graph!),
-    );
+    const call = decoderCallOf(model);
     assert.equal(call.cache.length, 2 * LAYERS);
     const session = await nodeRuntime.load(encodeModel(model));
     try {

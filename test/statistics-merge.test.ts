@@ -32,17 +32,22 @@ const prepare = (indices: number[], saved?: Parameters<typeof prepareCompression
     saved,
   );
 
+/** The statistics of the samples in SHARDS consecutive parts, each prepared as `idprune stats` does. */
+function shards() {
+  const size = SAMPLES / SHARDS;
+  return Promise.all(
+    range(0, SHARDS).map(async (shard) => ({
+      source: `shard ${shard}`,
+      statistics: (await prepare(range(shard * size, size), undefined, true)).statistics,
+      origin: origin(size),
+    })),
+  );
+}
+
 describe('statistics merged from shards', () => {
   it("add up to one process's statistics of all the samples, to 1e-9", async () => {
     const whole = await prepare(range(0, SAMPLES));
-    const size = SAMPLES / SHARDS;
-    const parts = await Promise.all(
-      range(0, SHARDS).map(async (shard) => ({
-        source: `shard ${shard}`,
-        statistics: (await prepare(range(shard * size, size), undefined, true)).statistics,
-        origin: origin(size),
-      })),
-    );
+    const parts = await shards();
     const merged = mergeStatistics(parts);
     assert.equal(merged.origin.data.samples, SAMPLES);
     assert.equal(merged.statistics.grams.size, whole.statistics.grams.size);
@@ -59,14 +64,7 @@ describe('statistics merged from shards', () => {
   });
 
   it('are ranked from their Gram matrices and compress as the whole set does', async () => {
-    const size = SAMPLES / SHARDS;
-    const parts = await Promise.all(
-      range(0, SHARDS).map(async (shard) => ({
-        source: `shard ${shard}`,
-        statistics: (await prepare(range(shard * size, size), undefined, true)).statistics,
-        origin: origin(size),
-      })),
-    );
+    const parts = await shards();
     const fromShards = await prepare(range(0, SAMPLES), mergeStatistics(parts).statistics);
     const whole = await prepare(range(0, SAMPLES));
     const budget = { budget: { kind: 'flops', fraction: 0.5 } as const };

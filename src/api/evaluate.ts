@@ -4,8 +4,7 @@ import { analyzeForData } from './analyze.ts';
 import type { LoadedModel } from '../io/files.ts';
 import { IdpruneError } from '../errors.ts';
 import { type Comparison, compareModels } from '../evaluate/compare.ts';
-import { compareGeneration, type DecoderCall, decoderCall, type GenerationComparison } from '../evaluate/generate.ts';
-import { carriedState } from '../onnx/graph-index.ts';
+import { compareGeneration, type DecoderCall, decoderCallOf, type GenerationComparison } from '../evaluate/generate.ts';
 import { type Latency, type LatencyMeter, type LatencySetting, runtimeMeter } from '../onnx/latency.ts';
 import { webLatencyMeter } from '../io/web-latency.ts';
 import type { LatencyRuntime } from './option-table.ts';
@@ -104,13 +103,7 @@ async function generations(
   dataset: Dataset,
   steps: number,
 ): Promise<GenerationComparison> {
-  const calls = [original, candidate].map(({ model }) =>
-    decoderCall(
-      inputSpecs(model),
-      model.graph!.output.map((o) => o.name),
-      carriedState(model.graph!),
-    ),
-  ) as [DecoderCall, DecoderCall];
+  const calls: [DecoderCall, DecoderCall] = [decoderCallOf(original.model), decoderCallOf(candidate.model)];
   const ids = dataset.arrays[calls[0].ids];
   const tokens = ids.shape[1];
   if (steps >= tokens)

@@ -1,6 +1,8 @@
 import { IdpruneError } from '../errors.ts';
 import type { Feeds, HostTensor, InferenceSession, Runtime } from '../onnx/runtime.ts';
-import type { InputSpec } from '../onnx/shapes.ts';
+import type { ModelProto } from 'onnx-buf';
+import { carriedState } from '../onnx/graph-index.ts';
+import { type InputSpec, inputSpecs } from '../onnx/shapes.ts';
 
 /**
  * Greedy generation, the test a language model's user applies: each model continues the same
@@ -58,6 +60,15 @@ export function decoderCall(
     logits,
     cache,
   };
+}
+
+/** The call of a decoder model, its cache found as the state it carries from call to call. */
+export function decoderCallOf(model: ModelProto): DecoderCall {
+  return decoderCall(
+    inputSpecs(model),
+    model.graph!.output.map((o) => o.name),
+    carriedState(model.graph!),
+  );
 }
 
 /**

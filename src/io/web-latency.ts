@@ -176,7 +176,8 @@ async function webPackages(): Promise<{ chromium: typeof import('playwright-core
     return { chromium, ortWeb };
   } catch {
     throw new IdpruneError(
-      '--runtime web needs the packages playwright-core and onnxruntime-web: npm install playwright-core onnxruntime-web',
+      '--runtime web needs the packages playwright-core and onnxruntime-web: ' +
+        'npm install playwright-core onnxruntime-web',
     );
   }
 }
