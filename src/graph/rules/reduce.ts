@@ -63,25 +63,28 @@ function normOfSquares(ctx: RuleContext, arrival: Arrival): NormOfSquares | unde
     const readers = ctx.index.consumers.get(scale) ?? [];
     if (readers.length !== 1) return;
     const next = ctx.index.nodes[readers[0]];
-    if ((next.opType === 'Mul' || next.opType === 'Div') && next.input[0] === source && next.input[1] === scale) {
-      return { squares, reduce: arrival.node, source, ...weighted(ctx, next.output[0]) };
-    }
-    if (next.opType === 'Mul' && next.input[1] === source && next.input[0] === scale)
-      return { squares, reduce: arrival.node, source, ...weighted(ctx, next.output[0]) };
-    if (!SCALE_OPS.has(next.opType)) return;
+    const normalizes =
+      ((next.opType === 'Mul' || next.opType === 'Div') && next.input[0] === source && next.input[1] === scale) ||
+      (next.opType === 'Mul' && next.input[1] === source && next.input[0] === scale);
+    if (normalizes)
+      return { squares, reduce: arrival.node, source, ...weighted(ctx, next.output[0], arrival.channels) };
+    // The scale must stay a function of the mean alone: its other operands are constants (ε, exponents).
+    const others = next.input.filter((name) => name && name !== scale);
+    if (!SCALE_OPS.has(next.opType) || !others.every((name) => ctx.constant(name))) return;
     scale = next.output[0];
   }
   return undefined;
 }
 
 /** The stream layers read after the norm: through a Mul by a per-channel constant weight where there is one. */
-function weighted(ctx: RuleContext, normalized: string): Pick<NormOfSquares, 'reads' | 'weight'> {
+function weighted(ctx: RuleContext, normalized: string, channels: number): Pick<NormOfSquares, 'reads' | 'weight'> {
   const readers = ctx.index.consumers.get(normalized) ?? [];
   const mul = readers.length === 1 ? ctx.index.nodes[readers[0]] : undefined;
   if (mul?.opType === 'Mul') {
     const input = mul.input[0] === normalized ? 1 : 0;
     const dims = ctx.constantDims(mul.input[input]);
-    if (dims && dims.length === 1) return { reads: mul.output[0], weight: { node: readers[0], input } };
+    if (dims?.length === 1 && dims[0] === channels)
+      return { reads: mul.output[0], weight: { node: readers[0], input } };
   }
   return { reads: normalized };
 }
