@@ -5,8 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { ModelProto } from 'onnx-buf';
-import { makeDataset } from '../src/calibrate/dataset.ts';
+import { makeDataset, sampleDims } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
+import { applySurgery } from '../src/compress/surgery.ts';
+import { analyzeModel } from '../src/graph/analysis.ts';
+import { zeros } from '../src/linalg/matrix.ts';
+import { unevenState } from '../src/report/report.ts';
 import { compareModels } from '../src/evaluate/compare.ts';
 import { parseNpz } from '../src/data/npz.ts';
 import { continuations, decoderCallOf } from '../src/evaluate/generate.ts';
@@ -86,6 +90,18 @@ describe('Llama-style decoder with a KV cache', () => {
       assert.deepEqual(declaredDims(model, `past_key_values.${layer}.key`), ['?', 1, '?', HEAD_WIDTH]);
       assert.deepEqual(declaredDims(model, `present.${layer}.value`), ['?', 1, '?', HEAD_WIDTH]);
     }
+  });
+
+  it('the report notes a cache whose shape now differs from layer to layer, and not one narrowed alike', async () => {
+    const model = decodeModel(fixture('llama_kv.onnx'));
+    const dataset = makeDataset(new Map([['input_ids', calibration.get('input_ids')!]]), inputSpecs(model), 'calib');
+    const { spaces } = await analyzeModel(model, nodeRuntime, { sampleDims: sampleDims(dataset) });
+    const groups = spaces.filter((s) => s.prunable && s.unit > 1);
+    const firstLayerOnly = await applySurgery(model, [
+      { space: groups[0], keep: [0], interpolation: new Map(groups[0].consumers.map((c) => [c.reads, zeros(48, 96)])) },
+    ]);
+    assert.equal(unevenState(firstLayerOnly), true);
+    assert.equal(unevenState(await withHalfTheGroups()), false);
   });
 
   it('the compressed model generates the same tokens with its narrowed cache as without a cache', async () => {

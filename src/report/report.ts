@@ -1,4 +1,5 @@
 import type { ModelProto, ValueInfoProto } from 'onnx-buf';
+import { carriedState } from '../onnx/graph-index.ts';
 import { describeReading } from '../compress/output-error.ts';
 import type { CompressResult } from '../compress/pipeline.ts';
 import type { Comparison } from '../evaluate/compare.ts';
@@ -63,6 +64,11 @@ export interface CompressionReport {
   latencySearch?: LatencySearchReport;
   /** Model inputs and outputs whose declared shape changed (a KV cache narrowed with its heads). */
   signature?: SignatureChange[];
+  /**
+   * The state carried between calls (a KV cache) has a different shape from layer to layer after
+   * compression: runtimes that build the empty cache from one head count need to know.
+   */
+  unevenState?: boolean;
   evaluation?: Comparison;
   /** With held-out data: the latency at batch 1 and at the evaluation batch. */
   latency?: Latency[];
@@ -127,6 +133,7 @@ export function buildReport(
     timingsSeconds: result.timings,
     latencySearch: result.latencySearch && latencySearchReport(result.latencySearch),
     signature: signatureChanges(result.analysis.model, result.model),
+    unevenState: unevenState(result.model) || undefined,
   };
 }
 
@@ -137,21 +144,31 @@ export interface SignatureChange {
   after: (number | string)[];
 }
 
+/** A value's declared dims: sizes, names of free dims, or "?". */
+function declaredDims(v: ValueInfoProto): (number | string)[] {
+  const type = v.type?.value;
+  if (type?.case !== 'tensorType') return [];
+  return (type.value.shape?.dim ?? []).map((d) =>
+    d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?',
+  );
+}
+
 /** The inputs and outputs whose declared shapes differ between the two models; undefined if none. */
 function signatureChanges(before: ModelProto, after: ModelProto): SignatureChange[] | undefined {
-  const dims = (v: ValueInfoProto) => {
-    const type = v.type?.value;
-    if (type?.case !== 'tensorType') return [];
-    return (type.value.shape?.dim ?? []).map((d) =>
-      d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?',
-    );
-  };
-  const declared = (m: ModelProto) => new Map([...m.graph!.input, ...m.graph!.output].map((v) => [v.name, dims(v)]));
+  const declared = (m: ModelProto) =>
+    new Map([...m.graph!.input, ...m.graph!.output].map((v) => [v.name, declaredDims(v)]));
   const now = declared(after);
   const changes = [...declared(before)]
     .filter(([name, was]) => now.has(name) && now.get(name)!.join() !== was.join())
     .map(([name, was]) => ({ name, before: was, after: now.get(name)! }));
   return changes.length > 0 ? changes : undefined;
+}
+
+/** Whether the model's carried inputs (past_key_values.N.key, …) were narrowed to shapes that differ. */
+export function unevenState(model: ModelProto): boolean {
+  const carried = new Set(carriedState(model.graph!).values());
+  const shapes = model.graph!.input.filter((v) => carried.has(v.name)).map((v) => JSON.stringify(declaredDims(v)));
+  return new Set(shapes).size > 1;
 }
 
 function latencySearchReport(search: LatencySearch): LatencySearchReport {

@@ -84,6 +84,11 @@ export function formatCompression(report: CompressionReport): string {
           `${i === 0 ? 'signature' : '         '}   ${c.name} [${c.before.join(', ')}] → [${c.after.join(', ')}]`,
       ),
     );
+  if (report.unevenState)
+    lines.push(
+      '            the cache now differs from layer to layer: a runtime that builds the empty cache from one',
+      '            key/value head count (transformers.js: num_key_value_heads in config.json) cannot run it',
+    );
   if (report.evaluation) lines.push('', formatComparison(report.evaluation));
   if (report.latency) lines.push(...report.latency.map(formatLatency));
   if (report.mode === 'plain')
