@@ -28,7 +28,40 @@ function statistics(): Statistics {
   };
 }
 
+const latencyModel = {
+  machine: 'a processor × 2',
+  model: {
+    batch: 1,
+    threads: 2,
+    originalMs: 1.5,
+    fixedMs: 0.25,
+    nodes: [{ node: 3, terms: [{ value: 64, spaces: [0, 1], node: 3 }], shares: [0.3, 0.5, 1], ms: [0.2, 0.4, 0.9] }],
+  },
+};
+
 describe('statistics files', () => {
+  it('give back the latency models saved with them, with the machine each was measured on', () => {
+    const { statistics: read } = decodeStatistics(
+      encodeStatistics({ ...statistics(), latencyModels: [latencyModel] }, origin, sha),
+      'stats',
+      sha,
+    );
+    assert.deepEqual(read.latencyModels, [latencyModel]);
+  });
+
+  it('refuse a latency model that is not numbers where numbers belong', () => {
+    const broken = { ...latencyModel, model: { ...latencyModel.model, originalMs: 'fast' } };
+    assert.throws(
+      () =>
+        decodeStatistics(
+          encodeStatistics({ ...statistics(), latencyModels: [broken as never] }, origin, sha),
+          'stats',
+          sha,
+        ),
+      /latency models is malformed/,
+    );
+  });
+
   it('give back the Gram matrices, rankings, error curves and origin they were written with', () => {
     const { statistics: read, origin: readOrigin } = decodeStatistics(
       encodeStatistics(statistics(), origin, sha),

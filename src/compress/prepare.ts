@@ -32,6 +32,14 @@ export interface Statistics {
   rankings: Map<number, ChannelRanking>;
   /** The measured allocation's output error curves (sensitivity.ts), where measured. */
   curves?: Map<number, Float64Array>;
+  /** Latency models of the runtime (latency-model.ts), each with the machine it was measured on. */
+  latencyModels?: MachineLatencyModel[];
+}
+
+export interface MachineLatencyModel {
+  /** The processor and core count, as the saving side describes them: a model is reused on that machine only. */
+  machine: string;
+  model: LatencyModel;
 }
 
 /** A model analysed and measured on its calibration data, ready to be compressed to any budget. */
@@ -138,6 +146,9 @@ export async function prepareCompression(
     rowMask,
     latencyModels: new Map(),
   };
+  // Latency models saved with the statistics (on this machine: io/statistics-file.ts keeps only those).
+  for (const { model } of saved?.latencyModels ?? [])
+    prepared.latencyModels.set(`${model.batch}/${model.threads}`, Promise.resolve(model));
   return { ...prepared, sensitivity: new SensitivityMeasurement(prepared, statistics.curves) };
 }
 

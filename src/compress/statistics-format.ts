@@ -1,6 +1,6 @@
 import { IdpruneError } from '../errors.ts';
 import type { Matrix } from '../linalg/matrix.ts';
-import type { Statistics } from './prepare.ts';
+import type { MachineLatencyModel, Statistics } from './prepare.ts';
 
 /*
  * A statistics file keeps what compression learned from a model and its calibration data before
@@ -40,6 +40,8 @@ interface Header {
   grams: { key: string; rows: number; cols: number; values: ArrayRef }[];
   rankings: { space: number; order: number[]; rank: number; relativeError: ArrayRef }[];
   curves?: { space: number; values: ArrayRef }[];
+  /** Small, plain numbers: kept in the JSON header as they are. */
+  latencyModels?: MachineLatencyModel[];
 }
 
 export function encodeStatistics(statistics: Statistics, origin: StatisticsOrigin, checksum: Checksum): Uint8Array {
@@ -61,6 +63,7 @@ export function encodeStatistics(statistics: Statistics, origin: StatisticsOrigi
       relativeError: place(r.relativeError),
     })),
     curves: statistics.curves && [...statistics.curves].map(([space, curve]) => ({ space, values: place(curve) })),
+    latencyModels: statistics.latencyModels,
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const magic = new TextEncoder().encode(MAGIC);
@@ -118,6 +121,7 @@ export function decodeStatistics(
       header.rankings.map((r) => [r.space, { order: r.order, rank: r.rank, relativeError: read(r.relativeError) }]),
     ),
     curves: header.curves && new Map(header.curves.map((c) => [c.space, read(c.values)])),
+    ...(header.latencyModels && { latencyModels: header.latencyModels }),
   };
   return { statistics, origin: header.origin };
 }
@@ -138,7 +142,7 @@ function checkedHeader(parsed: unknown, payload: number, bad: (why: string) => E
     return { offset: x.offset, length: x.length };
   };
   if (!isObject(parsed)) return fail('top level');
-  const { origin, grams, rankings, curves } = parsed;
+  const { origin, grams, rankings, curves, latencyModels } = parsed;
   if (
     !isObject(origin) ||
     typeof origin.modelSha256 !== 'string' ||
@@ -172,6 +176,12 @@ function checkedHeader(parsed: unknown, payload: number, bad: (why: string) => E
       if (!isObject(c) || !isCount(c.space)) return fail(`curve ${i}`);
       return { space: c.space, values: ref(c.values, `curve ${i}`) };
     }),
+    latencyModels:
+      latencyModels === undefined
+        ? undefined
+        : isArray(latencyModels) && latencyModels.every(isMachineLatencyModel)
+          ? latencyModels
+          : fail('latency models'),
   };
 }
 
@@ -183,4 +193,29 @@ function isPermutation(order: unknown[]): order is number[] {
     seen.add(c);
   }
   return order.length > 0;
+}
+
+const isNumbers = (x: unknown): x is number[] => isArray(x) && x.every((v) => Number.isFinite(v));
+
+/** A saved latency model: its sizes, times and every node curve's terms and points, all finite numbers. */
+function isMachineLatencyModel(x: unknown): x is MachineLatencyModel {
+  if (!isObject(x) || typeof x.machine !== 'string' || !isObject(x.model)) return false;
+  const { batch, threads, originalMs, fixedMs, nodes } = x.model;
+  return (
+    isCount(batch) &&
+    isCount(threads) &&
+    Number.isFinite(originalMs) &&
+    Number.isFinite(fixedMs) &&
+    isArray(nodes) &&
+    nodes.every(
+      (n) =>
+        isObject(n) &&
+        isCount(n.node) &&
+        isNumbers(n.shares) &&
+        isNumbers(n.ms) &&
+        n.shares.length === n.ms.length &&
+        isArray(n.terms) &&
+        n.terms.every((t) => isObject(t) && Number.isFinite(t.value) && isArray(t.spaces) && t.spaces.every(isCount)),
+    )
+  );
 }

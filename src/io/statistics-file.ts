@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { cpus } from 'node:os';
 import type { Prepared, Statistics } from '../compress/prepare.ts';
 import { decodeStatistics, encodeStatistics, type StatisticsOrigin } from '../compress/statistics-format.ts';
 import { mergeStatistics } from '../compress/statistics-merge.ts';
@@ -23,17 +24,31 @@ export function loadStatistics(path: string, model: Uint8Array, samples: number)
         `the calibration data has ${samples}`,
     );
   }
-  return statistics;
+  // A latency model describes the machine it was measured on: elsewhere it is measured again.
+  return { ...statistics, latencyModels: statistics.latencyModels?.filter((m) => m.machine === thisMachine()) };
 }
 
-/** What was prepared, saved with where it came from: the model's hash, the data, the options that shape it. */
-export function saveStatistics(
+/** The processor and core count: the machine a latency model was measured on. */
+function thisMachine(): string {
+  const cores = cpus();
+  return `${cores[0]?.model ?? 'unknown processor'} × ${cores.length}`;
+}
+
+/**
+ * What was prepared, saved with where it came from: the model's hash, the data, the options that
+ * shape it; with the latency models measured so far, tagged with this machine.
+ */
+export async function saveStatistics(
   path: string,
   prepared: Prepared,
   model: Uint8Array,
   run: { calib: string; mode: string; skip: string[]; keepCoupled?: boolean; maskInput?: string },
   version: string,
-): void {
+): Promise<void> {
+  const latencyModels = (await Promise.all(prepared.latencyModels.values())).map((model) => ({
+    machine: thisMachine(),
+    model,
+  }));
   const origin: StatisticsOrigin = {
     modelSha256: sha256(model),
     data: { source: run.calib, samples: prepared.calibration.count },
@@ -42,7 +57,15 @@ export function saveStatistics(
   };
   writeAtomic(
     path,
-    encodeStatistics({ ...prepared.statistics, curves: prepared.sensitivity.known }, origin, sha256Bytes),
+    encodeStatistics(
+      {
+        ...prepared.statistics,
+        curves: prepared.sensitivity.known,
+        latencyModels: latencyModels.length > 0 ? latencyModels : undefined,
+      },
+      origin,
+      sha256Bytes,
+    ),
   );
 }
 

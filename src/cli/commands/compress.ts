@@ -52,7 +52,7 @@ export async function compressCommand(path: string, flags: CompressFlags, versio
   };
   const prepared = await prepareRun(loaded, calibration, run, saved);
   const { result, report } = await compressPreparedWithReport(loaded, prepared, run, { lastUse: !flags.saveStats });
-  if (flags.saveStats) saveStatistics(flags.saveStats, prepared, original, flags, version);
+  if (flags.saveStats) await saveStatistics(flags.saveStats, prepared, original, flags, version);
 
   // With --json -, stdout holds the JSON alone; the table and file notes go to stderr.
   const log = flags.quiet ? () => {} : flags.json === '-' ? console.error : console.log;

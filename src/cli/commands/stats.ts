@@ -35,7 +35,7 @@ export async function statsCommand(path: string, flags: StatsFlags, version: str
     version,
     date: new Date(),
   });
-  saveStatistics(flags.output, prepared, loaded.bytes, flags, version);
+  await saveStatistics(flags.output, prepared, loaded.bytes, flags, version);
   const seconds = prepared.timings.statistics?.toFixed(2);
   if (!flags.quiet) console.log(`wrote ${flags.output}: statistics of ${calibration.count} samples in ${seconds} s`);
 }

@@ -63,7 +63,7 @@ export async function sweepCommand(path: string, flags: SweepFlags, version: str
       writeModel(join(flags.keepModels, `${basename(path, '.onnx')}-flops${target}.onnx`), result.model, external);
     if (!flags.quiet) console.error(`target ${target}: ${describePoint(points.at(-1)!)}`);
   }
-  if (flags.saveStats) saveStatistics(flags.saveStats, prepared, bytes, flags, version);
+  if (flags.saveStats) await saveStatistics(flags.saveStats, prepared, bytes, flags, version);
 
   const summary = {
     model: path,
