@@ -4,7 +4,7 @@ import type { SpaceDecision } from '../src/compress/surgery.ts';
 import { neuronCount, neuronsOf } from '../src/compress/units.ts';
 import type { Analysis } from '../src/graph/analysis.ts';
 import type { Matrix } from '../src/linalg/matrix.ts';
-import type { ChannelSpace } from '../src/graph/types.ts';
+import type { ChannelSpace, ConstantSlice } from '../src/graph/types.ts';
 import { readFloatTensor } from '../src/onnx/tensor.ts';
 
 /** The channels `keep`, dropped from the consumers with no correction. */
@@ -13,21 +13,36 @@ export function uncorrected(space: ChannelSpace, keep: number[]): SpaceDecision 
   return { space, keep, interpolation: new Map(readTensors(space).map((r) => [r, t])) };
 }
 
+/**
+ * Adds to each channel's total Σ |w| over its entries of a constant slice, each entry's sum scaled by
+ * `scale(channel, entry within the channel's block)`.
+ */
+function addAbsoluteSums(
+  totals: Float64Array,
+  analysis: Analysis,
+  slice: ConstantSlice,
+  scale: (channel: number, local: number) => number = () => 1,
+): void {
+  const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[slice.node].input[slice.input])!);
+  const outer = weight.dims.slice(0, slice.axis).reduce((a, b) => a * b, 1);
+  const size = weight.dims[slice.axis];
+  const after = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
+  for (let c = 0; c < totals.length; c++) {
+    for (let local = 0; local < slice.block; local++) {
+      const e = (slice.offset ?? 0) + c * slice.block + local;
+      let sum = 0;
+      for (let o = 0; o < outer; o++)
+        for (let p = 0; p < after; p++) sum += Math.abs(weight.data[(o * size + e) * after + p]);
+      totals[c] += sum * scale(c, local);
+    }
+  }
+}
+
 /** Channels (or heads) with the largest L1 norm of the producer weights (the usual magnitude criterion). */
 export function magnitudeKeep(analysis: Analysis, space: ChannelSpace, k: number): number[] {
   const norms = new Float64Array(space.channels);
-  const producerSlices = space.slices.filter((s) => space.producers.includes(s.node) && s.input === 1);
-  for (const slice of producerSlices) {
-    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[slice.node].input[slice.input])!);
-    const outer = weight.dims.slice(0, slice.axis).reduce((a, b) => a * b, 1);
-    const size = weight.dims[slice.axis];
-    const after = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
-    const offset = slice.offset ?? 0;
-    for (let o = 0; o < outer; o++)
-      for (let c = 0; c < space.channels; c++)
-        for (let e = offset + c * slice.block; e < offset + (c + 1) * slice.block; e++)
-          for (let p = 0; p < after; p++) norms[c] += Math.abs(weight.data[(o * size + e) * after + p]);
-  }
+  for (const slice of space.slices.filter((s) => space.producers.includes(s.node) && s.input === 1))
+    addAbsoluteSums(norms, analysis, slice);
   return topK(norms, k);
 }
 
@@ -44,21 +59,12 @@ export function wandaKeep(
   const scores = new Float64Array(space.channels);
   for (const consumer of space.consumers) {
     const gram = gramOf(consumer.reads);
-    const slice = consumer.weight;
-    const weight = readFloatTensor(analysis.index.constants.get(analysis.index.nodes[slice.node].input[slice.input])!);
-    const outer = weight.dims.slice(0, slice.axis).reduce((a, b) => a * b, 1);
-    const size = weight.dims[slice.axis];
-    const after = weight.dims.slice(slice.axis + 1).reduce((a, b) => a * b, 1);
-    const offset = slice.offset ?? 0;
-    for (let c = 0; c < space.channels; c++) {
-      for (let local = 0; local < slice.block; local++) {
-        const neuron = space.unit === 1 ? c : c * space.unit + Math.floor((local * space.unit) / slice.block);
-        const norm = Math.sqrt(Math.max(0, gram.data[neuron * gram.cols + neuron]));
-        const e = offset + c * slice.block + local;
-        for (let o = 0; o < outer; o++)
-          for (let p = 0; p < after; p++) scores[c] += Math.abs(weight.data[(o * size + e) * after + p]) * norm;
-      }
-    }
+    const block = consumer.weight.block;
+    const norm = (c: number, local: number) => {
+      const neuron = space.unit === 1 ? c : c * space.unit + Math.floor((local * space.unit) / block);
+      return Math.sqrt(Math.max(0, gram.data[neuron * gram.cols + neuron]));
+    };
+    addAbsoluteSums(scores, analysis, consumer.weight, norm);
   }
   return topK(scores, k);
 }

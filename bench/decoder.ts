@@ -7,11 +7,9 @@
 // token), and decode speed at batch 1 with the cache. Writes bench/decoder.md and .json.
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Budget } from '../src/compress/allocate.ts';
-import { batches, makeDataset } from '../src/calibrate/dataset.ts';
 import { compareGeneration, decoderCallOf, type GenerationComparison } from '../src/evaluate/generate.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
-import { inputSpecs } from '../src/onnx/shapes.ts';
 import { loadHeldout, loadModel } from './fixtures.ts';
 import { analyzeFixture, compressAndMeasure } from './measure.ts';
 
@@ -42,7 +40,6 @@ interface DecoderRow {
 
 const heldout = loadHeldout(FIXTURE);
 const ids = heldout.get('input_ids')!;
-const targets = heldout.get('targets')!.rows(0, ids.shape[0]) as BigInt64Array;
 const windowTokens = ids.shape[1];
 const allIds = ids.rows(0, ids.shape[0]) as BigInt64Array;
 const prompts = BigInt64Array.from(
@@ -50,49 +47,30 @@ const prompts = BigInt64Array.from(
   (_, i) => allIds[Math.floor(i / PROMPT_TOKENS) * windowTokens + (i % PROMPT_TOKENS)],
 );
 
-/** exp of the mean cross-entropy of the next character over every held-out position. */
-async function perplexity(bytes: Uint8Array): Promise<number> {
-  const inputs = inputSpecs(decodeModel(bytes));
-  const dataset = makeDataset(new Map([['input_ids', ids]]), inputs, 'heldout');
-  const session = await nodeRuntime.load(bytes);
-  let loss = 0;
-  let count = 0;
-  try {
-    for (const feeds of batches(dataset, inputs, 64)) {
-      const logits = (await session.run(feeds, ['logits'])).logits.data as Float32Array;
-      const vocabulary = logits.length / (64 * windowTokens);
-      for (let row = 0; row < logits.length / vocabulary; row++, count++) {
-        const scores = logits.subarray(row * vocabulary, (row + 1) * vocabulary);
-        const top = Math.max(...scores);
-        const total = scores.reduce((sum, s) => sum + Math.exp(s - top), 0);
-        loss += top + Math.log(total) - scores[Number(targets[count])];
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  return Math.exp(loss / count);
-}
-
 const callOf = (bytes: Uint8Array) => decoderCallOf(decodeModel(bytes));
 
 const original = loadModel(FIXTURE);
 const analysis = await analyzeFixture(FIXTURE, original);
 const base = { flops: analysis.flops, params: analysis.params };
-const originalPerplexity = await perplexity(original);
+let originalPerplexity = Number.NaN;
 const stream = analysis.spaces.find((s) => s.norms.length > 0)!;
 const rows: DecoderRow[] = [];
 for (const [target, budget, streamWhole] of CONFIGS) {
   const flags = streamWhole ? ['skip=/model/embed_tokens/Gather'] : ['peers'];
   const run = await compressAndMeasure(FIXTURE, original, base, budget, 'corrected', target, flags);
-  const output = `${new URL('./out/', import.meta.url).pathname}${FIXTURE}-${target.replace(/\W+/g, '-')}.onnx`;
-  type Sized = { params: number; flops: number; agreement: number };
+  type Sized = {
+    params: number;
+    flops: number;
+    agreement: number;
+    perplexity?: { original: number; candidate: number };
+  };
   const models: [string, string, Sized][] = [
-    ['idprune corrected', output, run.measured],
+    ['idprune corrected', run.file, run.measured],
     ...run.peers.map((p): [string, string, Sized] => [p.method, p.file, p.measured]),
   ];
   for (const [method, path, measured] of models) {
     const candidate = new Uint8Array(readFileSync(path));
+    originalPerplexity = measured.perplexity!.original;
     const generation = await compareGeneration(
       nodeRuntime,
       original,
@@ -109,7 +87,7 @@ for (const [target, budget, streamWhole] of CONFIGS) {
       params: measured.params,
       flops: measured.flops,
       agreement: measured.agreement,
-      perplexity: await perplexity(candidate),
+      perplexity: measured.perplexity!.candidate,
       generation,
     };
     rows.push(row);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ArraySource } from '../src/data/npy.ts';
-import { readArrays } from '../src/io/files.ts';
+import { readArrays, readLabels } from '../src/io/files.ts';
 
 /** The trained fixtures of test/fixtures/ (scripts/make_fixtures.py, scripts/make_transformer_fixtures.py). */
 export const CNN_FIXTURES = ['mlp', 'vgg', 'resnet', 'mobilenet'] as const;
@@ -23,7 +23,8 @@ function files(fixture: Fixture) {
   if (fixture === 'text')
     return { calib: 'text_calib.npz', heldout: 'text_heldout.npz', labels: 'text_heldout_labels.npy' };
   if (fixture === 'gpt') return { calib: 'gpt_calib.npz', heldout: 'gpt_heldout.npz' };
-  if (fixture === 'llama_kv') return { calib: 'llama_calib.npz', heldout: 'llama_heldout.npz' };
+  if (fixture === 'llama_kv')
+    return { calib: 'llama_calib.npz', heldout: 'llama_heldout.npz', labels: 'llama_heldout.npz' };
   return { calib: 'calib.npy', heldout: 'heldout.npy', labels: 'heldout_labels.npy' };
 }
 
@@ -37,10 +38,8 @@ function once<T>(load: (fixture: Fixture) => T): (fixture: Fixture) => T {
 }
 
 export const loadHeldout = once((fixture): Map<string, ArraySource> => readArrays(fixturePath(files(fixture).heldout)));
-/** Labels of the held-out samples; none for the GPT, whose rows are tokens. */
+/** Labels of the held-out samples (the decoder's: the next token at every position); none for the GPT. */
 export const loadLabels = once((fixture): BigInt64Array | undefined => {
   const path = files(fixture).labels;
-  if (!path) return undefined;
-  const [source] = readArrays(fixturePath(path)).values();
-  return source.rows(0, source.shape[0]) as BigInt64Array;
+  return path ? (readLabels(fixturePath(path)) as BigInt64Array) : undefined;
 });

@@ -33,6 +33,8 @@ export interface Row {
   latencyRatio?: number;
   /** The interquartile range of the pairs' ratios. */
   latencySpread?: [number, number];
+  /** With labels at every position (a language model's next tokens). */
+  perplexity?: { original: number; candidate: number };
 }
 
 const outDir = new URL('./out/', import.meta.url).pathname;
@@ -63,6 +65,7 @@ export async function measure(
     agreement: c.agreement,
     accuracy: c.accuracy?.candidate ?? NaN,
     originalAccuracy: c.accuracy?.original ?? NaN,
+    perplexity: c.perplexity,
   };
 }
 
@@ -121,6 +124,7 @@ export async function compressAndMeasure(
     }
   }
   return {
+    file: output,
     measured: {
       ...m,
       compressSeconds: run.compressSeconds,

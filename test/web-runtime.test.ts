@@ -2,27 +2,20 @@
 // Debian's Chromium gives the outputs onnxruntime-node gives, for a prompt and a decode step.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
+import { before, describe, it } from 'node:test';
 import { makeDataset } from '../src/calibrate/dataset.ts';
 import { compressModel } from '../src/compress/pipeline.ts';
 import { parseNpz } from '../src/data/npz.ts';
+import { inOrtPage } from '../src/io/web-latency.ts';
 import { decodeModel } from '../src/onnx/model.ts';
 import type { Feeds } from '../src/onnx/runtime.ts';
 import { nodeRuntime } from '../src/onnx/runtime-node.ts';
 import { inputSpecs } from '../src/onnx/shapes.ts';
+import { maxAbsDiff } from './helpers/run.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const noBrowser = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
-const ORT_WEB = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).pathname;
-const TYPES: Record<string, string> = {
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.wasm': 'application/wasm',
-};
 
 /** Plain arrays of a call's feeds: what crosses into the page. */
 interface PlainFeed {
@@ -36,7 +29,6 @@ const ROWS = 2;
 const PROMPT = 12;
 
 describe('the compressed KV-cache decoder in onnxruntime-web', { skip: noBrowser }, () => {
-  let server: Server;
   let model: Uint8Array;
 
   before(async () => {
@@ -51,25 +43,7 @@ describe('the compressed KV-cache decoder in onnxruntime-web', { skip: noBrowser
     );
     model = result.bytes;
     assert.ok(result.model.graph!.node.some((n) => n.name.endsWith('_whole_stream_concat')));
-    server = createServer((request, response) => {
-      const path = request.url ?? '/';
-      if (path === '/') {
-        response.writeHead(200, { 'content-type': 'text/html' });
-        response.end('<!doctype html><script src="/ort/ort.wasm.min.js"></script>');
-      } else if (path === '/model.onnx') {
-        response.writeHead(200, { 'content-type': 'application/octet-stream' });
-        response.end(model);
-      } else if (path.startsWith('/ort/') && existsSync(ORT_WEB + path.slice(5))) {
-        response.writeHead(200, { 'content-type': TYPES[path.slice(path.lastIndexOf('.'))] ?? 'text/plain' });
-        response.end(readFileSync(ORT_WEB + path.slice(5)));
-      } else {
-        response.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
-
-  after(() => server?.close());
 
   it('gives the outputs of onnxruntime-node for a prompt on an empty cache and a step on that cache', async () => {
     const inputs = inputSpecs(decodeModel(model));
@@ -130,12 +104,9 @@ describe('the compressed KV-cache decoder in onnxruntime-web', { skip: noBrowser
           },
         ]),
       );
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
-    try {
-      const page = await browser.newPage();
+    await inOrtPage(new Map([['/model.onnx', model]]), async (page) => {
       // tsx keeps function names with a helper that the functions sent to the page call.
-      await page.addInitScript('globalThis.__name = (f) => f');
-      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.evaluate('globalThis.__name = (f) => f');
       // The prompt on an empty cache, then one step on the cache the page's own run returned.
       const web = await page.evaluate(
         async ({ first, next }) => {
@@ -173,18 +144,10 @@ describe('the compressed KV-cache decoder in onnxruntime-web', { skip: noBrowser
         },
       );
 
-      const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-        assert.equal(a.length, b.length);
-        let worst = 0;
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-        return worst;
-      };
-      const promptDiff = maxDiff(web.prompt, nodePrompt.logits.data as Float32Array);
-      const stepDiff = maxDiff(web.step, nodeStep.logits.data as Float32Array);
+      const promptDiff = maxAbsDiff(web.prompt, nodePrompt.logits.data as Float32Array);
+      const stepDiff = maxAbsDiff(web.step, nodeStep.logits.data as Float32Array);
       assert.ok(promptDiff < 1e-4, `prompt logits differ by ${promptDiff}`);
       assert.ok(stepDiff < 1e-4, `step logits differ by ${stepDiff}`);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });

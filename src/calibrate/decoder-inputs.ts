@@ -46,9 +46,13 @@ export function isCache(input: InputSpec): boolean {
   );
 }
 
+/** The shape of an empty cache for `rows` samples: the input's dims, its free length axis 0. */
+export function emptyCacheDims(dims: readonly (number | null)[], rows: number): number[] {
+  return [rows, ...dims.slice(1).map((d) => d ?? 0)];
+}
+
 function emptyCache(input: InputSpec, count: number): ArraySource {
-  const shape = [count, ...input.dims.slice(1).map((d) => d ?? 0)];
-  return { dtype: 'float32', shape, rows: () => new Float32Array(0) };
+  return { dtype: 'float32', shape: emptyCacheDims(input.dims, count), rows: () => new Float32Array(0) };
 }
 
 function perToken(input: InputSpec, count: number, tokens: number, value: (t: number) => number): ArraySource {
@@ -72,8 +76,7 @@ export function withEmptyCaches(feeds: Feeds, inputs: readonly InputSpec[]): Fee
   for (const input of inputs) {
     const feed = feeds[input.name];
     if (!feed || feed.data.length > 0 || !isCache(input)) continue;
-    const dims = [feed.dims[0], ...input.dims.slice(1).map((d) => d ?? 0)];
-    adapted[input.name] = { ...feed, dims };
+    adapted[input.name] = { ...feed, dims: emptyCacheDims(input.dims, feed.dims[0]) };
   }
   return adapted;
 }

@@ -172,7 +172,8 @@ export async function compareModels(
   };
 }
 
-function argmax(v: ArrayLike<number>, offset: number, n: number): number {
+/** The index of the largest of the n values from offset. */
+export function argmax(v: ArrayLike<number>, offset: number, n: number): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (v[offset + i] > v[offset + best]) best = i;
   return best;

@@ -1,4 +1,7 @@
+import { emptyCacheDims } from '../calibrate/decoder-inputs.ts';
 import { IdpruneError } from '../errors.ts';
+import { quantile } from '../onnx/latency.ts';
+import { argmax } from './compare.ts';
 import type { Feeds, HostTensor, InferenceSession, Runtime } from '../onnx/runtime.ts';
 import type { ModelProto } from 'onnx-buf';
 import { carriedState } from '../onnx/graph-index.ts';
@@ -156,7 +159,7 @@ export async function compareGeneration(
       steps,
       identical: identical / rows,
       matchingPrefix: prefix / (rows * steps),
-      tokensPerSecondRatio: median(ratios),
+      tokensPerSecondRatio: quantile(ratios, 0.5),
     };
   } finally {
     await Promise.all(sessions.map((s) => s.release()));
@@ -168,9 +171,7 @@ function int64(dims: number[], data: BigInt64Array): HostTensor {
 }
 
 function emptyCache(dims: readonly (number | null)[], rows: number): HostTensor {
-  const free = dims.slice(1).indexOf(null) + 1;
-  const shape = dims.map((d, i) => (i === 0 ? rows : i === free ? 0 : (d ?? 0)));
-  return { type: 'float32', dims: shape, data: new Float32Array(0) };
+  return { type: 'float32', dims: emptyCacheDims(dims, rows), data: new Float32Array(0) };
 }
 
 function lastTokens(sequence: BigInt64Array, rows: number, length: number): BigInt64Array {
@@ -181,16 +182,7 @@ function lastTokens(sequence: BigInt64Array, rows: number, length: number): BigI
 function lastArgmax(logits: HostTensor, rows: number, tokens: number): bigint[] {
   const values = logits.data as Float32Array;
   const vocabulary = values.length / (rows * tokens);
-  return Array.from({ length: rows }, (_, r) => {
-    const start = (r * tokens + tokens - 1) * vocabulary;
-    let best = 0;
-    for (let v = 1; v < vocabulary; v++) if (values[start + v] > values[start + best]) best = v;
-    return BigInt(best);
-  });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return Array.from({ length: rows }, (_, r) =>
+    BigInt(argmax(values, (r * tokens + tokens - 1) * vocabulary, vocabulary)),
+  );
 }

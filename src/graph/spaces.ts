@@ -189,7 +189,7 @@ function placeKey(tensor: string, layout: SpaceTensor['layout']): string {
   return `${tensor}|${layout.axis}|${layout.block}|${layout.offset ?? 0}`;
 }
 
-function mergeSpaces(parts: Traced[]): Traced {
+function mergeSpaces(parts: Traced[]): Pick<Traced, 'space' | 'joins'> {
   const unique = <T>(items: T[], key: (item: T) => string) => [
     ...new Map(items.map((item) => [key(item), item])).values(),
   ];
@@ -226,7 +226,7 @@ function mergeSpaces(parts: Traced[]): Traced {
   for (const t of space.tensors) places.set(t.name, (places.get(t.name) ?? 0) + 1);
   if (space.consumers.some((c) => places.get(c.reads)! > 1))
     block(space, 'a layer reads the same channels in two places');
-  return { space, joins: parts.flatMap((p) => p.joins), origin: first.id.toString(), relativeUnit: 1 };
+  return { space, joins: parts.flatMap((p) => p.joins) };
 }
 
 /** Traces a producer's channels: one space, or one per part where a rule cuts them into parts. */
@@ -282,6 +282,19 @@ function traceGrouped(
   }
 }
 
+const carried = new WeakMap<GraphIndex, { state: Map<string, string>; carriedInputs: Set<string> }>();
+
+/** The graph's carried state (a KV cache: output → input) and its inputs, found once per graph. */
+function carriedOf(index: GraphIndex): { state: Map<string, string>; carriedInputs: Set<string> } {
+  let found = carried.get(index);
+  if (!found) {
+    const state = carriedState(index.graph);
+    found = { state, carriedInputs: new Set(state.values()) };
+    carried.set(index, found);
+  }
+  return found;
+}
+
 function traceSpace(
   ctx: RuleContext,
   producer: number,
@@ -303,8 +316,7 @@ function traceSpace(
     norms: [],
     prunable: true,
   };
-  const state = carriedState(index.graph);
-  const carriedInputs = new Set(state.values());
+  const { state, carriedInputs } = carriedOf(index);
   const members = new Map<string, SpaceTensor>();
   const visited = new Set<number>();
   const joins: Join[] = [];
@@ -316,8 +328,8 @@ function traceSpace(
     members.set(tensor.name, tensor);
     space.tensors.push(tensor);
     // State carried to the next call (a KV cache) narrows with the space, in the model's inputs and outputs.
-    const carried = state.has(tensor.name) || carriedInputs.has(tensor.name);
-    if (index.graphOutputs.has(tensor.name) && !carried) block(space, `tensor "${tensor.name}" is a model output`);
+    const isCarried = state.has(tensor.name) || carriedInputs.has(tensor.name);
+    if (index.graphOutputs.has(tensor.name) && !isCarried) block(space, `tensor "${tensor.name}" is a model output`);
     for (const consumer of index.consumers.get(tensor.name) ?? []) {
       if (visited.has(consumer)) continue;
       visited.add(consumer);

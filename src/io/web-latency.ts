@@ -9,9 +9,13 @@ import {
   type Latency,
   type LatencyMeter,
   type LatencySetting,
+  MAX_RUNS,
+  MIN_SECONDS,
   summarizeLatency,
 } from '../onnx/latency.ts';
 import type { Feeds } from '../onnx/runtime.ts';
+
+type Page = import('playwright-core').Page;
 
 /*
  * Latency in the browser's runtime: onnxruntime-web (WebAssembly) in a headless Chromium, timed
@@ -23,8 +27,6 @@ import type { Feeds } from '../onnx/runtime.ts';
 
 export const WEB_RUNTIME = 'onnxruntime-web (WebAssembly) in Chromium';
 const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const MIN_SECONDS = 0.5;
-const MAX_RUNS = 1000;
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
   '.js': 'text/javascript',
@@ -59,10 +61,6 @@ async function measureInBrowser(
   feeds: Feeds | [Feeds, Feeds],
   { batch, threads, runs = DEFAULT_LATENCY_RUNS }: LatencySetting,
 ): Promise<Latency> {
-  const { chromium, ortWeb } = await webPackages();
-  const executablePath = process.env.CHROMIUM ?? CHROMIUM_PATHS.find(existsSync);
-  if (!executablePath)
-    throw new IdpruneError(`--runtime web needs a Chromium (none at ${CHROMIUM_PATHS.join(', ')}; or set CHROMIUM)`);
   const fed = Array.isArray(feeds) ? feeds : [feeds, feeds];
   const files = new Map<string, Uint8Array>([
     ['/model/0', original],
@@ -78,30 +76,49 @@ async function measureInBrowser(
       }),
     ),
   ) as PageRun['feeds'];
+  try {
+    return await inOrtPage(files, async (page) => {
+      const run: PageRun = {
+        models: ['/model/0', '/model/1'],
+        feeds: described,
+        threads: threads ?? 0,
+        runs,
+        minSeconds: MIN_SECONDS,
+        maxRuns: MAX_RUNS,
+      };
+      const timed = (await page.evaluate(`(${TIME_IN_PAGE})(${JSON.stringify(run)})`)) as {
+        times: [number[], number[]];
+        threads: number;
+      };
+      return {
+        ...summarizeLatency(timed.times[0], timed.times[1], { batch, threads: timed.threads }),
+        runtime: WEB_RUNTIME,
+      };
+    });
+  } catch (error) {
+    if (error instanceof IdpruneError) throw error;
+    throw new IdpruneError(`onnxruntime-web failed in Chromium: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * Runs `work` on a page of a headless Chromium that has loaded onnxruntime-web (the global `ort`,
+ * its files under /ort/) and is served `files` by path, cross-origin isolated; closes both after.
+ */
+export async function inOrtPage<T>(
+  files: ReadonlyMap<string, Uint8Array>,
+  work: (page: Page) => Promise<T>,
+): Promise<T> {
+  const { chromium, ortWeb } = await webPackages();
+  const executablePath = process.env.CHROMIUM ?? CHROMIUM_PATHS.find(existsSync);
+  if (!executablePath)
+    throw new IdpruneError(`--runtime web needs a Chromium (none at ${CHROMIUM_PATHS.join(', ')}; or set CHROMIUM)`);
   const server = await serve(files, ortWeb);
   const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    const run: PageRun = {
-      models: ['/model/0', '/model/1'],
-      feeds: described,
-      threads: threads ?? 0,
-      runs,
-      minSeconds: MIN_SECONDS,
-      maxRuns: MAX_RUNS,
-    };
-    const timed = (await page.evaluate(`(${TIME_IN_PAGE})(${JSON.stringify(run)})`)) as {
-      times: [number[], number[]];
-      threads: number;
-    };
-    return {
-      ...summarizeLatency(timed.times[0], timed.times[1], { batch, threads: timed.threads }),
-      runtime: WEB_RUNTIME,
-    };
-  } catch (error) {
-    if (error instanceof IdpruneError) throw error;
-    throw new IdpruneError(`onnxruntime-web failed in Chromium: ${(error as Error).message.split('\n')[0]}`);
+    return await work(page);
   } finally {
     await browser.close();
     server.close();

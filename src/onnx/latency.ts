@@ -65,8 +65,8 @@ export function summarizeLatency(
 /** Timed runs per model unless told: at least this many… */
 export const DEFAULT_LATENCY_RUNS = 20;
 /** …and more for a fast model, until each model has run this long (at most MAX_RUNS runs). */
-const MIN_SECONDS = 0.5;
-const MAX_RUNS = 1000;
+export const MIN_SECONDS = 0.5;
+export const MAX_RUNS = 1000;
 
 export interface LatencySetting {
   /** Samples per run: the feeds' batch. */
